@@ -1,0 +1,3 @@
+from gohook.cli import main_entry
+
+main_entry()

@@ -1,0 +1,98 @@
+"""gohook command line: `main(argv) -> int`, one fatal-error path, named exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import enum
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from gohook.errors import GohookError
+
+log = logging.getLogger("gohook")
+
+EPILOG = """examples:
+  gohook symbols ./app --json                 every function with its package and module
+  gohook symbols ./app --pc 0x4a1b2c --json   expand return addresses into logical frames
+"""
+
+
+class Exit(enum.IntEnum):
+    OK = 0
+    FINDINGS = 1  # the command worked and found something that should fail CI
+    BAD_INPUT = 2  # unreadable binary, bad policy, bad usage
+
+
+def _pc(text: str) -> int:
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an address: {text!r} (use 0x... or decimal)") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"negative address: {text}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line with exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise SystemExit(_fatal(f"usage: {message}", Exit.BAD_INPUT))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="gohook", description="Per-module capability enforcement for Go binaries.",
+                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    sym = sub.add_parser("symbols", help="list functions, modules, or expand PCs into frames",
+                         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sym.add_argument("binary", help="a Go ELF binary (stripped or not)")
+    sym.add_argument("--pc", type=_pc, action="append", default=[],
+                     help="a return address to expand into logical frames (repeatable)")
+    sym.add_argument("--json", action="store_true", help="print one JSON document")
+    sym.set_defaults(run=_run_symbols)
+    return parser
+
+
+def _run_symbols(args: argparse.Namespace) -> int:
+    from gohook import symbols_cmd
+
+    return symbols_cmd.run(args.binary, pcs=args.pc, as_json=args.json)
+
+
+def _fatal(message: str, code: Exit) -> int:
+    print(f"gohook: {message}", file=sys.stderr)
+    return int(code)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help or a usage error already reported
+        return int(exc.code or 0)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="gohook: %(message)s")
+    try:
+        return int(args.run(args))
+    except GohookError as exc:
+        return _fatal(str(exc), Exit.BAD_INPUT)
+    except BrokenPipeError:
+        return int(Exit.OK)
+    except KeyboardInterrupt:
+        return 130
+    except (RecursionError, MemoryError, ValueError, IndexError, KeyError, OverflowError,
+            UnicodeDecodeError) as exc:  # defensive: malformed input must never show a traceback
+        return _fatal(f"malformed input: {type(exc).__name__}: {exc}", Exit.BAD_INPUT)
+
+
+def main_entry() -> None:
+    sys.exit(main())
+
+
+def dump_json(obj: object) -> None:
+    json.dump(obj, sys.stdout, separators=(",", ":"))
+    sys.stdout.write("\n")

@@ -1,0 +1,290 @@
+"""GoBinary: one Go executable, read once, with the questions gohook asks of it.
+
+Pipeline: ElfImage (file bytes, sections, segments, a few symbols)
+-> build info (Go version, modules) -> pclntab location and text start
+-> LineTable (functions, lines, inline trees) -> ModuleResolver (names ->
+modules). Everything derived is computed on first use and cached; PC tables
+are decoded only for the functions a lookup touches.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from gohook.errors import AddressError, BuildInfoError, NotGoBinaryError, PclntabError
+from gohook.gosym import buildinfo as bi
+from gohook.gosym import moduledata as md
+from gohook.gosym.elfimage import ElfImage
+from gohook.gosym.names import STD, ModuleRef, ModuleResolver, package_of
+from gohook.gosym.pclntab import MAGIC_TO_VERSION, Frame, Function, LineTable, Version
+
+_GO_MINOR = re.compile(r"^go1\.(\d+)")
+
+
+@dataclass(frozen=True, slots=True)
+class PclntabLocation:
+    vaddr: int
+    data: bytes
+    how: str  # ".gopclntab section" or "magic scan"
+
+
+class GoBinary:
+    """A parsed Go ELF binary. Build with `GoBinary.open(path)` or `GoBinary(ElfImage(data))`."""
+
+    def __init__(self, image: ElfImage) -> None:
+        self.image = image
+        self.path = image.path or "<memory>"
+        if image.elfclass != 64 or image.machine not in ("EM_X86_64", "EM_AARCH64"):
+            raise NotGoBinaryError(f"{self.path}: only 64-bit x86-64/arm64 ELF is supported ({image.machine})")
+        self.pclntab = self._locate_pclntab()
+        self.table = self._make_table()
+
+    @classmethod
+    def open(cls, path: str | Path) -> GoBinary:
+        return cls(ElfImage.open(path))
+
+    # -- build info ----------------------------------------------------------
+
+    @cached_property
+    def build_info(self) -> bi.BuildInfo | None:
+        """Build info, or None when the binary has none (pre-1.13, or GOPATH without modules)."""
+        sec = self.image.section(".go.buildinfo")
+        if sec is not None and not sec.nobits:
+            blob = self.image.section_bytes(sec)
+            if not blob.startswith(bi.MAGIC):
+                raise BuildInfoError(f"{self.path}: .go.buildinfo does not start with the build info magic",
+                                     sec.offset)
+            return bi.parse_blob(blob, self.image.read)
+        # No section: search the first writable data (where the linker puts it).
+        for s in self.image.sections:
+            if s.writable and not s.nobits and not s.executable and s.size:
+                data = self.image.section_bytes(s)
+                pos = bi.find_blob(data)
+                if pos >= 0:
+                    return bi.parse_blob(data[pos:], self.image.read)
+        return None
+
+    @cached_property
+    def go_version(self) -> str | None:
+        info = self.build_info
+        return info.go_version if info else None
+
+    @cached_property
+    def go_minor(self) -> int | None:
+        m = _GO_MINOR.match(self.go_version or "")
+        return int(m.group(1)) if m else None
+
+    # -- pclntab ----------------------------------------------------------------
+
+    def _locate_pclntab(self) -> PclntabLocation:
+        sec = self.image.section(".gopclntab")
+        if sec is not None and not sec.nobits and sec.size >= 16:
+            return PclntabLocation(sec.vaddr, self.image.section_bytes(sec), ".gopclntab section")
+        found = self._scan_for_pclntab()
+        if found is None:
+            raise NotGoBinaryError(f"{self.path}: no Go function table (no .gopclntab, no valid pclntab magic)")
+        return found
+
+    def _scan_for_pclntab(self) -> PclntabLocation | None:
+        """Find the pclntab by magic, accepting only a candidate that moduledata points to."""
+        data = self.image.data
+        for magic in MAGIC_TO_VERSION:
+            needle = struct.pack("<I", magic) + b"\x00\x00"
+            pos = data.find(needle)
+            while pos >= 0:
+                if pos % 8 == 0 and pos + 8 <= len(data) and data[pos + 6] in (1, 2, 4) and data[pos + 7] == 8:
+                    try:
+                        vaddr = self.image.offset_to_vaddr(pos)
+                    except AddressError:
+                        vaddr = None
+                    if vaddr is not None and self._moduledata_candidates(vaddr, None):
+                        seg_end = max(s.offset + s.filesz for s in self.image.segments if s.offset <= pos)
+                        return PclntabLocation(vaddr, data[pos:seg_end], "magic scan")
+                pos = data.find(needle, pos + 1)
+        return None
+
+    def _moduledata_candidates(self, pclntab_addr: int, funcname_off: int | None) -> list[int]:
+        hits: list[int] = []
+        for s in self.image.sections:
+            if s.writable and not s.nobits and s.size:
+                hits += md.scan_for_moduledata(self.image.section_bytes(s), s.vaddr, pclntab_addr, funcname_off)
+        return hits
+
+    @cached_property
+    def moduledata(self) -> md.ModuleData | None:
+        """runtime.firstmoduledata, by symbol or by scanning data for a pointer to the pclntab."""
+        version = MAGIC_TO_VERSION.get(struct.unpack_from("<I", self.pclntab.data, 0)[0])
+        funcname_off = None
+        if version is not None and version >= Version.GO116:
+            word = 3 if version >= Version.GO118 else 2
+            funcname_off = struct.unpack_from("<Q", self.pclntab.data, 8 + 8 * word)[0]
+        addr = self.image.symbol("runtime.firstmoduledata")
+        candidates = [addr] if addr else self._moduledata_candidates(self.pclntab.vaddr, funcname_off)
+        for cand in candidates:
+            try:
+                raw = self.image.read(cand, md.MODULEDATA_SIZE)
+            except AddressError:
+                continue
+            if not md.plausible(raw, self.pclntab.vaddr, funcname_off):
+                continue
+            chosen = None
+            for off in md.gofunc_offsets(self.go_minor):
+                value = struct.unpack_from("<Q", raw, off)[0]
+                sec = self.image.section_at(value) if value else None
+                if sec is not None and not sec.executable:
+                    chosen = off
+                    break
+            return md.parse_moduledata(raw, cand, chosen)
+        return None
+
+    def _make_table(self) -> LineTable:
+        data = self.pclntab.data
+        try:
+            version = MAGIC_TO_VERSION.get(struct.unpack_from("<I", data, 0)[0])
+        except struct.error as exc:
+            raise PclntabError(f"{self.path}: pclntab is empty") from exc
+        text_start = gofunc = None
+        if version is not None and version >= Version.GO118:
+            syms = self.image.symbols("runtime.text", "go:func.*", "go.func.*")
+            text_start = syms.get("runtime.text")
+            gofunc = syms.get("go:func.*", syms.get("go.func.*"))
+            if text_start is None or gofunc is None:
+                mdata = self.moduledata
+                if mdata is None:
+                    raise NotGoBinaryError(f"{self.path}: cannot find runtime.text: no symbol and no moduledata")
+                text_start = text_start if text_start is not None else mdata.text
+                gofunc = gofunc if gofunc is not None else mdata.gofunc
+        try:
+            return LineTable(data, text_start=text_start, gofunc=gofunc, memory=self.image.read,
+                             go_minor=self.go_minor if self._build_info_ok() else None)
+        except PclntabError as exc:
+            raise PclntabError(f"{self.path}: {exc}", exc.offset) from exc
+
+    def _build_info_ok(self) -> bool:
+        try:
+            return self.build_info is not None
+        except BuildInfoError:
+            return False
+
+    # -- functions and frames ---------------------------------------------------
+
+    @property
+    def version(self) -> Version:
+        return self.table.version
+
+    @property
+    def functions(self) -> list[Function]:
+        try:
+            return self.table.functions
+        except PclntabError as exc:
+            raise PclntabError(f"{self.path}: {exc}", exc.offset) from exc
+
+    @cached_property
+    def functions_by_name(self) -> dict[str, Function]:
+        return {f.name: f for f in self.functions}
+
+    def function_at(self, pc: int) -> Function | None:
+        return self.table.function_at(pc)
+
+    def line_at(self, pc: int) -> tuple[str, int]:
+        f = self.table.function_at(pc)
+        if f is None:
+            raise AddressError(f"{pc:#x} is in no Go function")
+        return self.table.line_at(f, pc)
+
+    @cached_property
+    def _wrapper_ids(self) -> tuple[int | None, frozenset[int]]:
+        """funcID numbers drift across releases: derive them from this binary.
+
+        FuncIDWrapper is the last value of the enum in every release, and
+        autogenerated wrappers exist in every binary, so it is the largest
+        funcID present. Panic functions are found by name.
+        """
+        fns = self.functions
+        wrapper = max((f.func_id for f in fns), default=0) or None
+        by_name = self.functions_by_name
+        panic = frozenset(by_name[n].func_id for n in ("runtime.gopanic", "runtime.sigpanic", "runtime.panicwrap")
+                          if n in by_name)
+        return wrapper, panic
+
+    def frames(self, pc: int, *, return_address: bool = True) -> list[Frame]:
+        """Logical frames at pc, innermost first, like runtime.CallersFrames."""
+        wrapper, panic = self._wrapper_ids
+        try:
+            return self.table.frames(pc, return_address=return_address, wrapper_id=wrapper, panic_ids=panic)
+        except (AddressError, struct.error) as exc:
+            raise PclntabError(f"{self.path}: cannot expand {pc:#x}: {exc}") from exc
+
+    # -- packages and modules ---------------------------------------------------
+
+    @cached_property
+    def resolver(self) -> ModuleResolver:
+        info = self.build_info if self._build_info_ok() else None
+        if info is None:
+            return ModuleResolver("", [], self._guess_main_package())
+        mods = [d.path for d in info.deps]
+        main = info.main.path if info.main else ""
+        if main:
+            mods.append(main)
+        return ModuleResolver(main, mods, info.path)
+
+    def _guess_main_package(self) -> str:
+        """GOPATH builds without build info: infer the main package from vendored names."""
+        for f in self.functions:
+            pkg = package_of(f.name)
+            if pkg and "/vendor/" in pkg and not pkg.startswith("vendor/"):
+                return pkg.split("/vendor/", 1)[0]
+        return ""
+
+    @property
+    def main_module(self) -> str:
+        info = self.build_info if self._build_info_ok() else None
+        if info and info.main and info.main.path:
+            return info.main.path
+        return self.resolver.main_package
+
+    def package_of(self, function_name: str) -> str | None:
+        return package_of(function_name)
+
+    def module_ref(self, function_name: str) -> ModuleRef:
+        return self.resolver.module_of_package(package_of(function_name))
+
+    def module_of(self, function_name: str) -> str:
+        """Module path of a function, or "std" for standard library, runtime and linker code."""
+        return self.module_ref(function_name).path
+
+    def is_std(self, function_name: str) -> bool:
+        return self.module_of(function_name) == STD
+
+    # -- layout facts ----------------------------------------------------------------
+
+    @property
+    def is_pie(self) -> bool:
+        return self.image.is_pie
+
+    @property
+    def is_stripped(self) -> bool:
+        return not self.image.has_symtab
+
+    @cached_property
+    def has_cgo(self) -> bool:
+        info = self.build_info if self._build_info_ok() else None
+        if info is not None and info.setting("CGO_ENABLED") == "1":
+            return True
+        names = self.functions_by_name
+        return "runtime.cgocall" in names and any(n.startswith("runtime/cgo.") for n in names)
+
+    @property
+    def text_start(self) -> int:
+        return self.functions[0].entry if self.functions else 0
+
+    @property
+    def text_end(self) -> int:
+        return self.table.text_end
+
+    def vaddr_to_offset(self, vaddr: int) -> int:
+        return self.image.vaddr_to_offset(vaddr)

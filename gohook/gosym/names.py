@@ -1,0 +1,159 @@
+"""Function names -> packages -> modules.
+
+Package of a function name (the rule Go's own tools use):
+  1. names starting `go:` or `type:` (`go.` / `type.` before Go 1.20) and
+     linker symbols without a dot belong to no package: they are runtime.
+  2. hide everything inside `[...]` (generic instantiations may hold any
+     type name, slashes and dots included);
+  3. the package is the text up to the first `.` after the last `/`;
+  4. the last path element escapes `.` as `%2e` (and bytes <= space, `%`,
+     `"`, >= 0x7f as %xx): undo that.
+
+Module of a package:
+  - `main` is the main module;
+  - a package whose first path element has no dot is standard library
+    (`vendor/golang.org/x/...`, the toolchain's own vendored copies, too);
+  - otherwise the longest module path (main module or dependency) equal to
+    the package or prefixing it followed by `/`;
+  - GOPATH builds with a vendor directory carry no module list and name
+    packages `<main path>/vendor/<import path>`: the module is inferred from
+    the import path (see `infer_module_path`) and marked inferred.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+STD = "std"
+_RUNTIME_PREFIXES = ("go:", "type:", "go.", "type.")
+_ESCAPE = re.compile(r"%([0-9a-fA-F]{2})")
+_MAJOR = re.compile(r"^v[0-9]+$")
+_GOPKG_ELEM = re.compile(r"\.v[0-9]+$")
+_THREE_ELEMENT_HOSTS = ("github.com", "gitlab.com", "bitbucket.org", "golang.org", "gitee.com", "codeberg.org")
+
+
+def _hide_brackets(name: str) -> str:
+    if "[" not in name:
+        return name
+    out = []
+    depth = 0
+    for ch in name:
+        if ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth = max(0, depth - 1)
+        elif depth == 0:
+            out.append(ch)
+    return "".join(out)
+
+
+def package_of(name: str) -> str | None:
+    """Import path of the package a function belongs to, or None (runtime/linker)."""
+    if name.startswith(_RUNTIME_PREFIXES):
+        return None
+    plain = _hide_brackets(name)
+    slash = plain.rfind("/")
+    dot = plain.find(".", slash + 1)
+    if dot <= 0:
+        return None
+    pkg = plain[:dot]
+    if "%" in pkg:
+        pkg = _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), pkg)
+    return pkg
+
+
+def is_std_package(pkg: str) -> bool:
+    """Standard library: the first path element has no dot (`main` excluded)."""
+    first = pkg.split("/", 1)[0]
+    return pkg != "main" and "." not in first
+
+
+def infer_module_path(import_path: str) -> str:
+    """Module path for an import path when the binary has no module list.
+
+    Rule (documented in docs/gosym.md): hosts that nest repositories two
+    levels deep (github.com, gitlab.com, bitbucket.org, golang.org, ...)
+    take three elements (`github.com/org/repo`, `golang.org/x/name`);
+    gopkg.in takes elements up to the first one ending in `.vN`; any other
+    host takes two (`go.uber.org/zap`, `k8s.io/client-go`). A following
+    major-version element `vN` (N >= 2) is kept (`github.com/o/r/v2`).
+    """
+    elems = import_path.split("/")
+    host = elems[0]
+    if host == "gopkg.in":
+        for i, e in enumerate(elems[1:], start=1):
+            if _GOPKG_ELEM.search(e):
+                return "/".join(elems[: i + 1])
+        return "/".join(elems[:2])
+    n = 3 if host in _THREE_ELEMENT_HOSTS else 2
+    n = min(n, len(elems))
+    if len(elems) > n and _MAJOR.match(elems[n]) and elems[n] not in ("v0", "v1"):
+        n += 1
+    return "/".join(elems[:n])
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleRef:
+    """The module a package was attributed to."""
+
+    path: str  # module path, or "std"
+    inferred: bool = False
+
+
+class ModuleResolver:
+    """Maps packages to modules for one binary (results cached).
+
+    main_module: path of the main module ("" when unknown).
+    modules: every module path the build info lists (main module included).
+    main_package: the main package path (`path` line); in GOPATH mode its
+        `vendor/` subtree marks vendored dependencies.
+    """
+
+    def __init__(self, main_module: str, modules: list[str], main_package: str = "") -> None:
+        self.main_module = main_module
+        self.modules = sorted(set(modules), key=len, reverse=True)
+        self.main_package = main_package
+        self.inferred_modules: set[str] = set()
+        self._cache: dict[str, ModuleRef] = {}
+
+    def module_of_package(self, pkg: str | None) -> ModuleRef:
+        if pkg is None:
+            return ModuleRef(STD)
+        hit = self._cache.get(pkg)
+        if hit is None:
+            hit = self._resolve(pkg)
+            self._cache[pkg] = hit
+        return hit
+
+    def _resolve(self, pkg: str) -> ModuleRef:
+        if pkg == "main":
+            return ModuleRef(self.main_module or "main", inferred=not self.main_module)
+        if is_std_package(pkg):
+            return ModuleRef(STD)
+        vendor = pkg.find("/vendor/")
+        if vendor >= 0 and not self._listed(pkg):
+            # GOPATH mode: <main path>/vendor/<import path>.
+            return self._resolve_inferred(pkg[vendor + len("/vendor/") :])
+        listed = self._listed(pkg)
+        if listed:
+            return ModuleRef(listed)
+        if self.main_package and (pkg == self.main_package or pkg.startswith(self.main_package + "/")):
+            return ModuleRef(self.main_module or infer_module_path(pkg), inferred=not self.main_module)
+        return self._resolve_inferred(pkg)
+
+    def _resolve_inferred(self, import_path: str) -> ModuleRef:
+        if is_std_package(import_path):
+            return ModuleRef(STD)
+        listed = self._listed(import_path)
+        if listed:
+            return ModuleRef(listed)
+        mod = infer_module_path(import_path)
+        self.inferred_modules.add(mod)
+        return ModuleRef(mod, inferred=True)
+
+    def _listed(self, pkg: str) -> str | None:
+        for mod in self.modules:
+            if pkg == mod or pkg.startswith(mod + "/"):
+                return mod
+        return None

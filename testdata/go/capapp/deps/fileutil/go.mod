@@ -1,0 +1,3 @@
+module github.com/acme/fileutil
+
+go 1.19

@@ -1,0 +1,3 @@
+module github.com/acme/go.strutil
+
+go 1.19

@@ -1,0 +1,3 @@
+module github.com/acme/mono/sub
+
+go 1.19

@@ -1,0 +1,3 @@
+module example.com/catalogprobe
+
+go 1.19

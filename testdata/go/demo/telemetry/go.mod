@@ -1,0 +1,3 @@
+module github.com/evil/telemetry
+
+go 1.19

@@ -1,0 +1,3 @@
+module github.com/acme/probe
+
+go 1.19

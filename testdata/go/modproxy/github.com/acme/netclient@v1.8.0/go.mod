@@ -1,0 +1,3 @@
+module github.com/acme/netclient
+
+go 1.19

@@ -1,0 +1,3 @@
+module example.com/gohook/oracle
+
+go 1.21
