@@ -11,9 +11,6 @@ import json
 import sys
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
-
 from gohook.gosym import GoBinary
 
 
@@ -46,6 +43,9 @@ def run(path: str, *, pcs: list[int], as_json: bool) -> int:
         sys.stdout.write(json.dumps(doc, separators=(",", ":")))
         sys.stdout.write("\n")
         return 0
+    from rich.console import Console  # imported here: the JSON path stays fast
+    from rich.table import Table
+
     console = Console()
     if pcs:
         for entry in doc["pcs"]:

@@ -99,6 +99,22 @@ class ElfImage:
             self.segments: list[Segment] = self._read_segments()
         except (ELFError, struct.error, ValueError, KeyError, IndexError, OSError) as exc:
             raise NotElfError(f"{path or 'input'}: malformed ELF headers: {exc}", 0) from exc
+        self._check_complete(path or "input")
+
+    def _check_complete(self, where: str) -> None:
+        """Refuse truncated files: every header and loaded byte must lie inside the file."""
+        size = len(self.data)
+        shend = self._elf["e_shoff"] + self._elf["e_shnum"] * self._elf["e_shentsize"]
+        if shend > size:
+            raise NotElfError(f"{where}: truncated: section headers end at {shend:#x}, file is {size:#x} bytes", size)
+        for seg in self.segments:
+            if seg.offset + seg.filesz > size:
+                raise NotElfError(f"{where}: truncated: a PT_LOAD segment ends at {seg.offset + seg.filesz:#x}, "
+                                  f"file is {size:#x} bytes", size)
+        for sec in self.sections:
+            if not sec.nobits and sec.size and sec.offset + sec.size > size:
+                raise NotElfError(f"{where}: truncated: section {sec.name} ends at {sec.offset + sec.size:#x}, "
+                                  f"file is {size:#x} bytes", size)
 
     @classmethod
     def open(cls, path: str | Path) -> ElfImage:

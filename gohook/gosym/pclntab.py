@@ -66,7 +66,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
-from gohook.errors import PclntabError
+from gohook.errors import GohookError, PclntabError
 
 # Memory access for data outside the pclntab (inline trees live in rodata).
 ReadMemory = Callable[[int, int], bytes]
@@ -130,6 +130,32 @@ class InlinedCall:
     parent_pc: int
 
 
+class _PCTable:
+    """A PC-value table decoded so far: end pcs, values, and where to resume."""
+
+    __slots__ = ("start", "pcs", "vals", "p", "pc", "val", "done")
+
+    def __init__(self, start: int, entry: int) -> None:
+        self.start = start
+        self.pcs: list[int] = []
+        self.vals: list[int] = []
+        self.p = start
+        self.pc = entry
+        self.val = -1
+        self.done = False
+
+
+@dataclass(frozen=True, slots=True)
+class _FuncMeta:
+    """The record fields a lookup needs, read once per function."""
+
+    pcfile: int
+    pcln: int
+    cu: int
+    inl_table: int | None  # PCDATA_InlTreeIndex table, None without an inline tree
+    inl_tree: int | None  # address of the inlinedCall array
+
+
 @dataclass(frozen=True, slots=True)
 class _Layout:
     """Byte offsets of the _func fields for one format generation (64-bit)."""
@@ -183,8 +209,11 @@ class LineTable:
         self.gofunc = gofunc
         self.memory = memory
         self.go_minor = go_minor
-        self._table_cache: dict[int, tuple[list[int], list[int]]] = {}
-        self._inline_cache: dict[int, list[InlinedCall] | None] = {}
+        self._table_cache: dict[tuple[int, int], _PCTable] = {}
+        self._meta_cache: dict[int, _FuncMeta] = {}
+        self._file_cache: dict[tuple[int, int], str] = {}
+        self._single_file_cache: dict[int, str | None | bool] = {}
+        self._inl_cache: dict[tuple[int, int], InlinedCall] = {}
         self._parse_header()
 
     # -- header (the one place that decides the version) -------------------
@@ -373,122 +402,168 @@ class LineTable:
 
     # -- PC-value tables ---------------------------------------------------
 
-    def _decode(self, table: int, entry: int) -> tuple[list[int], list[int]]:
-        """Decode one PC-value table into (end pcs, values); cached per (table, entry)."""
-        key = table << 1 ^ entry
-        cached = self._table_cache.get(key)
-        if cached is not None:
-            return cached
+    def _decode(self, table: int, entry: int, upto: int = -1) -> _PCTable:
+        """The PC-value table at `table`, decoded at least past pc `upto` (-1: whole table).
+
+        Tables are cached per (table, entry) (the linker shares identical
+        tables between functions; pcs are absolute) and decoded resumably:
+        a lookup decodes only as far as it needs. This loop is the hot path
+        of every lookup: single-byte varints take the fast branch, and
+        running off the data raises IndexError instead of checking bounds
+        per byte (every iteration consumes input, so a corrupt table ends at
+        the pclntab end at the latest).
+        """
+        key = (table, entry)
+        t = self._table_cache.get(key)
+        if t is None:
+            t = _PCTable(self.pctab_off + table, entry)
+            self._table_cache[key] = t
+        if t.done or (upto >= 0 and t.pcs and t.pcs[-1] > upto):
+            return t
         d = self.data
-        p = self.pctab_off + table
-        size = len(d)
         q = self.quantum
-        pcs: list[int] = []
-        vals: list[int] = []
-        pc = entry
-        val = -1
-        first = True
-        while True:
-            # uvarint value delta
-            if p >= size:
-                raise PclntabError(f"PC table at {self.pctab_off + table:#x} runs past the pclntab", p)
-            b = d[p]
+        add_pc = t.pcs.append
+        add_val = t.vals.append
+        p, pc, val = t.p, t.pc, t.val
+        try:
+            uv = b = d[p]
             p += 1
-            if b < 0x80:
-                uv = b
-            else:
-                uv, shift = b & 0x7F, 7
-                while True:
-                    if p >= size or shift > 35:
-                        raise PclntabError(f"bad varint in PC table at {p:#x}", p)
-                    b = d[p]
-                    p += 1
-                    uv |= (b & 0x7F) << shift
-                    if b < 0x80:
-                        break
-                    shift += 7
-            if uv == 0 and not first:
-                break
-            first = False
-            val += -((uv + 1) >> 1) if uv & 1 else uv >> 1
-            if p >= size:
-                raise PclntabError(f"PC table at {self.pctab_off + table:#x} runs past the pclntab", p)
-            b = d[p]
-            p += 1
-            if b < 0x80:
-                pd = b
-            else:
-                pd, shift = b & 0x7F, 7
-                while True:
-                    if p >= size or shift > 35:
-                        raise PclntabError(f"bad varint in PC table at {p:#x}", p)
-                    b = d[p]
-                    p += 1
-                    pd |= (b & 0x7F) << shift
-                    if b < 0x80:
-                        break
-                    shift += 7
-            pc += pd * q
-            pcs.append(pc)
-            vals.append(val)
-            if len(pcs) > 1 << 22:
-                raise PclntabError("PC table does not terminate", self.pctab_off + table)
-        result = (pcs, vals)
-        self._table_cache[key] = result
-        return result
+            if t.pcs and not uv:  # a zero value delta ends the table, except on the first pair
+                t.done = True
+            while not t.done:
+                if b & 0x80:
+                    uv, shift = b & 0x7F, 7
+                    while b & 0x80:
+                        b = d[p]
+                        p += 1
+                        uv |= (b & 0x7F) << shift
+                        shift += 7
+                val += (uv >> 1) ^ -(uv & 1)
+                pd = b = d[p]
+                p += 1
+                if b & 0x80:
+                    pd, shift = b & 0x7F, 7
+                    while b & 0x80:
+                        b = d[p]
+                        p += 1
+                        pd |= (b & 0x7F) << shift
+                        shift += 7
+                pc += pd * q
+                add_pc(pc)
+                add_val(val)
+                if 0 <= upto < pc:
+                    break
+                uv = b = d[p]
+                p += 1
+                if not uv:
+                    t.done = True
+        except IndexError:
+            raise PclntabError(f"PC table at {t.start:#x} runs past the pclntab", p) from None
+        if not t.done:
+            t.p, t.pc, t.val = p, pc, val
+        return t
 
     def pcvalue(self, table: int, entry: int, pc: int) -> int:
         """Value of a PC table at pc (-1 when pc is past the table's end)."""
-        pcs, vals = self._decode(table, entry)
+        t = self._table_cache.get((table, entry))
+        if t is None or (not t.done and (not t.pcs or t.pcs[-1] <= pc)):
+            t = self._decode(table, entry, pc)
+        pcs = t.pcs
         i = bisect.bisect_right(pcs, pc)
-        return vals[i] if i < len(vals) else -1
+        return t.vals[i] if i < len(pcs) else -1
+
+    # -- per-function metadata (cached: every lookup needs it) ----------------
+
+    def _meta(self, f: Function) -> _FuncMeta:
+        meta = self._meta_cache.get(f.record)
+        if meta is None:
+            lay = self.layout
+            cu = self._field(f, lay.cu) if lay.cu is not None else 0
+            inl_table = self.pcdata_offset(f, self.pcdata_inl)
+            inl_tree = self.funcdata_address(f, self.funcdata_inl) if inl_table is not None else None
+            if inl_tree is None:
+                inl_table = None
+            meta = _FuncMeta(self._field(f, lay.pcfile), self._field(f, lay.pcln), cu, inl_table, inl_tree)
+            self._meta_cache[f.record] = meta
+        return meta
 
     # -- files and lines -----------------------------------------------------
 
+    def _single_file(self, f: Function, meta: _FuncMeta) -> str | None:
+        """The file of every instruction of f when its pcfile table has one value, else None."""
+        name = self._single_file_cache.get(f.record, False)
+        if name is False:
+            t = self._decode(meta.pcfile, f.entry)
+            name = self._file_name(meta.cu, t.vals[0]) if len(t.vals) == 1 and t.pcs[0] >= f.end else None
+            self._single_file_cache[f.record] = name
+        return name  # type: ignore[return-value]
+
     def file_name(self, f: Function, fileno: int) -> str:
+        return self._file_name(self._meta(f).cu, fileno)
+
+    def _file_name(self, cu: int, fileno: int) -> str:
         if fileno < 0:
             return "?"
-        if self.version >= Version.GO116:
-            cu = self._field(f, self.layout.cu) if self.layout.cu is not None else 0
-            off = self._u32(self.cu_off + 4 * (cu + fileno))
-            if off == 0xFFFFFFFF:
-                return "?"
-            return self._cstring(self.filetab_off + off)
-        # Go 1.2-1.15: filetab is a u32 array of offsets from the pclntab start.
-        return self._cstring(self._u32(self.filetab_off + 4 * fileno))
+        key = (cu, fileno)
+        name = self._file_cache.get(key)
+        if name is None:
+            if self.version >= Version.GO116:
+                off = self._u32(self.cu_off + 4 * ((cu + fileno) & 0xFFFFFFFF))  # uint32 arithmetic, as the runtime
+                name = "?" if off == 0xFFFFFFFF else self._cstring(self.filetab_off + off)
+            else:
+                # Go 1.2-1.15: filetab is a u32 array of offsets from the pclntab start.
+                name = self._cstring(self._u32(self.filetab_off + 4 * fileno))
+            self._file_cache[key] = name
+        return name
 
     def line_at(self, f: Function, pc: int) -> tuple[str, int]:
         """File and line of the instruction at pc (no return-address adjustment)."""
-        fileno = self.pcvalue(self._field(f, self.layout.pcfile), f.entry, pc)
-        line = self.pcvalue(self._field(f, self.layout.pcln), f.entry, pc)
-        return self.file_name(f, fileno), line
+        meta = self._meta(f)
+        fileno = self.pcvalue(meta.pcfile, f.entry, pc)
+        line = self.pcvalue(meta.pcln, f.entry, pc)
+        return self._file_name(meta.cu, fileno), line
 
     # -- inlining --------------------------------------------------------------
 
-    def _inline_tree_address(self, f: Function) -> int | None:
-        if self.pcdata_offset(f, self.pcdata_inl) is None:
-            return None
-        return self.funcdata_address(f, self.funcdata_inl)
+    def has_inline_tree(self, f: Function) -> bool:
+        return self._meta(f).inl_table is not None
+
+    def inline_table(self, f: Function) -> tuple[list[int], list[int]]:
+        """The decoded PCDATA_InlTreeIndex table: (end pcs, inline indexes)."""
+        table = self._meta(f).inl_table
+        if table is None:
+            return [f.end], [-1]
+        t = self._decode(table, f.entry)
+        return t.pcs, t.vals
 
     def inline_index(self, f: Function, pc: int) -> int:
-        table = self.pcdata_offset(f, self.pcdata_inl)
-        if table is None or self._inline_tree_address(f) is None:
+        table = self._meta(f).inl_table
+        if table is None:
             return -1
         return self.pcvalue(table, f.entry, pc)
 
     def inlined_call(self, f: Function, index: int) -> InlinedCall:
-        base = self._inline_tree_address(f)
+        base = self._meta(f).inl_tree
         if base is None or self.memory is None:
             raise PclntabError(f"{f.name}: inline tree not readable", f.record)
-        if self.version >= Version.GO120:
-            # Go 1.20: 16-byte records, no parent index or file/line.
-            raw = self.memory(base + 16 * index, 16)
-            func_id, name_off, parent_pc = raw[0], *struct.unpack_from("<ii", raw, 4)
-        else:
-            raw = self.memory(base + 20 * index, 20)
-            func_id = raw[2]
-            name_off, parent_pc = struct.unpack_from("<ii", raw, 12)
-        return InlinedCall(func_id, self._cstring(self.funcname_off + name_off), parent_pc)
+        key = (base, index)
+        call = self._inl_cache.get(key)
+        if call is not None:
+            return call
+        try:
+            if self.version >= Version.GO120:
+                # Go 1.20: 16-byte records, no parent index or file/line.
+                raw = self.memory(base + 16 * index, 16)
+                func_id, name_off, parent_pc = raw[0], *struct.unpack_from("<ii", raw, 4)
+            else:
+                raw = self.memory(base + 20 * index, 20)
+                func_id = raw[2]
+                name_off, parent_pc = struct.unpack_from("<ii", raw, 12)
+        except (struct.error, GohookError) as exc:
+            raise PclntabError(f"{f.name}: inline record {index} at {base:#x} unreadable: {exc}", f.record) from exc
+        call = InlinedCall(func_id, self._cstring(self.funcname_off + name_off), parent_pc)
+        self._inl_cache[key] = call
+        return call
 
     def frames(self, pc: int, *, return_address: bool = True, wrapper_id: int | None = None,
                panic_ids: frozenset[int] = frozenset()) -> list[Frame]:
@@ -502,10 +577,14 @@ class LineTable:
         f = self.function_at(pc)
         if f is None:
             return []
-        if return_address and pc > f.entry:
+        entry = f.entry
+        if return_address and pc > entry:
             pc -= 1
+        meta = self._meta(f)
+        pcvalue = self.pcvalue
         out: list[Frame] = []
-        ix = self.inline_index(f, pc)
+        ix = pcvalue(meta.inl_table, entry, pc) if meta.inl_table is not None else -1
+        single_file = self._single_file(f, meta)
         callee_id = 0
         for _ in range(256):
             if ix >= 0:
@@ -513,12 +592,12 @@ class LineTable:
                 name, func_id = call.name, call.func_id
             else:
                 name, func_id = f.name, f.func_id
-            if not (wrapper_id is not None and func_id == wrapper_id and callee_id not in panic_ids):
-                file, line = self.line_at(f, pc)
-                out.append(Frame(name, file, line, ix >= 0, func_id))
+            if func_id != wrapper_id or wrapper_id is None or callee_id in panic_ids:
+                file = single_file or self._file_name(meta.cu, pcvalue(meta.pcfile, entry, pc))
+                out.append(Frame(name, file, pcvalue(meta.pcln, entry, pc), ix >= 0, func_id))
             callee_id = func_id
             if ix < 0:
                 return out
-            pc = f.entry + call.parent_pc
-            ix = self.inline_index(f, pc)
+            pc = entry + call.parent_pc
+            ix = pcvalue(meta.inl_table, entry, pc)  # type: ignore[arg-type]
         raise PclntabError(f"{f.name}: inline tree loops", f.record)

@@ -1,0 +1,304 @@
+"""Plan -> BPF program: the -D defines and the kernel tables. Pure (no bcc, no kernel).
+
+Pipeline stage 3 of: binary -> plan -> **BPF** -> attach -> events -> views.
+
+The C source (bpf/gohook.bpf.c, bpf/gohook.h) is never edited from Python:
+every plan-dependent constant is a -D define with an `#ifndef` default in the
+C file, and the hook points are one define, GOHOOK_HOOKS, holding one
+`HOOK(...)` macro call per hook that the C file expands into an entry program.
+
+Kernel tables (filled into array maps by the loader):
+
+- range_start[i] / range_mods[i]: the text split into ranges that cover it
+  without gaps, sorted by start (offset from text start, u32), each with up to
+  4 module ids packed as u16 (innermost logical frame first). Gaps between the
+  plan's ranges become std ranges (all zero); neighbours with the same
+  modules are merged.
+- page_first[p]: index of the range holding text offset p * 4096, for
+  p in 0..npages. A lookup of offset `off` binary-searches
+  [page_first[off >> 12], page_first[(off >> 12) + 1]], which takes at most
+  `search_steps` steps (bit length of the largest such span).
+- module_mask[m]: allowed capability bits of module m (the plan's default mask
+  for modules it does not list); index 0 (std) is never consulted.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+from pathlib import Path
+
+from gohook.bpf.errors import PlanTableError
+from gohook.events import DEFAULT_LAYOUT, EventLayout
+from gohook.plan import GO_ARG_REGS, ArgKind, Attribution, EnforcementPlan, HookPoint, Mode, Action
+
+#: bpf/ next to the gohook package (a source checkout or an editable install).
+BPF_DIR = Path(__file__).resolve().parent.parent.parent / "bpf"
+PROGRAM_FILE = "gohook.bpf.c"
+HEADER_FILE = "gohook.h"
+
+RANGE_MODULES = 4  # GOHOOK_RANGE_MODULES
+PAGE_SHIFT = 12
+MAX_MODULE_ID = 0xFFFF  # module ids are u16 in the range table and the event
+MAX_CAPABILITIES = 64  # allowed masks are u64
+
+
+@dataclass(frozen=True, slots=True)
+class ProgramOptions:
+    """Loader choices that are not part of the policy.
+
+    report_allowed: report allowed calls too (learn mode always does). Off,
+    the caller-mode walk stops at the deciding frame of an allowed call.
+    use_bpf_loop / inline_handler: how the walk and the shared handler are
+    compiled (see bench/bench_probe.py for the measurements behind the defaults).
+    """
+
+    report_allowed: bool = True
+    ringbuf_pages: int = 256
+    layout: EventLayout = DEFAULT_LAYOUT
+    use_bpf_loop: bool = True
+    inline_handler: bool = False
+
+    def __post_init__(self) -> None:
+        pages = self.ringbuf_pages
+        if pages < 1 or pages & (pages - 1):
+            raise ValueError(f"ringbuf_pages must be a power of two, not {pages}")
+
+
+@dataclass(frozen=True, slots=True)
+class KernelTables:
+    """Contents of the range, page and mask maps."""
+
+    range_start: tuple[int, ...]  # text offsets, sorted, range_start[0] == 0
+    range_mods: tuple[int, ...]  # 4 x u16 module ids, slot 0 in the low bits
+    page_first: tuple[int, ...]  # npages + 1 entries
+    module_mask: tuple[int, ...]  # index = module id
+    search_steps: int
+
+    @property
+    def npages(self) -> int:
+        return len(self.page_first) - 1
+
+    def lookup(self, off: int) -> tuple[int, ...]:
+        """Module ids at text offset off, by the kernel's algorithm (a model for tests and debugging)."""
+        page = off >> PAGE_SHIFT
+        lo, hi = self.page_first[page], self.page_first[page + 1]
+        for _ in range(self.search_steps):
+            if lo >= hi:
+                break
+            mid = lo + ((hi - lo + 1) >> 1)
+            if self.range_start[mid] <= off:
+                lo = mid
+            else:
+                hi = mid - 1
+        return unpack_modules(self.range_mods[lo])
+
+
+def pack_modules(ids: tuple[int, ...]) -> int:
+    value = 0
+    for slot, m in enumerate(ids[:RANGE_MODULES]):
+        value |= m << (16 * slot)
+    return value
+
+
+def unpack_modules(value: int) -> tuple[int, ...]:
+    return tuple((value >> (16 * slot)) & 0xFFFF for slot in range(RANGE_MODULES))
+
+
+def _slots(modules: tuple[int, ...], stack_mode: bool, where: str) -> tuple[int, ...]:
+    """The 4 kernel slots of one range's logical-frame modules (innermost first).
+
+    Slot 0 keeps the innermost logical frame as is (0 when it is std code):
+    direct_caller_only hooks look at it alone. Then every other non-std module
+    once, in order. Caller mode needs only the first non-std module, so extra
+    ones are dropped; stack mode needs all of them, so too many is an error.
+    """
+    if not modules:
+        return (0,) * RANGE_MODULES
+    out = [modules[0]]
+    for m in modules[1:]:
+        if m and m not in out:
+            out.append(m)
+    if len(out) > RANGE_MODULES:
+        if stack_mode:
+            raise PlanTableError(f"{where}: {len(out) - (out[0] == 0)} distinct modules in one range's logical "
+                                 f"frames; stack attribution supports at most {RANGE_MODULES - (out[0] == 0)}")
+        out = out[:RANGE_MODULES]
+    return tuple(out) + (0,) * (RANGE_MODULES - len(out))
+
+
+def build_tables(plan: EnforcementPlan) -> KernelTables:
+    """The kernel tables for plan. Raises PlanTableError when the plan's data is inconsistent."""
+    text_start, text_end = plan.text_start, plan.text_end
+    size = text_end - text_start
+    if size <= 0 or size >= 1 << 32:
+        raise PlanTableError(f"text [{text_start:#x}, {text_end:#x}) is empty or larger than 4 GiB")
+    nmodules = len(plan.modules)
+    if nmodules > MAX_MODULE_ID:
+        raise PlanTableError(f"{nmodules} modules; the kernel tables hold at most {MAX_MODULE_ID}")
+    stack_mode = plan.attribution == Attribution.STACK
+
+    segments: list[tuple[int, int]] = []  # (start offset, packed modules), covering the text
+    cursor = 0  # end offset of the previous range
+    for r in plan.ranges:
+        where = f"range [{r.start:#x}, {r.end:#x})"
+        if not text_start <= r.start < r.end <= text_end:
+            raise PlanTableError(f"{where} is empty or outside the text [{text_start:#x}, {text_end:#x})")
+        if r.start - text_start < cursor:
+            raise PlanTableError(f"{where} overlaps the range before it or is out of order")
+        for m in r.modules:
+            if not 0 <= m <= nmodules:
+                raise PlanTableError(f"{where} names module id {m}; the plan has {nmodules} modules")
+        if r.start - text_start > cursor:
+            segments.append((cursor, 0))  # a gap: standard library
+        segments.append((r.start - text_start, pack_modules(_slots(r.modules, stack_mode, where))))
+        cursor = r.end - text_start
+    if cursor < size:
+        segments.append((cursor, 0))
+    starts: list[int] = []
+    mods: list[int] = []
+    for start, packed in segments:
+        if not mods or packed != mods[-1]:  # neighbours with the same attribution merge
+            starts.append(start)
+            mods.append(packed)
+
+    npages = (size + (1 << PAGE_SHIFT) - 1) >> PAGE_SHIFT
+    page_first = tuple(bisect.bisect_right(starts, p << PAGE_SHIFT) - 1 for p in range(npages + 1))
+    steps = max((page_first[p + 1] - page_first[p]).bit_length() for p in range(npages))
+
+    masks = [0] * (nmodules + 1)
+    for m in range(1, nmodules + 1):
+        masks[m] = plan.allowed.get(m, plan.default_mask)
+    for m in plan.allowed:
+        if not 1 <= m <= nmodules:
+            raise PlanTableError(f"allowed mask given for module id {m}; the plan has {nmodules} modules")
+    for value in [*masks, plan.default_mask]:
+        if not 0 <= value < 1 << MAX_CAPABILITIES:
+            raise PlanTableError(f"capability mask {value:#x} does not fit 64 bits")
+    return KernelTables(tuple(starts), tuple(mods), page_first, tuple(masks), max(steps, 1))
+
+
+# --- defines -------------------------------------------------------------------
+
+
+def _reg(index: int | None, hook: HookPoint, what: str) -> int:
+    if index is None:
+        return -1
+    if not 0 <= index < len(GO_ARG_REGS):
+        raise PlanTableError(f"hook {hook.hook_id} ({hook.function}): {what} register index {index} "
+                             f"is not one of Go's {len(GO_ARG_REGS)} integer argument registers")
+    return index
+
+
+_ARG_REGS_NEEDED = {ArgKind.NONE: 0, ArgKind.STRING: 2, ArgKind.CSTRING: 1, ArgKind.STRING_SLICE0: 2,
+                    ArgKind.INT: 1}
+
+
+def _capability(bit: int, hook: HookPoint, ncaps: int) -> int:
+    if not 0 <= bit < min(ncaps, MAX_CAPABILITIES):
+        raise PlanTableError(f"hook {hook.hook_id} ({hook.function}): capability bit {bit} is not one of "
+                             f"the plan's {ncaps} capabilities (at most {MAX_CAPABILITIES})")
+    return bit
+
+
+def hook_macro(hook: HookPoint, ncaps: int) -> str:
+    """One `HOOK(...)` call: the entry program of hook (see the HOOK macro in gohook.bpf.c)."""
+    if hook.hook_id < 0:
+        raise PlanTableError(f"hook {hook.function}: negative hook id {hook.hook_id}")
+    kind = ArgKind(hook.arg.kind)
+    regs = hook.arg.regs
+    if len(regs) < _ARG_REGS_NEEDED[kind]:
+        raise PlanTableError(f"hook {hook.hook_id} ({hook.function}): argument kind {kind.name} needs "
+                             f"{_ARG_REGS_NEEDED[kind]} registers, the plan gives {len(regs)}")
+    a0 = _reg(regs[0] if len(regs) > 0 and kind != ArgKind.NONE else None, hook, "argument")
+    a1 = _reg(regs[1] if len(regs) > 1 and _ARG_REGS_NEEDED[kind] > 1 else None, hook, "argument")
+    rule = hook.rule
+    if rule is None:
+        cap = _capability(hook.capability, hook, ncaps)
+        rreg, rmask, cset, cclear = -1, 0, 0, 0
+    else:
+        cap = 0
+        rreg = _reg(rule.reg, hook, "flag rule")
+        if not 0 <= rule.mask < 1 << 64:
+            raise PlanTableError(f"hook {hook.hook_id} ({hook.function}): flag mask {rule.mask:#x} is not 64-bit")
+        rmask = rule.mask
+        cset = _capability(rule.cap_if_set, hook, ncaps)
+        cclear = _capability(rule.cap_if_clear, hook, ncaps)
+    return (f"HOOK({hook.hook_id}, {hook.probe:#x}ULL, {cap}, {int(kind)}, {a0}, {a1}, "
+            f"{rreg}, {rmask:#x}ULL, {cset}, {cclear}, {int(hook.direct_caller_only)})")
+
+
+def render_defines(plan: EnforcementPlan, options: ProgramOptions = ProgramOptions(),
+                   tables: KernelTables | None = None) -> dict[str, str]:
+    """Every -D define of the program for plan, in a stable order."""
+    if not plan.hooks:
+        raise PlanTableError("the plan has no hook points: nothing to attach")
+    ids = [h.hook_id for h in plan.hooks]
+    if len(set(ids)) != len(ids):
+        raise PlanTableError("hook ids are not unique")
+    tables = tables if tables is not None else build_tables(plan)
+    goexit_start, goexit_end = plan.goexit
+    if goexit_end < goexit_start or (goexit_start and not plan.text_start <= goexit_start < plan.text_end):
+        raise PlanTableError(f"runtime.goexit range [{goexit_start:#x}, {goexit_end:#x}) is not inside the text")
+    if not 0 <= plan.goid_offset < 4096:
+        raise PlanTableError(f"goid offset {plan.goid_offset} is not a plausible runtime.g offset")
+    ncaps = len(plan.capabilities)
+    kill = plan.mode == Mode.ENFORCE and plan.action == Action.KILL
+    report_allowed = options.report_allowed or plan.mode == Mode.LEARN
+    hooks = " ".join(hook_macro(h, ncaps) for h in sorted(plan.hooks, key=lambda h: h.hook_id))
+    return {
+        "GOHOOK_MAX_FRAMES": str(options.layout.max_frames),
+        "GOHOOK_ARG_MAX": str(options.layout.arg_max),
+        "GOHOOK_TEXT_START": f"{plan.text_start:#x}ULL",
+        "GOHOOK_TEXT_SIZE": f"{plan.text_end - plan.text_start:#x}ULL",
+        "GOHOOK_GOEXIT_START": f"{goexit_start:#x}ULL",
+        "GOHOOK_GOEXIT_SIZE": f"{goexit_end - goexit_start:#x}ULL",
+        "GOHOOK_GOID_OFFSET": str(plan.goid_offset),
+        "GOHOOK_NRANGES": str(len(tables.range_start)),
+        "GOHOOK_NPAGES": str(tables.npages),
+        "GOHOOK_SEARCH_STEPS": str(tables.search_steps),
+        "GOHOOK_NMODULES": str(len(tables.module_mask) - 1),
+        "GOHOOK_KILL": str(int(kill)),
+        "GOHOOK_STACK_MODE": str(int(plan.attribution == Attribution.STACK)),
+        "GOHOOK_DENY_UNATTRIBUTED": str(int(plan.deny_unattributed)),
+        "GOHOOK_REPORT_ALLOWED": str(int(report_allowed)),
+        "GOHOOK_RINGBUF_PAGES": str(options.ringbuf_pages),
+        "GOHOOK_USE_BPF_LOOP": str(int(options.use_bpf_loop)),
+        "GOHOOK_INLINE_HANDLER": str(int(options.inline_handler)),
+        "GOHOOK_HOOKS": hooks,
+    }
+
+
+def render_cflags(plan: EnforcementPlan, options: ProgramOptions = ProgramOptions(),
+                  tables: KernelTables | None = None) -> list[str]:
+    """The bcc cflags: the include path of bpf/ and one -D per define."""
+    defines = render_defines(plan, options, tables)
+    return [f"-I{BPF_DIR}", *(f"-D{name}={value}" for name, value in defines.items())]
+
+
+def entry_name(hook: HookPoint) -> str:
+    """Name of hook's entry program in the compiled module (HOOK's gohook_hook_##id)."""
+    return f"gohook_hook_{hook.hook_id}"
+
+
+def source_path() -> Path:
+    return BPF_DIR / PROGRAM_FILE
+
+
+def render_program(plan: EnforcementPlan, options: ProgramOptions = ProgramOptions()) -> str:
+    """What `--print-program` shows: the defines as #define lines, then the header and the source.
+
+    The text compiles to the same program as the loader's cflags (with -I of bpf/).
+    """
+    defines = render_defines(plan, options)
+    lines = [f"/* gohook program for {plan.binary}: {len(plan.hooks)} hooks; "
+             f"bcc compiles {PROGRAM_FILE} with -I{BPF_DIR} and these defines */"]
+    for name, value in defines.items():
+        if name != "GOHOOK_HOOKS":
+            lines.append(f"#define {name} {value}")
+    ncaps = len(plan.capabilities)
+    hooks = [hook_macro(h, ncaps) for h in sorted(plan.hooks, key=lambda h: h.hook_id)]
+    lines.append("#define GOHOOK_HOOKS \\\n\t" + " \\\n\t".join(hooks))
+    for name in (HEADER_FILE, PROGRAM_FILE):
+        lines += ["", f"/* ---- {name} ---- */", (BPF_DIR / name).read_text()]
+    return "\n".join(lines)

@@ -1,0 +1,210 @@
+"""Decode ring-buffer records of the BPF program into frozen dataclasses.
+
+Pipeline stage 5 of: binary -> plan -> BPF -> attach -> **events** -> views.
+Pure: bytes in, `Event` out; no kernel, no bcc. The record is `struct
+gohook_event` of bpf/gohook.h; `EventLayout` is its Python view, checked
+against the compiled C layout by tests/test_bpf_layout.py. The kernel sends
+the header, the argument buffer and only the `nframes` recorded return
+addresses, so records are shorter than the C struct.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from dataclasses import dataclass
+from functools import cached_property
+
+from gohook.errors import GohookError
+from gohook.plan import ArgKind
+
+#: Header fields of struct gohook_event in declaration order, with struct codes.
+HEADER_FIELDS: tuple[tuple[str, str], ...] = (
+    ("time_ns", "Q"),
+    ("goid", "Q"),
+    ("bias", "Q"),
+    ("pid", "I"),
+    ("tid", "I"),
+    ("hook_id", "I"),
+    ("capability", "I"),
+    ("flags", "I"),
+    ("module", "H"),
+    ("decision", "B"),
+    ("arg_kind", "B"),
+    ("arg_len", "H"),
+    ("nframes", "H"),
+    ("reserved", "I"),
+)
+
+DEFAULT_MAX_FRAMES = 64  # GOHOOK_MAX_FRAMES
+DEFAULT_ARG_MAX = 256  # GOHOOK_ARG_MAX
+
+
+class EventError(GohookError):
+    """A ring-buffer record does not have the shape of struct gohook_event."""
+
+
+class Decision(enum.IntEnum):
+    """gohook_event.decision (GOHOOK_ALLOW, _DENY, _AUDIT)."""
+
+    ALLOW = 0  # allowed, or unattributed and allowed
+    DENY = 1  # violation; SIGKILL was sent
+    AUDIT = 2  # violation; only recorded
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+class EventFlag(enum.IntFlag):
+    """gohook_event.flags (GOHOOK_F_*)."""
+
+    NONE = 0
+    UNATTRIBUTED = 1 << 0
+    DIRECT = 1 << 1
+    STOP_FP_ZERO = 1 << 2
+    STOP_GOEXIT = 1 << 3
+    STOP_OUTSIDE = 1 << 4
+    STOP_FAULT = 1 << 5
+    TRUNCATED = 1 << 6
+    ARG_TRUNCATED = 1 << 7
+    ARG_FAULT = 1 << 8
+    SIGNAL_FAILED = 1 << 9
+
+
+@dataclass(frozen=True, slots=True)
+class EventLayout:
+    """Sizes that parametrize struct gohook_event (GOHOOK_MAX_FRAMES, GOHOOK_ARG_MAX)."""
+
+    max_frames: int = DEFAULT_MAX_FRAMES
+    arg_max: int = DEFAULT_ARG_MAX
+
+    def __post_init__(self) -> None:
+        for name in ("max_frames", "arg_max"):
+            value = getattr(self, name)
+            if value < 8 or value & (value - 1):
+                raise ValueError(f"{name} must be a power of two >= 8, not {value}")
+
+    @cached_property
+    def header(self) -> struct.Struct:
+        """The fixed part before arg[]."""
+        return struct.Struct("<" + "".join(code for _, code in HEADER_FIELDS))
+
+    @property
+    def arg_offset(self) -> int:
+        return self.header.size
+
+    @property
+    def frames_offset(self) -> int:
+        """offsetof(struct gohook_event, frames): also the smallest valid record."""
+        return self.arg_offset + self.arg_max
+
+    @property
+    def size(self) -> int:
+        """sizeof(struct gohook_event)."""
+        return self.frames_offset + 8 * self.max_frames
+
+    def offsets(self) -> dict[str, int]:
+        """Byte offset of every field, as C's offsetof would give it."""
+        out: dict[str, int] = {}
+        fmt = "<"
+        for name, code in HEADER_FIELDS:
+            out[name] = struct.calcsize(fmt)
+            fmt += code
+        out["arg"] = self.arg_offset
+        out["frames"] = self.frames_offset
+        return out
+
+
+DEFAULT_LAYOUT = EventLayout()
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One hooked call as the kernel saw it. Addresses in `frames` are run-time addresses."""
+
+    time_ns: int  # CLOCK_MONOTONIC
+    pid: int
+    tid: int
+    goid: int  # 0 when unknown
+    hook_id: int
+    capability: int  # bit index in EnforcementPlan.capabilities
+    decision: Decision
+    module: int  # responsible module id (0: std / unattributed)
+    flags: EventFlag
+    bias: int  # load bias: run-time address - static address
+    arg_kind: ArgKind
+    arg: bytes  # raw argument bytes (arg_len of them)
+    frames: tuple[int, ...]  # return addresses, innermost first: [RSP] then the frame-pointer chain
+
+    @property
+    def static_frames(self) -> tuple[int, ...]:
+        """Return addresses as static vaddrs of the binary (what GoBinary.frames expects)."""
+        return tuple(pc - self.bias for pc in self.frames)
+
+    @property
+    def argument(self) -> str | None:
+        """The argument as text: the string, or the integer in decimal; None when not captured."""
+        if self.arg_kind in (ArgKind.STRING, ArgKind.CSTRING, ArgKind.STRING_SLICE0):
+            return self.arg.decode("utf-8", "backslashreplace")
+        if self.arg_kind == ArgKind.INT and len(self.arg) == 8:
+            return str(int.from_bytes(self.arg, "little", signed=True))
+        return None
+
+    @property
+    def attributed(self) -> bool:
+        return not self.flags & EventFlag.UNATTRIBUTED
+
+
+def decode_event(data: bytes | bytearray | memoryview, layout: EventLayout = DEFAULT_LAYOUT) -> Event:
+    """Decode one ring-buffer record. Raises EventError when the record is malformed."""
+    data = bytes(data)
+    if len(data) < layout.frames_offset:
+        raise EventError(f"event record of {len(data)} bytes is shorter than its header "
+                         f"({layout.frames_offset} bytes)")
+    fields = dict(zip((name for name, _ in HEADER_FIELDS), layout.header.unpack_from(data, 0), strict=True))
+    nframes, arg_len = fields["nframes"], fields["arg_len"]
+    if nframes > layout.max_frames:
+        raise EventError(f"event claims {nframes} frames; at most {layout.max_frames} fit")
+    need = layout.frames_offset + 8 * nframes
+    if len(data) < need:
+        raise EventError(f"event record of {len(data)} bytes is cut: {nframes} frames need {need} bytes")
+    if arg_len > layout.arg_max:
+        raise EventError(f"event claims {arg_len} argument bytes; the buffer holds {layout.arg_max}")
+    try:
+        decision = Decision(fields["decision"])
+        arg_kind = ArgKind(fields["arg_kind"])
+    except ValueError as exc:
+        raise EventError(f"event has an unknown code: {exc}") from None
+    arg = data[layout.arg_offset:layout.arg_offset + arg_len]
+    frames = struct.unpack_from(f"<{nframes}Q", data, layout.frames_offset)
+    return Event(
+        time_ns=fields["time_ns"],
+        pid=fields["pid"],
+        tid=fields["tid"],
+        goid=fields["goid"],
+        hook_id=fields["hook_id"],
+        capability=fields["capability"],
+        decision=decision,
+        module=fields["module"],
+        flags=EventFlag(fields["flags"]),
+        bias=fields["bias"],
+        arg_kind=arg_kind,
+        arg=arg,
+        frames=tuple(frames),
+    )
+
+
+def encode_event(event: Event, layout: EventLayout = DEFAULT_LAYOUT) -> bytes:
+    """The record the kernel would send for event (the inverse of decode_event; for tests and replays)."""
+    if len(event.frames) > layout.max_frames or len(event.arg) > layout.arg_max:
+        raise EventError("event does not fit the layout")
+    values = {
+        "time_ns": event.time_ns, "goid": event.goid, "bias": event.bias, "pid": event.pid,
+        "tid": event.tid, "hook_id": event.hook_id, "capability": event.capability,
+        "flags": int(event.flags), "module": event.module, "decision": int(event.decision),
+        "arg_kind": int(event.arg_kind), "arg_len": len(event.arg), "nframes": len(event.frames),
+        "reserved": 0,
+    }
+    header = layout.header.pack(*(values[name] for name, _ in HEADER_FIELDS))
+    return header + event.arg.ljust(layout.arg_max, b"\0") + struct.pack(f"<{len(event.frames)}Q", *event.frames)
