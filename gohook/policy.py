@@ -1,0 +1,240 @@
+"""Policy files: load (with line numbers in every error), match modules, render.
+
+Format (version 1):
+
+    version: 1
+    action: kill            # kill | audit: what a violation does in enforce mode
+    attribution: caller     # caller | stack
+    unattributed: allow     # allow | deny: a hooked call with no non-std frame
+    default: []             # capabilities of modules not listed
+    modules:
+      example.com/app: [files, network.connect, env.read]
+      github.com/acme/*: [network.connect]
+      github.com/evil/telemetry: []
+    trust: [golang.org/x/sys]   # modules treated like the standard library
+
+A capability is a catalog name (`files.read`), a family (`files` = every
+`files.*`) or `all`. Module keys are exact module paths or shell-style globs
+(fnmatch; `*` also crosses `/`). Which rule applies to a module: the exact
+key if there is one, else the matching glob with the longest text, else
+`default`. Errors name the file and line: `p.yaml:7: unknown capability ...`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from gohook.errors import PolicyError
+from gohook.plan import Action, Attribution
+
+KEYS = ("version", "action", "attribution", "unattributed", "default", "modules", "trust")
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleRule:
+    pattern: str
+    capabilities: frozenset[str]
+    line: int = field(default=0, compare=False)
+
+    @property
+    def is_glob(self) -> bool:
+        return any(c in self.pattern for c in "*?[")
+
+    def matches(self, module: str) -> bool:
+        return fnmatch.fnmatchcase(module, self.pattern) if self.is_glob else module == self.pattern
+
+
+@dataclass(frozen=True)
+class Policy:
+    path: str
+    version: int = 1
+    action: Action = Action.KILL
+    attribution: Attribution = Attribution.CALLER
+    deny_unattributed: bool = False
+    default: frozenset[str] = frozenset()
+    modules: tuple[ModuleRule, ...] = ()
+    trust: tuple[str, ...] = ()
+    trust_lines: tuple[int, ...] = field(default=(), compare=False)
+
+    def rule_for(self, module: str) -> ModuleRule | None:
+        """The rule deciding `module`: exact key first, else the longest matching glob."""
+        for r in self.modules:
+            if not r.is_glob and r.pattern == module:
+                return r
+        globs = [r for r in self.modules if r.is_glob and r.matches(module)]
+        return max(globs, key=lambda r: len(r.pattern)) if globs else None
+
+    def capabilities_of(self, module: str) -> frozenset[str]:
+        rule = self.rule_for(module)
+        return rule.capabilities if rule is not None else self.default
+
+    def is_trusted(self, module: str) -> bool:
+        return any(fnmatch.fnmatchcase(module, t) if any(c in t for c in "*?[") else module == t
+                   for t in self.trust)
+
+
+class CapabilityNames:
+    """The capability vocabulary: exact names, families (prefix before the dot) and `all`."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self.names = tuple(names)
+        self.families = {n.split(".", 1)[0] for n in self.names}
+
+    def expand(self, word: str) -> frozenset[str] | None:
+        if word == "all":
+            return frozenset(self.names)
+        if word in self.names:
+            return frozenset((word,))
+        if word in self.families:
+            return frozenset(n for n in self.names if n == word or n.startswith(word + "."))
+        return None
+
+    def suggest(self, word: str) -> str:
+        close = difflib.get_close_matches(word, [*self.names, *sorted(self.families), "all"], n=1)
+        return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _err(path: str, node: Node | None, message: str) -> PolicyError:
+    line = node.start_mark.line + 1 if node is not None else 1
+    return PolicyError(f"{path}:{line}: {message}")
+
+
+def _scalar(path: str, node: Node, what: str) -> str:
+    if not isinstance(node, ScalarNode):
+        raise _err(path, node, f"{what} must be a single value")
+    return str(node.value)
+
+
+def _capability_list(path: str, node: Node, vocab: CapabilityNames, what: str) -> frozenset[str]:
+    if isinstance(node, ScalarNode) and node.value in ("", "null", "~") and node.tag.endswith("null"):
+        return frozenset()
+    if not isinstance(node, SequenceNode):
+        raise _err(path, node, f"{what} must be a list of capabilities, e.g. [files.read, network.connect]")
+    out: set[str] = set()
+    for item in node.value:
+        word = _scalar(path, item, "a capability")
+        caps = vocab.expand(word)
+        if caps is None:
+            raise _err(path, item, f"unknown capability {word!r} in {what}{vocab.suggest(word)}")
+        out |= caps
+    return frozenset(out)
+
+
+def _choice(path: str, node: Node, key: str, options: Sequence[str]) -> str:
+    value = _scalar(path, node, key)
+    if value not in options:
+        raise _err(path, node, f"{key} must be one of {', '.join(options)}, not {value!r}")
+    return value
+
+
+def parse_policy(text: str, vocab: CapabilityNames, path: str = "<policy>") -> Policy:
+    """Parse policy text; raises PolicyError naming path and line."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else 1
+        raise PolicyError(f"{path}:{line}: YAML error: {exc.problem or exc.context}") from None
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"{path}: YAML error: {exc}") from None
+    if root is None:
+        raise PolicyError(f"{path}:1: empty policy (expected a mapping with version: 1)")
+    if not isinstance(root, MappingNode):
+        raise _err(path, root, "a policy must be a mapping (version:, modules:, ...)")
+    seen: dict[str, Node] = {}
+    for key_node, value_node in root.value:
+        key = _scalar(path, key_node, "a key")
+        if key not in KEYS:
+            close = difflib.get_close_matches(key, KEYS, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise _err(path, key_node, f"unknown key {key!r}{hint}")
+        if key in seen:
+            raise _err(path, key_node, f"duplicate key {key!r}")
+        seen[key] = value_node
+    if "version" not in seen:
+        raise _err(path, root, "missing 'version: 1'")
+    if _scalar(path, seen["version"], "version") != "1":
+        raise _err(path, seen["version"], "unsupported policy version (this gohook reads version 1)")
+    kw: dict[str, object] = {}
+    if "action" in seen:
+        kw["action"] = Action(_choice(path, seen["action"], "action", ("kill", "audit")))
+    if "attribution" in seen:
+        kw["attribution"] = Attribution(_choice(path, seen["attribution"], "attribution", ("caller", "stack")))
+    if "unattributed" in seen:
+        kw["deny_unattributed"] = _choice(path, seen["unattributed"], "unattributed", ("allow", "deny")) == "deny"
+    if "default" in seen:
+        kw["default"] = _capability_list(path, seen["default"], vocab, "default")
+    rules: list[ModuleRule] = []
+    if "modules" in seen:
+        mods = seen["modules"]
+        if isinstance(mods, ScalarNode) and mods.tag.endswith("null"):
+            mods = MappingNode("tag:yaml.org,2002:map", [])
+        if not isinstance(mods, MappingNode):
+            raise _err(path, mods, "modules must be a mapping of module path (or glob) to a capability list")
+        patterns: set[str] = set()
+        for key_node, value_node in mods.value:
+            pattern = _scalar(path, key_node, "a module path")
+            if not pattern or " " in pattern:
+                raise _err(path, key_node, f"bad module path {pattern!r}")
+            if pattern in patterns:
+                raise _err(path, key_node, f"module {pattern!r} listed twice")
+            patterns.add(pattern)
+            caps = _capability_list(path, value_node, vocab, f"module {pattern}")
+            rules.append(ModuleRule(pattern, caps, key_node.start_mark.line + 1))
+    trust: list[str] = []
+    trust_lines: list[int] = []
+    if "trust" in seen:
+        node = seen["trust"]
+        if not isinstance(node, SequenceNode):
+            raise _err(path, node, "trust must be a list of module paths, e.g. [golang.org/x/sys]")
+        for item in node.value:
+            trust.append(_scalar(path, item, "a trusted module"))
+            trust_lines.append(item.start_mark.line + 1)
+    return Policy(path=path, modules=tuple(rules), trust=tuple(trust), trust_lines=tuple(trust_lines),
+                  **kw)  # type: ignore[arg-type]
+
+
+def load_policy(path: str | Path, vocab: CapabilityNames) -> Policy:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"{p}: cannot read policy: {exc}") from None
+    return parse_policy(text, vocab, str(p))
+
+
+def _flow(caps: Iterable[str]) -> str:
+    return "[" + ", ".join(sorted(caps)) + "]"
+
+
+def render_policy(policy: Policy, *, header: Sequence[str] = (), notes: dict[str, Sequence[str]] | None = None,
+                  all_names: Sequence[str] = ()) -> str:
+    """Policy as YAML text, with `header` comment lines and per-module comment lines (`notes`)."""
+    notes = notes or {}
+    lines = [f"# {h}" for h in header]
+    lines += [
+        "version: 1",
+        f"action: {policy.action.value}",
+        f"attribution: {policy.attribution.value}",
+        f"unattributed: {'deny' if policy.deny_unattributed else 'allow'}",
+        f"default: {_flow(policy.default)}",
+    ]
+    if policy.modules:
+        lines.append("modules:")
+        for rule in policy.modules:
+            for note in notes.get(rule.pattern, ()):
+                lines.append(f"  # {note}")
+            key = rule.pattern if not rule.is_glob and ":" not in rule.pattern else f'"{rule.pattern}"'
+            caps = ["all"] if all_names and set(rule.capabilities) == set(all_names) else rule.capabilities
+            lines.append(f"  {key}: {_flow(caps)}")
+    else:
+        lines.append("modules: {}")
+    lines.append(f"trust: {_flow(policy.trust) if policy.trust else '[]'}")
+    return "\n".join(lines) + "\n"
