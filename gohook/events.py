@@ -13,7 +13,6 @@ from __future__ import annotations
 import enum
 import struct
 from dataclasses import dataclass
-from functools import cached_property
 
 from gohook.errors import GohookError
 from gohook.plan import ArgKind
@@ -35,6 +34,8 @@ HEADER_FIELDS: tuple[tuple[str, str], ...] = (
     ("nframes", "H"),
     ("reserved", "I"),
 )
+
+_HEADER = struct.Struct("<" + "".join(code for _, code in HEADER_FIELDS))
 
 DEFAULT_MAX_FRAMES = 64  # GOHOOK_MAX_FRAMES
 DEFAULT_ARG_MAX = 256  # GOHOOK_ARG_MAX
@@ -85,10 +86,10 @@ class EventLayout:
             if value < 8 or value & (value - 1):
                 raise ValueError(f"{name} must be a power of two >= 8, not {value}")
 
-    @cached_property
+    @property
     def header(self) -> struct.Struct:
         """The fixed part before arg[]."""
-        return struct.Struct("<" + "".join(code for _, code in HEADER_FIELDS))
+        return _HEADER
 
     @property
     def arg_offset(self) -> int:

@@ -6,6 +6,7 @@ Inputs: non-ELF files, non-Go ELF, truncated Go binaries, and a fuzz run
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 from pathlib import Path
@@ -104,7 +105,5 @@ def test_fuzz_corrupted_tables(real_binary: bytes, data: st.DataObject) -> None:
     window = data.draw(st.integers(0, max(0, size - 4096)))
     for off, value in edits:
         buf[start + window + off] = value
-    try:
+    with contextlib.suppress(GohookError):  # a typed error is the allowed outcome; anything else fails
         exercise(bytes(buf))
-    except GohookError:
-        pass

@@ -58,14 +58,14 @@ class GoBinary:
             if not blob.startswith(bi.MAGIC):
                 raise BuildInfoError(f"{self.path}: .go.buildinfo does not start with the build info magic",
                                      sec.offset)
-            return bi.parse_blob(blob, self.image.read)
+            return bi.parse_blob(blob, self.image.read_loaded)
         # No section: search the first writable data (where the linker puts it).
         for s in self.image.sections:
             if s.writable and not s.nobits and not s.executable and s.size:
                 data = self.image.section_bytes(s)
                 pos = bi.find_blob(data)
                 if pos >= 0:
-                    return bi.parse_blob(data[pos:], self.image.read)
+                    return bi.parse_blob(data[pos:], self.image.read_loaded)
         return None
 
     @cached_property
@@ -160,9 +160,33 @@ class GoBinary:
                 gofunc = gofunc if gofunc is not None else mdata.gofunc
         try:
             return LineTable(data, text_start=text_start, gofunc=gofunc, memory=self.image.read,
-                             go_minor=self.go_minor if self._build_info_ok() else None)
+                             go_minor=self._table_go_minor(version))
         except PclntabError as exc:
             raise PclntabError(f"{self.path}: {exc}", exc.offset) from exc
+
+    def _table_go_minor(self, version: Version | None) -> int | None:
+        """The Go minor version for the table decoder (Go 1.12 numbers PCDATA/FUNCDATA differently)."""
+        try:
+            info = self.build_info
+        except BuildInfoError:
+            return None
+        if info is not None:
+            return self.go_minor
+        if version != Version.GO12:
+            return None
+        # Go 1.13 began writing build info into every binary: a Go 1.2-1.15
+        # table without it is Go 1.12 or older. Take runtime.buildVersion
+        # when there is a symbol table, else Go 1.12 (Go 1.9-1.11 share its
+        # numbering; their older _func layout reads as "no inline tree").
+        addr = self.image.symbol("runtime.buildVersion")
+        if addr:
+            try:
+                m = _GO_MINOR.match(bi.read_go_string(self.image.read_loaded, addr, "<Q", 8))
+            except BuildInfoError:
+                m = None
+            if m:
+                return int(m.group(1))
+        return 12
 
     def _build_info_ok(self) -> bool:
         try:

@@ -105,15 +105,16 @@ def parse_blob(blob: bytes, read: ReadMemory | None = None) -> BuildInfo:
         order = ">" if flags & FLAG_BIG_ENDIAN else "<"
         fmt = order + ("Q" if ptr_size == 8 else "I")
         vptr, mptr = struct.unpack_from(order + ("QQ" if ptr_size == 8 else "II"), blob, 16)
-        version = _read_go_string(read, vptr, fmt, ptr_size)
-        modinfo = _read_go_string(read, mptr, fmt, ptr_size)
+        version = read_go_string(read, vptr, fmt, ptr_size)
+        modinfo = read_go_string(read, mptr, fmt, ptr_size)
     if not version:
         raise BuildInfoError("build info has an empty Go version", 16)
     modinfo = modinfo[16:-16] if len(modinfo) >= 33 and modinfo[-17] == "\n" else ""
     return parse_modinfo(version, modinfo)
 
 
-def _read_go_string(read: ReadMemory, ptr: int, fmt: str, ptr_size: int) -> str:
+def read_go_string(read: ReadMemory, ptr: int, fmt: str, ptr_size: int) -> str:
+    """The Go string whose header (data pointer, length) is at ptr."""
     try:
         hdr = read(ptr, 2 * ptr_size)
         data_ptr = struct.unpack_from(fmt, hdr, 0)[0]

@@ -214,6 +214,16 @@ class ElfImage:
                 return self.data[off : off + size]
         raise AddressError(f"address {vaddr:#x} is unmapped")  # pragma: no cover - vaddr_to_offset raised
 
+    def read_loaded(self, vaddr: int, size: int) -> bytes:
+        """Bytes at a virtual address as the loader maps them: the part of a
+        PT_LOAD segment past its file bytes (.bss, .noptrbss) reads as zeros.
+        Raises AddressError outside every segment's memory image."""
+        for seg in self.segments:
+            if seg.vaddr <= vaddr and vaddr + size <= seg.vaddr + seg.memsz:
+                in_file = max(0, min(size, seg.vaddr + seg.filesz - vaddr))
+                return (self.read(vaddr, in_file) if in_file else b"") + bytes(size - in_file)
+        raise AddressError(f"read of {size} bytes at {vaddr:#x} lies outside every PT_LOAD segment")
+
     def section_at(self, vaddr: int) -> Section | None:
         for s in self.sections:
             if s.vaddr and s.vaddr <= vaddr < s.vaddr + s.size:

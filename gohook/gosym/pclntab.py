@@ -511,8 +511,9 @@ class LineTable:
                 off = self._u32(self.cu_off + 4 * ((cu + fileno) & 0xFFFFFFFF))  # uint32 arithmetic, as the runtime
                 name = "?" if off == 0xFFFFFFFF else self._cstring(self.filetab_off + off)
             else:
-                # Go 1.2-1.15: filetab is a u32 array of offsets from the pclntab start.
-                name = self._cstring(self._u32(self.filetab_off + 4 * fileno))
+                # Go 1.2-1.15: filetab is a u32 array of offsets from the pclntab
+                # start; its entry 0 is the count, so file numbers start at 1.
+                name = self._cstring(self._u32(self.filetab_off + 4 * fileno)) if fileno else "?"
             self._file_cache[key] = name
         return name
 

@@ -1,0 +1,313 @@
+"""Compile the gohook BPF program for a plan, fill its maps, attach its uprobes, read its events.
+
+Pipeline stage 4 of: binary -> plan -> BPF -> **attach** -> events -> views.
+
+    with attach(plan) as att:           # compiled, maps filled, every uprobe attached
+        while ...:
+            for event in att.poll(100): ...
+        att.counters().lost
+
+Uprobes are attached per file (every process running the binary, now or
+later) or, with `pids`, per process (the kernel filters by address space, so
+all threads of each process are covered). The offset given to the kernel is
+HookPoint.file_offset, passed to libbcc's `bpf_attach_uprobe` directly: bcc's
+Python `attach_uprobe(addr=...)` would instead treat the number as a virtual
+address and translate it through the ELF program headers on every call.
+"""
+
+from __future__ import annotations
+
+import ctypes as ct
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gohook.bpf.errors import AttachError, BpfUnavailableError, CompileError, VerifierError
+from gohook.bpf.render import (
+    DEFAULT_OPTIONS,
+    HANDLER_NAME,
+    KernelTables,
+    ProgramOptions,
+    build_tables,
+    entry_name,
+    render_cflags,
+    render_program,
+    source_path,
+)
+from gohook.events import Event, decode_event
+from gohook.plan import EnforcementPlan
+
+__all__ = ["Attached", "Counters", "ProgramStats", "attach", "render_cflags", "render_program"]
+
+log = logging.getLogger("gohook")
+
+# struct gohook_event counters (GOHOOK_C_* in bpf/gohook.h)
+_COUNTER_NAMES = ("lost", "hits", "denied", "signal_failed", "ignored", "garbled", "no_handler")
+
+_VERIFIER_LOG_SIZE = 1 << 22  # the kernel keeps the tail of a longer log, which is what matters
+_BPF_PROG_TYPE_KPROBE = 2  # uprobes are kprobe-type programs
+
+
+@dataclass(frozen=True, slots=True)
+class Counters:
+    """Sums of the per-CPU counters of the program."""
+
+    lost: int  # events dropped because the ring buffer was full
+    hits: int  # counted hook hits
+    denied: int  # SIGKILLs sent
+    signal_failed: int  # bpf_send_signal errors (the process was NOT killed)
+    ignored: int  # direct-caller-only hooks called from std
+    garbled: int  # calls or events dropped because a preempting run reused a per-CPU slot
+    no_handler: int  # tail calls into the handler that failed (calls not checked)
+
+
+@dataclass(frozen=True, slots=True)
+class ProgramStats:
+    """Kernel statistics of one entry program (/proc/self/fdinfo of its fd)."""
+
+    name: str
+    run_cnt: int  # counted only while sysctl kernel.bpf_stats_enabled=1
+    run_time_ns: int
+    verified_insns: int
+
+
+def _bcc() -> Any:
+    try:
+        import bcc  # Debian's python3-bpfcc, through the venv's system site packages
+    except ImportError as exc:
+        raise BpfUnavailableError(
+            "cannot import bcc: install Debian's python3-bpfcc and use a venv made with "
+            "--system-site-packages on /usr/bin/python3 (scripts/setup.sh does both)") from exc
+    return bcc
+
+
+@contextmanager
+def _stderr_captured() -> Iterator[list[str]]:
+    """Capture file descriptor 2 (where libbcc and clang print) into out[0] while inside."""
+    out: list[str] = [""]
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield out
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            out[0] = tmp.read().decode("utf-8", "replace")
+
+
+def _tail(text: str, lines: int = 25) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+class Attached:
+    """A compiled, loaded and attached gohook program. Use `attach()`; close with `close()` or `with`."""
+
+    def __init__(self, plan: EnforcementPlan, *, pids: Iterable[int] = (),
+                 options: ProgramOptions = DEFAULT_OPTIONS, attach_probes: bool = True) -> None:
+        if os.geteuid() != 0:
+            raise BpfUnavailableError("attaching uprobes needs root (CAP_BPF and CAP_PERFMON)")
+        self.plan = plan
+        self.options = options
+        self.pids = tuple(pids)
+        self.tables: KernelTables = build_tables(plan)
+        self.cflags = render_cflags(plan, options, self.tables)
+        self._bcc = _bcc()
+        self._bpf: Any = None
+        self._probes: list[tuple[bytes, int]] = []  # (event name, perf event fd)
+        self._records: list[bytes] = []
+        self._entry_fds: dict[int, int] = {}  # hook id -> program fd
+        self._ringbuf_cb: Any = None
+        self._logbuf: Any = None
+        self.timings: dict[str, float] = {}
+        try:
+            self._compile()
+            self._fill_maps()
+            self._load()
+            if attach_probes:
+                self.attach_probes()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- set-up -----------------------------------------------------------------
+
+    def _compile(self) -> None:
+        start = time.monotonic()
+        with _stderr_captured() as err:
+            try:
+                self._bpf = self._bcc.BPF(src_file=str(source_path()).encode(), cflags=self.cflags)
+            except Exception as exc:  # bcc raises a bare Exception
+                failure: Exception | None = exc
+            else:
+                failure = None
+        if failure is not None:
+            raise CompileError(f"bcc could not compile {source_path()}: {failure}\n{_tail(err[0])}", err[0])
+        self.timings["compile"] = time.monotonic() - start
+
+    def _fill_maps(self) -> None:
+        start = time.monotonic()
+        t = self.tables
+        self._fill("range_start", t.range_start, ct.c_uint32)
+        self._fill("range_mods", t.range_mods, ct.c_uint64)
+        self._fill("page_first", t.page_first, ct.c_uint32)
+        self._fill("module_mask", t.module_mask, ct.c_uint64)
+        self.timings["fill"] = time.monotonic() - start
+
+    def _fill(self, name: str, values: tuple[int, ...], ctype: Any) -> None:
+        table = self._bpf[name]
+        n = len(values)
+        keys = (ct.c_uint32 * n)(*range(n))
+        vals = (ctype * n)(*values)
+        try:
+            table.items_update_batch(keys, vals)
+        except Exception:  # kernels without batch ops on arrays: one update per element
+            for i, v in enumerate(values):
+                table[ct.c_uint32(i)] = ctype(v)
+
+    def _load_one(self, name: bytes, what: str) -> int:
+        bpf, lib = self._bpf, self._bcc.lib
+        if self._logbuf is None:
+            self._logbuf = ct.create_string_buffer(_VERIFIER_LOG_SIZE)
+        logbuf = self._logbuf
+        with _stderr_captured() as err:
+            fd = lib.bcc_func_load(bpf.module, _BPF_PROG_TYPE_KPROBE, name,
+                                   lib.bpf_function_start(bpf.module, name), lib.bpf_function_size(bpf.module, name),
+                                   lib.bpf_module_license(bpf.module), lib.bpf_module_kern_version(bpf.module),
+                                   0, logbuf, ct.sizeof(logbuf), None, -1)
+            errno = ct.get_errno()
+        if fd < 0:
+            text = logbuf.value.decode("utf-8", "replace") or err[0]
+            raise VerifierError(
+                f"the kernel refused program {name.decode()} ({what}): "
+                f"{os.strerror(errno) if errno else 'error'}\n{_tail(text)}", text, name.decode())
+        bpf.funcs[name] = self._bcc.BPF.Function(bpf, name, fd)
+        return int(fd)
+
+    def _load(self) -> None:
+        start = time.monotonic()
+        if self.options.shared_handler:
+            handler_fd = self._load_one(HANDLER_NAME.encode(), "the shared handler")
+            self._bpf["handler"][ct.c_int(0)] = ct.c_int(handler_fd)
+        self._entry_fds = {h.hook_id: self._load_one(entry_name(h).encode(), f"hook {h.hook_id}, {h.function}")
+                           for h in self.plan.hooks}
+        self._ringbuf_cb = self._on_record
+        self._bpf["events"].open_ring_buffer(self._ringbuf_cb)
+        self.timings["load"] = time.monotonic() - start
+
+    def attach_probes(self) -> None:
+        """Attach one uprobe per hook (per pid, when pids were given); a no-op when attached."""
+        if self._probes:
+            return
+        lib = self._bcc.lib
+        start = time.monotonic()
+        path = os.fsencode(Path(self.plan.binary).resolve())
+        if not os.path.exists(path):
+            raise AttachError(f"{self.plan.binary}: no such file")
+        try:
+            for hook in self.plan.hooks:
+                for pid in self.pids or (-1,):
+                    ev_name = f"gohook_{os.getpid()}_{hook.hook_id}_{max(pid, 0)}".encode()
+                    ct.set_errno(0)
+                    fd = lib.bpf_attach_uprobe(self._entry_fds[hook.hook_id], 0, ev_name, path,
+                                               hook.file_offset, pid)
+                    if fd < 0:
+                        errno = ct.get_errno()
+                        who = f"process {pid}" if pid >= 0 else "every process"
+                        raise AttachError(
+                            f"cannot attach the uprobe of hook {hook.hook_id} ({hook.function}) at file offset "
+                            f"{hook.file_offset:#x} of {self.plan.binary} for {who}: "
+                            f"{os.strerror(errno) if errno else 'libbcc error'}")
+                    self._probes.append((ev_name, fd))
+        except BaseException:
+            self.detach_probes()
+            raise
+        self.timings["attach"] = time.monotonic() - start
+        log.debug("gohook BPF: compile %.2fs, fill %.3fs, load %.2fs, attach %.2fs for %d uprobes",
+                  self.timings["compile"], self.timings["fill"], self.timings["load"], self.timings["attach"],
+                  len(self._probes))
+
+    def detach_probes(self) -> None:
+        """Remove every uprobe; the program, its maps and pending events stay."""
+        lib = self._bcc.lib
+        while self._probes:
+            ev_name, fd = self._probes.pop()
+            lib.bpf_close_perf_event_fd(fd)
+            lib.bpf_detach_uprobe(ev_name)  # only does something for probes made through tracefs
+
+    # -- events -------------------------------------------------------------------
+
+    def _on_record(self, _ctx: Any, data: Any, size: int) -> int:
+        self._records.append(ct.string_at(data, size))
+        return 0
+
+    def poll(self, timeout_ms: int = 100) -> list[Event]:
+        """Events that arrived within timeout_ms (all that are ready; none after the timeout)."""
+        if self._bpf is None:
+            return []
+        self._bpf.ring_buffer_poll(timeout_ms)
+        return self._drain()
+
+    def drain(self) -> list[Event]:
+        """Events already in the ring buffer, without waiting."""
+        if self._bpf is None:
+            return []
+        self._bpf.ring_buffer_consume()
+        return self._drain()
+
+    def _drain(self) -> list[Event]:
+        records, self._records = self._records, []
+        return [decode_event(r, self.options.layout) for r in records]
+
+    def counters(self) -> Counters:
+        """The program's counters, summed over CPUs."""
+        if self._bpf is None:
+            raise AttachError("the program is detached")
+        table = self._bpf["counters"]
+        values = [sum(int(v) for v in table.getvalue(ct.c_int(i))) for i in range(len(_COUNTER_NAMES))]
+        return Counters(*values)
+
+    def program_stats(self) -> list[ProgramStats]:
+        """run_cnt / run_time_ns / verified_insns of every entry program."""
+        out = []
+        for name, fn in (self._bpf.funcs.items() if self._bpf is not None else ()):
+            fields: dict[str, int] = {}
+            for line in Path(f"/proc/self/fdinfo/{fn.fd}").read_text().splitlines():
+                key, _, value = line.partition(":")
+                if value.strip().isdigit():
+                    fields[key.strip()] = int(value.strip())
+            out.append(ProgramStats(name.decode(), fields.get("run_cnt", 0), fields.get("run_time_ns", 0),
+                                    fields.get("verified_insns", 0)))
+        return out
+
+    @property
+    def probe_count(self) -> int:
+        return len(self._probes)
+
+    # -- tear-down ----------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Detach every uprobe and free the program (idempotent)."""
+        self.detach_probes()
+        if self._bpf is not None:
+            bpf, self._bpf = self._bpf, None
+            bpf.cleanup()
+
+    def __enter__(self) -> Attached:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def attach(plan: EnforcementPlan, *, pids: Iterable[int] = (), options: ProgramOptions = DEFAULT_OPTIONS,
+           attach_probes: bool = True) -> Attached:
+    """Compile the program for plan, fill its maps and attach one uprobe per hook (per pid, if given)."""
+    return Attached(plan, pids=pids, options=options, attach_probes=attach_probes)
