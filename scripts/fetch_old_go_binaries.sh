@@ -38,6 +38,11 @@ cannot() { printf 'fetch: cannot %s\n' "$*" >&2; FAILED=1; }
 
 # Hashes through Debian's python3 (always present; openssl or xxd may not be).
 integrity() { /usr/bin/python3 -c 'import base64,hashlib,sys; print("sha512-" + base64.b64encode(hashlib.sha512(open(sys.argv[1], "rb").read()).digest()).decode())' "$1"; }
+# The first informative line of npm's error output (not its code/errno/syscall lines).
+npm_reason() {
+  grep -E '^npm (error|ERR!) ' "$1" | grep -v -E '^npm (error|ERR!) (code|errno|syscall) ' | head -1 \
+    | sed -E 's/^npm (error|ERR!) //' | grep . || tail -1 "$1"
+}
 sha256() { sha256sum "$1" | cut -d' ' -f1; }
 
 if ! mkdir -p "$OUT" 2>/dev/null; then
@@ -54,8 +59,9 @@ fetch_one() {
   if [[ ! -f "$tgz" || "$(integrity "$tgz")" != "$want_int" ]]; then
     command -v npm >/dev/null || { cannot "fetch $pkg@$ver: npm is not installed"; return 1; }
     tmp=$(mktemp -d "$OUT/.fetch.XXXXXX") || { cannot "make a temporary folder in $OUT"; return 1; }
-    if ! (cd "$tmp" && npm pack --silent --cache "$CACHE/npm-cache" "$pkg@$ver" >"$tmp/npm.log" 2>&1); then
-      cannot "npm pack $pkg@$ver: $(grep -m1 -i 'err' "$tmp/npm.log" || tail -1 "$tmp/npm.log")"
+    if ! (cd "$tmp" && npm pack --loglevel=error --fetch-retries=1 --cache "$CACHE/npm-cache" "$pkg@$ver" \
+          >"$tmp/npm.log" 2>&1); then
+      cannot "npm pack $pkg@$ver: $(npm_reason "$tmp/npm.log")"
       rm -rf "$tmp"
       return 1
     fi

@@ -177,14 +177,19 @@ class Attached:
         if self._logbuf is None:
             self._logbuf = ct.create_string_buffer(_VERIFIER_LOG_SIZE)
         logbuf = self._logbuf
-        with _stderr_captured() as err:
-            fd = lib.bcc_func_load(bpf.module, _BPF_PROG_TYPE_KPROBE, name,
-                                   lib.bpf_function_start(bpf.module, name), lib.bpf_function_size(bpf.module, name),
-                                   lib.bpf_module_license(bpf.module), lib.bpf_module_kern_version(bpf.module),
-                                   0, logbuf, ct.sizeof(logbuf), None, -1)
-            errno = ct.get_errno()
+        fd, errno = -1, 0
+        for log_level in (0, 1):  # the log only when loading fails (libbcc does not always retry with one)
+            logbuf[0] = b"\0"
+            with _stderr_captured() as err:
+                fd = lib.bcc_func_load(bpf.module, _BPF_PROG_TYPE_KPROBE, name,
+                                       lib.bpf_function_start(bpf.module, name), lib.bpf_function_size(bpf.module, name),
+                                       lib.bpf_module_license(bpf.module), lib.bpf_module_kern_version(bpf.module),
+                                       log_level, logbuf, ct.sizeof(logbuf), None, -1)
+                errno = ct.get_errno()
+            if fd >= 0 or logbuf.value:
+                break
         if fd < 0:
-            text = logbuf.value.decode("utf-8", "replace") or err[0]
+            text = logbuf.value.decode("utf-8", "replace") + err[0]
             raise VerifierError(
                 f"the kernel refused program {name.decode()} ({what}): "
                 f"{os.strerror(errno) if errno else 'error'}\n{_tail(text)}", text, name.decode())

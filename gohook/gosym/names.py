@@ -128,7 +128,8 @@ class ModuleResolver:
 
     def _resolve(self, pkg: str) -> ModuleRef:
         if pkg == "main":
-            return ModuleRef(self.main_module or "main", inferred=not self.main_module)
+            # GOPATH builds carry no module list: the main package path stands in.
+            return ModuleRef(self.main_module or self.main_package or "main", inferred=not self.main_module)
         if is_std_package(pkg):
             return ModuleRef(STD)
         vendor = pkg.find("/vendor/")

@@ -40,7 +40,7 @@ _func record, 64-bit byte offsets:
     cuOffset     -          36         32         32
     startLine    -          -          -          36
     funcID u8    36         40         36         40
-    flag u8      -          -          37         41
+    flag u8      -          41 (1.17)  37         41
     nfuncdata u8 39         43         39         43
     size         40         44         40         44
 
@@ -70,6 +70,19 @@ from gohook.errors import GohookError, PclntabError
 
 # Memory access for data outside the pclntab (inline trees live in rodata).
 ReadMemory = Callable[[int, int], bytes]
+
+
+def name_for_print(name: str) -> str:
+    """A function name as the runtime prints it (runtime.funcNameForPrint).
+
+    Everything from the first `[` to the last `]` (the shape/type arguments
+    of a generic instantiation) becomes `[...]`.
+    """
+    i = name.find("[")
+    j = name.rfind("]")
+    if i < 0 or j <= i:
+        return name
+    return name[:i] + "[...]" + name[j + 1 :]
 
 
 class Version(enum.IntEnum):
@@ -175,8 +188,9 @@ class _Layout:
 _LAYOUTS = {
     # Go 1.12-1.15: no cuOffset; pcfile values index the file table directly.
     Version.GO12: _Layout(8, 8, 24, 28, 32, None, 36, None, 39, 40),
-    # Go 1.16 added cuOffset and moved funcID after it.
-    Version.GO116: _Layout(8, 8, 24, 28, 32, 36, 40, None, 43, 44),
+    # Go 1.16 added cuOffset and moved funcID after it; Go 1.17 put the flag
+    # byte in what was padding at 41 (still 0 in Go 1.16 binaries).
+    Version.GO116: _Layout(8, 8, 24, 28, 32, 36, 40, 41, 43, 44),
     # Go 1.18 turned entry into a u32 offset from the text start and added flag.
     Version.GO118: _Layout(4, 4, 20, 24, 28, 32, 36, 37, 39, 40),
     # Go 1.20 added startLine before funcID.
@@ -518,10 +532,15 @@ class LineTable:
         return name
 
     def line_at(self, f: Function, pc: int) -> tuple[str, int]:
-        """File and line of the instruction at pc (no return-address adjustment)."""
+        """File and line of the instruction at pc (no return-address adjustment).
+
+        A PC without line information gives ("?", 0), as the runtime says.
+        """
         meta = self._meta(f)
         fileno = self.pcvalue(meta.pcfile, f.entry, pc)
         line = self.pcvalue(meta.pcln, f.entry, pc)
+        if fileno < 0 or line < 0:
+            return "?", 0
         return self._file_name(meta.cu, fileno), line
 
     # -- inlining --------------------------------------------------------------
@@ -594,8 +613,13 @@ class LineTable:
             else:
                 name, func_id = f.name, f.func_id
             if func_id != wrapper_id or wrapper_id is None or callee_id in panic_ids:
-                file = single_file or self._file_name(meta.cu, pcvalue(meta.pcfile, entry, pc))
-                out.append(Frame(name, file, pcvalue(meta.pcln, entry, pc), ix >= 0, func_id))
+                fileno = 0 if single_file else pcvalue(meta.pcfile, entry, pc)
+                line = pcvalue(meta.pcln, entry, pc)
+                if fileno < 0 or line < 0:
+                    file, line = "?", 0  # as runtime.funcline1 reports a PC without line info
+                else:
+                    file = single_file or self._file_name(meta.cu, fileno)
+                out.append(Frame(name_for_print(name), file, line, ix >= 0, func_id))
             callee_id = func_id
             if ix < 0:
                 return out

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/acme/fileutil"
 	strutil "github.com/acme/go.strutil"
@@ -43,6 +44,7 @@ var actions = map[string]action{
 	"walk":      {"DIR", doWalk},
 	"sort":      {"[WORD...]", doSort},
 	"goroutine": {"PATH", doGoroutine},
+	"gowrap":    {"PATH", doGowrap},
 	"inline":    {"PATH", doInline},
 	"generic":   {"PATH", doGeneric},
 	"chain":     {"PATH", doChain},
@@ -211,6 +213,24 @@ func doGoroutine(args []string) error {
 	}
 	fmt.Printf("read %d bytes on a goroutine\n", len(data))
 	return nil
+}
+
+// doGowrap: fileutil writes PATH from `go os.WriteFile(...)`; main waits
+// (reading PATH itself) until the content is there.
+func doGowrap(args []string) error {
+	path, err := need(args, "PATH")
+	if err != nil {
+		return err
+	}
+	want := "written by a goroutine\n"
+	fileutil.WriteAsync(path, []byte(want))
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if got, err := os.ReadFile(path); err == nil && string(got) == want {
+			fmt.Printf("wrote %s from a goroutine\n", path)
+			return nil
+		}
+	}
+	return fmt.Errorf("%s was not written within 5s", path)
 }
 
 // doInline: fileutil.ReadFile is inlined here, so os.ReadFile's caller frame

@@ -21,6 +21,7 @@ import (
 	"plugin"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 var sink []interface{}
@@ -62,7 +63,8 @@ func files() {
 	}
 	keep(syscall.Open("/tmp/x", syscall.O_RDONLY, 0))
 	keep(syscall.Access("/tmp/x", 4), syscall.Mkfifo("/tmp/f", 0o600), syscall.Unlink("/tmp/f"))
-	keep(syscall.Rmdir("/tmp/d"), syscall.Creat("/tmp/x", 0o600), syscall.Mknod("/tmp/n", 0o600, 0))
+	keep(syscall.Rmdir("/tmp/d"), syscall.Mknod("/tmp/n", 0o600, 0))
+	keep(syscall.Creat("/tmp/x", 0o600))
 	keep(syscall.Faccessat(-100, "/tmp/x", 4, 0), syscall.Fchmodat(-100, "/tmp/x", 0o600, 0))
 	keep(syscall.Utimes("/tmp/x", nil), syscall.UtimesNano("/tmp/x", nil))
 	rootAPIs()
@@ -147,6 +149,9 @@ func system() {
 	keep(syscall.Setrlimit(0, &syscall.Rlimit{}), syscall.Setpriority(0, 0, 0))
 	keep(syscall.Settimeofday(&syscall.Timeval{}))
 	keep(syscall.PtraceAttach(1))
+	keep(syscall.PtracePokeData(1, 0, []byte{0}))
+	var regs syscall.PtraceRegs
+	keep(syscall.PtraceGetRegs(1, &regs))
 }
 
 func rawSyscalls() {
@@ -155,14 +160,56 @@ func rawSyscalls() {
 	keep(syscall.RawSyscall(syscall.SYS_GETPID, 0, 0, 0))
 	keep(syscall.RawSyscall6(syscall.SYS_GETPID, 0, 0, 0, 0, 0, 0))
 	keep(syscall.AllThreadsSyscall(syscall.SYS_GETPID, 0, 0, 0))
+	keep(syscall.AllThreadsSyscall6(syscall.SYS_GETPID, 0, 0, 0, 0, 0, 0))
 }
 
 func plugins() {
 	keep(plugin.Open("/tmp/p.so"))
 }
 
+// printOffsets prints the byte offsets of the struct fields that catalog
+// hooks read through a pointer argument, one "type.Field offset" per line;
+// tests/test_catalog.py compares them with the catalog's recorded offsets.
+func printOffsets() {
+	var tcp net.TCPAddr
+	var udp net.UDPAddr
+	var ip net.IPAddr
+	var unix net.UnixAddr
+	var p os.Process
+	offsets := []struct {
+		field  string
+		offset uintptr
+	}{
+		{"net.TCPAddr.IP", unsafe.Offsetof(tcp.IP)},
+		{"net.TCPAddr.Port", unsafe.Offsetof(tcp.Port)},
+		{"net.UDPAddr.IP", unsafe.Offsetof(udp.IP)},
+		{"net.UDPAddr.Port", unsafe.Offsetof(udp.Port)},
+		{"net.IPAddr.IP", unsafe.Offsetof(ip.IP)},
+		{"net.UnixAddr.Name", unsafe.Offsetof(unix.Name)},
+		{"os.Process.Pid", unsafe.Offsetof(p.Pid)},
+	}
+	for _, o := range offsets {
+		os.Stdout.WriteString(o.field + " " + itoa(int(o.offset)) + "\n")
+	}
+}
+
+func itoa(n int) string {
+	if n == 0 {
+		return "0"
+	}
+	var b []byte
+	for ; n > 0; n /= 10 {
+		b = append([]byte{byte('0' + n%10)}, b...)
+	}
+	return string(b)
+}
+
 func main() {
 	if len(os.Args) < 2 {
+		return
+	}
+	if os.Args[1] == "offsets" {
+		printOffsets()
 		return
 	}
 	files()

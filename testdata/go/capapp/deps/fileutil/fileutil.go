@@ -96,10 +96,25 @@ func ReadAsync(path string) ([]byte, error) {
 	return r.data, r.err
 }
 
+// WriteAsync starts `go os.WriteFile(path, data, 0o600)` and returns at
+// once. On the new goroutine the only frame of this module is the
+// compiler-generated wrapper (WriteAsync.gowrap1 since Go 1.22,
+// WriteAsync.func1 before), which the runtime hides from tracebacks as a
+// wrapper: attributing that write needs the wrapper frame or gopc.
+//
+//go:noinline
+func WriteAsync(path string, data []byte) {
+	go os.WriteFile(path, data, 0o600)
+}
+
 // Bytes is the set of types ReadAs can return.
 type Bytes interface{ ~string | ~[]byte }
 
-// ReadAs is a generic reader: the main module instantiates it.
+// ReadAs is a generic reader: the main module instantiates it. It is kept
+// out of line so that its shape instantiation (ReadAs[go.shape.string])
+// is a function of its own in every Go release.
+//
+//go:noinline
 func ReadAs[T Bytes](path string) (T, error) {
 	data, err := ReadAll(path)
 	return T(data), err

@@ -1,0 +1,86 @@
+/* gohook.h: what the BPF program (gohook.bpf.c) and user space share.
+ *
+ * The event record written to the ring buffer, its decision and flag values,
+ * and the size constants. Every constant has a default here and is
+ * overridden by a -D define that gohook/bpf/render.py emits, so the Python
+ * decoder (gohook/events.py) and this header always agree on the layout;
+ * tests/test_bpf_layout.py compiles this header with gcc and compares the
+ * offsets with the Python view.
+ *
+ * Plain C with <linux/types.h> types only: it must compile for the BPF
+ * target (through bcc) and for the host (gcc, in the layout test).
+ */
+#ifndef GOHOOK_H
+#define GOHOOK_H
+
+#include <linux/types.h>
+
+/* Return addresses recorded per event; also the stack-walk bound. Power of two. */
+#ifndef GOHOOK_MAX_FRAMES
+#define GOHOOK_MAX_FRAMES 64
+#endif
+
+/* Bytes of the captured argument (string bytes or a little-endian int). Power of two. */
+#ifndef GOHOOK_ARG_MAX
+#define GOHOOK_ARG_MAX 256
+#endif
+
+/* Module ids kept per address range: its logical frames, innermost first. */
+#define GOHOOK_RANGE_MODULES 4
+
+/* gohook_event.decision */
+#define GOHOOK_ALLOW 0 /* the capability is allowed (or the call is unattributed and allowed) */
+#define GOHOOK_DENY 1  /* violation, SIGKILL sent (enforce mode, action kill) */
+#define GOHOOK_AUDIT 2 /* violation, only recorded (audit or learn mode, or action audit) */
+
+/* gohook_event.flags */
+#define GOHOOK_F_UNATTRIBUTED (1u << 0)  /* no non-std frame on the walked stack */
+#define GOHOOK_F_DIRECT (1u << 1)        /* hook counts only its direct caller */
+#define GOHOOK_F_STOP_FP_ZERO (1u << 2)  /* walk ended at a zero frame pointer */
+#define GOHOOK_F_STOP_GOEXIT (1u << 3)   /* walk ended at runtime.goexit */
+#define GOHOOK_F_STOP_OUTSIDE (1u << 4)  /* walk ended at an address outside the Go text */
+#define GOHOOK_F_STOP_FAULT (1u << 5)    /* walk ended: a frame could not be read */
+#define GOHOOK_F_TRUNCATED (1u << 6)     /* walk ended at GOHOOK_MAX_FRAMES */
+#define GOHOOK_F_ARG_TRUNCATED (1u << 7) /* the argument was longer than GOHOOK_ARG_MAX - 1 */
+#define GOHOOK_F_ARG_FAULT (1u << 8)     /* the argument could not be read */
+#define GOHOOK_F_SIGNAL_FAILED (1u << 9) /* bpf_send_signal returned an error */
+
+/* gohook_event.arg_kind: how the argument bytes are to be read (gohook.plan.ArgKind) */
+#define GOHOOK_ARG_NONE 0
+#define GOHOOK_ARG_STRING 1       /* Go string (ptr, len) */
+#define GOHOOK_ARG_CSTRING 2      /* NUL-terminated bytes at a pointer */
+#define GOHOOK_ARG_STRING_SLICE0 3 /* first element of a []string (ptr, len) */
+#define GOHOOK_ARG_INT 4          /* a register, stored as 8 little-endian bytes */
+
+/* Per-CPU counters (the `counters` map), summed by the loader. */
+#define GOHOOK_C_LOST 0    /* events dropped: ring buffer full */
+#define GOHOOK_C_HITS 1    /* hook hits that were counted (not ignored) */
+#define GOHOOK_C_DENIED 2  /* SIGKILLs sent */
+#define GOHOOK_C_SIGFAIL 3 /* bpf_send_signal errors */
+#define GOHOOK_C_IGNORED 4 /* direct-caller-only hooks called from std: not counted */
+#define GOHOOK_C_GARBLED 5 /* per-CPU slot reused by a preempting run: call or event dropped */
+#define GOHOOK_C_NOHANDLER 6 /* the tail call into the handler failed: the call was not checked */
+#define GOHOOK_NCOUNTERS 7
+
+/* One hooked call. frames[] comes last so the record can be cut after
+ * nframes entries: the ring buffer carries offsetof(frames) + 8 * nframes bytes. */
+struct gohook_event {
+	__u64 time_ns;  /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	__u64 goid;     /* goroutine id, 0 when unknown */
+	__u64 bias;     /* load bias: runtime address - static address (0 unless PIE) */
+	__u32 pid;      /* thread group id */
+	__u32 tid;      /* thread id */
+	__u32 hook_id;  /* gohook.plan.HookPoint.hook_id */
+	__u32 capability; /* capability bit index (after any FlagRule) */
+	__u32 flags;    /* GOHOOK_F_* */
+	__u16 module;   /* responsible module id (0: std / unattributed) */
+	__u8 decision;  /* GOHOOK_ALLOW / _DENY / _AUDIT */
+	__u8 arg_kind;  /* GOHOOK_ARG_* */
+	__u16 arg_len;  /* valid bytes in arg[] */
+	__u16 nframes;  /* valid entries in frames[] */
+	__u32 reserved;
+	char arg[GOHOOK_ARG_MAX];
+	__u64 frames[GOHOOK_MAX_FRAMES]; /* runtime return addresses, innermost first */
+};
+
+#endif /* GOHOOK_H */

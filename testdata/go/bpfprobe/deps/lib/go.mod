@@ -1,0 +1,3 @@
+module github.com/acme/lib
+
+go 1.19
