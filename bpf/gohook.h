@@ -62,8 +62,8 @@
 #define GOHOOK_C_NOHANDLER 6 /* the tail call into the handler failed: the call was not checked */
 #define GOHOOK_NCOUNTERS 7
 
-/* One hooked call. frames[] comes last so the record can be cut after
- * nframes entries: the ring buffer carries offsetof(frames) + 8 * nframes bytes. */
+/* One hooked call. frames[] comes last so a record may be cut after nframes
+ * entries (the program sends the whole struct: see the end of gohook_run). */
 struct gohook_event {
 	__u64 time_ns;  /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
 	__u64 goid;     /* goroutine id, 0 when unknown */

@@ -37,8 +37,8 @@ PARALLEL_MIN_BYTES = 2 << 20  # below this much text, one process is faster than
 class FunctionScan:
     """What the machine code of one function calls."""
 
-    calls: tuple[int, ...]  # direct call targets (addresses)
-    tail_jumps: tuple[int, ...]  # jmp targets outside the function
+    calls: tuple[tuple[int, int], ...]  # (call instruction address, target) of direct calls
+    tail_jumps: tuple[tuple[int, int], ...]  # (jmp address, target) of jumps leaving the function
     indirect_calls: int
     syscalls: tuple[int, ...]  # addresses of `syscall` instructions
 
@@ -48,21 +48,21 @@ def scan_code(code: bytes, entry: int) -> FunctionScan:
     md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
     md.skipdata = True
     end = entry + len(code)
-    calls: list[int] = []
-    jumps: list[int] = []
+    calls: list[tuple[int, int]] = []
+    jumps: list[tuple[int, int]] = []
     syscalls: list[int] = []
     indirect = 0
     for address, _size, mnemonic, op_str in md.disasm_lite(code, entry):
         if mnemonic == "call":
             if op_str.startswith("0x"):
-                calls.append(int(op_str, 16))
+                calls.append((address, int(op_str, 16)))
             else:
                 indirect += 1
         elif mnemonic == "jmp":
             if op_str.startswith("0x"):
                 target = int(op_str, 16)
                 if not entry <= target < end:
-                    jumps.append(target)
+                    jumps.append((address, target))
         elif mnemonic == "syscall":
             syscalls.append(address)
     return FunctionScan(tuple(calls), tuple(jumps), indirect, tuple(syscalls))
@@ -153,8 +153,8 @@ class CallGraph:
         if e is None:
             s = self.scan(i)
             index = self._index
-            targets = {index[t] for t in s.calls if t in index}
-            targets.update(index[t] for t in s.tail_jumps if t in index)
+            targets = {index[t] for _, t in s.calls if t in index}
+            targets.update(index[t] for _, t in s.tail_jumps if t in index)
             e = tuple(sorted(targets))
             self._edges[i] = e
         return e

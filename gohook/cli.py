@@ -55,7 +55,17 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a return address to expand into logical frames (repeatable)")
     sym.add_argument("--json", action="store_true", help="print one JSON document")
     sym.set_defaults(run=_run_symbols)
+
+    for register in _command_modules():
+        register(sub)
     return parser
+
+
+def _command_modules() -> list:
+    """Subcommands that live in their own modules: each exposes register(subparsers)."""
+    from gohook import commands
+
+    return commands.registrars()
 
 
 def _run_symbols(args: argparse.Namespace) -> int:

@@ -3,9 +3,8 @@
 Pipeline stage 5 of: binary -> plan -> BPF -> attach -> **events** -> views.
 Pure: bytes in, `Event` out; no kernel, no bcc. The record is `struct
 gohook_event` of bpf/gohook.h; `EventLayout` is its Python view, checked
-against the compiled C layout by tests/test_bpf_layout.py. The kernel sends
-the header, the argument buffer and only the `nframes` recorded return
-addresses, so records are shorter than the C struct.
+against the compiled C layout by tests/test_bpf_layout.py. Only the first
+`nframes` return addresses are valid; a record may stop right after them.
 """
 
 from __future__ import annotations

@@ -48,7 +48,7 @@ def _root() -> None:
 
 
 @pytest.fixture(scope="module")
-def toolchain() -> gofixtures.Toolchain:
+def newest_go() -> gofixtures.Toolchain:
     chains = gofixtures.toolchains()
     if not chains:
         _loud_skip("no Go toolchain installed: run scripts/setup.sh")
@@ -62,18 +62,18 @@ def _build(toolchain: gofixtures.Toolchain, fixture: str, mode: str = "default")
 
 
 @pytest.fixture(scope="module")
-def capapp(toolchain: gofixtures.Toolchain) -> GoBinary:
-    return _build(toolchain, "capapp")
+def capapp(newest_go: gofixtures.Toolchain) -> GoBinary:
+    return _build(newest_go, "capapp")
 
 
 @pytest.fixture(scope="module")
-def capapp_pie(toolchain: gofixtures.Toolchain) -> GoBinary:
-    return _build(toolchain, "capapp", "pie")
+def capapp_pie(newest_go: gofixtures.Toolchain) -> GoBinary:
+    return _build(newest_go, "capapp", "pie")
 
 
 @pytest.fixture(scope="module")
-def bpfprobe(toolchain: gofixtures.Toolchain) -> GoBinary:
-    return _build(toolchain, "bpfprobe")
+def bpfprobe(newest_go: gofixtures.Toolchain) -> GoBinary:
+    return _build(newest_go, "bpfprobe")
 
 
 def _openfile_plan(b: GoBinary, allowed: dict[str, int], **kw: object) -> EnforcementPlan:
@@ -184,6 +184,17 @@ def test_pie_binary_denied(capapp_pie: GoBinary, target: Path) -> None:
     with attach(plan):
         proc = _run(capapp_pie, "create", str(target))
     assert proc.returncode == -signal.SIGKILL and not target.exists()
+
+
+def test_stripped_binary(newest_go: gofixtures.Toolchain, target: Path) -> None:
+    stripped = _build(newest_go, "capapp", "stripped")
+    assert stripped.is_stripped
+    plan = _openfile_plan(stripped, {FILEUTIL: READ})
+    with attach(plan) as att:
+        proc = _run(stripped, "create", str(target))
+        [ev] = _events(att, _arg(target))
+    assert proc.returncode == -signal.SIGKILL and not target.exists()
+    assert plan.module_name(ev.module) == FILEUTIL
 
 
 def test_two_concurrent_processes_of_one_pie_binary(capapp_pie: GoBinary, tmp_path: Path) -> None:

@@ -155,13 +155,14 @@ class Attached:
     def _fill_maps(self) -> None:
         start = time.monotonic()
         t = self.tables
-        self._fill("range_start", t.range_start, ct.c_uint32)
-        self._fill("range_mods", t.range_mods, ct.c_uint64)
-        self._fill("page_first", t.page_first, ct.c_uint32)
-        self._fill("module_mask", t.module_mask, ct.c_uint64)
+        self._fill(b"range_start", t.range_start, ct.c_uint32)
+        self._fill(b"range_mods", t.range_mods, ct.c_uint64)
+        self._fill(b"range_deny", t.range_deny, ct.c_uint64)
+        self._fill(b"page_first", t.page_first, ct.c_uint32)
+        self._fill(b"module_mask", t.module_mask, ct.c_uint64)
         self.timings["fill"] = time.monotonic() - start
 
-    def _fill(self, name: str, values: tuple[int, ...], ctype: Any) -> None:
+    def _fill(self, name: bytes, values: tuple[int, ...], ctype: Any) -> None:
         table = self._bpf[name]
         n = len(values)
         keys = (ct.c_uint32 * n)(*range(n))
@@ -182,7 +183,8 @@ class Attached:
             logbuf[0] = b"\0"
             with _stderr_captured() as err:
                 fd = lib.bcc_func_load(bpf.module, _BPF_PROG_TYPE_KPROBE, name,
-                                       lib.bpf_function_start(bpf.module, name), lib.bpf_function_size(bpf.module, name),
+                                       lib.bpf_function_start(bpf.module, name),
+                                       lib.bpf_function_size(bpf.module, name),
                                        lib.bpf_module_license(bpf.module), lib.bpf_module_kern_version(bpf.module),
                                        log_level, logbuf, ct.sizeof(logbuf), None, -1)
                 errno = ct.get_errno()
@@ -200,11 +202,11 @@ class Attached:
         start = time.monotonic()
         if self.options.shared_handler:
             handler_fd = self._load_one(HANDLER_NAME.encode(), "the shared handler")
-            self._bpf["handler"][ct.c_int(0)] = ct.c_int(handler_fd)
+            self._bpf[b"handler"][ct.c_int(0)] = ct.c_int(handler_fd)
         self._entry_fds = {h.hook_id: self._load_one(entry_name(h).encode(), f"hook {h.hook_id}, {h.function}")
                            for h in self.plan.hooks}
         self._ringbuf_cb = self._on_record
-        self._bpf["events"].open_ring_buffer(self._ringbuf_cb)
+        self._bpf[b"events"].open_ring_buffer(self._ringbuf_cb)
         self.timings["load"] = time.monotonic() - start
 
     def attach_probes(self) -> None:
@@ -275,7 +277,7 @@ class Attached:
         """The program's counters, summed over CPUs."""
         if self._bpf is None:
             raise AttachError("the program is detached")
-        table = self._bpf["counters"]
+        table = self._bpf[b"counters"]
         values = [sum(int(v) for v in table.getvalue(ct.c_int(i))) for i in range(len(_COUNTER_NAMES))]
         return Counters(*values)
 

@@ -18,6 +18,9 @@ Kernel tables (filled into array maps by the loader):
   p in 0..npages. A lookup of offset `off` binary-searches
   [page_first[off >> 12], page_first[(off >> 12) + 1]], which takes at most
   `search_steps` steps (bit length of the largest such span).
+- range_deny[i]: the capability bits that some module of range i lacks, so
+  that stack attribution tests one word per frame and looks at the modules
+  only for the frame that violates.
 - module_mask[m]: allowed capability bits of module m (the plan's default mask
   for modules it does not list); index 0 (std) is never consulted.
 """
@@ -74,6 +77,7 @@ class KernelTables:
 
     range_start: tuple[int, ...]  # text offsets, sorted, range_start[0] == 0
     range_mods: tuple[int, ...]  # 4 x u16 module ids, slot 0 in the low bits
+    range_deny: tuple[int, ...]  # capability bits some module of the range lacks
     page_first: tuple[int, ...]  # npages + 1 entries
     module_mask: tuple[int, ...]  # index = module id
     search_steps: int
@@ -141,6 +145,15 @@ def build_tables(plan: EnforcementPlan) -> KernelTables:
         raise PlanTableError(f"{nmodules} modules; the kernel tables hold at most {MAX_MODULE_ID}")
     stack_mode = plan.attribution == Attribution.STACK
 
+    masks = [0] * (nmodules + 1)
+    for m in range(1, nmodules + 1):
+        masks[m] = plan.allowed.get(m, plan.default_mask)
+    for m in plan.allowed:
+        if not 1 <= m <= nmodules:
+            raise PlanTableError(f"allowed mask given for module id {m}; the plan has {nmodules} modules")
+    for value in [*masks, plan.default_mask]:
+        if not 0 <= value < 1 << MAX_CAPABILITIES:
+            raise PlanTableError(f"capability mask {value:#x} does not fit 64 bits")
     segments: list[tuple[int, int]] = []  # (start offset, packed modules), covering the text
     cursor = 0  # end offset of the previous range
     for r in plan.ranges:
@@ -169,16 +182,17 @@ def build_tables(plan: EnforcementPlan) -> KernelTables:
     page_first = tuple(bisect.bisect_right(starts, p << PAGE_SHIFT) - 1 for p in range(npages + 1))
     steps = max((page_first[p + 1] - page_first[p]).bit_length() for p in range(npages))
 
-    masks = [0] * (nmodules + 1)
-    for m in range(1, nmodules + 1):
-        masks[m] = plan.allowed.get(m, plan.default_mask)
-    for m in plan.allowed:
-        if not 1 <= m <= nmodules:
-            raise PlanTableError(f"allowed mask given for module id {m}; the plan has {nmodules} modules")
-    for value in [*masks, plan.default_mask]:
-        if not 0 <= value < 1 << MAX_CAPABILITIES:
-            raise PlanTableError(f"capability mask {value:#x} does not fit 64 bits")
-    return KernelTables(tuple(starts), tuple(mods), page_first, tuple(masks), max(steps, 1))
+    every = (1 << MAX_CAPABILITIES) - 1
+    deny = tuple(_deny(m, masks, every) for m in mods)
+    return KernelTables(tuple(starts), tuple(mods), deny, page_first, tuple(masks), max(steps, 1))
+
+
+def _deny(packed: int, masks: list[int], every: int) -> int:
+    out = 0
+    for m in unpack_modules(packed):
+        if m:
+            out |= every & ~masks[m]
+    return out
 
 
 # --- defines -------------------------------------------------------------------

@@ -5,7 +5,9 @@ Package of a function name (the rule Go's own tools use):
      linker symbols without a dot belong to no package: they are runtime.
   2. hide everything inside `[...]` (generic instantiations may hold any
      type name, slashes and dots included);
-  3. the package is the text up to the first `.` after the last `/`;
+  3. the package is the text up to the first `.` after the last `/`
+     (only slashes before the first `(` count: a promoted method can name
+     another package, `reflect.(*ptrType).internal/abi.Uncommon`);
   4. the last path element escapes `.` as `%2e` (and bytes <= space, `%`,
      `"`, >= 0x7f as %xx): undo that.
 
@@ -48,12 +50,31 @@ def _hide_brackets(name: str) -> str:
     return "".join(out)
 
 
+_HOST = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
+
+
+def _plausible_path_prefix(prefix: str) -> bool:
+    """Could `prefix` (text before a '/') be the leading elements of an import path?"""
+    first = prefix.split("/", 1)[0]
+    if "." in first and not _HOST.match(first):
+        return False  # e.g. "net.addrPortUDPAddr.net": a type name, not a host
+    return not any(c in prefix for c in " ()*")
+
+
 def package_of(name: str) -> str | None:
     """Import path of the package a function belongs to, or None (runtime/linker)."""
     if name.startswith(_RUNTIME_PREFIXES):
         return None
     plain = _hide_brackets(name)
-    slash = plain.rfind("/")
+    # A receiver or a promoted method may itself name a package with slashes
+    # (`reflect.(*ptrType).internal/abi.X`, `net.addrPortUDPAddr.net/netip.isZero`):
+    # only slashes before the first parenthesis can belong to this function's
+    # package, and a dotted first element must be a plausible host name.
+    paren = plain.find("(")
+    end = paren if paren >= 0 else len(plain)
+    slash = plain.rfind("/", 0, end)
+    while slash > 0 and not _plausible_path_prefix(plain[:slash]):
+        slash = plain.rfind("/", 0, slash)
     dot = plain.find(".", slash + 1)
     if dot <= 0:
         return None

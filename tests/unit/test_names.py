@@ -18,6 +18,8 @@ from gohook.gosym.names import STD, ModuleResolver, infer_module_path, is_std_pa
         ("github.com/acme/x.(*List[go.shape.struct { a/b.c int }]).Push", "github.com/acme/x"),
         ("vendor/golang.org/x/net/http2/hpack.(*Decoder).Write", "vendor/golang.org/x/net/http2/hpack"),
         ("gopkg.in/yaml%2ev3.Unmarshal", "gopkg.in/yaml.v3"),
+        ("reflect.(*ptrType).internal/abi.Uncommon", "reflect"),
+        ("github.com/a/b.(*T).github.com/c/d.M", "github.com/a/b"),
         ("type:.eq.[2]interface {}", None),
         ("go:buildid", None),
         ("go.buildid", None),

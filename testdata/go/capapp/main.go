@@ -17,6 +17,7 @@ import (
 	strutil "github.com/acme/go.strutil"
 	"github.com/acme/mono"
 	"github.com/acme/netclient"
+	"github.com/acme/rawsys"
 	"github.com/acme/runner"
 	"github.com/evil/telemetry"
 	acme "gopkg.in/acme.v2"
@@ -32,24 +33,26 @@ type action struct {
 var cgoAction func(args []string) error
 
 var actions = map[string]action{
-	"read":      {"PATH", doRead},
-	"create":    {"PATH", doCreate},
-	"dial":      {"ADDR", doDial},
-	"listen":    {"", doListen},
-	"getenv":    {"NAME", doGetenv},
-	"setenv":    {"[KEY=VALUE]", doSetenv},
-	"phonehome": {"ADDR", doPhoneHome},
-	"dump":      {"PATH", doDump},
-	"exec":      {"", doExec},
-	"walk":      {"DIR", doWalk},
-	"sort":      {"[WORD...]", doSort},
-	"goroutine": {"PATH", doGoroutine},
-	"gowrap":    {"PATH", doGowrap},
-	"inline":    {"PATH", doInline},
-	"generic":   {"PATH", doGeneric},
-	"chain":     {"PATH", doChain},
-	"loop":      {"N [PATH]", doLoop},
-	"cgo":       {"", doCgo},
+	"read":       {"PATH", doRead},
+	"create":     {"PATH", doCreate},
+	"dial":       {"ADDR", doDial},
+	"listen":     {"", doListen},
+	"getenv":     {"NAME", doGetenv},
+	"setenv":     {"[KEY=VALUE]", doSetenv},
+	"phonehome":  {"ADDR", doPhoneHome},
+	"dump":       {"PATH", doDump},
+	"exec":       {"", doExec},
+	"walk":       {"DIR", doWalk},
+	"sort":       {"[WORD...]", doSort},
+	"goroutine":  {"PATH", doGoroutine},
+	"gowrap":     {"PATH", doGowrap},
+	"inline":     {"PATH", doInline},
+	"generic":    {"PATH", doGeneric},
+	"chain":      {"PATH", doChain},
+	"loop":       {"N [PATH]", doLoop},
+	"cgo":        {"", doCgo},
+	"rawsyscall": {"", doRawSyscall},
+	"plugin":     {"PATH", doPlugin},
 }
 
 // need returns args[0] or a usage error.
@@ -321,6 +324,21 @@ func doCgo(args []string) error {
 		return fmt.Errorf("built without cgo")
 	}
 	return cgoAction(args)
+}
+
+// doRawSyscall: rawsys asks for the pid with syscall.Syscall (capability `syscall`).
+func doRawSyscall(args []string) error {
+	fmt.Printf("pid %d\n", rawsys.Getpid())
+	return nil
+}
+
+// doPlugin: rawsys opens a Go plugin (capability `plugin`; cgo builds only).
+func doPlugin(args []string) error {
+	path, err := need(args, "PATH")
+	if err != nil {
+		return err
+	}
+	return rawsys.Load(path)
 }
 
 func usage() {

@@ -1,0 +1,3 @@
+module github.com/acme/rawsys
+
+go 1.19
