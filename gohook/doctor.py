@@ -4,15 +4,15 @@ Checks, in order (ids as in `--json`):
 
 | id | looks at | fails when |
 |---|---|---|
-| privileges | CapEff in /proc/self/status | neither CAP_BPF+CAP_PERFMON nor CAP_SYS_ADMIN is effective |
+| privileges | CapEff in /proc/self/status | neither CAP_BPF+CAP_PERFMON nor CAP_SYS_ADMIN |
 | bcc | `import bcc` | missing, broken libbcc, or PyPI's unrelated `bcc` |
-| kernel-headers | BCC_KERNEL_SOURCE, /lib/modules/R/build (+ source), /sys/kernel/kheaders.tar.xz | bcc would find no headers to compile with |
-| tracefs | /sys/kernel/tracing/uprobe_events, the uprobe PMU | no way to create a uprobe (warns when only the PMU is there) |
-| lockdown | /sys/kernel/security/lockdown | never: integrity/none are fine, confidentiality warns |
-| probe-limit | BCC_PROBE_LIMIT, RLIMIT_NOFILE, the catalog's hook count | open-files limit below what one attach needs |
-| uprobes | a uprobe on a throwaway helper process | no hit, or the hit could not read [rsp] / R14 |
-| send-signal | bpf_send_signal(SIGKILL) from that uprobe | the helper survives, or dies of something else |
-| ring-buffer | BPF_RINGBUF_OUTPUT from that uprobe | it does not compile/load, or the event never arrives |
+| kernel-headers | BCC_KERNEL_SOURCE, /lib/modules/R/build (+ source), kheaders | bcc finds no headers |
+| tracefs | /sys/kernel/tracing/uprobe_events, the uprobe PMU | no way to make a uprobe (PMU only: warn) |
+| lockdown | /sys/kernel/security/lockdown | never: none/integrity ok, confidentiality warns |
+| probe-limit | BCC_PROBE_LIMIT, RLIMIT_NOFILE, catalog hook count | open-files limit below one attach's need |
+| uprobes | a uprobe on a throwaway helper process | no hit, or [rsp] / R14 read wrong |
+| send-signal | bpf_send_signal(SIGKILL) from that uprobe | the helper survives or runs the body |
+| ring-buffer | BPF_RINGBUF_OUTPUT from that uprobe | it does not load, or no event arrives |
 
 The last three compile one small BPF program (about a second with bcc) and
 run a helper process twice. The helper is a 640-byte static x86-64 ELF
@@ -46,7 +46,6 @@ import enum
 import json
 import os
 import resource
-import select
 import shutil
 import struct
 import subprocess
@@ -191,10 +190,9 @@ def check_bcc(env: Environment) -> Check:
 
 # --- kernel headers ---------------------------------------------------------------------------
 
-HEADERS_FIX = ("install the headers of the running kernel (apt install linux-headers-$(uname -r)); when the "
-               "distribution has none, link its newest: /lib/modules/$(uname -r)/build -> "
-               "/usr/src/linux-headers-*-amd64 and .../source -> /usr/src/linux-headers-*-common ("
-               + SETUP_HINT + ")")
+HEADERS_FIX = ("apt install linux-headers-$(uname -r); with no package for this kernel, link "
+               "/lib/modules/$(uname -r)/build and source to the newest /usr/src/linux-headers-*-amd64 and -common "
+               "(" + SETUP_HINT + ")")
 
 
 def _uts_release(build: Path) -> str | None:
@@ -206,7 +204,7 @@ def _uts_release(build: Path) -> str | None:
     return parts[1] if len(parts) >= 3 else None
 
 
-def check_headers(env: Environment) -> Check:
+def check_kernel_headers(env: Environment) -> Check:
     """What bcc's loader does: BCC_KERNEL_SOURCE, else modules_dir/build (+ source), else kheaders."""
     title = "kernel headers"
     running = os.uname().release
@@ -215,17 +213,17 @@ def check_headers(env: Environment) -> Check:
         where = f"BCC_KERNEL_SOURCE={env.kernel_source}"
     else:
         build = env.modules_dir / "build"
-        source = env.modules_dir / "source" if (env.modules_dir / "source").is_dir() else build
+        source = env.modules_dir / "source" if os.path.isdir(env.modules_dir / "source") else build
         where = str(build)
-    generated = (build / "include/generated/autoconf.h").is_file()
-    common = any((d / "include/linux/kconfig.h").is_file() for d in (build, source))
+    generated = os.path.isfile(build / "include/generated/autoconf.h")
+    common = any(os.path.isfile(d / "include/linux/kconfig.h") for d in (build, source))
     if generated and common:
         release = _uts_release(build)
         note = "" if release in (None, running) else f" (headers of {release} for kernel {running}: enough for uprobes)"
         return _ok("kernel-headers", title, f"bcc compiles against {where}{note}")
-    if env.kernel_source is None and not build.exists() and env.kheaders.exists():
+    if env.kernel_source is None and not os.path.exists(build) and os.path.exists(env.kheaders):
         return _ok("kernel-headers", title, f"{build} missing; bcc extracts {env.kheaders} (CONFIG_IKHEADERS)")
-    if not build.exists():
+    if not os.path.exists(build):
         found = f"{where} does not exist"
     elif not generated:
         found = f"{where} has no include/generated/autoconf.h (not a configured kernel tree)"
@@ -239,10 +237,14 @@ def check_headers(env: Environment) -> Check:
 def check_tracefs(env: Environment) -> Check:
     title = "tracefs"
     for root in env.tracefs:
-        if (root / "uprobe_events").exists():
+        if os.path.exists(root / "uprobe_events"):
             return _ok("tracefs", title, f"mounted at {root} (uprobe_events present)")
-    mounted = [r for r in env.tracefs if (r / "available_events").exists()]
-    pmu = env.uprobe_pmu.exists()
+    closed = [r for r in env.tracefs if os.path.isdir(r) and not os.access(r, os.R_OK | os.X_OK)]
+    if closed:
+        return Check("tracefs", title, Status.WARN, f"cannot look into {closed[0]} as uid {os.geteuid()}",
+                     "run as root")
+    mounted = [r for r in env.tracefs if os.path.exists(r / "available_events")]
+    pmu = os.path.exists(env.uprobe_pmu)
     if mounted and not pmu:
         return Check("tracefs", title, Status.FAIL,
                      f"tracefs at {mounted[0]} has no uprobe_events and there is no uprobe PMU: "
@@ -283,6 +285,13 @@ def _lockdown_via_unshare(path: Path) -> str | None:
     return out.stdout if out.returncode == 0 else None
 
 
+def _nonempty_dir(path: Path) -> bool:
+    try:
+        return any(path.iterdir())
+    except OSError:
+        return False
+
+
 def check_lockdown(env: Environment) -> Check:
     title = "lockdown"
     try:
@@ -290,11 +299,11 @@ def check_lockdown(env: Environment) -> Check:
         how = str(env.lockdown)
     except OSError:
         text, how = None, ""
-    if text is None and env.lockdown.parent.is_dir() and any(env.lockdown.parent.iterdir()):
+    if text is None and _nonempty_dir(env.lockdown.parent):
         return _ok("lockdown", title, f"securityfs is mounted but has no {env.lockdown.name}: no lockdown LSM")
     if text is None and env.lockdown_via_unshare:
         text = _lockdown_via_unshare(env.lockdown)
-        how = f"{env.lockdown} (securityfs mounted in a private namespace: it is not mounted here)"
+        how = "read through a private securityfs mount"
     mode = parse_lockdown(text) if text is not None else None
     if mode is None:
         return Check("lockdown", title, Status.WARN,
@@ -304,8 +313,7 @@ def check_lockdown(env: Environment) -> Check:
     if mode == "none":
         return _ok("lockdown", title, f"none ({how})")
     if mode == "integrity":
-        return _ok("lockdown", title, f"integrity ({how}): bpf_probe_write_user is off, which gohook does not use; "
-                   "uprobes, bpf_probe_read_user and bpf_send_signal work")
+        return _ok("lockdown", title, f"integrity ({how}): only bpf_probe_write_user is off, which gohook does not use")
     if mode == "confidentiality":
         return Check("lockdown", title, Status.WARN,
                      f"confidentiality ({how}): bpf_probe_read and bpf_probe_read_kernel are off; gohook reads "
@@ -343,10 +351,9 @@ def check_probe_limit(env: Environment, *, nofile: tuple[int, int] | None = None
         return Check("probe-limit", title, Status.WARN, f"cannot count hook points: {exc}", "reinstall gohook")
     need = FDS_PER_HOOK * count + FD_MARGIN
     soft_text = "unlimited" if soft == resource.RLIM_INFINITY else str(soft)
-    detail = (f"a binary needs at most {count} hook points ({release}, catalog; a typical service about 100 with "
-              f"the provenance probes), one uprobe perf event each (per traced process with --pid), about {need} "
-              f"open files; open-files limit {soft_text}; bcc's BCC_PROBE_LIMIT={bcc_limit} per process counts only "
-              "probes made through bcc's Python API, which attach bypasses (it calls libbcc)")
+    detail = (f"up to {count} hook points per binary (catalog, {release}; ~100 with provenance probes), one uprobe "
+              f"each (per pid with --pid): ~{need} open files, limit {soft_text}; BCC_PROBE_LIMIT={bcc_limit} "
+              "does not apply (attach calls libbcc directly)")
     if soft != resource.RLIM_INFINITY and soft < need:
         return Check("probe-limit", title, Status.FAIL, detail,
                      f"raise the open-files limit: ulimit -n {max(4096, need)} (hard limit {hard})")
@@ -581,6 +588,7 @@ def _installed_helper() -> Iterator[_Helper]:
 
 @dataclass
 class _ChildRun:
+    pid: int
     returncode: int
     stdout: bytes
     seconds: float
@@ -651,31 +659,19 @@ class _Session:
                               f"the helper for process {child.pid}: {os.strerror(errno) if errno else 'libbcc error'}",
                               UPROBE_FIX)
             start = time.monotonic()
-            assert child.stdin is not None and child.stdout is not None  # both are PIPEs
-            child.stdin.write(b"g")
-            child.stdin.close()
-            try:
-                code = child.wait(timeout=CHILD_TIMEOUT)
+            try:  # one byte ends the helper's read(): it calls doctor_target now
+                out, _ = child.communicate(b"g", timeout=CHILD_TIMEOUT)
             except subprocess.TimeoutExpired:
                 raise _Failed(f"the probed helper (pid {child.pid}) did not finish within {CHILD_TIMEOUT:.0f}s",
                               UPROBE_FIX) from None
-            seconds = time.monotonic() - start
-            out = child.stdout.read() if select.select([child.stdout], [], [], 0)[0] else b""
-            return _ChildRun(code, out, seconds)
+            return _ChildRun(child.pid, child.returncode, out, time.monotonic() - start)
         finally:
             if child.poll() is None:
                 child.kill()
-                child.wait()
-            for stream in (child.stdin, child.stdout):
-                if stream is not None and not stream.closed:
-                    stream.close()
+                child.communicate()
             if perf_fd >= 0:
                 lib.bpf_close_perf_event_fd(perf_fd)
                 lib.bpf_detach_uprobe(ev_name)  # only does something for probes made through tracefs
-
-    def value(self, table: str, ctype: Any) -> Any:
-        return self.bpf[table.encode()][ct.c_int(0)] if ctype is None else ctype(
-            self.bpf[table.encode()][ct.c_int(0)].value)
 
     def poll(self, timeout_ms: int) -> None:
         self.bpf.ring_buffer_poll(timeout_ms)
@@ -691,7 +687,7 @@ SIGNAL_FIX = ("bpf_send_signal needs Linux 5.3+; without it gohook can only obse
 RINGBUF_FIX = "BPF ring buffers need Linux 5.8+"
 
 
-def _uprobe_check(session: _Session) -> tuple[Check, _ChildRun]:
+def _uprobe_check(session: _Session) -> Check:
     title = "uprobes work"
     spec = session.helper.spec
     run = session.run_child("doctor_hit")
@@ -703,8 +699,8 @@ def _uprobe_check(session: _Session) -> tuple[Check, _ChildRun]:
     if hits == 0:
         return Check("uprobes", title, Status.FAIL,
                      f"the uprobe was attached but never hit while the helper called the probed function "
-                     f"({session.helper.path.name} at {spec.target_address:#x})", UPROBE_FIX), run
-    problems = []
+                     f"({session.helper.path.name} at {spec.target_address:#x})", UPROBE_FIX)
+    problems = [] if ev.pid == run.pid else [f"the hit came from pid {ev.pid}, not the helper's {run.pid}"]
     if ev.read_err != 0:
         problems.append(f"bpf_probe_read_user of [rsp] failed ({os.strerror(-ev.read_err)}): "
                         "stack walks cannot work")
@@ -714,9 +710,9 @@ def _uprobe_check(session: _Session) -> tuple[Check, _ChildRun]:
         problems.append(f"R14 - RSP = {ev.r14 - ev.sp:#x}, expected {spec.rsp_to_r14}: registers read wrong")
     if problems:
         return Check("uprobes", title, Status.FAIL, "the uprobe hit, but " + "; ".join(problems),
-                     "bpf_probe_read_user needs Linux 5.5+ and no lockdown=confidentiality on old kernels"), run
-    return _ok("uprobes", title, f"a uprobe on a throwaway helper (pid-filtered, at a single-stepped Go-style "
-               f"stack check) hit {hits}x; bpf_probe_read_user read the return address at [rsp]; R14 readable"), run
+                     "bpf_probe_read_user needs Linux 5.5+ and no lockdown=confidentiality on old kernels")
+    return _ok("uprobes", title, f"a per-process uprobe on a helper's Go-style entry (single-stepped) hit {hits}x; "
+               "bpf_probe_read_user read the return address at [rsp]; R14 read right")
 
 
 def _signal_check(session: _Session) -> Check:
@@ -735,7 +731,7 @@ def _signal_check(session: _Session) -> Check:
                  SIGNAL_FIX)
 
 
-def _ringbuf_check(session: _Session, run: _ChildRun) -> Check:
+def _ringbuf_check(session: _Session) -> Check:
     title = "ring buffer"
     for _ in range(10):
         if session.events:
@@ -817,13 +813,20 @@ def bpf_checks() -> list[Check]:
 
 # --- running and reporting -------------------------------------------------------------------------
 
-PREFLIGHT: tuple[Callable[[Environment], Check], ...] = (check_privileges, check_bcc, check_headers, check_tracefs)
+PREFLIGHT: tuple[Callable[[Environment], Check], ...] = (
+    check_privileges, check_bcc, check_kernel_headers, check_tracefs)
 STATIC: tuple[Callable[[Environment], Check], ...] = (check_lockdown, check_probe_limit)
 
 
 def _timed(fn: Callable[[Environment], Check], env: Environment) -> Check:
+    """Run one check; a bug in it becomes a failed check line, never a traceback."""
     start = time.monotonic()
-    check = fn(env)
+    try:
+        check = fn(env)
+    except Exception as exc:
+        name = fn.__name__.removeprefix("check_").replace("_", "-")
+        check = Check(name, name, Status.FAIL, f"the check itself failed: {type(exc).__name__}: {exc}",
+                      "report this as a gohook bug")
     return replace(check, seconds=time.monotonic() - start)
 
 
@@ -842,7 +845,7 @@ def run_checks(env: Environment | None = None, *, quick: bool = False) -> list[C
     blockers = [c for c in checks[:3] if c.status is Status.FAIL]  # privileges, bcc, headers
     if blockers:
         b = blockers[0]
-        return checks + _not_tried(f"{b.title} failed", b.fix)
+        return checks + _not_tried(f"{b.title} failed", f"fix {b.title} first")
     return checks + bpf_checks()
 
 

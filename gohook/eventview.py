@@ -1,0 +1,114 @@
+"""Events made readable: kernel events -> symbolized records (pipeline stage events -> views).
+
+`Symbolizer` turns an `Event` (raw return addresses, ids) into an
+`EventRecord` with names: the capability, the hooked function, the
+responsible module, the argument and the logical stack (inlined frames
+included, each with file:line and module). Symbolized stacks are cached by
+their static return addresses: a service repeats the same few call paths.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from gohook.events import Decision, Event, EventFlag
+from gohook.gosym import GoBinary
+from gohook.plan import EnforcementPlan, Mode
+
+UNATTRIBUTED = "(unattributed)"
+
+
+@dataclass(frozen=True)
+class StackFrame:
+    function: str
+    file: str
+    line: int
+    module: str
+    inlined: bool
+
+    def as_json(self) -> dict[str, Any]:
+        return {"function": self.function, "file": self.file, "line": self.line, "module": self.module,
+                "inlined": self.inlined}
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    time: float  # seconds since the epoch
+    pid: int
+    tid: int
+    goid: int
+    capability: str
+    function: str
+    module: str
+    decision: str  # allow | deny | audit
+    argument: str | None
+    stack: tuple[StackFrame, ...] = field(default=())
+    unattributed: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        stamp = datetime.datetime.fromtimestamp(self.time, datetime.UTC).isoformat(timespec="microseconds")
+        return {"time": stamp.replace("+00:00", "Z"), "pid": self.pid, "tid": self.tid, "goid": self.goid,
+                "capability": self.capability, "function": self.function, "module": self.module,
+                "decision": self.decision, "argument": self.argument,
+                "stack": [f.as_json() for f in self.stack]}
+
+
+class Symbolizer:
+    """Names for events of one plan and binary."""
+
+    def __init__(self, binary: GoBinary, plan: EnforcementPlan) -> None:
+        self.binary = binary
+        self.plan = plan
+        self.hooks = {h.hook_id: h for h in plan.hooks}
+        self._stacks: dict[tuple[int, ...], tuple[StackFrame, ...]] = {}
+        self._mono_to_wall = time.time() - time.monotonic()
+
+    def decision_label(self, event: Event) -> str:
+        if self.plan.mode is Mode.LEARN:
+            return "audit" if event.decision is not Decision.ALLOW else "allow"
+        return event.decision.label
+
+    def module_name(self, event: Event) -> str:
+        if event.flags & EventFlag.UNATTRIBUTED or event.module == 0:
+            return UNATTRIBUTED
+        if event.module - 1 < len(self.plan.modules):
+            return self.plan.modules[event.module - 1]
+        return f"module#{event.module}"
+
+    def stack(self, event: Event) -> tuple[StackFrame, ...]:
+        key = event.static_frames
+        cached = self._stacks.get(key)
+        if cached is not None:
+            return cached
+        out: list[StackFrame] = []
+        hook = self.hooks.get(event.hook_id)
+        if hook is not None:
+            file, line = self.binary.line_at(hook.entry)
+            out.append(StackFrame(hook.function, file, line, "std", False))
+        for pc in key:
+            for fr in self.binary.frames(pc):
+                out.append(StackFrame(fr.function, fr.file, fr.line, self.binary.module_of(fr.function), fr.inlined))
+        result = tuple(out)
+        if len(self._stacks) < 100_000:
+            self._stacks[key] = result
+        return result
+
+    def record(self, event: Event, with_stack: bool = True) -> EventRecord:
+        hook = self.hooks.get(event.hook_id)
+        caps = self.plan.capabilities
+        return EventRecord(
+            time=event.time_ns / 1e9 + self._mono_to_wall,
+            pid=event.pid,
+            tid=event.tid,
+            goid=event.goid,
+            capability=caps[event.capability] if event.capability < len(caps) else f"cap#{event.capability}",
+            function=hook.function if hook else f"hook#{event.hook_id}",
+            module=self.module_name(event),
+            decision=self.decision_label(event),
+            argument=event.argument,
+            stack=self.stack(event) if with_stack else (),
+            unattributed=not event.attributed,
+        )
