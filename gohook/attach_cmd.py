@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from gohook.catalog import load_catalog
-from gohook.errors import GohookError, PolicyError
+from gohook.errors import GohookError
 from gohook.eventview import EventRecord, Symbolizer
 from gohook.gosym import GoBinary
 from gohook.hooks import find_hook_sites
@@ -110,12 +110,12 @@ class Output:
 
 
 def run_session(args: argparse.Namespace, *, on_record: Callable[[EventRecord], None] | None = None,
-                view: Any = None) -> int:
+                live: bool = False) -> int:
     """The whole attach session; returns gohook's exit status."""
     from gohook.bpf.loader import attach as bpf_attach
     from gohook.bpf.render import ProgramOptions
 
-    progress = Progress(enabled=sys.stderr.isatty() and view is None)
+    progress = Progress(enabled=sys.stderr.isatty())
     _preflight()
     binary, build = prepare(args, progress)
     plan = build.plan
@@ -137,7 +137,16 @@ def run_session(args: argparse.Namespace, *, on_record: Callable[[EventRecord], 
             attached = bpf_attach(plan, pids=args.pid, options=ProgramOptions(report_allowed=True))
         print(f"gohook: attached {attached.probe_count} probes to {args.binary} in {time.monotonic() - t0:.2f}s "
               f"(mode {plan.mode.value}, {len(plan.modules)} modules, {len(plan.ranges)} ranges)", file=sys.stderr)
+        view = None
+        if live:
+            from gohook.liveview import LiveView, ViewState
+
+            state = ViewState(binary=args.binary, mode=plan.mode.value, hooks=attached.probe_count)
+            view = LiveView(state)
+            on_record = state.add
         try:
+            if view is not None:
+                view.__enter__()
             if args.cmd:
                 child = subprocess.Popen(args.cmd, preexec_fn=_die_with_parent)  # noqa: PLW1509 - needed for PDEATHSIG
                 print(f"gohook: started {' '.join(args.cmd)} (pid {child.pid})", file=sys.stderr)
@@ -170,6 +179,8 @@ def run_session(args: argparse.Namespace, *, on_record: Callable[[EventRecord], 
             if child is not None and child.poll() is None:
                 child.kill()  # fail closed: the child never outlives enforcement
                 child.wait()
+            if view is not None:
+                view.__exit__(None, None, None)
             attached.close()
     finally:
         for s, h in old.items():
@@ -228,10 +239,7 @@ def run(args: argparse.Namespace) -> int:
         raise AttachUsageError("give either --pid or -- CMD, not both")
     if not Path(args.binary).exists():
         raise AttachUsageError(f"{args.binary}: no such file")
-    try:
-        return run_session(args)
-    except PolicyError:
-        raise
+    return run_session(args, live=not args.json and sys.stdout.isatty())
 
 
 def register(sub: Any) -> None:

@@ -4,7 +4,7 @@ Checks, in order (ids as in `--json`):
 
 | id | looks at | fails when |
 |---|---|---|
-| privileges | CapEff in /proc/self/status | neither CAP_BPF+CAP_PERFMON nor CAP_SYS_ADMIN |
+| privileges | CapEff in /proc/self/status | no CAP_SYS_ADMIN (uprobes need it, see has_bpf_privileges) |
 | bcc | `import bcc` | missing, broken libbcc, or PyPI's unrelated `bcc` |
 | kernel-headers | BCC_KERNEL_SOURCE, /lib/modules/R/build (+ source), kheaders | bcc finds no headers |
 | tracefs | /sys/kernel/tracing/uprobe_events, the uprobe PMU | no way to make a uprobe (PMU only: warn) |
@@ -134,11 +134,20 @@ def effective_capabilities(proc_status: Path = Path("/proc/self/status")) -> int
     return 0
 
 
+def _has(cap_eff: int, bit: int) -> bool:
+    return bool(cap_eff >> bit & 1)
+
+
 def has_bpf_privileges(cap_eff: int) -> bool:
-    """CAP_BPF and CAP_PERFMON (Linux 5.8+), or CAP_SYS_ADMIN, which implies both."""
-    def has(bit: int) -> bool:
-        return bool(cap_eff >> bit & 1)
-    return has(CAP_SYS_ADMIN) or (has(CAP_BPF) and has(CAP_PERFMON))
+    """Enough to load gohook's programs and create its uprobes: CAP_SYS_ADMIN.
+
+    CAP_BPF + CAP_PERFMON (Linux 5.8+) load tracing programs and once created
+    uprobes too, but the 2025 fix "perf: Require CAP_SYS_ADMIN for uprobes"
+    (in mainline and stable kernels) took that back: on this machine's 6.18
+    kernel perf_event_open of the uprobe PMU returns EACCES to a process
+    holding CAP_BPF and CAP_PERFMON only.
+    """
+    return _has(cap_eff, CAP_SYS_ADMIN)
 
 
 def check_privileges(env: Environment) -> Check:
@@ -146,19 +155,24 @@ def check_privileges(env: Environment) -> Check:
     caps = effective_capabilities(env.proc_status)
     uid = os.geteuid()
     names = [n for n, b in (("CAP_BPF", CAP_BPF), ("CAP_PERFMON", CAP_PERFMON), ("CAP_SYS_ADMIN", CAP_SYS_ADMIN))
-             if caps >> b & 1]
+             if _has(caps, b)]
     held = ", ".join(names) or "none of CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN"
+    who = "root (uid 0)" if uid == 0 else f"uid {uid}"
     if has_bpf_privileges(caps):
-        who = "root (uid 0)" if uid == 0 else f"uid {uid}"
         return _ok("privileges", title, f"{who} with {held} effective")
+    if _has(caps, CAP_BPF) and _has(caps, CAP_PERFMON):
+        return Check("privileges", title, Status.FAIL,
+                     f"{who} with {held} but not CAP_SYS_ADMIN: BPF programs load, but creating uprobes needs "
+                     "CAP_SYS_ADMIN on current kernels (2025: 'perf: Require CAP_SYS_ADMIN for uprobes')",
+                     "run as root (sudo gohook ...), or add CAP_SYS_ADMIN")
     if uid == 0:
         return Check("privileges", title, Status.FAIL,
-                     f"uid 0 but CapEff {caps:#x} holds {held} (a container without BPF capabilities?)",
-                     "give the container CAP_BPF and CAP_PERFMON (docker run --cap-add BPF --cap-add PERFMON, "
-                     "or --privileged)")
+                     f"uid 0 but CapEff {caps:#x} holds {held} (a container without them?)",
+                     "run the container with --privileged (or --cap-add SYS_ADMIN and a seccomp profile "
+                     "that allows bpf and perf_event_open)")
     return Check("privileges", title, Status.FAIL,
-                 f"not root (uid {uid}) and CapEff holds {held}: loading BPF and creating uprobes need them",
-                 "run as root (sudo gohook ...), or grant CAP_BPF and CAP_PERFMON")
+                 f"not root (uid {uid}) and CapEff holds {held}: loading BPF and creating uprobes need root",
+                 "run as root (sudo gohook ...)")
 
 
 # --- bcc --------------------------------------------------------------------------------------

@@ -238,3 +238,66 @@ def render_policy(policy: Policy, *, header: Sequence[str] = (), notes: dict[str
         lines.append("modules: {}")
     lines.append(f"trust: {_flow(policy.trust) if policy.trust else '[]'}")
     return "\n".join(lines) + "\n"
+
+
+# --- comments (provenance) ---------------------------------------------------------------------
+#
+# PyYAML's tree has no comments, so they are read from the text: a module's
+# comments are the whole-line comments directly above its key (no blank line
+# in between), which is where render_policy writes `notes`. Inline comments
+# after a value are not kept.
+
+
+@dataclass(frozen=True)
+class PolicyComments:
+    """Comment lines of a policy file, without the leading `# `."""
+
+    header: tuple[str, ...] = ()  # comment lines before the first key
+    modules: dict[str, tuple[str, ...]] = field(default_factory=dict)  # module pattern -> lines above its key
+
+
+def _comment(line: str) -> str | None:
+    s = line.strip()
+    if not s.startswith("#"):
+        return None
+    s = s[1:]
+    return s[1:] if s.startswith(" ") else s
+
+
+def policy_comments(text: str, policy: Policy) -> PolicyComments:
+    """The header comments and the comments directly above each module key of `policy` (parsed from `text`)."""
+    lines = text.splitlines()
+    header: list[str] = []
+    for line in lines:
+        c = _comment(line)
+        if c is None:
+            if line.strip():
+                break
+            continue
+        header.append(c)
+    modules: dict[str, tuple[str, ...]] = {}
+    for rule in policy.modules:
+        if not 0 < rule.line <= len(lines):
+            continue
+        key_line = lines[rule.line - 1].lstrip()
+        if not key_line.startswith((rule.pattern, f'"{rule.pattern}', f"'{rule.pattern}")):
+            continue  # flow style ({a: [...], b: [...]}): no line of its own, so no comments of its own
+        above: list[str] = []
+        i = rule.line - 2  # 0-based index of the line above the key
+        while i >= 0 and (c := _comment(lines[i])) is not None:
+            above.append(c)
+            i -= 1
+        if above:
+            modules[rule.pattern] = tuple(reversed(above))
+    return PolicyComments(tuple(header), modules)
+
+
+def load_policy_with_comments(path: str | Path, vocab: CapabilityNames) -> tuple[Policy, PolicyComments]:
+    """load_policy, plus the file's header and per-module comment lines (provenance notes)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"{p}: cannot read policy: {exc}") from None
+    policy = parse_policy(text, vocab, str(p))
+    return policy, policy_comments(text, policy)
