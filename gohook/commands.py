@@ -11,7 +11,7 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
-COMMAND_MODULES: tuple[str, ...] = ("gohook.inspect_cmd", "gohook.attach_cmd", "gohook.doctor")
+COMMAND_MODULES: tuple[str, ...] = ("gohook.inspect_cmd", "gohook.attach_cmd", "gohook.doctor", "gohook.policy_cmd")
 
 
 def registrars() -> list[Callable[[Any], None]]:

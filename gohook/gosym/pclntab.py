@@ -65,6 +65,7 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import NamedTuple
 
 from gohook.errors import GohookError, PclntabError
 
@@ -125,9 +126,12 @@ class Function:
         return self.entry <= pc < self.end
 
 
-@dataclass(frozen=True, slots=True)
-class Frame:
-    """One logical frame: a physical function or a call inlined into it."""
+class Frame(NamedTuple):
+    """One logical frame: a physical function or a call inlined into it.
+
+    A NamedTuple rather than a frozen dataclass: lookups build millions of
+    these, and tuple construction is several times cheaper.
+    """
 
     function: str
     file: str
@@ -594,17 +598,21 @@ class LineTable:
         are elided unless the frame inside them is a panic function, as
         runtime.Callers does.
         """
-        f = self.function_at(pc)
-        if f is None:
+        fns = self.functions
+        i = bisect.bisect_right(self._entries, pc) - 1
+        if i < 0 or pc >= fns[i].end:
             return []
+        f = fns[i]
         entry = f.entry
         if return_address and pc > entry:
             pc -= 1
-        meta = self._meta(f)
+        meta = self._meta_cache.get(f.record) or self._meta(f)
         pcvalue = self.pcvalue
         out: list[Frame] = []
         ix = pcvalue(meta.inl_table, entry, pc) if meta.inl_table is not None else -1
-        single_file = self._single_file(f, meta)
+        single_file = self._single_file_cache.get(f.record, False)
+        if single_file is False:
+            single_file = self._single_file(f, meta)
         callee_id = 0
         for _ in range(256):
             if ix >= 0:
@@ -619,7 +627,7 @@ class LineTable:
                     file, line = "?", 0  # as runtime.funcline1 reports a PC without line info
                 else:
                     file = single_file or self._file_name(meta.cu, fileno)
-                out.append(Frame(name_for_print(name), file, line, ix >= 0, func_id))
+                out.append(Frame(name_for_print(name) if "[" in name else name, file, line, ix >= 0, func_id))
             callee_id = func_id
             if ix < 0:
                 return out
