@@ -15,7 +15,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${GOHOOK_CACHE:-/var/cache/gohook}"
 VENV="$ROOT/.venv"
 GO_VERSIONS=(1.21.13 1.24.11 1.27.3)
-DEB_PACKAGES=(python3-bpfcc python3-venv python3-pip linux-headers-amd64 golang-1.19-go binutils gcc libc6-dev tmux)
+DEB_PACKAGES=(python3-bpfcc python3-venv python3-pip linux-headers-amd64 golang-1.19-go binutils gcc libc6-dev tmux wrk)
 FAILED=0
 mkdir -p "$CACHE"
 
@@ -39,6 +39,15 @@ if ((${#missing[@]})); then
   fi
 else
   say "Debian packages present: ${DEB_PACKAGES[*]}"
+fi
+
+# npm fetches the old-format Go test binaries (esbuild releases); this machine kind ships nodejs
+if command -v npm >/dev/null 2>&1; then
+  say "npm present ($(npm --version 2>/dev/null))"
+elif [[ $(id -u) -eq 0 ]] && apt-get install -y -qq --no-install-recommends npm >"$CACHE/apt-npm.log" 2>&1; then
+  say "installed npm (Debian)"
+else
+  cannot "install npm (needed to fetch old-format Go test binaries): see $CACHE/apt-npm.log"
 fi
 
 # --- kernel headers for bcc -------------------------------------------------
@@ -78,8 +87,8 @@ if [[ ! -x "$VENV/bin/python" ]]; then
 fi
 stamp="$VENV/.gohook-installed"
 if [[ ! -f "$stamp" || "$ROOT/pyproject.toml" -nt "$stamp" ]]; then
-  say "installing gohook (editable) with test extras into $VENV"
-  if "$VENV/bin/pip" install -q --disable-pip-version-check -e "$ROOT[test]" >"$CACHE/pip.log" 2>&1; then
+  say "installing gohook (editable) with test and bench extras into $VENV"
+  if "$VENV/bin/pip" install -q --disable-pip-version-check -e "$ROOT[test,bench]" >"$CACHE/pip.log" 2>&1; then
     touch "$stamp"
   else
     cannot "pip install -e .[test]: see $CACHE/pip.log"; tail -5 "$CACHE/pip.log" >&2
