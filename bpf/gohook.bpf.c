@@ -280,7 +280,7 @@ static __always_inline void gohook_read_arg(struct gohook_call *c, struct gohook
 		}
 		ptr = hdr[0];
 		len = hdr[1];
-	} else if (c->arg_kind != GOHOOK_ARG_STRING) {
+	} else if (c->arg_kind != GOHOOK_ARG_STRING && c->arg_kind != GOHOOK_ARG_SOCKADDR) {
 		return;
 	}
 	if (len > GOHOOK_ARG_MAX - 1) {

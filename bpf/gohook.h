@@ -51,6 +51,7 @@
 #define GOHOOK_ARG_CSTRING 2      /* NUL-terminated bytes at a pointer */
 #define GOHOOK_ARG_STRING_SLICE0 3 /* first element of a []string (ptr, len) */
 #define GOHOOK_ARG_INT 4          /* a register, stored as 8 little-endian bytes */
+#define GOHOOK_ARG_SOCKADDR 5     /* struct sockaddr bytes at (ptr, len), decoded in user space */
 
 /* Per-CPU counters (the `counters` map), summed by the loader. */
 #define GOHOOK_C_LOST 0    /* events dropped: ring buffer full */

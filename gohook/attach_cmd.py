@@ -20,7 +20,6 @@ import argparse
 import ctypes
 import json
 import logging
-import os
 import signal
 import subprocess
 import sys
@@ -270,6 +269,4 @@ def _run_entry(args: argparse.Namespace) -> int:
     if cmd and cmd[0] == "--":
         cmd = cmd[1:]
     args.cmd = cmd
-    if os.geteuid() != 0:
-        raise GohookError("attach needs root (or CAP_BPF and CAP_PERFMON): run `gohook doctor` for details")
-    return run(args)
+    return run(args)  # privileges are checked by the doctor's preflight, with the fix in the message

@@ -96,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except (RecursionError, MemoryError, ValueError, IndexError, KeyError, OverflowError,
             UnicodeDecodeError) as exc:  # defensive: malformed input must never show a traceback
-        return _fatal(f"malformed input: {type(exc).__name__}: {exc}", Exit.BAD_INPUT)
+        return _fatal(f"failed on this input ({type(exc).__name__}: {exc}); please report it", Exit.BAD_INPUT)
 
 
 def main_entry() -> None:

@@ -14,8 +14,8 @@ Checks, in order (ids as in `--json`):
 | send-signal | bpf_send_signal(SIGKILL) from that uprobe | the helper survives or runs the body |
 | ring-buffer | BPF_RINGBUF_OUTPUT from that uprobe | it does not load, or no event arrives |
 
-The last three compile one small BPF program (about a second with bcc) and
-run a helper process twice. The helper is a 640-byte static x86-64 ELF
+The last three compile one small BPF program (the whole doctor takes about
+0.7s here) and run a helper process twice. The helper is a 640-byte static x86-64 ELF
 executable that this module writes to a temporary directory: no Go
 toolchain is needed on user machines, and it looks like what gohook really
 probes (a static, non-PIE executable whose probed function starts with Go's
@@ -29,13 +29,18 @@ and that R14 (Go's current g) is readable. For send-signal the helper must die
 of SIGKILL without printing: the kill lands before the probed function's body
 runs, which is gohook's enforcement guarantee.
 
+When securityfs is not mounted, the lockdown check (as root) mounts it in a
+private mount namespace of an `unshare` child to read the mode: nothing
+changes outside that child.
+
 `preflight()` is the fast subset (privileges, bcc, headers, tracefs: no BPF
 compile) that `gohook attach` runs first; `first_failure()` turns it into the
 one-line message attach fails with.
 
 Exit status: 0 when attach can work (warnings allowed), 1 when a check
-failed. JSON (`--json`): {"ok", "seconds", "checks": [{"id", "title",
-"status", "detail", "fix", "seconds"}]}.
+failed. `--quick` runs only the checks that load nothing into the kernel.
+JSON (`--json`): {"ok", "seconds", "checks": [{"id", "title", "status",
+"detail", "fix", "seconds"}]}.
 """
 
 from __future__ import annotations
@@ -65,11 +70,13 @@ __all__ = [
     "Environment",
     "ProbeHelper",
     "Status",
+    "bpf_checks",
     "first_failure",
     "has_bpf_privileges",
     "preflight",
     "probe_helper",
     "register",
+    "run",
     "run_checks",
 ]
 
@@ -614,7 +621,6 @@ class _Session:
     def __init__(self, bcc: Any, helper: _Helper, ringbuf: bool) -> None:
         self.bcc = bcc
         self.helper = helper
-        self.ringbuf = ringbuf
         self.bpf: Any = None
         self.events: list[DoctorEvent] = []
         self._cb: Any = None

@@ -149,11 +149,37 @@ class Event:
             return self.arg.decode("utf-8", "backslashreplace")
         if self.arg_kind == ArgKind.INT and len(self.arg) == 8:
             return str(int.from_bytes(self.arg, "little", signed=True))
+        if self.arg_kind == ArgKind.SOCKADDR:
+            return format_sockaddr(self.arg)
         return None
 
     @property
     def attributed(self) -> bool:
         return not self.flags & EventFlag.UNATTRIBUTED
+
+
+AF_UNIX, AF_INET, AF_INET6 = 1, 2, 10
+
+
+def format_sockaddr(raw: bytes) -> str | None:
+    """A kernel struct sockaddr as text: `127.0.0.1:80`, `[::1]:443`, `unix:/run/x.sock`, `unix:@abstract`."""
+    if len(raw) < 2:
+        return None
+    family = int.from_bytes(raw[:2], "little")
+    if family == AF_INET and len(raw) >= 8:
+        port = int.from_bytes(raw[2:4], "big")
+        return f"{'.'.join(str(b) for b in raw[4:8])}:{port}"
+    if family == AF_INET6 and len(raw) >= 24:
+        import ipaddress
+
+        port = int.from_bytes(raw[2:4], "big")
+        return f"[{ipaddress.IPv6Address(bytes(raw[8:24]))}]:{port}"
+    if family == AF_UNIX:
+        path = raw[2:]
+        if path[:1] == b"\x00":
+            return "unix:@" + path[1:].split(b"\x00", 1)[0].decode("utf-8", "backslashreplace")
+        return "unix:" + path.split(b"\x00", 1)[0].decode("utf-8", "backslashreplace")
+    return f"family {family}: {bytes(raw).hex()}"
 
 
 def decode_event(data: bytes | bytearray | memoryview, layout: EventLayout = DEFAULT_LAYOUT) -> Event:

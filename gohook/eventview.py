@@ -89,8 +89,17 @@ class Symbolizer:
             file, line = self.binary.line_at(hook.entry)
             out.append(StackFrame(hook.function, file, line, "std", False))
         for pc in key:
-            for fr in self.binary.frames(pc):
+            frames = self.binary.frames(pc)
+            for fr in frames:
                 out.append(StackFrame(fr.function, fr.file, fr.line, self.binary.module_of(fr.function), fr.inlined))
+            if not frames:
+                # frames() elides wrappers as the runtime does; a return address inside a wrapper (a
+                # dependency's `go os.WriteFile(...)` runs under its gowrap1) would then vanish, although the
+                # kernel charged the call to the wrapper's module: show the physical function instead.
+                f = self.binary.function_at(pc - 1)
+                if f is not None:
+                    file, line = self.binary.line_at(pc - 1)
+                    out.append(StackFrame(f.name, file, line, self.binary.module_of(f.name), False))
         result = tuple(out)
         if len(self._stacks) < 100_000:
             self._stacks[key] = result

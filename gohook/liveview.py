@@ -165,7 +165,8 @@ def render_violation(state: ViewState) -> Panel:
 def render(state: ViewState, now: float | None = None) -> RenderableType:
     """The whole screen for one state (pure)."""
     now = time.monotonic() if now is None else now
-    return Group(render_header(state, now), render_matrix(state), render_recent(state), render_violation(state))
+    # The violation comes before the scrolling list: on a short terminal the list is what gets cut.
+    return Group(render_header(state, now), render_matrix(state), render_violation(state), render_recent(state))
 
 
 def render_summary(state: ViewState) -> RenderableType:

@@ -43,6 +43,7 @@ class ArgKind(enum.IntEnum):
     CSTRING = 2  # NUL-terminated bytes at a pointer register
     STRING_SLICE0 = 3  # first element of a []string whose (ptr, len) are in two registers
     INT = 4  # an integer register, reported as decimal
+    SOCKADDR = 5  # kernel struct sockaddr at (ptr, len) in two registers: family, address and port
 
 
 # Register numbers shared with bpf/gohook.h (GO_REG_*): Go's integer argument order.

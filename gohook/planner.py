@@ -42,6 +42,7 @@ _ARG_KINDS = {
     CatArgKind.CSTRING: ArgKind.CSTRING,
     CatArgKind.STRINGS_FIRST: ArgKind.STRING_SLICE0,
     CatArgKind.INT: ArgKind.INT,
+    CatArgKind.SOCKADDR: ArgKind.SOCKADDR,
 }
 
 

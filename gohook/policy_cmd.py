@@ -21,6 +21,12 @@ diff OLD.yaml NEW.yaml [--json]
     default, a newly trusted module, action kill -> audit, unattributed
     deny -> allow, attribution stack -> caller. Exit 0 otherwise.
 
+A glob key is compared and merged by reading its text as a module path
+(what would decide `github.com/acme/*` itself). That is exact for module
+paths and prefix globs (`github.com/acme/*`, `x.org/a*`), the forms policies
+use, and is what the property tests check; two globs of other shapes that
+overlap without one containing the other are only approximated.
+
 Both exit 2 with one line (`gohook: p.yaml:3: ...`) on a bad policy file.
 
 JSON of diff: {"grants_new", "modules": [{"module", "change", "old", "new",

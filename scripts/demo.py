@@ -97,7 +97,7 @@ def main() -> int:
     say("4. tighten it: telemetry gets nothing; the service keeps its own file reads")
     tight = OUT / "policy.yaml"
     tight.write_text("version: 1\naction: kill\nattribution: caller\nunattributed: allow\ndefault: []\n"
-                     "modules:\n  example.com/demo: [files.read, env.read]\n  github.com/evil/telemetry: []\n"
+                     "modules:\n  example.com/demo: [files.read]\n  github.com/evil/telemetry: []\n"
                      "trust: []\n")
     print(tight.read_text())
     show([*GOHOOK, "policy", "diff", str(generated), str(tight)])

@@ -31,8 +31,15 @@ def _require_root_and_tmux() -> None:
         pytest.skip("LIVE VIEW TEST SKIPPED: " + ", ".join(problems))
 
 
+SOCKET = f"gohook-test-{os.getpid()}"  # a private tmux server: its size is ours, whatever else runs
+
+
+def _tmux(*args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["tmux", "-L", SOCKET, *args], capture_output=True, text=True, check=check)
+
+
 def _capture(session: str) -> str:
-    return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
+    return _tmux("capture-pane", "-p", "-t", session).stdout
 
 
 def _wait_for(session: str, needle: str, tries: int = 300) -> str:
@@ -56,9 +63,9 @@ def test_live_view_under_tmux(tmp_path: Path) -> None:
     data.write_text("hello\n")
     session = f"gohook-test-{os.getpid()}"
     log = tmp_path / "after.txt"
-    cmd = (f"cd {REPO} && {sys.executable} -m gohook attach --binary {app} --policy {policy}; "
+    cmd = (f"unset COLUMNS LINES; cd {REPO} && {sys.executable} -m gohook attach --binary {app} --policy {policy}; "
            f"echo EXITED=$? > {log}; sleep 60")
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "200", "-y", "60", cmd], check=True)
+    _tmux("new-session", "-d", "-s", session, "-x", "200", "-y", "80", cmd, check=True)
     try:
         _wait_for(session, "hooks ")
         subprocess.run([str(app), "loop", "50", str(data)], check=True, capture_output=True)
@@ -68,7 +75,7 @@ def test_live_view_under_tmux(tmp_path: Path) -> None:
         assert "files.read" in screen and "400" in screen  # 8 goroutines x 50 reads, aggregated in one cell
         assert "latest violation" in screen and "fileutil.Create" in screen
         assert (tmp_path / "made").exists()  # audit: the call went through
-        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
+        _tmux("send-keys", "-t", session, "q", check=True)
         for _ in range(300):
             if log.exists():
                 break
@@ -77,4 +84,4 @@ def test_live_view_under_tmux(tmp_path: Path) -> None:
         screen = _capture(session)
         assert "events from" in screen  # the summary printed after quitting
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        _tmux("kill-server")

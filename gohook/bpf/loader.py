@@ -77,6 +77,13 @@ class ProgramStats:
     verified_insns: int
 
 
+def _may_create_uprobes() -> bool:
+    """CAP_SYS_ADMIN in the effective set (uprobes need it on current kernels; see gohook.doctor)."""
+    from gohook.doctor import effective_capabilities, has_bpf_privileges
+
+    return has_bpf_privileges(effective_capabilities())
+
+
 def _bcc() -> Any:
     try:
         import bcc  # Debian's python3-bpfcc, through the venv's system site packages
@@ -112,8 +119,8 @@ class Attached:
 
     def __init__(self, plan: EnforcementPlan, *, pids: Iterable[int] = (),
                  options: ProgramOptions = DEFAULT_OPTIONS, attach_probes: bool = True) -> None:
-        if os.geteuid() != 0:
-            raise BpfUnavailableError("attaching uprobes needs root (CAP_BPF and CAP_PERFMON)")
+        if not _may_create_uprobes():
+            raise BpfUnavailableError("attaching uprobes needs CAP_SYS_ADMIN (root): run `gohook doctor`")
         self.plan = plan
         self.options = options
         self.pids = tuple(pids)

@@ -1,0 +1,3 @@
+module github.com/acme/spawn
+
+go 1.19

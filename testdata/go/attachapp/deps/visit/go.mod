@@ -1,0 +1,3 @@
+module github.com/acme/visit
+
+go 1.19

@@ -1,0 +1,3 @@
+module github.com/acme/envconfig
+
+go 1.19

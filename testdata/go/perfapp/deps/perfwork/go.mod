@@ -1,0 +1,3 @@
+module github.com/acme/perfwork
+
+go 1.19

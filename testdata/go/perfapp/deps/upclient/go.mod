@@ -1,0 +1,3 @@
+module github.com/acme/upclient
+
+go 1.19

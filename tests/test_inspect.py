@@ -1,0 +1,107 @@
+"""`gohook inspect --json` on the capapp fixture, against expectations derived from its source.
+
+Expectations are data (tests/data/inspect_expect.yaml). Addresses are checked
+against Go's own debug/gosym (the oracle) and the probe bytes against the file
+itself: a `push-rbp` probe must sit on a 0x55 byte, a stack-check branch on a
+`jbe`.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import gofixtures
+import pytest
+import yaml
+
+from gohook.cli import main
+
+EXPECT = yaml.safe_load((Path(__file__).parent / "data" / "inspect_expect.yaml").read_text())
+MODES = ("default", "stripped", "pie", "cgo")
+_DOCS: dict[tuple[str, str], dict[str, Any]] = {}
+
+
+def inspect_doc(toolchain: gofixtures.Toolchain, mode: str) -> tuple[Path, dict[str, Any]]:
+    binary = gofixtures.build(toolchain, "capapp", mode)
+    key = (toolchain.version, mode)
+    if key not in _DOCS:
+        proc = subprocess.run([sys.executable, "-m", "gohook", "inspect", str(binary), "--json"],
+                              capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr
+        _DOCS[key] = json.loads(proc.stdout)
+    return binary, _DOCS[key]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_module_capabilities(toolchain: gofixtures.Toolchain, mode: str) -> None:
+    _, doc = inspect_doc(toolchain, mode)
+    modules = {m["path"]: m for m in doc["modules"]}
+    for key, exp in EXPECT["modules"].items():
+        if mode not in exp.get("modes", MODES):
+            continue
+        path = exp.get("module", key)
+        assert path in modules, f"{path} missing from inspect output"
+        caps = set(modules[path]["capabilities"])
+        if "capabilities_exact" in exp:
+            assert caps == set(exp["capabilities_exact"]), (path, modules[path]["paths"])
+        else:
+            assert set(exp["capabilities_include"]) <= caps, (path, caps)
+        for cap, steps in modules[path]["paths"].items():
+            assert cap in caps and len(steps) >= 2
+    b = doc["binary"]
+    assert b["main_module"] == "example.com/capapp"
+    assert b["pie"] is (mode == "pie") and b["stripped"] is (mode == "stripped") and b["cgo"] is (mode == "cgo")
+    assert b["go_version"] == f"go{toolchain.version}"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_gaps(toolchain: gofixtures.Toolchain, mode: str) -> None:
+    _, doc = inspect_doc(toolchain, mode)
+    found = {(g["kind"], g["module"]) for g in doc["gaps"]}
+    for gap in EXPECT["gaps"]:
+        if mode in gap.get("modes", MODES):
+            assert (gap["kind"], gap["module"]) in found, (gap, sorted(found))
+    if mode != "cgo":
+        assert not any(k == "cgo" for k, _ in found)
+    # every module with indirect calls says so
+    for m in doc["modules"]:
+        if m.get("indirect_calls"):
+            assert ("indirect_calls", m["path"]) in found
+
+
+@pytest.mark.parametrize("mode", ["default", "pie"])
+def test_hook_addresses_against_oracle_and_file(toolchain: gofixtures.Toolchain, mode: str) -> None:
+    binary, doc = inspect_doc(toolchain, mode)
+    oracle = gofixtures.oracle(binary)
+    entries: dict[str, set[int]] = {}
+    for f in oracle["functions"]:
+        entries.setdefault(f["name"], set()).add(f["entry"])
+    data = binary.read_bytes()
+    hooks = {h["function"]: h for h in doc["hooks"]}
+    for name in EXPECT["hooks_present"]:
+        assert name in hooks, f"{name} not hooked"
+    for h in doc["hooks"]:
+        assert h["address"] in entries[h["function"]], h
+        probe = h["probe_offset"]
+        if h["probe_kind"] == "push-rbp":
+            assert data[probe] == 0x55, h  # push rbp
+        elif h["probe_kind"] == "stack-check-branch":
+            assert data[probe] == 0x76 or data[probe:probe + 2] == b"\x0f\x86", h  # jbe rel8 / rel32
+        else:
+            assert probe == h["file_offset"], h  # entry fallback
+        assert 0 <= probe - h["file_offset"] < 32
+    kinds = {h["probe_kind"] for h in doc["hooks"]}
+    # Go 1.21+ prologues push rbp after the stack check; Go 1.19 sets the frame up with sub rsp.
+    assert ("push-rbp" if toolchain.release >= (1, 21) else "stack-check-branch") in kinds
+
+
+def test_bad_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad"
+    bad.write_bytes(b"\x7fELF" + b"\x01" * 100)
+    assert main(["inspect", str(bad), "--json"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("gohook: ")
