@@ -1,23 +1,14 @@
-"""Stand-in plan building for the BPF tests and the benchmark.
+"""Hand-made plans for the BPF tests and benchmarks (no catalog, no policy file).
 
-Interim: gohook/hooks.py (the static hook-point finder) and gohook/ranges.py
-(the inline-aware range builder) will replace `probe_address` and
-`function_ranges`. Until then this module builds EnforcementPlans directly
-from a GoBinary:
-
-- probe_address: disassemble the function's entry and take the first
-  conditional branch after the stack-check `cmp` (the `jbe` to morestack),
-  which the kernel emulates instead of single-stepping; the entry when there
-  is no stack check.
-- function_ranges: one range per function, attributed to its physical
-  function's module (no inline expansion).
+The product builds plans with gohook/planner.py (catalog + policy). Tests of
+the BPF side want plans with chosen hooks and masks instead; this module
+builds them from the same parts the planner uses: probe sites from
+gohook.probesite and inline-aware ranges from gohook.ranges.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-
-import capstone
 
 from gohook.errors import AddressError
 from gohook.gosym import STD, GoBinary
@@ -31,29 +22,17 @@ from gohook.plan import (
     Mode,
     Range,
 )
-
-#: runtime.g goid offsets on amd64 by Go minor release (REFERENCE.md section 6).
-GOID_OFFSETS = {21: 152, 22: 152, 23: 160, 24: 160, 25: 160, 26: 152, 27: 152}
-
-_PROLOGUE_BYTES = 32
+from gohook.planner import GOID_OFFSETS
+from gohook.probesite import PROLOGUE_WINDOW, find_probe_site
+from gohook.ranges import build_ranges
 
 
 def probe_address(binary: GoBinary, function: str) -> int:
-    """Static vaddr of the first jcc after the entry stack check of function, else its entry."""
+    """Static vaddr where gohook probes function (see gohook.probesite)."""
     f = binary.functions_by_name.get(function)
     if f is None:
         raise AddressError(f"{binary.path}: no function {function}")
-    code = binary.image.read(f.entry, min(_PROLOGUE_BYTES, f.end - f.entry))
-    md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
-    seen_cmp = False
-    for insn in md.disasm(code, f.entry):
-        if insn.mnemonic == "cmp":
-            seen_cmp = True
-        elif seen_cmp and insn.mnemonic.startswith("j") and insn.mnemonic != "jmp":
-            return int(insn.address)
-        elif insn.mnemonic not in ("lea", "mov"):
-            break
-    return f.entry
+    return find_probe_site(binary.image.read(f.entry, min(PROLOGUE_WINDOW, f.end - f.entry)), f.entry).address
 
 
 def module_ids(binary: GoBinary) -> tuple[str, ...]:
@@ -65,15 +44,9 @@ def module_ids(binary: GoBinary) -> tuple[str, ...]:
 
 def function_ranges(binary: GoBinary, modules: Sequence[str],
                     trusted: frozenset[str] = frozenset()) -> tuple[Range, ...]:
-    """One range per non-std, untrusted function (module of the physical function), sorted."""
-    ids = {m: i + 1 for i, m in enumerate(modules)}
-    out = []
-    for f in sorted(binary.functions, key=lambda f: f.entry):
-        mod = binary.module_of(f.name)
-        if mod == STD or mod in trusted or f.end <= f.entry:
-            continue
-        out.append(Range(f.entry, f.end, (ids[mod],)))
-    return tuple(out)
+    """Inline-aware ranges (gohook.ranges) for module ids 1..N in `modules` order; trusted ones are 0."""
+    ids = {m: i + 1 for i, m in enumerate(modules) if m not in trusted}
+    return tuple(build_ranges(binary, lambda m: ids.get(m, 0)))
 
 
 _NO_ARG = ArgRead()
