@@ -202,6 +202,16 @@ def run_session(args: argparse.Namespace, *, on_record: Callable[[EventRecord], 
     return 0
 
 
+def example_path(rec: EventRecord, limit: int = 6) -> str:
+    """`module function -> ... -> hooked function` from a recorded stack (outermost relevant frame first)."""
+    frames = list(rec.stack)
+    k = next((i for i, f in enumerate(frames) if f.module == rec.module), len(frames) - 1)
+    names = [f.function for f in reversed(frames[: k + 1])]
+    if len(names) > limit:
+        names = [*names[:2], "...", *names[-(limit - 3):]]
+    return " -> ".join(names)
+
+
 class Learner:
     """Learn mode: every (module, capability) seen, with one example stack and argument."""
 
@@ -223,9 +233,8 @@ class Learner:
             rules.append(ModuleRule(module, frozenset(caps)))
             lines = []
             for cap, rec in sorted(caps.items()):
-                path = " <- ".join(f.function for f in rec.stack[:6])
                 arg = f" {rec.argument!r}" if rec.argument else ""
-                lines.append(f"learned: {cap}{arg} at {path}")
+                lines.append(f"learned: {cap}{arg} via {example_path(rec)}")
             notes[module] = lines
         policy = Policy(path="learned", modules=tuple(rules))
         header = [f"learned by gohook attach --mode learn on {Path(binary).name} "

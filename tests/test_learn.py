@@ -1,0 +1,53 @@
+"""Learn mode end to end: observe a run, write a policy, enforce it (live BPF, root; never skipped in CI)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import gofixtures
+import pytest
+
+from gohook.catalog import load_catalog
+from gohook.policy import CapabilityNames, load_policy
+
+VOCAB = CapabilityNames([c.name for c in load_catalog().capabilities])
+
+
+def _require_root() -> None:
+    if os.geteuid() != 0:
+        if gofixtures.in_ci():
+            pytest.fail("live BPF test needs root in CI")
+        pytest.skip("LIVE BPF TEST SKIPPED: not root")
+
+
+def attach(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gohook", "attach", *args], capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_learn_then_enforce(tmp_path: Path) -> None:
+    _require_root()
+    app = tmp_path / "capapp"
+    shutil.copy2(gofixtures.build(gofixtures.oracle_toolchain(), "capapp", "default"), app)  # private copy
+    data = tmp_path / "in.txt"
+    data.write_text("x\n")
+    learned = tmp_path / "learned.yaml"
+    proc = attach("--binary", str(app), "--mode", "learn", "-o", str(learned), "--", str(app), "read", str(data))
+    assert proc.returncode == 0, proc.stderr
+    text = learned.read_text()
+    policy = load_policy(learned, VOCAB)
+    assert policy.capabilities_of("github.com/acme/fileutil") == {"files.read"}
+    assert "# learned: files.read" in text and str(data) in text and "fileutil.ReadAll" in text
+    assert not policy.default  # everything else stays denied
+    # the learned policy lets the observed behaviour run ...
+    ok = attach("--binary", str(app), "--policy", str(learned), "--json", "--", str(app), "read", str(data))
+    assert ok.returncode == 0, ok.stderr
+    # ... and nothing more: the same module creating a file is killed before the file exists
+    made = tmp_path / "made"
+    bad = attach("--binary", str(app), "--policy", str(learned), "--json", "--", str(app), "create", str(made))
+    assert bad.returncode == 137, bad.stderr
+    assert not made.exists()
