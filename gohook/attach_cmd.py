@@ -149,30 +149,25 @@ def run_session(args: argparse.Namespace, *, on_record: Callable[[EventRecord], 
             if args.cmd:
                 child = subprocess.Popen(args.cmd, preexec_fn=_die_with_parent)  # noqa: PLW1509 - needed for PDEATHSIG
                 print(f"gohook: started {' '.join(args.cmd)} (pid {child.pid})", file=sys.stderr)
-            deadline = time.monotonic() + args.duration if args.duration else None
-            while not stop["flag"]:
-                for ev in attached.poll(100):
+            deliver = on_record if on_record is not None else out.emit
+
+            def handle(events: list[Any]) -> None:
+                for ev in events:
                     rec = symbolizer.record(ev)
                     if learned is not None:
                         learned.observe(rec)
-                    if on_record is not None:
-                        on_record(rec)
-                    else:
-                        out.emit(rec)
+                    deliver(rec)
+
+            deadline = time.monotonic() + args.duration if args.duration else None
+            while not stop["flag"]:
+                handle(attached.poll(100))
                 if view is not None and view.tick(attached):
                     break
                 if child is not None and child.poll() is not None:
                     break
                 if deadline is not None and time.monotonic() >= deadline:
                     break
-            for ev in attached.drain():
-                rec = symbolizer.record(ev)
-                if learned is not None:
-                    learned.observe(rec)
-                if on_record is not None:
-                    on_record(rec)
-                else:
-                    out.emit(rec)
+            handle(attached.drain())
             counters = attached.counters()
         finally:
             if child is not None and child.poll() is None:
