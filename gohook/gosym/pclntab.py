@@ -108,6 +108,7 @@ FLAG_SPWRITE = 2
 FLAG_ASM = 4
 
 NO_FUNCDATA = 0xFFFFFFFF
+_ZIGZAG = tuple((u >> 1) ^ -(u & 1) for u in range(128))  # single-byte value deltas
 MAX_STRING = 1 << 16
 
 
@@ -171,6 +172,9 @@ class _FuncMeta:
     cu: int
     inl_table: int | None  # PCDATA_InlTreeIndex table, None without an inline tree
     inl_tree: int | None  # address of the inlinedCall array
+    pcfile_t: _PCTable  # the cached, lazily decoded tables themselves (no dict lookup per value)
+    pcln_t: _PCTable
+    inl_t: _PCTable | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -431,55 +435,87 @@ class LineTable:
         per byte (every iteration consumes input, so a corrupt table ends at
         the pclntab end at the latest).
         """
+        t = self._table(table, entry)
+        if t.done or (upto >= 0 and t.pcs and t.pcs[-1] > upto):
+            return t
+        self._advance(t, upto)
+        return t
+
+    def _table(self, table: int, entry: int) -> _PCTable:
+        """The cached (possibly still undecoded) table object for (table, entry)."""
         key = (table, entry)
         t = self._table_cache.get(key)
         if t is None:
             t = _PCTable(self.pctab_off + table, entry)
             self._table_cache[key] = t
-        if t.done or (upto >= 0 and t.pcs and t.pcs[-1] > upto):
-            return t
+        return t
+
+    def _value(self, t: _PCTable, pc: int) -> int:
+        """Value of a table object at pc, decoding further only when needed."""
+        pcs = t.pcs
+        if not t.done and (not pcs or pcs[-1] <= pc):
+            self._advance(t, pc)
+        i = bisect.bisect_right(pcs, pc)
+        return t.vals[i] if i < len(pcs) else -1
+
+    def _advance(self, t: _PCTable, upto: int) -> None:
+        """Decode t past pc `upto` (-1: to its end).
+
+        The hot loop of every lookup. Single-byte varints (almost all of
+        them) take the short branch with a zigzag lookup table; running off
+        the data raises IndexError instead of a bounds check per byte (each
+        step consumes input, so a corrupt table stops at the pclntab end).
+        """
         d = self.data
         q = self.quantum
         add_pc = t.pcs.append
         add_val = t.vals.append
         p, pc, val = t.p, t.pc, t.val
+        limit = upto if upto >= 0 else 1 << 64
+        zz = _ZIGZAG
+        done = False
         try:
-            uv = b = d[p]
+            b = d[p]
             p += 1
-            if t.pcs and not uv:  # a zero value delta ends the table, except on the first pair
-                t.done = True
-            while not t.done:
-                if b & 0x80:
+            if t.pcs and not b:  # a zero value delta ends the table, except on the first pair
+                done = True
+            while not done:
+                if b < 0x80:
+                    val += zz[b]
+                else:
                     uv, shift = b & 0x7F, 7
                     while b & 0x80:
                         b = d[p]
                         p += 1
                         uv |= (b & 0x7F) << shift
                         shift += 7
-                val += (uv >> 1) ^ -(uv & 1)
-                pd = b = d[p]
+                    val += (uv >> 1) ^ -(uv & 1)
+                b = d[p]
                 p += 1
-                if b & 0x80:
+                if b < 0x80:
+                    pc += b * q
+                else:
                     pd, shift = b & 0x7F, 7
                     while b & 0x80:
                         b = d[p]
                         p += 1
                         pd |= (b & 0x7F) << shift
                         shift += 7
-                pc += pd * q
+                    pc += pd * q
                 add_pc(pc)
                 add_val(val)
-                if 0 <= upto < pc:
+                if pc > limit:
                     break
-                uv = b = d[p]
+                b = d[p]
                 p += 1
-                if not uv:
-                    t.done = True
+                if not b:
+                    done = True
         except IndexError:
             raise PclntabError(f"PC table at {t.start:#x} runs past the pclntab", p) from None
-        if not t.done:
+        if done:
+            t.done = True
+        else:
             t.p, t.pc, t.val = p, pc, val
-        return t
 
     def pcvalue(self, table: int, entry: int, pc: int) -> int:
         """Value of a PC table at pc (-1 when pc is past the table's end)."""
@@ -501,7 +537,10 @@ class LineTable:
             inl_tree = self.funcdata_address(f, self.funcdata_inl) if inl_table is not None else None
             if inl_tree is None:
                 inl_table = None
-            meta = _FuncMeta(self._field(f, lay.pcfile), self._field(f, lay.pcln), cu, inl_table, inl_tree)
+            pcfile, pcln = self._field(f, lay.pcfile), self._field(f, lay.pcln)
+            meta = _FuncMeta(pcfile, pcln, cu, inl_table, inl_tree, self._table(pcfile, f.entry),
+                             self._table(pcln, f.entry),
+                             self._table(inl_table, f.entry) if inl_table is not None else None)
             self._meta_cache[f.record] = meta
         return meta
 
@@ -607,9 +646,10 @@ class LineTable:
         if return_address and pc > entry:
             pc -= 1
         meta = self._meta_cache.get(f.record) or self._meta(f)
-        pcvalue = self.pcvalue
+        value = self._value
+        inl_t = meta.inl_t
         out: list[Frame] = []
-        ix = pcvalue(meta.inl_table, entry, pc) if meta.inl_table is not None else -1
+        ix = value(inl_t, pc) if inl_t is not None else -1
         single_file = self._single_file_cache.get(f.record, False)
         if single_file is False:
             single_file = self._single_file(f, meta)
@@ -621,8 +661,8 @@ class LineTable:
             else:
                 name, func_id = f.name, f.func_id
             if func_id != wrapper_id or wrapper_id is None or callee_id in panic_ids:
-                fileno = 0 if single_file else pcvalue(meta.pcfile, entry, pc)
-                line = pcvalue(meta.pcln, entry, pc)
+                fileno = 0 if single_file else value(meta.pcfile_t, pc)
+                line = value(meta.pcln_t, pc)
                 if fileno < 0 or line < 0:
                     file, line = "?", 0  # as runtime.funcline1 reports a PC without line info
                 else:
@@ -632,5 +672,5 @@ class LineTable:
             if ix < 0:
                 return out
             pc = entry + call.parent_pc
-            ix = pcvalue(meta.inl_table, entry, pc)  # type: ignore[arg-type]
+            ix = value(inl_t, pc)  # type: ignore[arg-type]
         raise PclntabError(f"{f.name}: inline tree loops", f.record)
