@@ -52,7 +52,7 @@ from gohook.bpf.loader import Attached, ProgramStats, attach  # noqa: E402
 from gohook.gosym import GoBinary  # noqa: E402
 from gohook.plan import ArgKind, ArgRead, Attribution, EnforcementPlan  # noqa: E402
 
-FIXTURE = gofixtures.Fixture("bpfprobe", gofixtures.GO_TESTDATA / "bpfprobe", ".")
+FIXTURE = gofixtures.FIXTURES["bpfprobe"]
 CALLS = {"none": 2_000_000, "noop": 200_000, "probe": 200_000, "inline": 200_000, "events": 200_000,
          "entry": 20_000}
 NOOP_PROGRAM = "int noop(struct pt_regs *ctx) { return 0; }"
@@ -102,11 +102,12 @@ def _fdinfo_stats(name: str, fd: int) -> ProgramStats:
         if value.strip().isdigit():
             fields[key.strip()] = int(value.strip())
     return ProgramStats(name, fields.get("run_cnt", 0), fields.get("run_time_ns", 0), fields.get("verified_insns", 0))
+
+
 STATS_SYSCTL = Path("/proc/sys/kernel/bpf_stats_enabled")
 
 
 def build_binary() -> Path:
-    gofixtures.FIXTURES.setdefault(FIXTURE.name, FIXTURE)
     newest = max(gofixtures.toolchains(), key=lambda t: t.release)
     return gofixtures.build(newest, FIXTURE.name)
 

@@ -26,7 +26,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gohook.catalog import load_catalog
 from gohook.errors import GohookError
@@ -37,6 +37,9 @@ from gohook.plan import Mode
 from gohook.planner import PlanBuild, build_plan
 from gohook.policy import CapabilityNames, Policy, load_policy
 from gohook.progress import Progress
+
+if TYPE_CHECKING:
+    from gohook.bpf.render import ProgramOptions
 
 log = logging.getLogger("gohook")
 PR_SET_PDEATHSIG = 1
@@ -108,11 +111,19 @@ class Output:
         sys.stdout.flush()
 
 
+def program_options(args: argparse.Namespace) -> ProgramOptions:
+    """Loader options of a session. Allowed calls are reported unless --no-report-allowed (learn mode always
+    reports them): each one is an event to symbolize here, which under load costs far more than the kernel
+    side (docs/performance.md)."""
+    from gohook.bpf.render import ProgramOptions
+
+    return ProgramOptions(report_allowed=getattr(args, "report_allowed", True))
+
+
 def run_session(args: argparse.Namespace, *, on_record: Callable[[EventRecord], None] | None = None,
                 live: bool = False) -> int:
     """The whole attach session; returns gohook's exit status."""
     from gohook.bpf.loader import attach as bpf_attach
-    from gohook.bpf.render import ProgramOptions
 
     progress = Progress(enabled=sys.stderr.isatty())
     _preflight()
@@ -133,7 +144,7 @@ def run_session(args: argparse.Namespace, *, on_record: Callable[[EventRecord], 
     t0 = time.monotonic()
     try:
         with progress.step(f"compiling and attaching {len(plan.hooks)} probes"):
-            attached = bpf_attach(plan, pids=args.pid, options=ProgramOptions(report_allowed=True))
+            attached = bpf_attach(plan, pids=args.pid, options=program_options(args))
         print(f"gohook: attached {attached.probe_count} probes to {args.binary} in {time.monotonic() - t0:.2f}s "
               f"(mode {plan.mode.value}, {len(plan.modules)} modules, {len(plan.ranges)} ranges)", file=sys.stderr)
         view = None
@@ -147,7 +158,9 @@ def run_session(args: argparse.Namespace, *, on_record: Callable[[EventRecord], 
             if view is not None:
                 view.__enter__()
             if args.cmd:
-                child = subprocess.Popen(args.cmd, preexec_fn=_die_with_parent)  # noqa: PLW1509 - needed for PDEATHSIG
+                # with --json, stdout carries only JSON lines: the child's own output goes to stderr
+                child = subprocess.Popen(args.cmd, preexec_fn=_die_with_parent,  # noqa: PLW1509 - for PDEATHSIG
+                                         stdout=sys.stderr.fileno() if args.json else None)
                 print(f"gohook: started {' '.join(args.cmd)} (pid {child.pid})", file=sys.stderr)
             deliver = on_record if on_record is not None else out.emit
 
@@ -176,9 +189,16 @@ def run_session(args: argparse.Namespace, *, on_record: Callable[[EventRecord], 
             if view is not None:
                 view.__exit__(None, None, None)
             attached.close()
+        return _finish(args, counters, learned, child)
     finally:
+        # restored only now: a second Ctrl-C while the summary or the learned policy is written is ignored
         for s, h in old.items():
             signal.signal(s, h)
+
+
+def _finish(args: argparse.Namespace, counters: Any, learned: Learner | None,
+            child: subprocess.Popen[bytes] | None) -> int:
+    """Summary lines, the learned policy, and the exit status."""
     lost = f", {counters.lost} events lost" if counters.lost else ""
     print(f"gohook: {counters.hits} hooked calls, {counters.denied} killed{lost}", file=sys.stderr)
     if counters.signal_failed:
@@ -263,6 +283,9 @@ def register(sub: Any) -> None:
     p.add_argument("--pid", type=int, action="append", default=[], help="only these processes (repeatable)")
     p.add_argument("--json", action="store_true", help="one JSON object per event on stdout")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument("--report-allowed", action=argparse.BooleanOptionalAction, default=True,
+                   help="also report allowed calls as events (default); --no-report-allowed reports only "
+                        "violations, which costs far less on busy services (learn mode always reports)")
     p.add_argument("-o", "--output", help="learn mode: write the learned policy here")
     p.add_argument("cmd", nargs=argparse.REMAINDER, help="-- CMD ARGS: start CMD once every probe is attached")
     p.set_defaults(run=_run_entry)

@@ -32,8 +32,7 @@ from typing import Any
 import gofixtures
 
 #: testdata/go/attachapp: waits, execs a given program, std callbacks into a dependency, a timed loop.
-ATTACHAPP = gofixtures.Fixture("attachapp", gofixtures.GO_TESTDATA / "attachapp", ".")
-gofixtures.FIXTURES.setdefault(ATTACHAPP.name, ATTACHAPP)
+ATTACHAPP = gofixtures.FIXTURES["attachapp"]
 
 KILLED = -signal.SIGKILL  # returncode of a fixture process killed by gohook
 STATUS_KILLED = 128 + signal.SIGKILL  # gohook's own exit status when its `-- CMD` child was killed
@@ -138,6 +137,7 @@ class Session:
     keep_allowed: bool = True
     proc: subprocess.Popen[bytes] | None = None
     returncode: int | None = None
+    _interrupted: bool = False
     _reader: _StdoutReader | None = None
     _stderr_path: Path = field(init=False)
 
@@ -167,12 +167,18 @@ class Session:
                 raise AssertionError(f"gohook attach did not attach within {ATTACHED_TIMEOUT}s:\n{self.stderr}")
             time.sleep(0.05)
 
+    def interrupt(self) -> None:
+        """SIGINT, once: gohook drains the ring buffer, detaches and prints its summary. (A second SIGINT
+        after gohook has put back Python's own handler would end it with KeyboardInterrupt.)"""
+        if self.proc is not None and not self._interrupted and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            self._interrupted = True
+
     def stop(self) -> None:
-        """SIGINT (gohook drains the ring buffer, detaches and prints its summary), then collect."""
+        """interrupt(), then wait for gohook and collect its output."""
         if self.proc is None or self.returncode is not None:
             return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
+        self.interrupt()
         try:
             self.returncode = self.proc.wait(STOP_TIMEOUT)
         except subprocess.TimeoutExpired as exc:
@@ -215,8 +221,7 @@ def sessions(*specs: Session) -> Iterator[tuple[Session, ...]]:
     finally:
         errors = []
         for s in specs:
-            if s.proc is not None and s.proc.poll() is None:
-                s.proc.send_signal(signal.SIGINT)  # all detach at once
+            s.interrupt()  # all detach at once
         for s in specs:
             try:
                 s.stop()

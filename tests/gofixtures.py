@@ -105,6 +105,9 @@ FIXTURES: dict[str, Fixture] = {
     "capapp": Fixture("capapp", GO_TESTDATA / "capapp", "."),
     "inlineapp": Fixture("inlineapp", GO_TESTDATA / "inlineapp", "."),
     "vendored": Fixture("vendored", GO_TESTDATA / "gopath", "example.com/vendored", gopath=True),
+    "evasion": Fixture("evasion", GO_TESTDATA / "evasion", "."),
+    "attachapp": Fixture("attachapp", GO_TESTDATA / "attachapp", "."),
+    "bpfprobe": Fixture("bpfprobe", GO_TESTDATA / "bpfprobe", "."),
 }
 ORACLE_FIXTURE = Fixture("oracle", GO_TESTDATA / "oracle", ".")
 MODPROXY_SOURCE = GO_TESTDATA / "modproxy"

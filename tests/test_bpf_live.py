@@ -32,7 +32,7 @@ READ, WRITE, ENV = 1, 2, 4
 OPEN_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND  # Go's os.O_* on linux
 FILEUTIL, MONO, SUB, LIB = ("github.com/acme/fileutil", "github.com/acme/mono", "github.com/acme/mono/sub",
                             "github.com/acme/lib")
-BPFPROBE = gofixtures.Fixture("bpfprobe", gofixtures.GO_TESTDATA / "bpfprobe", ".")
+BPFPROBE = gofixtures.FIXTURES["bpfprobe"]
 
 
 def _loud_skip(reason: str) -> None:
@@ -56,8 +56,6 @@ def newest_go() -> gofixtures.Toolchain:
 
 
 def _build(toolchain: gofixtures.Toolchain, fixture: str, mode: str = "default") -> GoBinary:
-    # testdata/go/bpfprobe is this suite's own fixture; gofixtures does not list it (yet).
-    gofixtures.FIXTURES.setdefault(BPFPROBE.name, BPFPROBE)
     return GoBinary.open(gofixtures.build(toolchain, fixture, mode))
 
 
