@@ -249,7 +249,11 @@ class CmdRun:
 
 def attach_cmd(binary: Path, policy: Path | None, cmd: Sequence[str], workdir: Path, *, mode: str | None = None,
                keep_allowed: bool = True, timeout: float = 300.0) -> CmdRun:
-    """Run `gohook attach --binary B --policy P --json -- CMD`; the child's stdout shares gohook's stdout."""
+    """Run `gohook attach --binary B --policy P --json -- CMD`.
+
+    With --json, gohook's stdout carries only JSON lines; the child's own
+    stdout goes to gohook's stderr, beside gohook's `gohook: ...` status lines.
+    """
     err_path = workdir / f"gohook-cmd-{binary.name}.stderr"
     with open(err_path, "wb") as err:
         proc = subprocess.Popen(gohook_argv(binary, policy, mode=mode, extra=["--", *cmd]), stdout=subprocess.PIPE,
@@ -265,8 +269,10 @@ def attach_cmd(binary: Path, policy: Path | None, cmd: Sequence[str], workdir: P
     finally:
         reader.join(30)
     assert not reader.bad, f"gohook printed broken JSON lines: {reader.bad[:3]}"
-    return CmdRun(proc.returncode, reader.events, reader.other, err_path.read_text(errors="replace"),
-                  reader.allowed_seen)
+    assert not reader.other, f"non-JSON lines on gohook's stdout under --json: {reader.other[:3]}"
+    stderr = err_path.read_text(errors="replace")
+    child_stdout = [line for line in stderr.splitlines() if line and not line.startswith("gohook:")]
+    return CmdRun(proc.returncode, reader.events, child_stdout, stderr, reader.allowed_seen)
 
 
 @dataclass(frozen=True)
