@@ -16,11 +16,41 @@
  *      ret = [fp+8], fp = [fp]; it stops at fp == 0, at runtime.goexit, at an
  *      address outside the Go text, or after GOHOOK_MAX_FRAMES frames;
  *   3. maps each return address (minus 1, like the runtime) to the modules of
- *      its logical frames through the range table, and decides;
+ *      its logical frames through the range table, and decides; when the
+ *      stack holds no non-std frame at all, the goroutine's provenance
+ *      decides (below);
  *   4. sends SIGKILL on a violation in enforce/kill mode, before anything
  *      that can fail; then
  *   5. reports the event through the ring buffer (a full ring buffer only
  *      increments a counter: enforcement never depends on delivery).
+ *
+ * Goroutine provenance (GOHOOK_PROVENANCE=1). A goroutine started by a
+ * module, directly (`go os.Remove(p)`) or through the standard library on
+ * its behalf (net/http's dialing goroutine), may run with no module frame on
+ * its stack. The entry program of runtime.newproc (kind NEWPROC, on the
+ * creating goroutine) walks the creator's stack like a hook and parks its
+ * module in `pending` under the thread id; newproc then switches to the
+ * system stack of the same thread and calls runtime.newproc1, and the program
+ * on newproc1's RET instruction(s) (found by disassembly: never a uretprobe
+ * on Go code) reads the new g from RAX and files the module under the new
+ * goroutine's id in `goroutines`. A hooked call whose stack holds no non-std
+ * frame (nor a trusted module's) then falls back to its goroutine's
+ * inherited module, else to the module of its go statement (g.gopc: covers
+ * goroutines created before gohook attached).
+ *
+ * The system-call sentinel (GOHOOK_SENTINEL=1) is a raw_syscalls:sys_enter
+ * program limited to the processes of the binary (registered in `targets` by
+ * the runtime.newproc probe, which every Go process hits before its package
+ * initialization). For a capability system call (sys_rules) that no hook
+ * point covers (no `marks` entry of this thread for an enclosing hooked
+ * call with the same capability), it walks the user stack from the saved
+ * registers with the same range table, falls back to the module of the cgo
+ * call in progress on the thread (cgo_calls, set by the runtime.cgocall hook
+ * and cleared at cgocall's RET), then to the goroutine's provenance, and
+ * decides like a hook. A tracepoint cannot stop a system call: a SIGKILL
+ * sent here lands when the call returns, so the call itself has happened.
+ * The module's own `syscall` instructions are therefore also probed one by
+ * one (kind SITE: the uprobe sits on the instruction and kills before it).
  *
  * Every constant comes from gohook/bpf/render.py as a -D define (the
  * defaults below describe an empty plan). Compiled by bcc.
@@ -44,6 +74,9 @@
 #ifndef GOHOOK_GOID_OFFSET
 #define GOHOOK_GOID_OFFSET 0 /* offset of goid in runtime.g; 0: unknown */
 #endif
+#ifndef GOHOOK_GOPC_OFFSET
+#define GOHOOK_GOPC_OFFSET 0 /* offset of gopc in runtime.g; 0: unknown */
+#endif
 #ifndef GOHOOK_NRANGES
 #define GOHOOK_NRANGES 1 /* entries of range_start / range_mods */
 #endif
@@ -63,7 +96,7 @@
 #define GOHOOK_STACK_MODE 0 /* 0: nearest non-std module decides; 1: every non-std module must allow */
 #endif
 #ifndef GOHOOK_DENY_UNATTRIBUTED
-#define GOHOOK_DENY_UNATTRIBUTED 0 /* 1: a call with no non-std frame is a violation */
+#define GOHOOK_DENY_UNATTRIBUTED 0 /* 1: a call with no non-std frame (and no provenance) is a violation */
 #endif
 #ifndef GOHOOK_REPORT_ALLOWED
 #define GOHOOK_REPORT_ALLOWED 1 /* 1: allowed calls are reported too (learn mode, event streams) */
@@ -77,11 +110,31 @@
 #ifndef GOHOOK_SHARED_HANDLER
 #define GOHOOK_SHARED_HANDLER 1 /* 1: entries tail-call one handler program; 0: handler inlined in each */
 #endif
+#ifndef GOHOOK_PROVENANCE
+#define GOHOOK_PROVENANCE 0 /* 1: goroutine provenance (NEWPROC entry, newproc1 RET program) */
+#endif
+#ifndef GOHOOK_SENTINEL
+#define GOHOOK_SENTINEL 0 /* 1: the raw_syscalls:sys_enter sentinel */
+#endif
+#ifndef GOHOOK_SYSCALL_CAPBIT
+#define GOHOOK_SYSCALL_CAPBIT 0ULL /* bit of the `syscall` capability: a hook that checked it covers any call */
+#endif
+#ifndef GOHOOK_NSYSCALLS
+#define GOHOOK_NSYSCALLS 512 /* entries of sys_rules (x86-64 system call numbers) */
+#endif
+#ifndef GOHOOK_TABLE_ENTRIES
+#define GOHOOK_TABLE_ENTRIES 16384 /* goroutines, marks: LRU hash sizes */
+#endif
+#ifndef GOHOOK_EXEMPT
+#define GOHOOK_EXEMPT /* EXEMPT(start, end) ...: the runtime's own system-call functions (static vaddrs) */
+#endif
 #ifndef GOHOOK_HOOKS
-#define GOHOOK_HOOKS /* HOOK(id, probe, cap, arg_kind, arg_reg0, arg_reg1, rule_reg, rule_mask, cap_set, cap_clear, direct) ... */
+#define GOHOOK_HOOKS /* HOOK(...), HOOK_CGO(...), SITE(id, probe, owner), NEWPROC(id, probe): see below */
 #endif
 
 #define GOHOOK_EVENT_HEADER_SIZE ((__u64) & ((struct gohook_event *)0)->frames)
+#define GOHOOK_RANGE_TRUSTED 1u /* range_flags: code of a trusted module */
+#define GOHOOK_CGO_STD 0xffffffffu /* cgo_calls value: a cgo call of the standard library (or a trusted module) */
 
 /* --- maps ----------------------------------------------------------------- */
 BPF_RINGBUF_OUTPUT(events, GOHOOK_RINGBUF_PAGES);
@@ -95,8 +148,40 @@ BPF_PERCPU_ARRAY(stack_copy, struct gohook_stack, 1); /* [RSP, min(g.stack.hi, R
 BPF_ARRAY(range_start, __u32, GOHOOK_NRANGES);     /* sorted range starts, offsets from text start */
 BPF_ARRAY(range_mods, __u64, GOHOOK_NRANGES);      /* 4 x u16 module ids per range, innermost first */
 BPF_ARRAY(range_deny, __u64, GOHOOK_NRANGES);      /* capabilities some module of the range lacks */
+BPF_ARRAY(range_flags, __u32, GOHOOK_NRANGES);     /* GOHOOK_RANGE_* */
 BPF_ARRAY(page_first, __u32, GOHOOK_NPAGES + 1);   /* text page -> index of the range holding its start */
 BPF_ARRAY(module_mask, __u64, GOHOOK_NMODULES + 1); /* module id -> allowed capability bits */
+
+#if GOHOOK_PROVENANCE || GOHOOK_SENTINEL
+/* A goroutine: (process, goroutine id). */
+struct gohook_gkey {
+	__u32 tgid;
+	__u32 pad;
+	__u64 goid;
+};
+BPF_TABLE("lru_hash", struct gohook_gkey, __u32, goroutines, GOHOOK_TABLE_ENTRIES); /* -> inherited module */
+BPF_TABLE("lru_hash", __u32, __u32, pending, 4096);  /* thread -> creator's module, newproc to newproc1's RET */
+BPF_TABLE("lru_hash", __u32, __u64, targets, 4096);  /* process of the binary -> load bias */
+#endif
+#if GOHOOK_SENTINEL
+/* The last counted hooks of a goroutine: the sentinel leaves the system calls
+ * made inside one of them (deeper stack, its return address still in place,
+ * same capability) to it. Several, because hooked calls nest (net.Listen's
+ * hook, then an open of /proc/sys/net/core/somaxconn, then bind). */
+struct gohook_mark {
+	__u64 sp;     /* g.stack.hi - RSP at the probe (where the return address is): stack copies keep it */
+	__u64 ret;    /* [sp]: still there while the hooked call runs */
+	__u64 capbit; /* the capability the hook checked */
+};
+#define GOHOOK_MARKS 4 /* power of two */
+struct gohook_marks {
+	__u64 n; /* marks written; the newest is m[(n - 1) % GOHOOK_MARKS] */
+	struct gohook_mark m[GOHOOK_MARKS];
+};
+BPF_TABLE("lru_hash", struct gohook_gkey, struct gohook_marks, marks, GOHOOK_TABLE_ENTRIES);
+BPF_TABLE("lru_hash", __u32, __u32, cgo_calls, 4096); /* thread -> module of its cgo call in progress */
+BPF_ARRAY(sys_rules, struct gohook_sysrule, GOHOOK_NSYSCALLS);
+#endif
 
 /* What one entry program hands the shared handler. */
 struct gohook_call {
@@ -107,12 +192,23 @@ struct gohook_call {
 	__u32 capability; /* bit index, after the FlagRule */
 	__u32 arg_kind;
 	__u32 direct;     /* direct_caller_only */
+	__u32 kind;       /* GOHOOK_K_* */
+	__u32 owner;      /* GOHOOK_K_SITE: module id of the probed code */
+	__u32 call_len;   /* >0: the probe is a call instruction of this length at a call site of the hooked
+			   * function (its return address is ip + call_len; RSP and RBP are the caller's) */
+	__u32 pad;
 };
 
 #if GOHOOK_SHARED_HANDLER
 BPF_PROG_ARRAY(handler, 1);             /* slot 0: gohook_handler, filled by the loader */
 BPF_PERCPU_ARRAY(calls, struct gohook_call, 1); /* entry -> handler, across the tail call */
 #endif
+
+/* The registers the walk starts from: the uprobe's, or the user registers
+ * saved at system-call entry (sentinel). */
+struct gohook_regs {
+	__u64 ip, sp, bp, r14;
+};
 
 /* Stack-walk state: on the handler's stack, never in shared memory, so a
  * preempting run on the same CPU cannot change a decision. */
@@ -121,7 +217,7 @@ struct gohook_walk {
 	__u64 bias;
 	__u64 capbit;
 	__u32 n;       /* frames recorded */
-	__u32 flags;   /* GOHOOK_F_STOP_* */
+	__u32 flags;   /* GOHOOK_F_STOP_*, GOHOOK_F_TRUSTED */
 	__u32 first;   /* innermost non-std module */
 	__u32 violator; /* stack mode: innermost module without the capability */
 	__u64 vmods;   /* stack mode: modules of the innermost frame whose range lacks the capability */
@@ -170,6 +266,19 @@ static __always_inline __u32 gohook_lookup(__u32 off)
 	return lo;
 }
 
+/* The innermost non-std module at a return address (0: std, trusted or outside the text). */
+static __always_inline __u32 gohook_module_at(__u64 ret, __u64 bias)
+{
+	__u64 off = ret - bias - 1 - GOHOOK_TEXT_START;
+	if (off >= GOHOOK_TEXT_SIZE)
+		return 0;
+	__u32 idx = gohook_lookup((__u32)off);
+	__u64 *pm = range_mods.lookup(&idx);
+	__u64 mods = pm ? *pm : 0;
+	__u32 f = mods & 0xffff;
+	return f ? f : (mods >> 16) & 0xffff;
+}
+
 /* Record one return address and attribute it; returns 1 when the walk ends here. */
 static __always_inline int gohook_frame(struct gohook_walk *w, struct gohook_event *ev, __u64 ret)
 {
@@ -200,6 +309,10 @@ static __always_inline int gohook_frame(struct gohook_walk *w, struct gohook_eve
 		f = (mods >> 16) & 0xffff;
 	if (!w->first)
 		w->first = f;
+#if GOHOOK_PROVENANCE
+	__u32 *pf = range_flags.lookup(&idx);
+	w->flags |= (pf && (*pf & GOHOOK_RANGE_TRUSTED)) ? GOHOOK_F_TRUSTED : 0;
+#endif
 	if (GOHOOK_STACK_MODE && !w->vmods) {
 		__u64 *pd = range_deny.lookup(&idx);
 		if (pd && (*pd & w->capbit))
@@ -297,8 +410,39 @@ static __always_inline void gohook_read_arg(struct gohook_call *c, struct gohook
 	ev->arg_len = len;
 }
 
+static __always_inline __u64 gohook_read_u64(__u64 addr)
+{
+	__u64 v = 0;
+	if (bpf_probe_read_user(&v, sizeof(v), (void *)addr))
+		return 0;
+	return v;
+}
+
+#if GOHOOK_PROVENANCE || GOHOOK_SENTINEL
+/* The module a goroutine inherited from its creator, else the module of its go
+ * statement; 0 when neither says. *how gets GOHOOK_F_INHERITED or _GOPC. */
+static __always_inline __u32 gohook_provenance(__u32 tgid, __u64 g, __u64 goid, __u64 bias, __u32 *how)
+{
+	if (!goid)
+		return 0;
+	struct gohook_gkey key = {.tgid = tgid, .goid = goid};
+	__u32 *inherited = goroutines.lookup(&key);
+	if (inherited && *inherited) {
+		*how |= GOHOOK_F_INHERITED;
+		return *inherited;
+	}
+	if (!GOHOOK_GOPC_OFFSET || !g)
+		return 0;
+	__u64 gopc = gohook_read_u64(g + GOHOOK_GOPC_OFFSET);
+	__u32 m = gopc ? gohook_module_at(gopc, bias) : 0; /* gopc is a return address (after CALL newproc) */
+	if (m)
+		*how |= GOHOOK_F_GOPC;
+	return m;
+}
+#endif
+
 /* The shared handler: walk, decide, kill, report. */
-static __always_inline int gohook_run(struct pt_regs *ctx, struct gohook_call *c)
+static __always_inline int gohook_run(struct gohook_regs *r, struct gohook_call *c, __u64 bias)
 {
 	__u32 zero = 0;
 	struct gohook_event *ev = scratch.lookup(&zero);
@@ -309,40 +453,63 @@ static __always_inline int gohook_run(struct pt_regs *ctx, struct gohook_call *c
 
 	struct gohook_stack *sc = stack_copy.lookup(&zero);
 	struct gohook_walk w = {};
-	w.bias = ctx->ip - c->probe;
+	w.bias = bias;
 	w.capbit = 1ULL << (c->capability & 63);
 
 	/* One read of the goroutine stack from RSP up to g.stack.hi (R14 holds
 	 * the g; stack.lo and stack.hi are its first two words in every Go
 	 * release): a probe read costs about as much as walking 16 KiB of copy. */
-	__u64 pair[2] = {};
-	w.base = ctx->sp;
+	__u64 pair[2] = {}, stack_hi = 0;
+	w.base = r->sp;
 	if (sc)
 		sc->len = 0;
-	if (sc && ctx->r14 && !bpf_probe_read_user(pair, sizeof(pair), (void *)ctx->r14) &&
-	    pair[0] <= ctx->sp && ctx->sp < pair[1]) {
-		__u64 len = pair[1] - ctx->sp;
+	if (sc && r->r14 && !bpf_probe_read_user(pair, sizeof(pair), (void *)r->r14) &&
+	    pair[0] <= r->sp && r->sp < pair[1]) {
+		stack_hi = pair[1];
+		__u64 len = pair[1] - r->sp;
 		if (len > GOHOOK_STACK_COPY)
 			len = GOHOOK_STACK_COPY;
 		len &= 2 * GOHOOK_STACK_COPY - 1; /* for the verifier: len <= GOHOOK_STACK_COPY already */
 		if (len > GOHOOK_STACK_COPY)
 			len = GOHOOK_STACK_COPY;
-		if (len >= 16 && !bpf_probe_read_user(sc->bytes, len, (void *)ctx->sp))
+		if (len >= 16 && !bpf_probe_read_user(sc->bytes, len, (void *)r->sp))
 			sc->len = len;
 	}
 
-	/* Frame 0: the return address at [RSP]. */
-	if (gohook_read_pair(&w, sc, ctx->sp, pair))
+	/* Frame 0: the return address at [RSP]; at a call site the address after
+	 * the call instruction; for a `syscall` instruction (a site probe, or the
+	 * sentinel) the instruction itself: its function may have no frame. */
+	__u64 ret0 = 0, mark_sp = r->sp;
+	if (c->call_len) {
+		ret0 = r->ip + c->call_len;
+		mark_sp = r->sp - 8; /* where the call will put ret0 */
+	} else if (gohook_read_pair(&w, sc, r->sp, pair)) {
 		w.flags |= GOHOOK_F_STOP_FAULT;
-	else if (!gohook_frame(&w, ev, pair[0]))
-		w.fp = ctx->bp;
-	else
-		w.stop = 1;
+	} else {
+		ret0 = pair[0];
+	}
+	/* sentinel: code outside the Go text (generated at run time, or C) may be
+	 * a leaf without a frame: then [RSP] is its caller */
+	int in_text = r->ip - bias - 1 - GOHOOK_TEXT_START < GOHOOK_TEXT_SIZE;
+	if (!(w.flags & GOHOOK_F_STOP_FAULT)) {
+		__u64 first = c->kind == GOHOOK_K_SITE ? r->ip + 1 : c->kind == GOHOOK_K_SYSCALL && in_text ? r->ip : ret0;
+		if (!gohook_frame(&w, ev, first))
+			w.fp = r->bp;
+		else
+			w.stop = 1;
+	}
 	if (c->direct && !(w.mods0 & 0xffff)) {
+#if GOHOOK_SENTINEL
+		if (c->kind == GOHOOK_K_CGOCALL) {
+			/* a cgo call of the standard library: its C code is not judged */
+			__u32 tid = (__u32)c->pid_tgid, std = GOHOOK_CGO_STD;
+			cgo_calls.update(&tid, &std);
+		}
+#endif
 		gohook_count(GOHOOK_C_IGNORED); /* called by std: the std lib is the mechanism */
 		return 0;
 	}
-	if (w.n && !w.stop && !(w.flags & GOHOOK_F_STOP_FAULT)) {
+	if (!(w.flags & GOHOOK_F_STOP_FAULT) && !w.stop) {
 		int i;
 		for (i = 0; i < GOHOOK_MAX_FRAMES - 1; i++) {
 			if (gohook_step(&w, ev, sc))
@@ -352,8 +519,29 @@ static __always_inline int gohook_run(struct pt_regs *ctx, struct gohook_call *c
 			w.flags |= GOHOOK_F_TRUNCATED;
 	}
 
-	/* Decide. */
+	__u32 tgid = c->pid_tgid >> 32, tid = (__u32)c->pid_tgid;
+	__u64 goid = 0;
+	if (GOHOOK_GOID_OFFSET && r->r14)
+		goid = gohook_read_u64(r->r14 + GOHOOK_GOID_OFFSET);
 	__u32 flags = w.flags, module;
+
+#if GOHOOK_PROVENANCE
+	if (c->kind == GOHOOK_K_NEWPROC) {
+		/* The creator's module for the goroutine being created: its innermost
+		 * non-std module, else what it inherited itself. Also registers the
+		 * process for the sentinel (newproc runs before package init). */
+		__u32 attr = w.first;
+		if (!attr && !(flags & GOHOOK_F_TRUSTED))
+			attr = gohook_provenance(tgid, r->r14, goid, bias, &flags);
+		pending.update(&tid, &attr);
+		__u64 *known = targets.lookup(&tgid);
+		if (!known)
+			targets.update(&tgid, &bias);
+		return 0;
+	}
+#endif
+
+	/* Decide. */
 	int allowed;
 	w.direct = w.mods0 & 0xffff;
 	if (GOHOOK_STACK_MODE && w.vmods) {
@@ -365,7 +553,11 @@ static __always_inline int gohook_run(struct pt_regs *ctx, struct gohook_call *c
 				w.violator = m;
 		}
 	}
-	if (c->direct) {
+	if (c->kind == GOHOOK_K_SITE) {
+		flags |= GOHOOK_F_SITE;
+		module = c->owner; /* the module's own instruction */
+		allowed = (gohook_mask(module) & w.capbit) != 0;
+	} else if (c->direct) {
 		flags |= GOHOOK_F_DIRECT;
 		module = w.direct;
 		allowed = (gohook_mask(module) & w.capbit) != 0;
@@ -376,11 +568,32 @@ static __always_inline int gohook_run(struct pt_regs *ctx, struct gohook_call *c
 		module = w.first;
 		allowed = GOHOOK_STACK_MODE || (gohook_mask(module) & w.capbit) != 0;
 	}
-	if (!module) {
-		flags |= GOHOOK_F_UNATTRIBUTED;
-		allowed = !GOHOOK_DENY_UNATTRIBUTED;
+#if GOHOOK_SENTINEL
+	if (!module && c->kind == GOHOOK_K_SYSCALL) {
+		__u32 *cm = cgo_calls.lookup(&tid);
+		if (cm && *cm) {
+			module = *cm;
+			flags |= GOHOOK_F_CGO;
+			allowed = (gohook_mask(module) & w.capbit) != 0;
+		}
 	}
-	gohook_count(GOHOOK_C_HITS);
+#endif
+#if GOHOOK_PROVENANCE
+	if (!module && !c->direct && !(flags & GOHOOK_F_TRUSTED)) {
+		module = gohook_provenance(tgid, r->r14, goid, bias, &flags);
+		if (module)
+			allowed = (gohook_mask(module) & w.capbit) != 0;
+	}
+#endif
+	if (!module) {
+		/* (the sentinel does not apply `unattributed: deny` to code outside the Go
+		 * text: C code of the standard library's cgo calls is there too) */
+		flags |= GOHOOK_F_UNATTRIBUTED;
+		allowed = !GOHOOK_DENY_UNATTRIBUTED || (c->kind == GOHOOK_K_SYSCALL && !in_text);
+	}
+	if (c->kind == GOHOOK_K_SYSCALL)
+		flags |= GOHOOK_F_SENTINEL;
+	gohook_count(c->kind == GOHOOK_K_SYSCALL ? GOHOOK_C_SYSCALLS : GOHOOK_C_HITS);
 	__u8 decision = GOHOOK_ALLOW;
 	if (!allowed) {
 		decision = GOHOOK_KILL ? GOHOOK_DENY : GOHOOK_AUDIT;
@@ -393,15 +606,36 @@ static __always_inline int gohook_run(struct pt_regs *ctx, struct gohook_call *c
 			}
 		}
 	}
+#if GOHOOK_SENTINEL
+	if (c->kind != GOHOOK_K_SYSCALL) {
+		/* this goroutine's system calls inside the hooked call are the hook's */
+		struct gohook_gkey gk = {.tgid = tgid, .goid = goid};
+		struct gohook_marks *ms = stack_hi && goid ? marks.lookup(&gk) : 0;
+		if (!ms && stack_hi && goid) {
+			struct gohook_marks empty = {};
+			marks.update(&gk, &empty);
+			ms = marks.lookup(&gk);
+		}
+		if (ms) {
+			struct gohook_mark *slot = &ms->m[ms->n & (GOHOOK_MARKS - 1)];
+			slot->sp = stack_hi - mark_sp;
+			slot->ret = ret0;
+			slot->capbit = w.capbit;
+			ms->n++;
+		}
+		if (c->kind == GOHOOK_K_CGOCALL) {
+			__u32 cm = module ? module : GOHOOK_CGO_STD;
+			cgo_calls.update(&tid, &cm);
+		}
+	}
+#endif
 	if (allowed && !GOHOOK_REPORT_ALLOWED)
 		return 0;
 
 	/* Report. */
-	ev->pid = c->pid_tgid >> 32;
-	ev->tid = (__u32)c->pid_tgid;
-	ev->goid = 0;
-	if (GOHOOK_GOID_OFFSET && ctx->r14)
-		bpf_probe_read_user(&ev->goid, sizeof(ev->goid), (void *)(ctx->r14 + GOHOOK_GOID_OFFSET));
+	ev->pid = tgid;
+	ev->tid = tid;
+	ev->goid = goid;
 	ev->bias = w.bias;
 	ev->hook_id = c->hook_id;
 	ev->capability = c->capability;
@@ -432,7 +666,12 @@ static __always_inline int gohook_run(struct pt_regs *ctx, struct gohook_call *c
 	 (i) == 4 ? (ctx)->si : (i) == 5 ? (ctx)->r8 : (i) == 6 ? (ctx)->r9 : (i) == 7 ? (ctx)->r10 : \
 	 (i) == 8 ? (ctx)->r11 : 0)
 
-#define GOHOOK_FILL_CALL(c, ctx, id, probe_, cap, akind, areg0, areg1, rreg, rmask, cset, cclear, direct_) \
+/* The kernel's system-call argument registers, by index. */
+#define GOHOOK_SYSARG(regs, i)                                                                  \
+	((i) == 0 ? (regs)->di : (i) == 1 ? (regs)->si : (i) == 2 ? (regs)->dx : (i) == 3 ? (regs)->r10 : \
+	 (i) == 4 ? (regs)->r8 : (i) == 5 ? (regs)->r9 : 0)
+
+#define GOHOOK_FILL_CALL(c, ctx, id, probe_, cap, akind, areg0, areg1, rreg, rmask, cset, cclear, direct_, clen) \
 	do {                                                                                    \
 		(c)->pid_tgid = bpf_get_current_pid_tgid();                                     \
 		(c)->a0 = GOHOOK_REG(ctx, areg0);                                               \
@@ -442,7 +681,38 @@ static __always_inline int gohook_run(struct pt_regs *ctx, struct gohook_call *c
 		(c)->capability = (rreg) < 0 ? (cap) : (GOHOOK_REG(ctx, rreg) & (rmask)) ? (cset) : (cclear); \
 		(c)->arg_kind = akind;                                                          \
 		(c)->direct = direct_;                                                          \
+		(c)->kind = GOHOOK_K_CALL;                                                      \
+		(c)->owner = 0;                                                                 \
+		(c)->call_len = clen;                                                           \
 	} while (0)
+
+static __always_inline struct gohook_regs gohook_uprobe_regs(struct pt_regs *ctx)
+{
+	struct gohook_regs r = {.ip = ctx->ip, .sp = ctx->sp, .bp = ctx->bp, .r14 = ctx->r14};
+	return r;
+}
+
+#if GOHOOK_SENTINEL
+/* The capability of system call nr with arguments args (sys_rules); 0 when it
+ * needs none. Fills the capability and argument part of c. */
+static __always_inline int gohook_sysrule(__u64 *args, __u32 nr, struct gohook_call *c)
+{
+	struct gohook_sysrule *rule = sys_rules.lookup(&nr);
+	if (!rule || !rule->valid)
+		return 0;
+	__u32 cap = rule->cap;
+	if (rule->flags_arg != GOHOOK_NOARG && (args[rule->flags_arg & 7] & rule->mask))
+		cap = rule->cap_set;
+	c->capability = cap;
+	c->arg_kind = rule->arg == GOHOOK_NOARG ? GOHOOK_ARG_NONE : rule->arg_kind;
+	c->a0 = rule->arg == GOHOOK_NOARG ? 0 : args[rule->arg & 7];
+	c->a1 = rule->len_arg == GOHOOK_NOARG ? 0 : args[rule->len_arg & 7];
+	return 1;
+}
+
+/* The system-call argument registers of a uprobe on a `syscall` instruction. */
+#define GOHOOK_SYSARGS(ctx) {(ctx)->di, (ctx)->si, (ctx)->dx, (ctx)->r10, (ctx)->r8, (ctx)->r9, 0, 0}
+#endif
 
 #if GOHOOK_SHARED_HANDLER
 /* bcc rewrites map calls only outside macros: the HOOK macro goes through these. */
@@ -471,28 +741,193 @@ int gohook_handler(struct pt_regs *ctx)
 		gohook_count(GOHOOK_C_GARBLED);
 		return 0;
 	}
-	return gohook_run(ctx, &c);
+	struct gohook_regs r = gohook_uprobe_regs(ctx);
+	return gohook_run(&r, &c, ctx->ip - c.probe);
 }
 
-#define HOOK(id, probe_, cap, akind, areg0, areg1, rreg, rmask, cset, cclear, direct_)         \
+#define GOHOOK_ENTRY_END(ctx)                                                                    \
+	gohook_tail_call(ctx);                                                                   \
+	gohook_count(GOHOOK_C_NOHANDLER); /* only if the tail call failed */                     \
+	return 0;
+
+#define HOOK_KIND(id, kind_, probe_, cap, akind, areg0, areg1, rreg, rmask, cset, cclear, direct_, clen) \
 	int gohook_hook_##id(struct pt_regs *ctx)                                                \
 	{                                                                                        \
 		struct gohook_call *c = gohook_slot();                                           \
 		if (!c)                                                                          \
 			return 0;                                                                \
-		GOHOOK_FILL_CALL(c, ctx, id, probe_, cap, akind, areg0, areg1, rreg, rmask, cset, cclear, direct_); \
-		gohook_tail_call(ctx);                                                           \
-		gohook_count(GOHOOK_C_NOHANDLER); /* only if the tail call failed */             \
-		return 0;                                                                        \
+		GOHOOK_FILL_CALL(c, ctx, id, probe_, cap, akind, areg0, areg1, rreg, rmask, cset, cclear, direct_, clen); \
+		c->kind = kind_;                                                                 \
+		GOHOOK_ENTRY_END(ctx)                                                            \
 	}
+
+/* A `syscall` instruction of module `owner`: the capability comes from the
+ * system call number in RAX (not a capability system call: not counted). */
+#if GOHOOK_SENTINEL
+#define SITE(id, probe_, owner_)                                                                 \
+	int gohook_hook_##id(struct pt_regs *ctx)                                                \
+	{                                                                                        \
+		struct gohook_call *c = gohook_slot();                                           \
+		if (!c)                                                                          \
+			return 0;                                                                \
+		__u64 args[8] = GOHOOK_SYSARGS(ctx);                                             \
+		GOHOOK_FILL_CALL(c, ctx, id, probe_, 0, GOHOOK_ARG_NONE, -1, -1, -1, 0, 0, 0, 0, 0); \
+		if (!gohook_sysrule(args, (__u32)ctx->ax, c))                                    \
+			return 0;                                                                \
+		c->kind = GOHOOK_K_SITE;                                                         \
+		c->owner = owner_;                                                               \
+		GOHOOK_ENTRY_END(ctx)                                                            \
+	}
+#endif
 #else
-#define HOOK(id, probe_, cap, akind, areg0, areg1, rreg, rmask, cset, cclear, direct_)         \
+#define HOOK_KIND(id, kind_, probe_, cap, akind, areg0, areg1, rreg, rmask, cset, cclear, direct_, clen) \
 	int gohook_hook_##id(struct pt_regs *ctx)                                                \
 	{                                                                                        \
 		struct gohook_call c = {};                                                       \
-		GOHOOK_FILL_CALL(&c, ctx, id, probe_, cap, akind, areg0, areg1, rreg, rmask, cset, cclear, direct_); \
-		return gohook_run(ctx, &c);                                                      \
+		GOHOOK_FILL_CALL(&c, ctx, id, probe_, cap, akind, areg0, areg1, rreg, rmask, cset, cclear, direct_, clen); \
+		c.kind = kind_;                                                                  \
+		struct gohook_regs r = gohook_uprobe_regs(ctx);                                  \
+		return gohook_run(&r, &c, ctx->ip - c.probe);                                    \
+	}
+#if GOHOOK_SENTINEL
+#define SITE(id, probe_, owner_)                                                                 \
+	int gohook_hook_##id(struct pt_regs *ctx)                                                \
+	{                                                                                        \
+		struct gohook_call c = {};                                                       \
+		__u64 args[8] = GOHOOK_SYSARGS(ctx);                                             \
+		GOHOOK_FILL_CALL(&c, ctx, id, probe_, 0, GOHOOK_ARG_NONE, -1, -1, -1, 0, 0, 0, 0, 0); \
+		if (!gohook_sysrule(args, (__u32)ctx->ax, &c))                                   \
+			return 0;                                                                \
+		c.kind = GOHOOK_K_SITE;                                                          \
+		c.owner = owner_;                                                                \
+		struct gohook_regs r = gohook_uprobe_regs(ctx);                                  \
+		return gohook_run(&r, &c, ctx->ip - c.probe);                                    \
 	}
 #endif
+#endif
+
+/* HOOK(id, probe, cap, arg_kind, arg_reg0, arg_reg1, rule_reg, rule_mask, cap_set, cap_clear, direct, call_len) */
+#define HOOK(id, probe_, cap, akind, areg0, areg1, rreg, rmask, cset, cclear, direct_, clen)   \
+	HOOK_KIND(id, GOHOOK_K_CALL, probe_, cap, akind, areg0, areg1, rreg, rmask, cset, cclear, direct_, clen)
+/* runtime.cgocall (direct_caller_only): also tells the sentinel whose C code runs on the thread */
+#define HOOK_CGO(id, probe_, cap, akind, areg0, areg1, rreg, rmask, cset, cclear, direct_, clen) \
+	HOOK_KIND(id, GOHOOK_K_CGOCALL, probe_, cap, akind, areg0, areg1, rreg, rmask, cset, cclear, direct_, clen)
+/* runtime.newproc: the creator's stack, for the goroutine being created (never reported) */
+#define NEWPROC(id, probe_) HOOK_KIND(id, GOHOOK_K_NEWPROC, probe_, 0, GOHOOK_ARG_NONE, -1, -1, -1, 0, 0, 0, 0, 0)
 
 GOHOOK_HOOKS
+
+#if GOHOOK_PROVENANCE
+/* On the RET instruction(s) of runtime.newproc1, on the system stack of the
+ * thread that ran runtime.newproc: RAX is the new g. */
+int gohook_newproc1_ret(struct pt_regs *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)pid_tgid;
+	__u32 *attr = pending.lookup(&tid);
+	if (!attr)
+		return 0; /* newproc1 not called by newproc (coroutines): nothing inherited */
+	__u32 module = *attr;
+	pending.delete(&tid);
+	struct gohook_gkey key = {.tgid = pid_tgid >> 32};
+	if (!GOHOOK_GOID_OFFSET || !ctx->ax)
+		return 0;
+	key.goid = gohook_read_u64(ctx->ax + GOHOOK_GOID_OFFSET);
+	if (!key.goid)
+		return 0;
+	if (module) {
+		goroutines.update(&key, &module);
+		gohook_count(GOHOOK_C_GOROUTINES);
+	} else {
+		goroutines.delete(&key); /* a goroutine id of an earlier process with this pid */
+	}
+	return 0;
+}
+#endif
+
+#if GOHOOK_SENTINEL
+/* On the RET instruction(s) of runtime.cgocall: the thread's C code is done. */
+int gohook_cgocall_ret(struct pt_regs *ctx)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	cgo_calls.delete(&tid);
+	return 0;
+}
+
+/* The runtime's own system-call functions (runtime.open for the huge-page
+ * size at start-up, ...): EXEMPT(start, end) pairs of static vaddrs. */
+#define EXEMPT(start, end) || (pc - (start) < (end) - (start))
+static __always_inline int gohook_exempt(__u64 pc)
+{
+	return 0 GOHOOK_EXEMPT;
+}
+
+/* raw_syscalls:sys_enter, as a raw tracepoint: args[0] is the user pt_regs, args[1] the number. */
+int gohook_sentinel(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
+	__u64 *bias = targets.lookup(&tgid);
+	if (!bias)
+		return 0;
+	__u32 nr = (__u32)ctx->args[1];
+	struct pt_regs *kregs = (struct pt_regs *)ctx->args[0];
+	/* the user registers, one field at a time: a whole pt_regs would not fit the BPF stack */
+	__u64 args[8] = {}, ip = 0, sp = 0, bp = 0, r14 = 0;
+	bpf_probe_read_kernel(&args[0], 8, &kregs->di);
+	bpf_probe_read_kernel(&args[1], 8, &kregs->si);
+	bpf_probe_read_kernel(&args[2], 8, &kregs->dx);
+	bpf_probe_read_kernel(&args[3], 8, &kregs->r10);
+	bpf_probe_read_kernel(&args[4], 8, &kregs->r8);
+	bpf_probe_read_kernel(&args[5], 8, &kregs->r9);
+	struct gohook_call c = {};
+	if (!gohook_sysrule(args, nr, &c))
+		return 0;
+	bpf_probe_read_kernel(&ip, 8, &kregs->ip);
+	bpf_probe_read_kernel(&sp, 8, &kregs->sp);
+	bpf_probe_read_kernel(&bp, 8, &kregs->bp);
+	bpf_probe_read_kernel(&r14, 8, &kregs->r14);
+	if (gohook_exempt(ip - *bias - 1)) {
+		gohook_count(GOHOOK_C_EXEMPT);
+		return 0;
+	}
+	__u32 *cm = cgo_calls.lookup(&tid);
+	if (cm && *cm == GOHOOK_CGO_STD) {
+		gohook_count(GOHOOK_C_EXEMPT);
+		return 0;
+	}
+	__u64 capbit = 1ULL << (c.capability & 63);
+	struct gohook_gkey gk = {.tgid = tgid};
+	if (GOHOOK_GOID_OFFSET && r14)
+		gk.goid = gohook_read_u64(r14 + GOHOOK_GOID_OFFSET);
+	struct gohook_marks *ms = gk.goid ? marks.lookup(&gk) : 0;
+	__u64 hi = ms ? gohook_read_u64(r14 + 8) : 0; /* g.stack.hi */
+	if (ms && hi) {
+#pragma unroll
+		for (int i = 0; i < GOHOOK_MARKS; i++) {
+			struct gohook_mark *m = &ms->m[i];
+			__u64 at = hi - m->sp;
+			if (m->sp && sp <= at && ((m->capbit & capbit) || (m->capbit & GOHOOK_SYSCALL_CAPBIT)) &&
+			    gohook_read_u64(at) == m->ret) {
+				gohook_count(GOHOOK_C_COVERED);
+				return 0;
+			}
+		}
+	}
+	c.pid_tgid = pid_tgid;
+	c.hook_id = GOHOOK_SYSCALL_HOOK | nr;
+	c.kind = GOHOOK_K_SYSCALL;
+	struct gohook_regs r = {.ip = ip, .sp = sp, .bp = bp, .r14 = r14};
+	return gohook_run(&r, &c, *bias);
+}
+
+/* sched:sched_process_exec / sched_process_exit: the process no longer runs the binary. */
+int gohook_forget(void *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+	if ((__u32)pid_tgid == tgid)
+		targets.delete(&tgid);
+	return 0;
+}
+#endif

@@ -44,6 +44,12 @@
 #define GOHOOK_F_ARG_TRUNCATED (1u << 7) /* the argument was longer than GOHOOK_ARG_MAX - 1 */
 #define GOHOOK_F_ARG_FAULT (1u << 8)     /* the argument could not be read */
 #define GOHOOK_F_SIGNAL_FAILED (1u << 9) /* bpf_send_signal returned an error */
+#define GOHOOK_F_INHERITED (1u << 10)    /* no non-std frame: module inherited from the goroutine's creator */
+#define GOHOOK_F_GOPC (1u << 11)         /* no non-std frame: module of the goroutine's go statement (g.gopc) */
+#define GOHOOK_F_CGO (1u << 12)          /* sentinel: the thread is in a cgo call made by module */
+#define GOHOOK_F_SENTINEL (1u << 13)     /* a system call seen by the sentinel, not a hook point */
+#define GOHOOK_F_SITE (1u << 14)         /* a `syscall` instruction of the module's own code (hook kind SITE) */
+#define GOHOOK_F_TRUSTED (1u << 15)      /* a trusted module's frame was on the stack (no provenance fallback) */
 
 /* gohook_event.arg_kind: how the argument bytes are to be read (gohook.plan.ArgKind) */
 #define GOHOOK_ARG_NONE 0
@@ -61,7 +67,39 @@
 #define GOHOOK_C_IGNORED 4 /* direct-caller-only hooks called from std: not counted */
 #define GOHOOK_C_GARBLED 5 /* per-CPU slot reused by a preempting run: call or event dropped */
 #define GOHOOK_C_NOHANDLER 6 /* the tail call into the handler failed: the call was not checked */
-#define GOHOOK_NCOUNTERS 7
+#define GOHOOK_C_GOROUTINES 7 /* goroutines created with an inherited module (provenance records) */
+#define GOHOOK_C_SYSCALLS 8   /* capability system calls the sentinel decided (no hook point covered them) */
+#define GOHOOK_C_COVERED 9    /* capability system calls inside a hooked call (left to the hook) */
+#define GOHOOK_C_EXEMPT 10    /* capability system calls of the runtime itself, or of std cgo calls */
+#define GOHOOK_NCOUNTERS 11
+
+/* gohook_call.kind: what an entry program stands for (gohook.plan.HookKind) */
+#define GOHOOK_K_CALL 0    /* a hooked Go function: frame 0 is the return address at [RSP] */
+#define GOHOOK_K_CGOCALL 1 /* runtime.cgocall: also records the cgo call's module for the sentinel */
+#define GOHOOK_K_NEWPROC 2 /* runtime.newproc: records the creator's module for the new goroutine */
+#define GOHOOK_K_SITE 3    /* a `syscall` instruction in module code: capability from the syscall number */
+#define GOHOOK_K_SYSCALL 4 /* the sentinel (raw_syscalls:sys_enter): frame 0 is the user instruction pointer */
+
+/* gohook_event.hook_id of sentinel events: this bit | the system call number */
+#define GOHOOK_SYSCALL_HOOK 0x80000000u
+
+#define GOHOOK_NOARG 0xff /* gohook_sysrule: no such argument */
+
+/* One entry of the sys_rules map, indexed by x86-64 system call number:
+ * which capability the call needs (as the catalog's hook for it would say).
+ * Layout checked by tests/test_evasion.py against gohook.syscalls.RULE. */
+struct gohook_sysrule {
+	__u8 valid;     /* 1: a capability system call */
+	__u8 cap;       /* capability bit index (when the flags rule says clear, or there is none) */
+	__u8 cap_set;   /* capability bit index when args[flags_arg] & mask */
+	__u8 flags_arg; /* argument index of open flags; GOHOOK_NOARG: none */
+	__u8 arg;       /* argument index of the reported argument; GOHOOK_NOARG: none */
+	__u8 arg_kind;  /* GOHOOK_ARG_CSTRING, GOHOOK_ARG_SOCKADDR or GOHOOK_ARG_NONE */
+	__u8 len_arg;   /* GOHOOK_ARG_SOCKADDR: argument index of the length */
+	__u8 pad;
+	__u32 mask;     /* open flags that make the call cap_set */
+	__u32 pad2;
+};
 
 /* One hooked call. frames[] comes last so a record may be cut after nframes
  * entries (the program sends the whole struct: see the end of gohook_run). */

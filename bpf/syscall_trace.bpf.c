@@ -20,7 +20,7 @@
  * ST_WALK_ALL=0 walks only for syscalls that map to a capability (the cheaper
  * variant: a syscall that needs no decision costs the filter only).
  *
- * Constants come from bench/perf/systrace.py as -D defines (defaults: an empty
+ * Constants come from bench/perfeval/systrace.py as -D defines (defaults: an empty
  * plan). Compiled by bcc.
  */
 #include <uapi/linux/ptrace.h>
@@ -76,7 +76,7 @@
 #define ST_C_LOST 6       /* violation events dropped: ring buffer full */
 #define ST_NCOUNTERS 7
 
-/* A violation: all u64, so the layout needs no padding rules (decoded in bench/perf/systrace.py). */
+/* A violation: all u64, so the layout needs no padding rules (decoded in bench/perfeval/systrace.py). */
 struct st_event {
 	__u64 time_ns;
 	__u64 pid_tgid;

@@ -70,6 +70,16 @@ class EventFlag(enum.IntFlag):
     ARG_TRUNCATED = 1 << 7
     ARG_FAULT = 1 << 8
     SIGNAL_FAILED = 1 << 9
+    INHERITED = 1 << 10  # no non-std frame: the module the goroutine inherited from its creator decided
+    GOPC = 1 << 11  # no non-std frame: the module of the goroutine's go statement decided
+    CGO = 1 << 12  # sentinel: the module whose cgo call the thread is in decided
+    SENTINEL = 1 << 13  # a system call seen by the sentinel, not a hook point
+    SITE = 1 << 14  # a `syscall` instruction in the module's own code
+    TRUSTED = 1 << 15  # a trusted module's frame was on the stack
+
+
+#: gohook_event.hook_id of sentinel events: this bit | the system call number (GOHOOK_SYSCALL_HOOK)
+SYSCALL_HOOK = 0x80000000
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +166,11 @@ class Event:
     @property
     def attributed(self) -> bool:
         return not self.flags & EventFlag.UNATTRIBUTED
+
+    @property
+    def syscall_nr(self) -> int | None:
+        """The system call number of a sentinel event, else None."""
+        return self.hook_id & ~SYSCALL_HOOK if self.hook_id & SYSCALL_HOOK else None
 
 
 AF_UNIX, AF_INET, AF_INET6 = 1, 2, 10

@@ -17,6 +17,7 @@ from typing import Any
 from gohook.events import Decision, Event, EventFlag
 from gohook.gosym import GoBinary
 from gohook.plan import EnforcementPlan, Mode
+from gohook.syscalls import syscall_name
 
 UNATTRIBUTED = "(unattributed)"
 
@@ -47,13 +48,39 @@ class EventRecord:
     argument: str | None
     stack: tuple[StackFrame, ...] = field(default=())
     unattributed: bool = False
+    via: str = "stack"  # how the module was found: one of VIA
+    note: str | None = None  # what the decision does not say (an exec's child, a sentinel kill)
 
     def as_json(self) -> dict[str, Any]:
         stamp = datetime.datetime.fromtimestamp(self.time, datetime.UTC).isoformat(timespec="microseconds")
         return {"time": stamp.replace("+00:00", "Z"), "pid": self.pid, "tid": self.tid, "goid": self.goid,
                 "capability": self.capability, "function": self.function, "module": self.module,
-                "decision": self.decision, "argument": self.argument,
+                "decision": self.decision, "argument": self.argument, "via": self.via, "note": self.note,
                 "stack": [f.as_json() for f in self.stack]}
+
+
+#: EventRecord.via: how the responsible module was found (docs/evasion.md)
+VIA = {
+    "stack": "a module frame on the stack (the nearest one, or the violating one in stack mode)",
+    "direct": "the direct caller (direct_caller_only hooks)",
+    "syscall-site": "the module's own `syscall` instruction",
+    "creator": "no module frame: the module that created the goroutine (goroutine provenance)",
+    "go-statement": "no module frame: the module of the goroutine's go statement (g.gopc)",
+    "cgo": "the module whose cgo call the thread is in (sentinel)",
+    "none": "no module at all: unattributed",
+}
+NOTE_EXEC_CHILD = "the started program runs outside enforcement"
+NOTE_SENTINEL_KILL = "killed at system-call entry: a tracepoint cannot stop the call, so the call itself ran"
+
+
+def via_of(flags: EventFlag) -> str:
+    """EventRecord.via for an event's flags."""
+    for flag, via in ((EventFlag.UNATTRIBUTED, "none"), (EventFlag.SITE, "syscall-site"), (EventFlag.CGO, "cgo"),
+                      (EventFlag.INHERITED, "creator"), (EventFlag.GOPC, "go-statement"),
+                      (EventFlag.DIRECT, "direct")):
+        if flags & flag:
+            return via
+    return "stack"
 
 
 class Symbolizer:
@@ -85,7 +112,8 @@ class Symbolizer:
             return cached
         out: list[StackFrame] = []
         hook = self.hooks.get(event.hook_id)
-        if hook is not None:
+        if hook is not None and not event.flags & (EventFlag.SITE | EventFlag.SENTINEL):
+            # (a `syscall` instruction's own function is frame 0 of its event)
             file, line = self.binary.line_at(hook.entry)
             out.append(StackFrame(hook.function, file, line, "std", False))
         for pc in key:
@@ -105,19 +133,38 @@ class Symbolizer:
             self._stacks[key] = result
         return result
 
-    def record(self, event: Event, with_stack: bool = True) -> EventRecord:
+    def function_name(self, event: Event) -> str:
+        """The hooked function, `syscall:openat` for the sentinel, `syscall:openat in F` for a syscall site."""
+        nr = event.syscall_nr
+        if nr is not None:
+            return f"syscall:{syscall_name(nr)}"
         hook = self.hooks.get(event.hook_id)
+        if hook is None:
+            return f"hook#{event.hook_id}"
+        return hook.function
+
+    def note(self, event: Event, capability: str) -> str | None:
+        if event.decision is Decision.DENY and event.flags & EventFlag.SENTINEL:
+            return NOTE_SENTINEL_KILL
+        if capability == "exec" and event.decision is not Decision.DENY:
+            return NOTE_EXEC_CHILD
+        return None
+
+    def record(self, event: Event, with_stack: bool = True) -> EventRecord:
         caps = self.plan.capabilities
+        capability = caps[event.capability] if event.capability < len(caps) else f"cap#{event.capability}"
         return EventRecord(
             time=event.time_ns / 1e9 + self._mono_to_wall,
             pid=event.pid,
             tid=event.tid,
             goid=event.goid,
-            capability=caps[event.capability] if event.capability < len(caps) else f"cap#{event.capability}",
-            function=hook.function if hook else f"hook#{event.hook_id}",
+            capability=capability,
+            function=self.function_name(event),
             module=self.module_name(event),
             decision=self.decision_label(event),
             argument=event.argument,
             stack=self.stack(event) if with_stack else (),
             unattributed=not event.attributed,
+            via=via_of(event.flags),
+            note=self.note(event, capability),
         )

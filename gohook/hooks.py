@@ -6,17 +6,47 @@ the probe instruction (gohook.probesite) and compute its file offset.
 Catalog functions that are absent are reported, and so are those that exist
 only as inlined copies (named in some inline tree but with no physical
 function: a uprobe can never see them).
+
+direct_caller_only hooks (syscall.Syscall and its siblings, runtime.cgocall,
+syscall.Listen/Bind) count a call only when non-std code makes it, yet the
+standard library calls them all the time: syscall.Syscall runs for every
+read and write of a net/http server (about 30 uprobe hits per request, each
+about 1.5 us, measured in docs/performance.md). So they are probed at their
+call sites in non-std code instead: every direct `call` and tail `jmp` to
+them from a non-std function (found by a byte scan of the non-std code,
+confirmed by disassembling the function). The calls std makes then cost
+nothing. A function whose address appears in the binary's data (a func
+value: `f := syscall.Syscall`, or a relocation of one in a PIE) may be
+called indirectly, which no call site shows: such a function keeps its
+entry-side probe.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+import struct
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, replace
 from functools import cached_property
+
+import capstone
 
 from gohook.catalog import Catalog, GoVersion, HookSpec
 from gohook.gosym import GoBinary
+from gohook.gosym.elfimage import SHF_ALLOC
 from gohook.gosym.pclntab import Function
 from gohook.probesite import PROLOGUE_WINDOW, ProbeSite, find_probe_site
+
+
+@dataclass(frozen=True, slots=True)
+class CallSite:
+    """A direct call or tail jump from non-std code to a hooked function: where a direct_caller_only hook is probed."""
+
+    address: int  # static vaddr of the call / jmp instruction
+    file_offset: int
+    caller: str  # the physical function holding it
+    call_len: int  # bytes of the call instruction (the return address is address + call_len); 0 for a jump,
+    #                where the registers already hold the callee's entry state ([RSP] = the return address)
 
 
 @dataclass(frozen=True)
@@ -25,6 +55,9 @@ class HookSite:
     function: Function
     probe: ProbeSite
     file_offset: int  # of probe.address
+    # direct_caller_only hooks whose address no data holds: probe these call sites instead of `probe`
+    # (possibly none: then nothing needs a probe). None: probe the function itself.
+    call_sites: tuple[CallSite, ...] | None = None
 
     @property
     def capabilities(self) -> frozenset[str]:
@@ -89,7 +122,81 @@ def find_hook_sites(binary: GoBinary, catalog: Catalog) -> HookReport:
         code = binary.image.read(f.entry, min(PROLOGUE_WINDOW, f.end - f.entry))
         probe = find_probe_site(code, f.entry)
         sites.append(HookSite(spec, f, probe, binary.vaddr_to_offset(probe.address)))
+    sites = place_direct_hooks(binary, sites)
     inlined = inlined_function_names(binary) if missing else frozenset()
     absent = tuple(n for n in missing if n not in inlined)
     inlined_only = tuple(n for n in missing if n in inlined)
     return HookReport(version, assumed, tuple(sites), absent, inlined_only)
+
+
+# -- call sites of direct_caller_only hooks -----------------------------------------------
+
+#: Sections that list function addresses without making func values of them.
+_ADDRESS_TABLES = frozenset((".gopclntab", ".gosymtab", ".symtab", ".dynsym"))
+_CALL_OR_JMP = re.compile(rb"[\xe8\xe9]")  # call rel32, jmp rel32
+_REL32 = struct.Struct("<i")
+
+
+def address_taken(binary: GoBinary, entries: Iterable[int]) -> frozenset[int]:
+    """Entries stored as 8-byte words in loaded, non-executable data: func values (or PIE relocations of them).
+
+    Symbol tables and the pclntab are left out: they name functions without making them callable values.
+    """
+    data = [binary.image.section_bytes(sec) for sec in binary.image.sections
+            if sec.flags & SHF_ALLOC and not sec.executable and not sec.nobits and sec.size
+            and sec.name not in _ADDRESS_TABLES]
+    return frozenset(e for e in entries if any(d.find(struct.pack("<Q", e)) >= 0 for d in data))
+
+
+def direct_call_sites(binary: GoBinary, targets: Collection[int]) -> dict[int, tuple[CallSite, ...]]:
+    """Direct calls (`call rel32`) and jumps (`jmp rel32`) from non-std functions to `targets`, by target.
+
+    A byte scan of each non-std function finds candidate E8/E9 opcodes whose rel32 lands on a target;
+    a function with candidates is disassembled so that only real instruction starts count.
+    """
+    wanted = frozenset(targets)
+    found: dict[int, list[CallSite]] = {}
+    md: capstone.Cs | None = None
+    for f in binary.functions:
+        if f.end <= f.entry or binary.is_std(f.name):
+            continue
+        code = binary.image.read(f.entry, f.end - f.entry)
+        candidates = {}
+        for m in _CALL_OR_JMP.finditer(code, 0, max(len(code) - 4, 0)):
+            p = m.start()
+            target = f.entry + p + 5 + _REL32.unpack_from(code, p + 1)[0]
+            if target in wanted:
+                candidates[f.entry + p] = target
+        if not candidates:
+            continue
+        md = md or capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
+        for address, size, mnemonic, _op in md.disasm_lite(code, f.entry):
+            target = candidates.get(address)
+            if target is None or size != 5 or mnemonic not in ("call", "jmp"):
+                continue
+            site = CallSite(address, binary.vaddr_to_offset(address), f.name, 5 if mnemonic == "call" else 0)
+            found.setdefault(target, []).append(site)
+    return {t: tuple(v) for t, v in found.items()}
+
+
+def place_direct_hooks(binary: GoBinary, sites: list[HookSite]) -> list[HookSite]:
+    """sites with call_sites set for every direct_caller_only hook whose address no data holds."""
+    names = {s.function.name for s in sites if s.spec.direct_caller_only}
+    if not names:
+        return sites
+    # every function of that name: the hooked one and any ABI wrapper (asm calls reach Go through one)
+    entries: dict[str, list[int]] = {}
+    for f in binary.functions:
+        if f.name in names:
+            entries.setdefault(f.name, []).append(f.entry)
+    every = [e for es in entries.values() for e in es]
+    taken = address_taken(binary, every)
+    calls = direct_call_sites(binary, every)
+    out = []
+    for s in sites:
+        mine = entries.get(s.function.name, []) if s.spec.direct_caller_only else []
+        if mine and not taken.intersection(mine):
+            found = sorted((c for e in mine for c in calls.get(e, ())), key=lambda c: c.address)
+            s = replace(s, call_sites=tuple(found))
+        out.append(s)
+    return out

@@ -66,6 +66,14 @@ class FlagRule:
     cap_if_clear: int
 
 
+class HookKind(enum.IntEnum):
+    """What a hook point's entry program does (GOHOOK_K_* in bpf/gohook.h)."""
+
+    CALL = 0  # a hooked Go function: the capability call is charged by the stack walk
+    CGOCALL = 1  # runtime.cgocall: also tells the sentinel whose C code the thread runs
+    SITE = 3  # a `syscall` instruction in a module's own code: capability from the syscall number, owner decides
+
+
 @dataclass(frozen=True, slots=True)
 class HookPoint:
     """One uprobe: where it goes and what a hit means."""
@@ -79,6 +87,60 @@ class HookPoint:
     arg: ArgRead = ArgRead()
     rule: FlagRule | None = None
     direct_caller_only: bool = False  # counts only when the frame right above is non-std
+    # 0: `probe` is on the function's side, registers in the entry state ([RSP] = the return address);
+    # N > 0: `probe` is an N-byte call instruction at a call site of the function (gohook.hooks.CallSite),
+    # whose return address is probe + N
+    call_len: int = 0
+    kind: HookKind = HookKind.CALL
+    owner: int = 0  # SITE: module id of the code holding the `syscall` instruction
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeAddress:
+    """A uprobe location that is not a capability hook (provenance and cgo bookkeeping)."""
+
+    address: int  # static vaddr of the instruction
+    file_offset: int
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Goroutine provenance: the creator's module follows the goroutines it creates.
+
+    runtime.newproc runs on the creating goroutine (its probe walks the
+    creator's stack); runtime.newproc1 returns the new g in RAX (probes on its
+    RET instructions file the creator's module under the new goroutine id).
+    Offsets of runtime.g fields are per Go release (gohook.planner.G_OFFSETS).
+    """
+
+    newproc: ProbeAddress
+    newproc1_returns: tuple[ProbeAddress, ...]
+    gopc_offset: int  # offset of gopc (the go statement's PC) in runtime.g; 0 = unknown
+
+
+@dataclass(frozen=True, slots=True)
+class SyscallRule:
+    """A capability system call for the sentinel and the `syscall`-instruction sites (gohook.syscalls)."""
+
+    nr: int  # x86-64 system call number
+    name: str
+    capability: int  # bit index (flags clear, or no flags rule)
+    capability_if_set: int = -1  # bit index when args[flags_arg] & mask; -1: no flags rule
+    flags_arg: int = -1  # argument index holding open flags
+    mask: int = 0
+    arg: int = -1  # argument index reported (-1: none)
+    arg_kind: ArgKind = ArgKind.NONE  # CSTRING or SOCKADDR
+    len_arg: int = -1  # SOCKADDR: argument index of its length
+
+
+@dataclass(frozen=True)
+class Sentinel:
+    """The raw_syscalls:sys_enter program: capability system calls no hook point covered."""
+
+    rules: tuple[SyscallRule, ...]
+    exempt: tuple[tuple[int, int], ...]  # [start, end) of the runtime's own system-call functions
+    cgocall_returns: tuple[ProbeAddress, ...]  # RET instructions of runtime.cgocall (the thread left C)
+    syscall_capability: int = -1  # bit of the `syscall` capability: a hook that checked it covers any call
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +170,9 @@ class EnforcementPlan:
     deny_unattributed: bool = False
     goexit: tuple[int, int] = (0, 0)  # [entry, end) of runtime.goexit: the stack walk stops there
     goid_offset: int = 0  # offset of goid in runtime.g (0 = unknown)
+    trusted: tuple[tuple[int, int], ...] = ()  # [start, end) of trusted modules' functions (sorted)
+    provenance: Provenance | None = None
+    sentinel: Sentinel | None = None  # needs provenance (its runtime.newproc probe registers the processes)
 
     def module_name(self, module_id: int) -> str:
         return "std" if module_id == 0 else self.modules[module_id - 1]

@@ -9,17 +9,32 @@ and the standard library get id 0 (transparent).
 
 Hook specs the BPF program cannot evaluate yet (a rule on an argument passed
 on the stack, i.e. an assembly function) are left out and listed in
-`PlanBuild.skipped` with the reason, so `attach` can say so.
+`PlanBuild.skipped` with the reason, so `attach` can say so. A
+direct_caller_only hook placed at call sites (gohook.hooks.place_direct_hooks)
+becomes one HookPoint per call site, or none (listed in `skipped`) when no
+non-std code calls it.
+
+Beyond the catalog (docs/evasion.md): every `syscall` instruction in an
+untrusted module's own code becomes a SITE hook point (its capability comes
+from the system call number, gohook.syscalls); runtime.newproc and the RET
+instructions of runtime.newproc1 carry goroutine provenance; the
+raw_syscalls sentinel judges capability system calls no hook point covered,
+except inside the runtime's own system-call functions (`exempt`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
+
+import capstone
 
 from gohook.catalog import ArgKind as CatArgKind
 from gohook.catalog import ArgSpec, Catalog, HookSpec
 from gohook.catalog import FlagRule as CatFlagRule
+from gohook.goruntime import g_offsets
 from gohook.gosym import STD, GoBinary
+from gohook.gosym.pclntab import FLAG_ASM, Function
 from gohook.hooks import HookReport, HookSite
 from gohook.plan import (
     GO_ARG_REGS,
@@ -27,11 +42,18 @@ from gohook.plan import (
     ArgRead,
     EnforcementPlan,
     FlagRule,
+    HookKind,
     HookPoint,
     Mode,
+    ProbeAddress,
+    Provenance,
+    Sentinel,
+    SyscallRule,
 )
 from gohook.policy import Policy
+from gohook.probesite import PROLOGUE_WINDOW, find_probe_site
 from gohook.ranges import build_ranges, module_id_map
+from gohook.syscalls import OPEN_WRITE_MASK, SYSCALLS
 
 #: Offset of goid in runtime.g on amd64, by Go minor release (REFERENCE.md section 6;
 #: 1.19-1.22 and 1.25-1.27 agree on 152, 1.23-1.24 moved it to 160).
@@ -49,7 +71,8 @@ _ARG_KINDS = {
 @dataclass(frozen=True)
 class PlanBuild:
     plan: EnforcementPlan
-    sites: tuple[HookSite, ...]  # hook id i is sites[i]
+    sites: tuple[HookSite, ...]  # hook id i is sites[i] (a site probed at several call sites repeats);
+    #                               SITE hook points (syscall instructions) come after them and have none
     skipped: tuple[tuple[str, str], ...]  # (function, reason)
 
 
@@ -90,6 +113,17 @@ def hook_point(hook_id: int, site: HookSite, catalog: Catalog) -> tuple[HookPoin
                      rule=rule, direct_caller_only=spec.direct_caller_only), ""
 
 
+def hook_points(first_id: int, site: HookSite, catalog: Catalog) -> tuple[list[HookPoint], str]:
+    """The hook points of one site: its probe, or one per call site (hooks.place_direct_hooks); ids from first_id."""
+    point, why = hook_point(first_id, site, catalog)
+    if point is None or site.call_sites is None:
+        return ([point] if point is not None else []), why
+    if not site.call_sites:
+        return [], "no direct call from non-std code (direct_caller_only): nothing to probe"
+    return [replace(point, hook_id=first_id + i, probe=c.address, file_offset=c.file_offset, call_len=c.call_len)
+            for i, c in enumerate(site.call_sites)], ""
+
+
 def build_plan(binary: GoBinary, hooks: HookReport, catalog: Catalog, policy: Policy, mode: Mode) -> PlanBuild:
     modules = sorted({binary.module_of(f.name) for f in binary.functions} - {STD})
     module_id, ordered = module_id_map(modules, policy.is_trusted)
@@ -98,12 +132,21 @@ def build_plan(binary: GoBinary, hooks: HookReport, catalog: Catalog, policy: Po
     used: list[HookSite] = []
     skipped: list[tuple[str, str]] = []
     for site in hooks.sites:
-        point, why = hook_point(len(points), site, catalog)
-        if point is None:
+        new, why = hook_points(len(points), site, catalog)
+        if not new:
             skipped.append((site.function.name, why))
             continue
-        points.append(point)
-        used.append(site)
+        points.extend(new)
+        used.extend([site] * len(new))
+    offsets = g_offsets(binary)
+    goid_offset = offsets.goid if offsets is not None else GOID_OFFSETS.get(binary.go_minor or 0, 0)
+    provenance = plan_provenance(binary, offsets.gopc if offsets is not None else 0) if goid_offset else None
+    sentinel = plan_sentinel(binary, catalog) if provenance is not None else None
+    if sentinel is not None:
+        cgocall = [i for i, h in enumerate(points) if h.function == "runtime.cgocall"]
+        for i in cgocall:
+            points[i] = replace(points[i], kind=HookKind.CGOCALL)
+        points.extend(syscall_sites(binary, module_id, len(points)))
     allowed = {i + 1: catalog.mask(policy.capabilities_of(m)) for i, m in enumerate(ordered)}
     goexit = binary.functions_by_name.get("runtime.goexit")
     plan = EnforcementPlan(
@@ -122,6 +165,131 @@ def build_plan(binary: GoBinary, hooks: HookReport, catalog: Catalog, policy: Po
         attribution=policy.attribution,
         deny_unattributed=policy.deny_unattributed,
         goexit=(goexit.entry, goexit.end) if goexit else (0, 0),
-        goid_offset=GOID_OFFSETS.get(binary.go_minor or 0, 0),
+        goid_offset=goid_offset,
+        trusted=trusted_spans(binary, policy),
+        provenance=provenance,
+        sentinel=sentinel,
     )
     return PlanBuild(plan, tuple(used), tuple(skipped))
+
+
+# -- beyond the catalog: trusted code, provenance, syscall instructions, the sentinel ----------------
+
+
+def trusted_spans(binary: GoBinary, policy: Policy) -> tuple[tuple[int, int], ...]:
+    """[entry, end) of every function of a trusted module, sorted (their code is transparent, not std)."""
+    if not policy.trust:
+        return ()
+    return tuple(sorted((f.entry, f.end) for f in binary.functions
+                        if f.end > f.entry and policy.is_trusted(binary.module_of(f.name))))
+
+
+_MD = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
+
+
+def _instructions(binary: GoBinary, f: Function, mnemonic: str) -> list[int]:
+    """Addresses of every `mnemonic` instruction of f (linear sweep: Go emits no data inside functions)."""
+    code = binary.image.read(f.entry, f.end - f.entry)
+    return [a for a, _size, m, _op in _MD.disasm_lite(code, f.entry) if m == mnemonic]
+
+
+def _probe(binary: GoBinary, address: int) -> ProbeAddress:
+    return ProbeAddress(address, binary.vaddr_to_offset(address))
+
+
+def go_function(binary: GoBinary, name: str) -> Function | None:
+    """The Go (ABIInternal) function called name, not an ABI wrapper of the same name.
+
+    A Go function that assembly calls (runtime.newproc, from rt0_go) also has an ABI0 wrapper with the
+    same name and funcID wrapper (the largest funcID in the binary); Go code calls the real one.
+    """
+    candidates = [f for f in binary.functions if f.name == name]
+    if len(candidates) <= 1:
+        return candidates[0] if candidates else None
+    wrapper = max(f.func_id for f in binary.functions)
+    real = [f for f in candidates if f.func_id != wrapper]
+    return real[0] if real else candidates[0]
+
+
+def plan_provenance(binary: GoBinary, gopc_offset: int) -> Provenance | None:
+    """runtime.newproc's probe and runtime.newproc1's RET instructions; None when either is missing."""
+    newproc = go_function(binary, "runtime.newproc")
+    newproc1 = go_function(binary, "runtime.newproc1")
+    if newproc is None or newproc1 is None:
+        return None
+    rets = _instructions(binary, newproc1, "ret")
+    if not rets:
+        return None
+    site = find_probe_site(binary.image.read(newproc.entry, min(PROLOGUE_WINDOW, newproc.end - newproc.entry)),
+                           newproc.entry)
+    return Provenance(_probe(binary, site.address), tuple(_probe(binary, a) for a in rets), gopc_offset)
+
+
+#: Package runtime's own `syscall` instructions (runtime.open of the huge-page size file at start-up, ...)
+#: are the runtime's business. Not the other internal/runtime packages: internal/runtime/syscall[/linux]
+#: (runtime/internal/syscall before Go 1.23) is where package syscall's calls go.
+_RUNTIME = re.compile(r"^runtime\.")
+
+
+def exempt_ranges(binary: GoBinary) -> tuple[tuple[int, int], ...]:
+    """[entry, end) of the runtime's own assembly functions that issue `syscall`, merged when adjacent."""
+    spans: list[tuple[int, int]] = []
+    for f in sorted(binary.functions, key=lambda f: f.entry):
+        if f.end <= f.entry or not f.flag & FLAG_ASM or not _RUNTIME.match(f.name):
+            continue
+        if b"\x0f\x05" not in binary.image.read(f.entry, f.end - f.entry) or not _instructions(binary, f, "syscall"):
+            continue
+        if spans and spans[-1][1] == f.entry:
+            spans[-1] = (spans[-1][0], f.end)
+        else:
+            spans.append((f.entry, f.end))
+    return tuple(spans)
+
+
+def syscall_rules(catalog: Catalog) -> tuple[SyscallRule, ...]:
+    """gohook.syscalls with capability bits of this catalog (rules whose capability it lacks are left out)."""
+    names = {c.name: c.bit for c in catalog.capabilities}
+    out = []
+    for spec in SYSCALLS:
+        if spec.capability not in names or (spec.write_capability and spec.write_capability not in names):
+            continue
+        if spec.sockaddr_arg >= 0:
+            arg, kind, length = spec.sockaddr_arg, ArgKind.SOCKADDR, spec.sockaddr_arg + 1
+        elif spec.path_arg >= 0:
+            arg, kind, length = spec.path_arg, ArgKind.CSTRING, -1
+        else:
+            arg, kind, length = -1, ArgKind.NONE, -1
+        out.append(SyscallRule(
+            nr=spec.nr, name=spec.name, capability=names[spec.capability],
+            capability_if_set=names[spec.write_capability] if spec.write_capability else -1,
+            flags_arg=spec.flags_arg if spec.write_capability else -1,
+            mask=OPEN_WRITE_MASK if spec.write_capability else 0, arg=arg, arg_kind=kind, len_arg=length))
+    return tuple(out)
+
+
+def plan_sentinel(binary: GoBinary, catalog: Catalog) -> Sentinel:
+    cgocall = go_function(binary, "runtime.cgocall")
+    rets = tuple(_probe(binary, a) for a in _instructions(binary, cgocall, "ret")) if cgocall else ()
+    bits = {c.name: c.bit for c in catalog.capabilities}
+    return Sentinel(rules=syscall_rules(catalog), exempt=exempt_ranges(binary), cgocall_returns=rets,
+                    syscall_capability=bits.get("syscall", -1))
+
+
+def syscall_sites(binary: GoBinary, module_id: object, first_id: int) -> list[HookPoint]:
+    """A SITE hook point on every `syscall` instruction of an untrusted module's own code.
+
+    module_id maps a module path to its id (0: std or trusted). A byte scan for 0F 05 picks the
+    functions to disassemble, so only real instruction starts count.
+    """
+    out: list[HookPoint] = []
+    for f in sorted(binary.functions, key=lambda f: f.entry):
+        if f.end <= f.entry or binary.is_std(f.name):
+            continue
+        owner = module_id(binary.module_of(f.name))  # type: ignore[operator]
+        if not owner or b"\x0f\x05" not in binary.image.read(f.entry, f.end - f.entry):
+            continue
+        for address in _instructions(binary, f, "syscall"):
+            out.append(HookPoint(hook_id=first_id + len(out), function=f.name, entry=f.entry, probe=address,
+                                 file_offset=binary.vaddr_to_offset(address), capability=0,
+                                 kind=HookKind.SITE, owner=owner))
+    return out

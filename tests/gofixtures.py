@@ -108,6 +108,7 @@ FIXTURES: dict[str, Fixture] = {
     "evasion": Fixture("evasion", GO_TESTDATA / "evasion", "."),
     "attachapp": Fixture("attachapp", GO_TESTDATA / "attachapp", "."),
     "bpfprobe": Fixture("bpfprobe", GO_TESTDATA / "bpfprobe", "."),
+    "perfapp": Fixture("perfapp", GO_TESTDATA / "perfapp", "."),  # bench/evaluate.py's workload
 }
 ORACLE_FIXTURE = Fixture("oracle", GO_TESTDATA / "oracle", ".")
 MODPROXY_SOURCE = GO_TESTDATA / "modproxy"

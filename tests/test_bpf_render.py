@@ -132,10 +132,10 @@ def test_pack_unpack() -> None:
 
 
 def test_hook_macro() -> None:
-    assert hook_macro(_hook(5), 3) == "HOOK(5, 0x402004ULL, 0, 1, 0, 1, -1, 0x0ULL, 0, 0, 0)"
+    assert hook_macro(_hook(5), 3) == "HOOK(5, 0x402004ULL, 0, 1, 0, 1, -1, 0x0ULL, 0, 0, 0, 0)"
     ruled = _hook(6, rule=FlagRule(reg=2, mask=0x643, cap_if_set=1, cap_if_clear=0), direct_caller_only=True,
                   arg=ArgRead(ArgKind.CSTRING, (3,)))
-    assert hook_macro(ruled, 3) == "HOOK(6, 0x402004ULL, 0, 2, 3, -1, 2, 0x643ULL, 1, 0, 1)"
+    assert hook_macro(ruled, 3) == "HOOK(6, 0x402004ULL, 0, 2, 3, -1, 2, 0x643ULL, 1, 0, 1, 0)"
 
 
 @pytest.mark.parametrize(("hook", "message"), [

@@ -13,6 +13,16 @@ all threads of each process are covered). The offset given to the kernel is
 HookPoint.file_offset, passed to libbcc's `bpf_attach_uprobe` directly: bcc's
 Python `attach_uprobe(addr=...)` would instead treat the number as a virtual
 address and translate it through the ELF program headers on every call.
+
+With goroutine provenance and the system-call sentinel in the plan, more
+programs come along: runtime.newproc's entry program (a NEWPROC hook),
+programs on the RET instructions of runtime.newproc1 and runtime.cgocall
+(uprobes on instructions, never uretprobes: Go moves stacks), the sentinel on
+the raw_syscalls:sys_enter raw tracepoint, and a small program on
+sched:sched_process_exec/exit that forgets processes. Processes given with
+`pids` are registered for the sentinel right away (with their load bias);
+the others register themselves when they start a goroutine (runtime.main's
+own creation does, before package initialization).
 """
 
 from __future__ import annotations
@@ -30,8 +40,14 @@ from typing import Any
 
 from gohook.bpf.errors import AttachError, BpfUnavailableError, CompileError, VerifierError
 from gohook.bpf.render import (
+    CGOCALL_RET_NAME,
     DEFAULT_OPTIONS,
+    FORGET_NAME,
     HANDLER_NAME,
+    NEWPROC1_RET_NAME,
+    NEWPROC_HOOK_ID,
+    SENTINEL_NAME,
+    SYSRULE_FIELDS,
     KernelTables,
     ProgramOptions,
     build_tables,
@@ -39,6 +55,7 @@ from gohook.bpf.render import (
     render_cflags,
     render_program,
     source_path,
+    sys_rule_values,
 )
 from gohook.events import Event, decode_event
 from gohook.plan import EnforcementPlan
@@ -48,10 +65,13 @@ __all__ = ["Attached", "Counters", "ProgramStats", "attach", "render_cflags", "r
 log = logging.getLogger("gohook")
 
 # struct gohook_event counters (GOHOOK_C_* in bpf/gohook.h)
-_COUNTER_NAMES = ("lost", "hits", "denied", "signal_failed", "ignored", "garbled", "no_handler")
+_COUNTER_NAMES = ("lost", "hits", "denied", "signal_failed", "ignored", "garbled", "no_handler", "goroutines",
+                  "syscalls", "covered", "exempt")
 
 _VERIFIER_LOG_SIZE = 1 << 22  # the kernel keeps the tail of a longer log, which is what matters
 _BPF_PROG_TYPE_KPROBE = 2  # uprobes are kprobe-type programs
+_BPF_PROG_TYPE_TRACEPOINT = 5
+_BPF_PROG_TYPE_RAW_TRACEPOINT = 17
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +85,10 @@ class Counters:
     ignored: int  # direct-caller-only hooks called from std
     garbled: int  # calls or events dropped because a preempting run reused a per-CPU slot
     no_handler: int  # tail calls into the handler that failed (calls not checked)
+    goroutines: int = 0  # goroutines created with an inherited module (provenance records)
+    syscalls: int = 0  # capability system calls the sentinel decided (no hook point covered them)
+    covered: int = 0  # capability system calls inside a hooked call (left to the hook)
+    exempt: int = 0  # capability system calls of the runtime itself, or of C code no module called
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +155,8 @@ class Attached:
         self._probes: list[tuple[bytes, int]] = []  # (event name, perf event fd)
         self._records: list[bytes] = []
         self._entry_fds: dict[int, int] = {}  # hook id -> program fd
+        self._extra_fds: dict[str, int] = {}  # provenance / sentinel program name -> fd
+        self._tracepoints: list[tuple[str, int]] = []  # (what, fd) of attached (raw) tracepoints
         self._ringbuf_cb: Any = None
         self._logbuf: Any = None
         self.timings: dict[str, float] = {}
@@ -167,6 +193,20 @@ class Attached:
         self._fill(b"range_deny", t.range_deny, ct.c_uint64)
         self._fill(b"page_first", t.page_first, ct.c_uint32)
         self._fill(b"module_mask", t.module_mask, ct.c_uint64)
+        if t.range_flags:
+            self._fill(b"range_flags", t.range_flags, ct.c_uint32)
+        sentinel = self.plan.sentinel
+        if sentinel is not None:
+            rules = self._bpf[b"sys_rules"]
+            names = [name for name, _code in SYSRULE_FIELDS if not name.startswith("pad")]
+            for nr, values in sys_rule_values(sentinel.rules, len(self.plan.capabilities)).items():
+                leaf = rules.Leaf()
+                for name, value in zip(names, values, strict=True):
+                    setattr(leaf, name, value)
+                rules[ct.c_uint32(nr)] = leaf
+            targets = self._bpf[b"targets"]
+            for pid in self.pids:
+                targets[ct.c_uint32(pid)] = ct.c_uint64(load_bias(pid, self.plan.binary, self.plan.pie))
         self.timings["fill"] = time.monotonic() - start
 
     def _fill(self, name: bytes, values: tuple[int, ...], ctype: Any) -> None:
@@ -180,7 +220,7 @@ class Attached:
             for i, v in enumerate(values):
                 table[ct.c_uint32(i)] = ctype(v)
 
-    def _load_one(self, name: bytes, what: str) -> int:
+    def _load_one(self, name: bytes, what: str, prog_type: int = _BPF_PROG_TYPE_KPROBE) -> int:
         bpf, lib = self._bpf, self._bcc.lib
         if self._logbuf is None:
             self._logbuf = ct.create_string_buffer(_VERIFIER_LOG_SIZE)
@@ -189,7 +229,7 @@ class Attached:
         for log_level in (0, 1):  # the log only when loading fails (libbcc does not always retry with one)
             logbuf[0] = b"\0"
             with _stderr_captured() as err:
-                fd = lib.bcc_func_load(bpf.module, _BPF_PROG_TYPE_KPROBE, name,
+                fd = lib.bcc_func_load(bpf.module, prog_type, name,
                                        lib.bpf_function_start(bpf.module, name),
                                        lib.bpf_function_size(bpf.module, name),
                                        lib.bpf_module_license(bpf.module), lib.bpf_module_kern_version(bpf.module),
@@ -212,6 +252,15 @@ class Attached:
             self._bpf[b"handler"][ct.c_int(0)] = ct.c_int(handler_fd)
         self._entry_fds = {h.hook_id: self._load_one(entry_name(h).encode(), f"hook {h.hook_id}, {h.function}")
                            for h in self.plan.hooks}
+        if self.plan.provenance is not None:
+            self._extra_fds["newproc"] = self._load_one(f"gohook_hook_{NEWPROC_HOOK_ID}".encode(), "runtime.newproc")
+            self._extra_fds[NEWPROC1_RET_NAME] = self._load_one(NEWPROC1_RET_NAME.encode(), "runtime.newproc1's RET")
+        if self.plan.sentinel is not None:
+            self._extra_fds[CGOCALL_RET_NAME] = self._load_one(CGOCALL_RET_NAME.encode(), "runtime.cgocall's RET")
+            self._extra_fds[SENTINEL_NAME] = self._load_one(SENTINEL_NAME.encode(), "the system-call sentinel",
+                                                            _BPF_PROG_TYPE_RAW_TRACEPOINT)
+            self._extra_fds[FORGET_NAME] = self._load_one(FORGET_NAME.encode(), "process exit/exec",
+                                                          _BPF_PROG_TYPE_TRACEPOINT)
         self._ringbuf_cb = self._on_record
         self._bpf[b"events"].open_ring_buffer(self._ringbuf_cb)
         self.timings["load"] = time.monotonic() - start
@@ -226,20 +275,21 @@ class Attached:
         if not os.path.exists(path):
             raise AttachError(f"{self.plan.binary}: no such file")
         try:
-            for hook in self.plan.hooks:
+            # the sentinel first: a process the newproc probe registers must already be watched
+            self._attach_tracepoints()
+            for fd, offset, what, tag in self._uprobe_list():
                 for pid in self.pids or (-1,):
-                    ev_name = f"gohook_{os.getpid()}_{hook.hook_id}_{max(pid, 0)}".encode()
+                    ev_name = f"gohook_{os.getpid()}_{tag}_{max(pid, 0)}".encode()
                     ct.set_errno(0)
-                    fd = lib.bpf_attach_uprobe(self._entry_fds[hook.hook_id], 0, ev_name, path,
-                                               hook.file_offset, pid)
-                    if fd < 0:
+                    pfd = lib.bpf_attach_uprobe(fd, 0, ev_name, path, offset, pid)
+                    if pfd < 0:
                         errno = ct.get_errno()
                         who = f"process {pid}" if pid >= 0 else "every process"
                         raise AttachError(
-                            f"cannot attach the uprobe of hook {hook.hook_id} ({hook.function}) at file offset "
-                            f"{hook.file_offset:#x} of {self.plan.binary} for {who}: "
+                            f"cannot attach the uprobe of {what} at file offset "
+                            f"{offset:#x} of {self.plan.binary} for {who}: "
                             f"{os.strerror(errno) if errno else 'libbcc error'}")
-                    self._probes.append((ev_name, fd))
+                    self._probes.append((ev_name, pfd))
         except BaseException:
             self.detach_probes()
             raise
@@ -248,9 +298,42 @@ class Attached:
                   self.timings["compile"], self.timings["fill"], self.timings["load"], self.timings["attach"],
                   len(self._probes))
 
-    def detach_probes(self) -> None:
-        """Remove every uprobe; the program, its maps and pending events stay."""
+    def _uprobe_list(self) -> list[tuple[int, int, str, str]]:
+        """(program fd, file offset, what, name tag) of every uprobe to attach."""
+        out = [(self._entry_fds[h.hook_id], h.file_offset, f"hook {h.hook_id} ({h.function})", str(h.hook_id))
+               for h in self.plan.hooks]
+        prov, sentinel = self.plan.provenance, self.plan.sentinel
+        if prov is not None:
+            out.append((self._extra_fds["newproc"], prov.newproc.file_offset, "runtime.newproc", "np"))
+            out += [(self._extra_fds[NEWPROC1_RET_NAME], r.file_offset, "runtime.newproc1's RET", f"np1r{i}")
+                    for i, r in enumerate(prov.newproc1_returns)]
+        if sentinel is not None:
+            out += [(self._extra_fds[CGOCALL_RET_NAME], r.file_offset, "runtime.cgocall's RET", f"cgor{i}")
+                    for i, r in enumerate(sentinel.cgocall_returns)]
+        return out
+
+    def _attach_tracepoints(self) -> None:
+        if self.plan.sentinel is None or self._tracepoints:
+            return
         lib = self._bcc.lib
+        fd = lib.bpf_attach_raw_tracepoint(self._extra_fds[SENTINEL_NAME], b"sys_enter")
+        if fd < 0:
+            raise AttachError(f"cannot attach the system-call sentinel to raw tracepoint sys_enter: "
+                              f"{os.strerror(ct.get_errno()) or 'libbcc error'}")
+        self._tracepoints.append(("raw_syscalls:sys_enter", fd))
+        for event in (b"sched_process_exec", b"sched_process_exit"):
+            fd = lib.bpf_attach_tracepoint(self._extra_fds[FORGET_NAME], b"sched", event)
+            if fd < 0:
+                raise AttachError(f"cannot attach to tracepoint sched:{event.decode()}: "
+                                  f"{os.strerror(ct.get_errno()) or 'libbcc error'}")
+            self._tracepoints.append((f"sched:{event.decode()}", fd))
+
+    def detach_probes(self) -> None:
+        """Remove every uprobe and tracepoint; the program, its maps and pending events stay."""
+        lib = self._bcc.lib
+        while self._tracepoints:
+            _what, fd = self._tracepoints.pop()
+            os.close(fd)
         while self._probes:
             ev_name, fd = self._probes.pop()
             lib.bpf_close_perf_event_fd(fd)
@@ -319,6 +402,22 @@ class Attached:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def load_bias(pid: int, binary: str, pie: bool) -> int:
+    """Run-time address - static address of binary in process pid (0 unless PIE), from /proc/PID/maps."""
+    if not pie:
+        return 0
+    target = os.path.realpath(binary)
+    try:
+        lines = Path(f"/proc/{pid}/maps").read_text().splitlines()
+    except OSError as exc:
+        raise AttachError(f"process {pid}: cannot read its memory map: {exc.strerror or exc}") from exc
+    for line in lines:
+        fields = line.split(maxsplit=5)
+        if len(fields) == 6 and fields[5] == target and int(fields[2], 16) == 0:
+            return int(fields[0].split("-")[0], 16)  # Go PIE binaries link at vaddr 0
+    raise AttachError(f"process {pid} does not map {binary}")
 
 
 def attach(plan: EnforcementPlan, *, pids: Iterable[int] = (), options: ProgramOptions = DEFAULT_OPTIONS,

@@ -23,6 +23,11 @@ Kernel tables (filled into array maps by the loader):
   only for the frame that violates.
 - module_mask[m]: allowed capability bits of module m (the plan's default mask
   for modules it does not list); index 0 (std) is never consulted.
+- range_flags[i]: RANGE_TRUSTED when range i is a trusted module's code (its
+  module ids are 0, like std): a trusted frame on a stack stops the
+  goroutine-provenance fallback.
+- sys_rules[nr]: the sentinel's capability rule for system call nr
+  (struct gohook_sysrule; gohook.syscalls).
 """
 
 from __future__ import annotations
@@ -33,7 +38,17 @@ from pathlib import Path
 
 from gohook.bpf.errors import PlanTableError
 from gohook.events import DEFAULT_LAYOUT, EventLayout
-from gohook.plan import GO_ARG_REGS, Action, ArgKind, Attribution, EnforcementPlan, HookPoint, Mode
+from gohook.plan import (
+    GO_ARG_REGS,
+    Action,
+    ArgKind,
+    Attribution,
+    EnforcementPlan,
+    HookKind,
+    HookPoint,
+    Mode,
+    SyscallRule,
+)
 
 #: bpf/ next to the gohook package (a source checkout or an editable install).
 BPF_DIR = Path(__file__).resolve().parent.parent.parent / "bpf"
@@ -41,6 +56,20 @@ PROGRAM_FILE = "gohook.bpf.c"
 HEADER_FILE = "gohook.h"
 
 RANGE_MODULES = 4  # GOHOOK_RANGE_MODULES
+RANGE_TRUSTED = 1  # GOHOOK_RANGE_TRUSTED
+NSYSCALLS = 512  # GOHOOK_NSYSCALLS
+NOARG = 0xFF  # GOHOOK_NOARG: gohook_sysrule argument index "none" (-1 & 0xff)
+#: struct gohook_sysrule (bpf/gohook.h), field by field: checked against gcc's layout by tests/test_evasion.py
+SYSRULE_FIELDS: tuple[tuple[str, str], ...] = (
+    ("valid", "B"), ("cap", "B"), ("cap_set", "B"), ("flags_arg", "B"), ("arg", "B"), ("arg_kind", "B"),
+    ("len_arg", "B"), ("pad", "B"), ("mask", "I"), ("pad2", "I"),
+)
+#: hook id of the runtime.newproc entry program (NEWPROC); plan hook ids are small and sequential
+NEWPROC_HOOK_ID = 0xFFFFF
+NEWPROC1_RET_NAME = "gohook_newproc1_ret"
+CGOCALL_RET_NAME = "gohook_cgocall_ret"
+SENTINEL_NAME = "gohook_sentinel"
+FORGET_NAME = "gohook_forget"
 PAGE_SHIFT = 12
 MAX_MODULE_ID = 0xFFFF  # module ids are u16 in the range table and the event
 MAX_CAPABILITIES = 64  # allowed masks are u64
@@ -81,6 +110,7 @@ class KernelTables:
     page_first: tuple[int, ...]  # npages + 1 entries
     module_mask: tuple[int, ...]  # index = module id
     search_steps: int
+    range_flags: tuple[int, ...] = ()  # RANGE_* per range (same length as range_start)
 
     @property
     def npages(self) -> int:
@@ -171,12 +201,15 @@ def build_tables(plan: EnforcementPlan) -> KernelTables:
         cursor = r.end - text_start
     if cursor < size:
         segments.append((cursor, 0))
+    flagged = _with_trusted(segments, plan, size)
     starts: list[int] = []
     mods: list[int] = []
-    for start, packed in segments:
-        if not mods or packed != mods[-1]:  # neighbours with the same attribution merge
+    flags: list[int] = []
+    for start, packed, flag in flagged:
+        if not mods or packed != mods[-1] or flag != flags[-1]:  # neighbours with the same attribution merge
             starts.append(start)
             mods.append(packed)
+            flags.append(flag)
 
     npages = (size + (1 << PAGE_SHIFT) - 1) >> PAGE_SHIFT
     page_first = tuple(bisect.bisect_right(starts, p << PAGE_SHIFT) - 1 for p in range(npages + 1))
@@ -184,7 +217,48 @@ def build_tables(plan: EnforcementPlan) -> KernelTables:
 
     every = (1 << MAX_CAPABILITIES) - 1
     deny = tuple(_deny(m, masks, every) for m in mods)
-    return KernelTables(tuple(starts), tuple(mods), deny, page_first, tuple(masks), max(steps, 1))
+    return KernelTables(tuple(starts), tuple(mods), deny, page_first, tuple(masks), max(steps, 1), tuple(flags))
+
+
+def _with_trusted(segments: list[tuple[int, int]], plan: EnforcementPlan, size: int) -> list[tuple[int, int, int]]:
+    """segments (covering the text, sorted) split so that std pieces inside trusted spans carry RANGE_TRUSTED."""
+    spans: list[tuple[int, int]] = []
+    for start, end in plan.trusted:
+        if not plan.text_start <= start < end <= plan.text_end:
+            raise PlanTableError(f"trusted span [{start:#x}, {end:#x}) is empty or outside the text")
+        spans.append((start - plan.text_start, end - plan.text_start))
+    if not spans:
+        return [(s, p, 0) for s, p in segments]
+    spans.sort()
+    seg_starts = [s for s, _ in segments]
+    span_starts = [s for s, _ in spans]
+    points = sorted({*seg_starts, *(s for s, _ in spans), *(e for _, e in spans if e < size)})
+    out = []
+    for p in points:
+        packed = segments[bisect.bisect_right(seg_starts, p) - 1][1]
+        k = bisect.bisect_right(span_starts, p) - 1
+        trusted = k >= 0 and p < spans[k][1]
+        out.append((p, packed, RANGE_TRUSTED if trusted and not packed else 0))
+    return out
+
+
+def sys_rule_values(rules: tuple[SyscallRule, ...], ncaps: int) -> dict[int, tuple[int, ...]]:
+    """struct gohook_sysrule fields (SYSRULE_FIELDS without the padding) by system call number: (valid, cap,
+    cap_set, flags_arg, arg, arg_kind, len_arg, mask); argument index -1 becomes NOARG."""
+    out: dict[int, tuple[int, ...]] = {}
+    for r in rules:
+        if not 0 <= r.nr < NSYSCALLS:
+            raise PlanTableError(f"system call {r.name}: number {r.nr} is outside the rule table (0..{NSYSCALLS - 1})")
+        for bit in (r.capability, r.capability_if_set):
+            if bit != -1 and not 0 <= bit < min(ncaps, MAX_CAPABILITIES):
+                raise PlanTableError(f"system call {r.name}: capability bit {bit} is not one of the plan's {ncaps}")
+        for idx in (r.flags_arg, r.arg, r.len_arg):
+            if not -1 <= idx < 6:
+                raise PlanTableError(f"system call {r.name}: argument index {idx} is not 0..5")
+        cap_set = r.capability_if_set if r.capability_if_set >= 0 else r.capability
+        out[r.nr] = (1, r.capability, cap_set, r.flags_arg & NOARG, r.arg & NOARG, int(r.arg_kind),
+                     r.len_arg & NOARG, r.mask)
+    return out
 
 
 def _deny(packed: int, masks: list[int], every: int) -> int:
@@ -241,8 +315,25 @@ def hook_macro(hook: HookPoint, ncaps: int) -> str:
         rmask = rule.mask
         cset = _capability(rule.cap_if_set, hook, ncaps)
         cclear = _capability(rule.cap_if_clear, hook, ncaps)
-    return (f"HOOK({hook.hook_id}, {hook.probe:#x}ULL, {cap}, {int(kind)}, {a0}, {a1}, "
-            f"{rreg}, {rmask:#x}ULL, {cset}, {cclear}, {int(hook.direct_caller_only)})")
+    if not 0 <= hook.call_len < 16:
+        raise PlanTableError(f"hook {hook.hook_id} ({hook.function}): call instruction length {hook.call_len} "
+                             "is not an x86 instruction length")
+    if hook.kind == HookKind.SITE:
+        if hook.owner <= 0:
+            raise PlanTableError(f"hook {hook.hook_id} ({hook.function}): a syscall site needs its owner module")
+        return f"SITE({hook.hook_id}, {hook.probe:#x}ULL, {hook.owner})"
+    name = "HOOK_CGO" if hook.kind == HookKind.CGOCALL else "HOOK"
+    return (f"{name}({hook.hook_id}, {hook.probe:#x}ULL, {cap}, {int(kind)}, {a0}, {a1}, "
+            f"{rreg}, {rmask:#x}ULL, {cset}, {cclear}, {int(hook.direct_caller_only)}, {hook.call_len})")
+
+
+def hook_macros(plan: EnforcementPlan) -> list[str]:
+    """The GOHOOK_HOOKS entries: one per hook point, then runtime.newproc's (provenance)."""
+    ncaps = len(plan.capabilities)
+    out = [hook_macro(h, ncaps) for h in sorted(plan.hooks, key=lambda h: h.hook_id)]
+    if plan.provenance is not None:
+        out.append(f"NEWPROC({NEWPROC_HOOK_ID}, {plan.provenance.newproc.address:#x}ULL)")
+    return out
 
 
 def render_defines(plan: EnforcementPlan, options: ProgramOptions = DEFAULT_OPTIONS,
@@ -259,10 +350,31 @@ def render_defines(plan: EnforcementPlan, options: ProgramOptions = DEFAULT_OPTI
         raise PlanTableError(f"runtime.goexit range [{goexit_start:#x}, {goexit_end:#x}) is not inside the text")
     if not 0 <= plan.goid_offset < 4096:
         raise PlanTableError(f"goid offset {plan.goid_offset} is not a plausible runtime.g offset")
-    ncaps = len(plan.capabilities)
+    if NEWPROC_HOOK_ID in ids:
+        raise PlanTableError(f"hook id {NEWPROC_HOOK_ID} is reserved for runtime.newproc")
     kill = plan.mode == Mode.ENFORCE and plan.action == Action.KILL
     report_allowed = options.report_allowed or plan.mode == Mode.LEARN
-    hooks = " ".join(hook_macro(h, ncaps) for h in sorted(plan.hooks, key=lambda h: h.hook_id))
+    hooks = " ".join(hook_macros(plan))
+    prov, sentinel = plan.provenance, plan.sentinel
+    if sentinel is not None and prov is None:
+        raise PlanTableError("the system-call sentinel needs goroutine provenance (its newproc probe registers "
+                             "the processes)")
+    if prov is not None and (not plan.goid_offset or not 0 <= prov.gopc_offset < 4096):
+        raise PlanTableError("goroutine provenance needs the goid offset (and a plausible gopc offset) of runtime.g")
+    extra: dict[str, str] = {}
+    if prov is not None:
+        extra["GOHOOK_PROVENANCE"] = "1"
+        extra["GOHOOK_GOPC_OFFSET"] = str(prov.gopc_offset)
+    if sentinel is not None:
+        extra["GOHOOK_SENTINEL"] = "1"
+        cap = sentinel.syscall_capability
+        extra["GOHOOK_SYSCALL_CAPBIT"] = f"{(1 << cap) if cap >= 0 else 0:#x}ULL"
+        sys_rule_values(sentinel.rules, len(plan.capabilities))  # validates
+        for start, end in sentinel.exempt:
+            if not plan.text_start <= start < end <= plan.text_end:
+                raise PlanTableError(f"exempt range [{start:#x}, {end:#x}) is empty or outside the text")
+        if sentinel.exempt:
+            extra["GOHOOK_EXEMPT"] = " ".join(f"EXEMPT({s:#x}ULL, {e:#x}ULL)" for s, e in sentinel.exempt)
     return {
         "GOHOOK_MAX_FRAMES": str(options.layout.max_frames),
         "GOHOOK_ARG_MAX": str(options.layout.arg_max),
@@ -281,6 +393,7 @@ def render_defines(plan: EnforcementPlan, options: ProgramOptions = DEFAULT_OPTI
         "GOHOOK_REPORT_ALLOWED": str(int(report_allowed)),
         "GOHOOK_RINGBUF_PAGES": str(options.ringbuf_pages),
         "GOHOOK_SHARED_HANDLER": str(int(options.shared_handler)),
+        **extra,
         "GOHOOK_HOOKS": hooks,
     }
 
@@ -315,9 +428,7 @@ def render_program(plan: EnforcementPlan, options: ProgramOptions = DEFAULT_OPTI
     for name, value in defines.items():
         if name != "GOHOOK_HOOKS":
             lines.append(f"#define {name} {value}")
-    ncaps = len(plan.capabilities)
-    hooks = [hook_macro(h, ncaps) for h in sorted(plan.hooks, key=lambda h: h.hook_id)]
-    lines.append("#define GOHOOK_HOOKS \\\n\t" + " \\\n\t".join(hooks))
+    lines.append("#define GOHOOK_HOOKS \\\n\t" + " \\\n\t".join(hook_macros(plan)))
     for name in (HEADER_FILE, PROGRAM_FILE):
         lines += ["", f"/* ---- {name} ---- */", (BPF_DIR / name).read_text()]
     return "\n".join(lines)

@@ -1,0 +1,3 @@
+module github.com/workerpool/asyncfs
+
+go 1.21

@@ -1,0 +1,3 @@
+module github.com/metricsd/autoreg
+
+go 1.21

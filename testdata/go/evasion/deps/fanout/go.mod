@@ -1,0 +1,3 @@
+module github.com/parallel-go/fanout
+
+go 1.21

@@ -1,0 +1,3 @@
+module github.com/tinyhelpers/fsx
+
+go 1.21

@@ -1,0 +1,3 @@
+module github.com/cbridge/nativefs
+
+go 1.21

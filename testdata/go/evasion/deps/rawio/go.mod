@@ -1,0 +1,3 @@
+module github.com/perfkit/rawio
+
+go 1.21

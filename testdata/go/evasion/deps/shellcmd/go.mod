@@ -1,0 +1,3 @@
+module github.com/devops-kit/shellcmd
+
+go 1.21

@@ -1,0 +1,3 @@
+module github.com/asmkit/trampoline
+
+go 1.21

@@ -1,0 +1,3 @@
+module github.com/funcutil/walkers
+
+go 1.21

@@ -1,0 +1,192 @@
+"""Smoke tests of the performance evaluation's pieces (bench/evaluate.py, bench/perfeval/).
+
+Pure parts: the statistics, the plan variants the configurations are built
+from, the syscall table of the tracer, and the report rendered from a small
+synthetic result set. Live part (root, `bpf`): one tiny run of each kind of
+configuration and of the HTTP workload, checking that each measures what it
+claims (the counters of a run match the operations it made).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import gofixtures
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+
+from perfeval import fixture, plans, report  # noqa: E402
+from perfeval.stats import Summary, interleaved  # noqa: E402
+from perfeval.systrace import syscall_caps  # noqa: E402
+
+from gohook.bpf.render import build_tables  # noqa: E402
+from gohook.catalog import load_catalog  # noqa: E402
+
+PERFWORK = "github.com/acme/perfwork"
+
+
+def test_summary_is_median_and_quartiles() -> None:
+    s = Summary.of([5, 1, 3, 2, 4])
+    assert (s.median, s.p25, s.p75, s.low, s.high, s.n) == (3, 2, 4, 1, 5, 5)
+    assert Summary.of([7]).iqr == 0
+    with pytest.raises(ValueError):
+        Summary.of([])
+
+
+def test_interleaving_runs_everything_once_per_round_in_changing_orders() -> None:
+    runs = list(interleaved("abcd", 6, seed=3))
+    rounds = [[x for r, x in runs if r == k] for k in range(6)]
+    assert all(sorted(r) == list("abcd") for r in rounds)
+    assert len({tuple(r) for r in rounds}) > 1
+
+
+def test_tracer_charges_syscalls_to_catalog_capabilities() -> None:
+    bits = {c.name: c.bit for c in load_catalog().capabilities}
+    table = syscall_caps(bits)
+    assert table[257] == 1 << bits["files.read"]  # openat
+    assert table[42] == 1 << bits["network.connect"]  # connect
+    assert table[59] == 1 << bits["exec"]  # execve
+    assert table[0] == table[1] == 0  # read, write: no capability
+
+
+@pytest.fixture(scope="module")
+def perfapp() -> Path:
+    if not gofixtures.toolchains():
+        pytest.skip("no Go toolchain installed: run scripts/setup.sh")
+    return fixture.build_perfapp()
+
+
+@pytest.fixture(scope="module")
+def shipped(perfapp: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    ws = fixture.Workspace.create(perfapp, str(tmp_path_factory.mktemp("perf")))
+    yield ws, *plans.shipped(ws.app, ws.policy)
+    ws.close()
+
+
+def test_plan_variants_keep_the_measured_call_and_its_attribution(shipped) -> None:  # type: ignore[no-untyped-def]
+    _ws, b, build = shipped
+    plan = build.plan
+    entry = plans.at_entry(plan, b)
+    assert all(h.probe == h.entry and h.call_len == 0 for h in entry.hooks)
+    assert {h.function for h in entry.hooks} == {h.function for h in plan.hooks}
+
+    many = plans.with_hook_count(plan, b, 40, keep=("syscall.Getenv",))
+    assert len(many.hooks) == 40 and many.hooks[0].function == "syscall.Getenv"
+    assert sorted(h.hook_id for h in many.hooks) == list(range(40))
+    extra = many.hooks[len(plan.hooks):]
+    assert extra and all(b.package_of(h.function).startswith(plans.COLD_PACKAGES) for h in extra)
+    assert plans.with_hook_count(plan, b, 3, keep=("syscall.Getenv",)).hooks[0].function == "syscall.Getenv"
+
+    wide = plans.with_module_count(plan, b, 300)
+    assert len(wide.modules) == 300
+    tables = build_tables(wide)
+    assert len(tables.range_start) > 1000 and tables.search_steps > build_tables(plan).search_steps
+    perfwork = wide.modules.index(PERFWORK) + 1
+    getenv = b.functions_by_name[f"{PERFWORK}.getenv"]
+    assert tables.lookup(getenv.entry + 1 - wide.text_start)[0] == perfwork  # the measured frame: unchanged
+    gosyscall = b.functions_by_name["syscall.Getenv"]
+    assert tables.lookup(gosyscall.entry + 1 - wide.text_start) == (0, 0, 0, 0)  # the hot path stays std
+    crypto = next(f for f in b.functions if (b.package_of(f.name) or "").startswith("crypto/"))
+    assert tables.lookup(crypto.entry - wide.text_start)[0] > len(plan.modules)  # a synthetic module
+
+
+def _results() -> dict:  # type: ignore[type-arg]
+    """A small result set with every section, shaped like evaluate.py's."""
+    def cell(config: str, op: str, base: float, runs: float, **extra: object) -> dict:  # type: ignore[type-arg]
+        return {"config": config, "op": op, "depth": 10, "threads": 1, "n": 1000,
+                "ns_per_op": [base, base * 1.01, base * 0.99], "per_op": {"probe_runs": runs}, **extra}
+
+    configs = ["none", "gohook", "gohook-entry", "syscall-trace"]
+    cost = {"none": 0.0, "gohook": 1100.0, "gohook-entry": 10000.0, "syscall-trace": 0.0}
+    micro = {f"{op}/{c}": cell(c, op, base + cost[c] + (700 * 7 if c == "syscall-trace" and op == "open" else 0),
+                               0 if c == "none" else 1)
+             for op, base in (("open", 5000.0), ("getenv", 30.0)) for c in configs}
+
+    def run(rps: float, cpu: float, hits: float) -> dict:  # type: ignore[type-arg]
+        return {"rps": rps, "p50_us": 1000, "p90_us": 2000, "p99_us": 4000, "requests": 10000,
+                "total_requests": 11000, "errors": 0, "service_cpu_s": 1.0, "agent_cpu_s": 0.0,
+                "cpu_us_per_request": cpu, "stats": {"probe_runs": hits * 11000, "events": 0}}
+
+    http = {"configs": ["none", "gohook", "syscall-trace"], "seconds": 8, "warmup": 1, "connections": 16,
+            "runs": {"none": [run(10000, 80, 0), run(10100, 81, 0)], "gohook": [run(9800, 82, 2), run(9900, 83, 2)],
+                     "syscall-trace": [run(8500, 110, 19), run(8600, 112, 19)]}}
+    depth_cells = {f"{op}/{c}/d{d}": cell(c, op, 100.0 + (d if c != "none" else 0), 1)
+                   for op in ("getenv", "open") for c in ("none", "gohook") for d in (10, 200)}
+    hooks_cells = {"getenv/gohook@10hooks": cell("gohook@10hooks", "getenv", 1100, 1),
+                   "getenv/none": cell("none", "getenv", 30, 0)}
+    shape = {"hooks": 10, "modules": 4, "ranges": 10, "search_steps": 2}
+    return {
+        "started": "today", "seconds": 60, "settings": {"quick": True},
+        "machine": {"kernel": "6.18", "cpus": 2, "cpu": "test", "loadavg": ["1", "1", "1"],
+                    "loadavg_end": ["1", "1", "1"]},
+        "binary": {"go": "go1.27.3", "size": 1e7}, "descriptions": {c: c for c in configs},
+        "plan": {"hooks": 20, "modules": [PERFWORK], "ranges": 6, "functions": ["syscall.Getenv"], "skipped": []},
+        "micro": {"depth": 10, "configs": configs, "ops": ["open", "getenv"], "cells": micro},
+        "http": http,
+        "scale": {"depth": {"points": [10, 200], "configs": ["none", "gohook"], "cells": depth_cells},
+                  "hooks": {"points": [10], "names": ["gohook@10hooks"], "cells": hooks_cells,
+                            "timings": {"gohook@10hooks": {"compile": 1.0, "load": 1.0, "attach": 0.01}},
+                            "shapes": {"gohook@10hooks": shape}}},
+        "attach": {"perfapp": {"size": 1e7, "functions": 7000, "seconds": [3.0, 3.2],
+                               "stages": {"read_and_plan": 0.5, "compile": 1.5, "load": 1.0, "attach": 0.02,
+                                          "probes": 20}}},
+        "diagnostics": {"getenv/gohook": {"ns_per_op": 1100, "bpf_runs_per_op": 1, "bpf_ns_per_run": 500,
+                                          "bpf_ns_per_op": 500, "verified_insns": 1000},
+                        "uprobe_floor": {"none": [30, 31, 29], "noop": [730, 740, 720]},
+                        "event_path": {"events": 1000, "read_decode_us": 9, "symbolize_us": 9, "as_json_us": 10,
+                                       "dumps_us": 20, "line_bytes": 1200}},
+    }
+
+
+def test_report_renders_targets_sections_and_plots(tmp_path: Path) -> None:
+    md = report.write(_results(), tmp_path)
+    text = md.read_text()
+    for heading in ("## Summary", "## Reproducing", "## Microbenchmarks", "## HTTP service under load", "## Scale",
+                    "## Attach latency", "## Where the cost goes"):
+        assert heading in text, heading
+    assert "| HTTP throughput cost ≤ 5% (`gohook`) | +2.5% CPU per request" in text
+    assert "| ≤ 1.5 µs per hooked call (`gohook`, getenv) | +1.10 µs" in text
+    assert "met" in text and "**missed**" not in text
+    assert "Syscall tracing is cheaper where it is blind" in text
+    for png in ("micro.png", "http.png", "scale-depth.png", "scale-hooks.png"):
+        assert (tmp_path / report.FIGURES / png).stat().st_size > 1000, png
+    assert (tmp_path / report.FIGURES / "results.json").exists()
+
+
+# --- live --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.bpf
+def test_each_kind_of_run_counts_what_it_measured(shipped) -> None:  # type: ignore[no-untyped-def]
+    if os.geteuid() != 0:
+        if gofixtures.in_ci():
+            pytest.fail("live BPF tests need root (CI=true: BPF tests never skip)")
+        pytest.skip("SKIPPED LOUDLY: live BPF tests need root (CAP_BPF, CAP_PERFMON): run the suite as root")
+    from perfeval import configs, workloads
+
+    from gohook.bpf.render import ProgramOptions
+
+    ws, b, build = shipped
+    one = plans.with_hook_count(build.plan, b, 1, keep=("syscall.Getenv",))  # one probe: detaching is slow here
+    none = configs.Instrumentation("none", "", ws.copy_of(ws.app, "smoke-none"))
+    gohook = configs.Gohook("gohook", "", one, b, ProgramOptions(report_allowed=True), ws.copy_of(ws.app, "smoke-g"))
+    tracer = configs.SyscallTraceConfig("syscall-trace", "", build.plan, ws.copy_of(ws.app, "smoke-t"))
+    try:
+        n = 500
+        r = workloads.micro(gohook, "getenv", n, depth=3)
+        assert r.ns_per_op > 0
+        assert n + 1 <= r.stats["hits"] <= n + 10  # the warm-up call, n calls, the few os.Getenv of start-up
+        assert r.stats["events"] + r.stats["lost"] == r.stats["hits"]
+        assert workloads.micro(none, "getenv", n).stats == {}
+        r = workloads.micro(tracer, "open", 100)
+        assert r.stats["checked"] >= 101 and r.stats["violations"] == 0  # openat of /etc/hostname: files.read
+        assert r.stats["syscalls"] >= 3 * 101 and r.stats["attributed"] >= 101
+        with workloads.HttpBench(ws.upstream, ws.files, ws.root, seconds=1, warmup=0) as hb:
+            h = hb.run(none)
+        assert h.requests > 0 and h.errors == 0 and h.p99_us >= h.p50_us > 0 and h.service_cpu_s > 0
+    finally:
+        gohook.close()
+        tracer.close()

@@ -1,0 +1,961 @@
+"""The adversarial suite (issue 7): a dependency that tries to escape its allowlist.
+
+testdata/go/evasion/ holds one fake malicious module per technique and one
+program (`evasion TECHNIQUE ARGS`) that runs a technique by name;
+cmd/strict is the same for the techniques tested under `unattributed: deny`
+(it does not link net/http, whose package initialization has no module on
+its stack). Everything goes through the real CLI (`gohook attach --json`,
+tests/attach_helpers.py), on private copies of the fixture binaries (uprobes
+are per file and system-wide; other test runs share the machine).
+
+Four background sessions are attached at once (module fixture `live`): the
+evasion program under the baseline policy (Go 1.27 and Go 1.21, which has
+other runtime.g offsets), its cgo build, and cmd/strict under
+`unattributed: deny`. Every technique runs once under enforcement and once
+on an unhooked copy (the control: the technique does work when nobody
+watches). A few runs need their own `gohook attach -- CMD` (init before
+main, exec allowed, cgo denied, the strict policy on a net/http program).
+
+Each test asserts one variant's outcome and records a row for docs/evasion.md
+(`record`); the rows go to build/evasion/results.json at the end of the
+session, scripts/evasion_table.py renders the document from them, and the
+last test checks that the committed document holds the rows of this run.
+Runs as root; in CI (CI=true) nothing here skips.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import gofixtures
+import pytest
+from attach_helpers import (
+    KILLED,
+    STATUS_KILLED,
+    Listener,
+    Ran,
+    Session,
+    attach_cmd,
+    for_pid,
+    policy_file,
+    private_copy,
+    run,
+    sessions,
+    show,
+    stack_functions,
+)
+
+from gohook.eventview import UNATTRIBUTED
+from gohook.goruntime import G_OFFSETS, GOffsets, dwarf_g_fields, g_offsets
+from gohook.gosym import GoBinary
+from gohook.hooks import inlined_function_names
+
+pytestmark = pytest.mark.bpf
+
+MAIN = "example.com/evasion"
+ASYNCFS = "github.com/workerpool/asyncfs"
+WALKERS = "github.com/funcutil/walkers"
+AUTOREG = "github.com/metricsd/autoreg"
+FSX = "github.com/tinyhelpers/fsx"
+RAWIO = "github.com/perfkit/rawio"
+NATIVEFS = "github.com/cbridge/nativefs"
+SHELLCMD = "github.com/devops-kit/shellcmd"
+TRAMPOLINE = "github.com/asmkit/trampoline"
+FANOUT = "github.com/parallel-go/fanout"
+
+#: cmd/strict: the techniques that leave no module on the stack, without net/http
+STRICT = gofixtures.Fixture("evasion-strict", gofixtures.GO_TESTDATA / "evasion", "./cmd/strict")
+gofixtures.FIXTURES.setdefault(STRICT.name, STRICT)
+
+#: What each module may do. The dependencies get only what their technique needs besides the capability
+#: it tries to smuggle: http.Get reads the proxy variables, WalkDir's own directory reads belong to its
+#: caller, os/exec opens /dev/null and reads the environment, the cgo module may call C.
+BASELINE: dict[str, list[str]] = {
+    MAIN: ["all"],
+    ASYNCFS: ["env.read"],
+    WALKERS: ["files.read"],
+    AUTOREG: [],
+    FSX: [],
+    RAWIO: [],
+    NATIVEFS: ["cgo"],
+    SHELLCMD: ["files", "env.read"],
+    TRAMPOLINE: [],
+    FANOUT: [],
+}
+
+HAMMER_WRITES = 25  # per goroutine: fanout.Workers (8) goroutines
+RESULTS = gofixtures.REPO_ROOT / "build" / "evasion" / "results.json"
+TABLE_SCRIPT = gofixtures.REPO_ROOT / "scripts" / "evasion_table.py"
+
+Event = dict[str, Any]
+
+
+def _loud_skip(reason: str) -> None:
+    if gofixtures.in_ci():
+        pytest.fail(reason + " (CI=true: these tests never skip)")
+    pytest.skip("SKIPPED LOUDLY: " + reason)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _root() -> None:
+    if os.geteuid() != 0:
+        _loud_skip("the adversarial suite attaches uprobes: run it as root")
+
+
+def _toolchain(version: str) -> gofixtures.Toolchain:
+    for t in gofixtures.toolchains():
+        if t.version == version:
+            return t
+    _loud_skip(f"Go {version} is not installed: run scripts/setup.sh")
+    raise AssertionError("unreachable")
+
+
+# --- result rows -> build/evasion/results.json -> docs/evasion.md ----------------------------------------
+
+
+@dataclass
+class Results:
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, request: pytest.FixtureRequest, technique: int, variant: str, outcome: str, why: str,
+            evidence: str) -> None:
+        self.rows.append({"technique": technique, "variant": variant, "outcome": outcome, "why": why,
+                          "evidence": evidence, "test": request.node.nodeid})
+
+
+@pytest.fixture(scope="session")
+def results() -> Iterator[Results]:
+    res = Results()
+    yield res
+    if res.rows:
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps({"rows": res.rows}, indent=1) + "\n", encoding="utf-8")
+
+
+@pytest.fixture
+def record(request: pytest.FixtureRequest, results: Results) -> Callable[..., None]:
+    """record(technique, variant, outcome, why, evidence): one row of docs/evasion.md, from a passing test."""
+
+    def add(technique: int, variant: str, outcome: str, why: str, evidence: str) -> None:
+        results.add(request, technique, variant, outcome, why, evidence)
+
+    return add
+
+
+def _table_module() -> Any:
+    spec = importlib.util.spec_from_file_location("evasion_table", TABLE_SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# --- the runs ----------------------------------------------------------------------------------------------
+
+
+class HttpTarget:
+    """A loopback HTTP server that counts requests."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        target = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                target.requests += 1
+                self.send_response(200)
+                self.send_header("Content-Length", "3")
+                self.end_headers()
+                self.wfile.write(b"ok\n")
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@dataclass
+class Trial:
+    """One technique run: under enforcement (`ran`, `events`, `facts`) and on an unhooked copy (`control*`)."""
+
+    name: str
+    ran: Ran
+    facts: dict[str, Any]
+    control: Ran
+    control_facts: dict[str, Any]
+    events: list[Event] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.ran}\nfacts {self.facts}\ncontrol {self.control} {self.control_facts}\n" \
+               f"{show(self.events)}"
+
+
+#: A technique: its arguments for a fresh scratch directory, and what to observe after a run.
+Step = tuple[list[str], Callable[[], dict[str, Any]]]
+
+
+class Stage:
+    """Scratch directories, servers and fixture-side observations for the techniques."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.listener = Listener()
+        self.http = HttpTarget()
+        self.n = 0
+
+    def close(self) -> None:
+        self.listener.close()
+        self.http.close()
+
+    def dir(self) -> Path:
+        self.n += 1
+        d = self.root / f"run{self.n}"
+        d.mkdir(parents=True)
+        return d
+
+    def file_created(self, args: Callable[[Path], list[str]]) -> Callable[[], Step]:
+        def make() -> Step:
+            d = self.dir()
+            out = d / "out.txt"
+            return args(out), lambda: {"exists": out.exists()}
+
+        return make
+
+    def file_removed(self, args: Callable[[Path], list[str]]) -> Callable[[], Step]:
+        def make() -> Step:
+            d = self.dir()
+            victim = d / "victim.txt"
+            victim.write_text("keep me\n")
+            return args(victim), lambda: {"exists": victim.exists()}
+
+        return make
+
+    def connected(self, args: Callable[[str], list[str]]) -> Callable[[], Step]:
+        def make() -> Step:
+            self.listener.received()  # drop earlier connections
+            return args(self.listener.addr), lambda: {"connections": len(self.listener.received())}
+
+        return make
+
+    def fetched(self) -> Step:
+        before = self.http.requests
+        return ["go-http", self.http.url], lambda: {"requests": self.http.requests - before}
+
+    def plain(self, *args: str) -> Callable[[], Step]:
+        return lambda: (list(args), dict)
+
+    def walk(self) -> Step:
+        d = self.dir()
+        (d / "tree").mkdir()
+        (d / "tree" / "a.txt").write_text("a\n")
+        out = d / "out.txt"
+        return ["cb-walkdir", str(d / "tree"), str(out)], lambda: {"exists": out.exists()}
+
+    def fileserver(self) -> Step:
+        d = self.dir()
+        (d / "secret.txt").write_text("secret\n")
+        return ["cb-fileserver", str(d), "secret.txt"], dict
+
+    def hammer(self) -> Step:
+        d = self.dir()
+
+        def facts() -> dict[str, Any]:
+            return {"written": sorted(p.name for p in d.iterdir() if p.name.startswith("w"))}
+
+        return ["hammer", str(d), str(HAMMER_WRITES)], facts
+
+
+def _techniques(stage: Stage) -> dict[str, Callable[[], Step]]:
+    s = stage
+    return {
+        "go-remove": s.file_removed(lambda p: ["go-remove", str(p)]),
+        "go-write": s.file_created(lambda p: ["go-write", str(p)]),
+        "go-dial": s.connected(lambda a: ["go-dial", a]),
+        "go-clearenv": s.plain("go-clearenv"),
+        "go-http": s.fetched,
+        "cb-walkdir": s.walk,
+        "cb-sort": s.file_created(lambda p: ["cb-sort", str(p)]),
+        "cb-once": s.file_created(lambda p: ["cb-once", str(p)]),
+        "cb-afterfunc": s.file_created(lambda p: ["cb-afterfunc", str(p)]),
+        "cb-afterfunc-std": s.plain("cb-afterfunc-std"),
+        "cb-finalizer": s.file_created(lambda p: ["cb-finalizer", str(p)]),
+        "cb-finalizer-std": s.file_created(lambda p: ["cb-finalizer-std", str(p)]),
+        "cb-reflect": s.file_created(lambda p: ["cb-reflect", str(p)]),
+        "cb-methodvalue": s.connected(lambda a: ["cb-methodvalue", a]),
+        "cb-defer": s.file_created(lambda p: ["cb-defer", str(p)]),
+        "cb-panic": s.file_created(lambda p: ["cb-panic", str(p)]),
+        "cb-handler": s.file_created(lambda p: ["cb-handler", str(p)]),
+        "cb-fileserver": s.fileserver,
+        "init-dial": s.connected(lambda a: ["init-dial", a]),
+        "inline": s.file_created(lambda p: ["inline", str(p)]),
+        "generic": s.file_created(lambda p: ["generic", str(p)]),
+        "generic-inline": s.file_created(lambda p: ["generic-inline", str(p)]),
+        "sys-syscall6": s.file_created(lambda p: ["sys-syscall6", str(p)]),
+        "sys-rawsyscall": s.file_removed(lambda p: ["sys-rawsyscall", str(p)]),
+        "sys-asm": s.file_created(lambda p: ["sys-asm", str(p)]),
+        "sys-jit": s.file_created(lambda p: ["sys-jit", str(p)]),
+        "cgo-add": s.plain("cgo-add"),
+        "cgo-open": s.file_created(lambda p: ["cgo-open", str(p)]),
+        "cgo-connect": s.connected(lambda a: ["cgo-connect", a.rsplit(":", 1)[1]]),
+        "exec-sh": s.file_created(lambda p: ["exec-sh", str(p)]),
+        "forge-nofp": s.file_removed(lambda p: ["forge-nofp", str(p)]),
+        "forge-ret": s.file_removed(lambda p: ["forge-ret", str(p)]),
+        "hammer": s.hammer,
+        "main-write": s.file_created(lambda p: ["main-write", str(p)]),
+    }
+
+
+#: session name -> (fixture, build mode, Go version, policy changes, techniques)
+PLANS: dict[str, tuple[str, str, str, dict[str, Any], tuple[str, ...]]] = {
+    "enforce": ("evasion", "default", "1.27.3", {}, (
+        "go-remove", "go-write", "go-dial", "go-clearenv", "go-http",
+        "cb-walkdir", "cb-sort", "cb-once", "cb-afterfunc", "cb-afterfunc-std", "cb-finalizer", "cb-finalizer-std",
+        "cb-reflect", "cb-methodvalue", "cb-defer", "cb-panic", "cb-handler", "cb-fileserver",
+        "init-dial", "inline", "generic", "generic-inline",
+        "sys-syscall6", "sys-rawsyscall", "sys-asm", "sys-jit", "exec-sh", "forge-nofp", "forge-ret",
+        "hammer", "main-write")),
+    "go1.21": ("evasion", "default", "1.21.13", {}, ("go-clearenv", "go-http", "main-write")),
+    "cgo": ("evasion", "cgo", "1.27.3", {}, ("cgo-add", "cgo-open", "cgo-connect", "main-write")),
+    "strict": ("evasion-strict", "default", "1.27.3", {"unattributed": "deny"}, (
+        "go-clearenv", "cb-afterfunc-std", "cb-finalizer-std", "forge-ret", "main-write")),
+}
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict[str, Trial]]]:
+    """Every technique of PLANS under its session, and on an unhooked copy; trials by session and name."""
+    root = tmp_path_factory.mktemp("evasion")
+    stage = Stage(root / "scratch")
+    specs: dict[str, Session] = {}
+    controls: dict[str, Path] = {}
+    for name, (fixture, mode, version, changes, _names) in PLANS.items():
+        built = gofixtures.build(_toolchain(version), fixture, mode)
+        work = root / name
+        binary = private_copy(built, work, f"{fixture}-{name}")
+        controls[name] = private_copy(built, work / "control", f"{fixture}-{name}-control")
+        policy = policy_file(work / "policy.yaml", BASELINE, unattributed=changes.get("unattributed", "allow"))
+        specs[name] = Session(binary, policy, work)
+    trials: dict[str, dict[str, Trial]] = {name: {} for name in PLANS}
+    try:
+        with sessions(*specs.values()):
+            steps = _techniques(stage)
+            for name, (*_rest, names) in PLANS.items():
+                for technique in names:
+                    args, observe = steps[technique]()
+                    ran = run(specs[name].binary, *args)
+                    facts = observe()
+                    args, observe = steps[technique]()
+                    control = run(controls[name], *args)
+                    trials[name][technique] = Trial(technique, ran, facts, control, observe())
+        for name, session in specs.items():
+            for trial in trials[name].values():
+                trial.events = for_pid(session.events, trial.ran.pid)
+                # the sentinel must not report what a hook point already covered
+                hooked = {(e["capability"], e["argument"]) for e in trial.events if not e["function"].startswith(
+                    "syscall:")}
+                doubled = [e for e in trial.events if e["function"].startswith("syscall:")
+                           and (e["capability"], e["argument"]) in hooked]
+                assert not doubled, f"the sentinel repeated hooked calls in {trial}"
+        yield trials
+    finally:
+        stage.close()
+
+
+def decided(trial: Trial, decision: str, capability: str, module: str, *, via: str | None = None,
+            function: str | None = None) -> Event:
+    """The one event of trial with this decision, capability and module (and via / function)."""
+    found = [e for e in trial.events if e["decision"] == decision and e["capability"] == capability
+             and e["module"] == module and (via is None or e["via"] == via)
+             and (function is None or e["function"] == function)]
+    assert found, f"no {decision} {capability} charged to {module} (via {via}) in\n{trial}"
+    if decision == "deny":
+        assert len(found) <= (os.cpu_count() or 1), f"more kills than CPUs in\n{trial}"
+    return found[0]
+
+
+def _stable(argument: str | None, capability: str) -> str | None:
+    """An event argument without what changes from run to run: scratch directories, ports, C addresses."""
+    if not argument or capability == "cgo":
+        return None
+    if argument.startswith("/tmp/"):
+        return ".../" + argument.rsplit("/", 1)[1]
+    if re.fullmatch(r"127\.0\.0\.1:\d+", argument):
+        return "127.0.0.1:PORT"
+    return argument
+
+
+def evidence(ev: Event, *facts: str) -> str:
+    """Readable evidence (the same on every run): the deciding event and the observed side effects."""
+    stable = _stable(ev["argument"], ev["capability"])
+    arg = f" `{stable}`" if stable else ""
+    text = f"{ev['decision']} {ev['capability']} at `{ev['function']}`{arg}: {ev['module']}, via {ev['via']}"
+    return "; ".join([text, *facts])
+
+
+def assert_killed_before(trial: Trial, effect: str, done: Any, undone: Any) -> str:
+    """Killed under enforcement with the side effect absent; the control run had it. Returns the fact text."""
+    assert trial.ran.returncode == KILLED, f"not killed:\n{trial}"
+    assert trial.control.returncode == 0, f"the technique fails even unhooked:\n{trial}"
+    assert trial.control_facts.get(effect) == done, f"control run: {effect} is not {done!r}:\n{trial}"
+    assert trial.facts.get(effect) == undone, f"enforced run: {effect} is not {undone!r}:\n{trial}"
+    return f"killed (SIGKILL), {effect} {undone!r} (unhooked: {done!r})"
+
+
+def blocked_file(trial: Trial, capability: str, module: str, via: str, removed: bool = False) -> tuple[Event, str]:
+    """Killed by a deny of capability charged to module; a file to be created is absent (to be removed: still there)."""
+    fact = assert_killed_before(trial, "exists", not removed, removed)
+    ev = decided(trial, "deny", capability, module, via=via)
+    return ev, fact
+
+
+# --- 1. goroutine laundering -------------------------------------------------------------------------------
+
+WHY_GOWRAP = ("`go f(x)` compiles to a closure in the dependency (`gowrap1`, Go 1.22+; `func1` before) that is on "
+              "the new goroutine's stack; goroutine provenance would charge the creator anyway")
+
+
+@pytest.mark.parametrize(("technique", "capability", "variant"), [
+    ("go-remove", "files.write", "`go os.Remove(p)`"),
+    ("go-write", "files.write", "`go os.WriteFile(p, ...)`"),
+    ("go-dial", "network.connect", "`go net.Dial(\"tcp\", addr)`"),
+], ids=["go-remove", "go-write", "go-dial"])
+def test_goroutine_laundering_through_a_go_statement(live: dict[str, dict[str, Trial]], record: Callable[..., None],
+                                                     technique: str, capability: str, variant: str) -> None:
+    t = live["enforce"][technique]
+    if technique == "go-dial":
+        fact = assert_killed_before(t, "connections", 1, 0)
+        ev = decided(t, "deny", capability, ASYNCFS, via="stack")
+    else:
+        ev, fact = blocked_file(t, capability, ASYNCFS, "stack", removed=technique == "go-remove")
+    assert ev["goid"] != 1, "the call ran on the main goroutine"
+    assert any(f.startswith(f"{ASYNCFS}.") for f in stack_functions(ev)), stack_functions(ev)
+    record(1, variant, "blocked", WHY_GOWRAP, evidence(ev, fact))
+
+
+@pytest.mark.parametrize("session", ["enforce", "go1.21"])
+def test_goroutine_with_no_dependency_frame_is_charged_to_its_creator(live: dict[str, dict[str, Trial]],
+                                                                      record: Callable[..., None],
+                                                                      session: str) -> None:
+    """`go os.Clearenv()` hands os.Clearenv itself to runtime.newproc: no asyncfs frame on that goroutine."""
+    t = live[session]["go-clearenv"]
+    assert t.control.returncode == 0, t
+    assert t.ran.returncode == KILLED, t
+    ev = decided(t, "deny", "env.write", ASYNCFS, via="creator")
+    assert ev["goid"] != 1
+    assert not any(f.startswith(ASYNCFS) for f in stack_functions(ev)), stack_functions(ev)
+    go = live[session]["go-clearenv"].ran
+    record(1, f"`go os.Clearenv()`: no dependency frame at all ({session}, Go "
+              f"{PLANS[session][2]})", "blocked",
+           "goroutine provenance: the newproc probe walked asyncfs's stack when it created the goroutine; "
+           "runtime.g offsets of this release from DWARF (checked against the table)",
+           evidence(ev, f"killed (SIGKILL, exit {go.returncode}); no asyncfs frame on the goroutine's stack"))
+
+
+@pytest.mark.parametrize("session", ["enforce", "go1.21"])
+def test_goroutine_started_by_the_standard_library_is_charged_to_the_dependency(
+        live: dict[str, dict[str, Trial]], record: Callable[..., None], session: str) -> None:
+    """asyncfs/httpfetch calls http.Get: net/http dials on a goroutine it starts itself (only net frames)."""
+    t = live[session]["go-http"]
+    fact = assert_killed_before(t, "requests", 1, 0)
+    ev = decided(t, "deny", "network.connect", ASYNCFS, via="creator")
+    names = stack_functions(ev)
+    assert not any(f.startswith(ASYNCFS) for f in names), names
+    assert any(f.startswith("net/http.") for f in names) or ev["goid"] != 1, names
+    record(1, f"`http.Get` from the dependency: net/http dials on its own goroutine ({session}, Go "
+              f"{PLANS[session][2]})", "blocked",
+           "the dialing goroutine's creator (net/http, running on asyncfs's goroutine) was walked at creation: "
+           "its first module frame is asyncfs", evidence(ev, fact))
+
+
+# --- 2. callbacks through the standard library --------------------------------------------------------------
+
+CALLBACKS = [
+    ("cb-walkdir", "`filepath.WalkDir` callback writes a file", "synchronous callback: walkers' closure is on the "
+     "stack above the standard library's frames"),
+    ("cb-sort", "`sort.Slice` less function writes a file", "synchronous callback: the closure is walkers' code"),
+    ("cb-once", "`sync.Once.Do` writes a file", "synchronous callback: the closure is walkers' code"),
+    ("cb-afterfunc", "`time.AfterFunc` closure writes a file", "the timer goroutine runs walkers' closure: its frame "
+     "is on that goroutine's stack"),
+    ("cb-finalizer", "`runtime.SetFinalizer` closure writes a file", "the finalizer goroutine calls walkers' closure: "
+     "its frame is on the stack"),
+    ("cb-reflect", "`reflect.ValueOf(os.WriteFile).Call(...)`", "reflectcall keeps the frame-pointer chain: walkers' "
+     "frame is found above reflect's"),
+    ("cb-defer", "`defer os.WriteFile(...)`", "deferred calls run from walkers' own frame (open-coded defers)"),
+    ("cb-panic", "deferred write while a panic from a `sort.Slice` callback unwinds through walkers",
+     "the deferred closure is walkers' code and runs on top of gopanic, above walkers' frame"),
+    ("cb-handler", "`http.HandlerFunc` registered by the dependency on the app's mux", "the handler closure is "
+     "walkers' code on net/http's connection goroutine (whose creator, the app, is not asked)"),
+]
+
+
+@pytest.mark.parametrize(("technique", "variant", "why"), CALLBACKS, ids=[c[0] for c in CALLBACKS])
+def test_callbacks_into_the_dependency_are_charged_to_it(live: dict[str, dict[str, Trial]],
+                                                         record: Callable[..., None], technique: str, variant: str,
+                                                         why: str) -> None:
+    t = live["enforce"][technique]
+    module = WALKERS
+    ev, fact = blocked_file(t, "files.write", module, "stack")
+    assert any(f.startswith(module) for f in stack_functions(ev)), stack_functions(ev)
+    record(2, variant, "blocked", why, evidence(ev, fact))
+
+
+def test_method_value_of_a_std_type(live: dict[str, dict[str, Trial]], record: Callable[..., None]) -> None:
+    t = live["enforce"]["cb-methodvalue"]
+    fact = assert_killed_before(t, "connections", 1, 0)
+    ev = decided(t, "deny", "network.connect", WALKERS, via="stack")
+    assert "net.(*Dialer).Dial-fm" in stack_functions(ev) or "net.(*Dialer).Dial" in stack_functions(ev)
+    record(2, "method value `(&net.Dialer{}).Dial` called by the dependency", "blocked",
+           "the `-fm` wrapper is std code; walkers' frame is its caller", evidence(ev, fact))
+
+
+@pytest.mark.parametrize(("technique", "capability", "variant", "effect"), [
+    ("cb-afterfunc-std", "env.write", "`time.AfterFunc(d, os.Clearenv)`: a std function as the callback",
+     "the environment was emptied"),
+    ("cb-finalizer-std", "exec", "`runtime.SetFinalizer(cmd, (*exec.Cmd).Run)`: a std method as the finalizer",
+     "the shell ran"),
+], ids=["afterfunc", "finalizer"])
+def test_std_function_as_callback_is_unattributed(live: dict[str, dict[str, Trial]], record: Callable[..., None],
+                                                  technique: str, capability: str, variant: str,
+                                                  effect: str) -> None:
+    """No walkers frame runs at all, and the goroutine's creator is the scheduler or the finalizer goroutine."""
+    t = live["enforce"][technique]
+    assert t.ran.returncode == 0, t  # unattributed: allowed under `unattributed: allow` ...
+    if technique == "cb-finalizer-std":
+        assert t.facts["exists"], t
+    ev = decided(t, "allow", capability, UNATTRIBUTED, via="none")  # ... and reported as such
+    assert not any(f.startswith(WALKERS) for f in stack_functions(ev)), stack_functions(ev)
+    record(2, variant + " (`unattributed: allow`)", "flagged",
+           "no dependency frame runs and the goroutine has no module creator (timer callbacks start from the "
+           "scheduler; the finalizer goroutine serves everyone): reported unattributed; blocked under "
+           "`unattributed: deny` (technique 8)",
+           evidence(ev, f"exit 0: {effect}"))
+
+
+def test_std_function_as_callback_is_blocked_under_unattributed_deny(live: dict[str, dict[str, Trial]],
+                                                                     record: Callable[..., None]) -> None:
+    for technique, variant in (("cb-afterfunc-std", "`time.AfterFunc(d, os.Clearenv)`"),
+                               ("cb-finalizer-std", "`runtime.SetFinalizer(cmd, (*exec.Cmd).Run)`")):
+        t = live["strict"][technique]
+        assert t.control.returncode == 0, t
+        assert t.ran.returncode == KILLED, t
+        if technique == "cb-finalizer-std":
+            assert not t.facts["exists"] and t.control_facts["exists"], t
+        # the first unattributed hooked call dies: Clearenv, or os/exec opening /dev/null before the fork
+        [ev] = [e for e in t.events if e["decision"] == "deny"]
+        assert (ev["module"], ev["via"]) == (UNATTRIBUTED, "none"), show([ev])
+        record(2, variant + " under `unattributed: deny`", "blocked",
+               "missing attribution is a violation under the strict policy (cmd/strict: no net/http)",
+               evidence(ev, "killed (SIGKILL)" + (", the shell never ran" if technique == "cb-finalizer-std"
+                                                   else "")))
+
+
+def test_std_handler_registered_by_the_dependency_is_not_covered(live: dict[str, dict[str, Trial]],
+                                                                 record: Callable[..., None]) -> None:
+    """walkers registers http.FileServer on the app's mux: the reads are std code on the app's goroutines."""
+    t = live["enforce"]["cb-fileserver"]
+    assert t.ran.returncode == 0 and "served 7 bytes" in t.ran.stdout, t
+    ev = decided(t, "allow", "files.read", MAIN, via="creator")
+    assert str(ev["argument"]).endswith("secret.txt"), show([ev])
+    record(10, "the dependency registers the std `http.FileServer` on the app's mux", "not covered",
+           "attribution follows code, not configuration: no walkers code runs when the file server reads; the "
+           "connection goroutine's creator is the app's server loop. Give such handlers' readers no files.read",
+           evidence(ev, "exit 0: the file was served"))
+
+
+# --- 3. init() before main ------------------------------------------------------------------------------------
+
+
+def test_init_writes_a_file_before_main(tmp_path: Path, record: Callable[..., None]) -> None:
+    """`gohook attach -- CMD` attaches every probe before it starts CMD: package init is covered."""
+    app = private_copy(gofixtures.build(_toolchain("1.27.3"), "evasion", "default"), tmp_path, "evasion-init")
+    policy = policy_file(tmp_path / "policy.yaml", BASELINE)
+    out = tmp_path / "init.txt"
+    result = attach_cmd(app, policy, [str(app), "init-file", str(out)], tmp_path)
+    assert result.status == STATUS_KILLED, result.stderr
+    assert not out.exists()
+    [ev] = [e for e in result.events if e["decision"] == "deny"]
+    assert (ev["capability"], ev["module"], ev["via"], ev["argument"]) == ("files.write", AUTOREG, "stack", str(out))
+    assert f"{AUTOREG}.init.0" in stack_functions(ev) or f"{AUTOREG}.init" in stack_functions(ev), show([ev])
+    assert ev["goid"] == 1
+    record(3, "`init()` writes a file (`gohook attach -- CMD`)", "blocked",
+           "probes are attached before CMD starts; init runs on the main goroutine with autoreg's frame on the "
+           "stack", evidence(ev, f"gohook exit {result.status} (child SIGKILLed), file absent"))
+
+
+def test_init_dials_before_main(live: dict[str, dict[str, Trial]], record: Callable[..., None]) -> None:
+    t = live["enforce"]["init-dial"]
+    fact = assert_killed_before(t, "connections", 1, 0)
+    ev = decided(t, "deny", "network.connect", AUTOREG, via="stack")
+    record(3, "`init()` dials out (process started while attached)", "blocked",
+           "uprobes are per file: a process started after attaching is covered from its first instruction",
+           evidence(ev, fact))
+
+
+# --- 4. inlining and generics --------------------------------------------------------------------------------
+
+
+def test_inlined_and_generic_wrappers(live: dict[str, dict[str, Trial]], record: Callable[..., None]) -> None:
+    binary = GoBinary.open(gofixtures.build(_toolchain("1.27.3"), "evasion", "default"))
+    inlined = inlined_function_names(binary)
+    names = {f.name for f in binary.functions}
+    assert f"{FSX}.Touch" in inlined and f"{FSX}.Touch" not in names, "fsx.Touch is not inlined away"
+    assert any(n.startswith(f"{FSX}.Save[") for n in names), "no instantiation of fsx.Save"
+    for technique, variant, why in (
+            ("inline", "wrapper inlined into main (`fsx.Touch`)",
+             "inline-aware ranges: the call site in main's code is inside fsx.Touch's inlined body"),
+            ("generic", "generic function instantiated from main (`fsx.Save[string]`)",
+             "the shape instantiation `fsx.Save[go.shape.string]` is fsx's code"),
+            ("generic-inline", "generic function inlined into main (`fsx.Put[string]`)",
+             "inline-aware ranges name the inlined generic's package")):
+        t = live["enforce"][technique]
+        ev, fact = blocked_file(t, "files.write", FSX, "stack")
+        record(4, variant, "blocked", why, evidence(ev, fact))
+
+
+# --- 5. direct system calls ---------------------------------------------------------------------------------
+
+
+def test_raw_syscall_functions(live: dict[str, dict[str, Trial]], record: Callable[..., None]) -> None:
+    for technique, function, removed, variant in (
+            ("sys-syscall6", "syscall.Syscall6", False, "`syscall.Syscall6(SYS_OPENAT, ...)`"),
+            ("sys-rawsyscall", "syscall.RawSyscall", True, "`syscall.RawSyscall(SYS_UNLINKAT, ...)`")):
+        t = live["enforce"][technique]
+        fact = assert_killed_before(t, "exists", not removed, removed)
+        ev = decided(t, "deny", "syscall", RAWIO, via="direct", function=function)
+        record(5, variant, "blocked", "hooked (capability `syscall`, direct caller only)", evidence(ev, fact))
+
+
+def test_own_assembly_syscall_instruction(live: dict[str, dict[str, Trial]], record: Callable[..., None]) -> None:
+    t = live["enforce"]["sys-asm"]
+    ev, fact = blocked_file(t, "files.write", RAWIO, "syscall-site")
+    assert ev["function"] == f"{RAWIO}.openat", show([ev])
+    record(5, "the module's own assembly issues `syscall` (openat, O_CREAT)", "blocked",
+           "every `syscall` instruction in module code gets a uprobe; the number in RAX says files.write",
+           evidence(ev, fact))
+
+
+def test_syscall_instruction_written_at_run_time(live: dict[str, dict[str, Trial]],
+                                                 record: Callable[..., None]) -> None:
+    """No scan of the binary can find it: the sentinel sees the system call, attributes it, kills after it."""
+    t = live["enforce"]["sys-jit"]
+    assert t.ran.returncode == KILLED and t.control.returncode == 0, t
+    assert t.facts["exists"], "a tracepoint cannot stop the system call: the file must exist"
+    ev = decided(t, "deny", "files.write", RAWIO, via="stack", function="syscall:openat")
+    assert ev["note"] and "ran" in ev["note"], show([ev])
+    record(5, "`syscall` in machine code the module writes into an executable page", "flagged",
+           "the raw_syscalls sentinel attributes it ([RSP] of the code outside the Go text is rawio's) and "
+           "kills; a tracepoint cannot veto the call, so the one call ran",
+           evidence(ev, "killed (SIGKILL) after the open: file created"))
+
+
+# --- 6. cgo ---------------------------------------------------------------------------------------------------
+
+
+def test_cgo_entry_is_charged_to_the_module(live: dict[str, dict[str, Trial]], record: Callable[..., None]) -> None:
+    t = live["cgo"]["cgo-add"]
+    assert t.ran.returncode == 0 and "2+3=5" in t.ran.stdout, t
+    ev = decided(t, "allow", "cgo", NATIVEFS, via="direct", function="runtime.cgocall")
+    assert f"{NATIVEFS}._Cfunc_nf_add" in stack_functions(ev), show([ev])
+    record(6, "a cgo call with the `cgo` capability allowed", "flagged",
+           "runtime.cgocall's direct caller is the module's `_Cfunc_` stub: reported as the module's `cgo` call",
+           evidence(ev, "exit 0"))
+
+
+def test_c_code_open_and_connect(live: dict[str, dict[str, Trial]], record: Callable[..., None]) -> None:
+    t = live["cgo"]["cgo-open"]
+    assert t.ran.returncode == KILLED and t.control.returncode == 0, t
+    ev = decided(t, "deny", "files.write", NATIVEFS, via="cgo", function="syscall:openat")
+    record(6, "C code calls `open(O_CREAT)` (`cgo` allowed)", "flagged",
+           "the sentinel charges the system call to the module whose cgo call the thread is in, and kills; the "
+           "open itself ran", evidence(ev, f"killed (SIGKILL); file created: {t.facts['exists']}"))
+    t = live["cgo"]["cgo-connect"]
+    assert t.ran.returncode == KILLED and t.control.returncode == 0, t
+    ev = decided(t, "deny", "network.connect", NATIVEFS, via="cgo", function="syscall:connect")
+    record(6, "C code calls `connect()` (`cgo` allowed)", "flagged",
+           "as for open: charged to nativefs through its cgo call, killed after the connect",
+           evidence(ev, "killed (SIGKILL)"))
+
+
+def test_cgo_denied(tmp_path: Path, record: Callable[..., None]) -> None:
+    app = private_copy(gofixtures.build(_toolchain("1.27.3"), "evasion", "cgo"), tmp_path, "evasion-cgo-denied")
+    policy = policy_file(tmp_path / "policy.yaml", {**BASELINE, NATIVEFS: []})
+    out = tmp_path / "c.txt"
+    result = attach_cmd(app, policy, [str(app), "cgo-open", str(out)], tmp_path)
+    assert result.status == STATUS_KILLED and not out.exists(), result.stderr
+    [ev] = [e for e in result.events if e["decision"] == "deny"]
+    assert (ev["capability"], ev["module"], ev["function"]) == ("cgo", NATIVEFS, "runtime.cgocall"), show([ev])
+    record(6, "C code calls `open()` (`cgo` denied)", "blocked",
+           "runtime.cgocall is hooked: the first cgo call (C.CString) dies before any C runs",
+           evidence(ev, "gohook exit 137, file absent"))
+
+
+# --- 7. exec --------------------------------------------------------------------------------------------------
+
+
+def test_exec_denied(live: dict[str, dict[str, Trial]], record: Callable[..., None]) -> None:
+    t = live["enforce"]["exec-sh"]
+    ev, fact = blocked_file(t, "exec", SHELLCMD, "stack")
+    assert ev["argument"] == "/bin/sh", show([ev])
+    record(7, "`exec.Command(\"/bin/sh\", \"-c\", ...)` without `exec`", "blocked",
+           "syscall.forkExec is hooked: killed before the fork", evidence(ev, fact))
+
+
+def test_exec_allowed_child_is_outside_enforcement(tmp_path: Path, record: Callable[..., None]) -> None:
+    app = private_copy(gofixtures.build(_toolchain("1.27.3"), "evasion", "default"), tmp_path, "evasion-exec")
+    policy = policy_file(tmp_path / "policy.yaml", {**BASELINE, SHELLCMD: ["files", "env.read", "exec"]})
+    out = tmp_path / "sh.txt"
+    result = attach_cmd(app, policy, [str(app), "exec-sh", str(out)], tmp_path)
+    assert result.status == 0 and out.read_text() == "pwned\n", result.stderr
+    [ev] = [e for e in result.events if e["capability"] == "exec"]
+    assert (ev["decision"], ev["module"]) == ("allow", SHELLCMD), show([ev])
+    assert ev["note"] == "the started program runs outside enforcement", ev
+    assert not [e for e in result.events if e["pid"] != ev["pid"]], "events from the child process"
+    record(7, "`/bin/sh` started with `exec` allowed", "flagged",
+           "the exec is checked; the child is another program, outside enforcement: its event says so (`note`), "
+           "and inspect lists an `exec` gap for the module",
+           evidence(ev, f"note: {ev['note']}; the shell wrote its file"))
+
+
+# --- 8. stack forgery -----------------------------------------------------------------------------------------
+
+
+def test_cleared_frame_pointer(live: dict[str, dict[str, Trial]], record: Callable[..., None]) -> None:
+    t = live["enforce"]["forge-nofp"]
+    ev, fact = blocked_file(t, "files.write", TRAMPOLINE, "stack", removed=True)
+    assert f"{TRAMPOLINE}.callNoFP" in stack_functions(ev), show([ev])
+    record(8, "assembly clears RBP, then CALLs os.Remove", "blocked",
+           "the return address into the assembly function is still on the chain, and it is trampoline's",
+           evidence(ev, fact))
+
+
+def test_forged_return_address(live: dict[str, dict[str, Trial]], record: Callable[..., None]) -> None:
+    t = live["enforce"]["forge-ret"]
+    assert t.ran.returncode == 0 and not t.facts["exists"], t  # removed: the default policy allows it ...
+    ev = decided(t, "allow", "files.write", UNATTRIBUTED, via="none")  # ... but never silently
+    assert not any(f.startswith(TRAMPOLINE) for f in stack_functions(ev)), show([ev])
+    record(8, "assembly JMPs to os.Remove with a forged return address and RBP = 0 (`unattributed: allow`)",
+           "flagged", "no trampoline address is on the frame-pointer chain: the event is unattributed; inspect "
+           "lists an `asm` gap for the module", evidence(ev, "exit 0: the file was removed"))
+    t = live["strict"]["forge-ret"]
+    fact = assert_killed_before(t, "exists", False, True)
+    ev = decided(t, "deny", "files.write", UNATTRIBUTED, via="none")
+    record(8, "the same forged return address under `unattributed: deny`", "blocked",
+           "missing attribution is a violation under the strict policy", evidence(ev, fact))
+
+
+def test_strict_policy_on_a_program_linking_net_http(tmp_path: Path, record: Callable[..., None]) -> None:
+    """The knob is strict: the standard library's own init-time GODEBUG reads have no module either."""
+    app = private_copy(gofixtures.build(_toolchain("1.27.3"), "evasion", "default"), tmp_path, "evasion-strict-all")
+    policy = policy_file(tmp_path / "policy.yaml", BASELINE, unattributed="deny")
+    out = tmp_path / "main.txt"
+    result = attach_cmd(app, policy, [str(app), "main-write", str(out)], tmp_path)
+    assert result.status == STATUS_KILLED and not out.exists(), result.stderr
+    [ev] = [e for e in result.events if e["decision"] == "deny"]
+    assert (ev["capability"], ev["module"], ev["argument"]) == ("env.read", UNATTRIBUTED, "GODEBUG"), show([ev])
+    assert any(".init" in f for f in stack_functions(ev)), show([ev])
+    record(8, "`unattributed: deny` on a program linking net/http (the knob's cost)", "blocked",
+           "too much: std package initialization reads GODEBUG with no module on the stack, so the program dies "
+           "before main; use the knob for programs whose std init makes no hooked call",
+           evidence(ev, "gohook exit 137 before main ran"))
+
+
+# --- 9. concurrency -------------------------------------------------------------------------------------------
+
+
+def test_eight_goroutines_hammer_a_denied_call(live: dict[str, dict[str, Trial]],
+                                               record: Callable[..., None]) -> None:
+    t = live["enforce"]["hammer"]
+    assert t.control.returncode == 0 and len(t.control_facts["written"]) == 8 * HAMMER_WRITES, t.control
+    assert t.ran.returncode == KILLED, t
+    assert t.facts["written"] == [], f"a denied write slipped through: {t.facts['written']}"
+    denied = [e for e in t.events if e["decision"] == "deny"]
+    assert denied and all((e["capability"], e["module"]) == ("files.write", FANOUT) for e in denied), show(denied)
+    assert len(denied) <= (os.cpu_count() or 1), f"more denied calls than CPUs got to their probe:\n{show(denied)}"
+    assert not [e for e in t.events if e["module"] == FANOUT and e["decision"] != "deny"], show(t.events)
+    record(9, f"8 goroutines write {HAMMER_WRITES} files each while main reads", "blocked",
+           "the SIGKILL is sent from the probe of the first denied call; another thread that reaches a probe "
+           "meanwhile is denied too; none reaches the open",
+           evidence({**denied[0], "argument": "/tmp/w<g>-<i>"},  # whichever goroutine got there first
+                    f"killed (SIGKILL); at most one denied call per CPU; 0 of {8 * HAMMER_WRITES} "
+                    f"files written (unhooked: {8 * HAMMER_WRITES})"))
+
+
+def test_main_own_work_is_allowed_everywhere(live: dict[str, dict[str, Trial]]) -> None:
+    """No false kill: the application's own write passes under every session, with no sentinel event."""
+    for name, trials in live.items():
+        t = trials["main-write"]
+        assert t.ran.returncode == 0 and t.facts["exists"], (name, str(t))
+        ev = decided(t, "allow", "files.write", MAIN, via="stack")
+        assert ev["function"] == "syscall.openat", show([ev])
+        assert not [e for e in t.events if e["function"].startswith("syscall:")], (name, show(t.events))
+
+
+# --- static view and runtime.g offsets ------------------------------------------------------------------------
+
+
+def test_inspect_names_the_gaps(tmp_path: Path) -> None:
+    """`gohook inspect` flags what enforcement can only flag: assembly, raw syscalls, exec, cgo."""
+    import subprocess
+    import sys
+
+    app = gofixtures.build(_toolchain("1.27.3"), "evasion", "cgo")
+    proc = subprocess.run([sys.executable, "-m", "gohook", "inspect", str(app), "--json"], capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    gaps = {(g["kind"], g["module"]) for g in json.loads(proc.stdout)["gaps"]}
+    for gap in [("asm", TRAMPOLINE), ("asm", RAWIO), ("raw_syscall", RAWIO), ("exec", SHELLCMD), ("cgo", NATIVEFS),
+                ("cgo", "")]:
+        assert gap in gaps, f"inspect does not report {gap}: {sorted(gaps)}"
+
+
+def _check_g_offsets(toolchain: gofixtures.Toolchain, fixture: str) -> None:
+    binary = GoBinary.open(gofixtures.build(toolchain, fixture, "default"))
+    fields = dwarf_g_fields(binary.image.data, ("goid", "gopc", "parentGoid", "startpc"))
+    assert fields is not None, "no runtime.g in the DWARF"
+    table = G_OFFSETS.get(toolchain.release[1])
+    assert table is not None, f"G_OFFSETS has no entry for Go {toolchain.version}: {fields}"
+    assert (table.goid, table.gopc) == (fields["goid"], fields["gopc"]), fields
+    assert g_offsets(binary) == GOffsets(fields["goid"], fields["gopc"], "dwarf")
+
+
+def test_runtime_g_offsets_match_the_dwarf_of_every_toolchain(toolchain: gofixtures.Toolchain) -> None:
+    """G_OFFSETS (the fallback for binaries without DWARF) against runtime.g's DWARF, per installed release."""
+    _check_g_offsets(toolchain, "capapp")
+    stripped = GoBinary.open(gofixtures.build(toolchain, "capapp", "stripped"))
+    assert g_offsets(stripped) == G_OFFSETS[toolchain.release[1]]  # no DWARF: the table
+
+
+@pytest.mark.parametrize("version", ["1.21.13", "1.27.3"])
+def test_runtime_g_offsets_of_the_evasion_binaries(version: str) -> None:
+    _check_g_offsets(_toolchain(version), "evasion")
+
+
+# --- plan -> BPF for provenance, the sentinel and trusted code (pure) -----------------------------------------
+
+
+def test_sysrule_layout_matches_the_header(tmp_path: Path) -> None:
+    """struct gohook_sysrule as gcc lays it out, against render.SYSRULE_FIELDS."""
+    import shutil
+    import struct
+    import subprocess
+
+    from gohook.bpf.render import BPF_DIR, SYSRULE_FIELDS
+
+    gcc = shutil.which("gcc")
+    assert gcc is not None, "gcc is missing (scripts/setup.sh installs it)"
+    prints = "".join(f'printf("{n} %zu\\n", offsetof(struct gohook_sysrule, {n}));' for n, _ in SYSRULE_FIELDS)
+    src = tmp_path / "sysrule.c"
+    src.write_text('#include <stddef.h>\n#include <stdio.h>\n#include "gohook.h"\n'
+                   f'int main(void) {{ {prints} printf("sizeof %zu\\n", sizeof(struct gohook_sysrule)); }}\n')
+    exe = tmp_path / "sysrule"
+    subprocess.run([gcc, f"-I{BPF_DIR}", "-o", str(exe), str(src)], check=True, capture_output=True)
+    c = dict(line.split() for line in subprocess.run([str(exe)], check=True, capture_output=True,
+                                                      text=True).stdout.splitlines())
+    fmt = "<"
+    for name, code in SYSRULE_FIELDS:
+        assert int(c[name]) == struct.calcsize(fmt), name
+        fmt += code
+    assert int(c["sizeof"]) == struct.calcsize(fmt)
+
+
+def _plan(**changes: Any) -> Any:
+    from gohook.plan import EnforcementPlan, HookPoint, Range
+
+    text = 0x401000
+    hook = HookPoint(hook_id=0, function="os.OpenFile", entry=0x402000, probe=0x402004, file_offset=0x2004,
+                     capability=0)
+    base: dict[str, Any] = dict(binary="/bin/app", pie=False, text_start=text, text_end=text + 0x10000,
+                                capabilities=("files.read", "files.write", "syscall"), modules=("a", "b"),
+                                ranges=(Range(text + 0x2000, text + 0x3000, (1,)),), hooks=(hook,), goid_offset=152)
+    base.update(changes)
+    return EnforcementPlan(**base)
+
+
+def test_trusted_code_is_marked_where_attribution_says_std() -> None:
+    from gohook.bpf.render import RANGE_TRUSTED, build_tables
+
+    text = 0x401000
+    t = build_tables(_plan(trusted=((text + 0x1800, text + 0x2800), (text + 0x4000, text + 0x5000))))
+    assert t.range_start == (0, 0x1800, 0x2000, 0x3000, 0x4000, 0x5000)
+    assert [m & 0xFFFF for m in t.range_mods] == [0, 0, 1, 0, 0, 0]  # module ranges win over trusted spans
+    assert t.range_flags == (0, RANGE_TRUSTED, 0, 0, RANGE_TRUSTED, 0)
+    assert build_tables(_plan()).range_flags == (0, 0, 0)
+
+
+def test_provenance_and_sentinel_defines() -> None:
+    from gohook.bpf.errors import PlanTableError
+    from gohook.bpf.render import NEWPROC_HOOK_ID, hook_macro, render_defines, sys_rule_values
+    from gohook.plan import ArgKind, HookKind, HookPoint, ProbeAddress, Provenance, Sentinel, SyscallRule
+
+    text = 0x401000
+    prov = Provenance(ProbeAddress(text + 0x100, 0x100), (ProbeAddress(text + 0x200, 0x200),), 288)
+    rule = SyscallRule(257, "openat", 0, 1, flags_arg=2, mask=0x643, arg=1, arg_kind=ArgKind.CSTRING)
+    sentinel = Sentinel((rule,), ((text + 0x300, text + 0x340),), (), syscall_capability=2)
+    d = render_defines(_plan(provenance=prov, sentinel=sentinel))
+    assert (d["GOHOOK_PROVENANCE"], d["GOHOOK_GOPC_OFFSET"], d["GOHOOK_SENTINEL"]) == ("1", "288", "1")
+    assert d["GOHOOK_SYSCALL_CAPBIT"] == "0x4ULL"
+    assert d["GOHOOK_EXEMPT"] == "EXEMPT(0x401300ULL, 0x401340ULL)"
+    assert d["GOHOOK_HOOKS"].endswith(f"NEWPROC({NEWPROC_HOOK_ID}, 0x401100ULL)")
+    assert "GOHOOK_PROVENANCE" not in render_defines(_plan())
+    assert sys_rule_values((rule,), 3) == {257: (1, 0, 1, 2, 1, int(ArgKind.CSTRING), 0xFF, 0x643)}
+    site = HookPoint(hook_id=3, function="m.f", entry=text, probe=text + 8, file_offset=8, capability=0,
+                     kind=HookKind.SITE, owner=2)
+    assert hook_macro(site, 3) == "SITE(3, 0x401008ULL, 2)"
+    cgo = HookPoint(hook_id=4, function="runtime.cgocall", entry=text, probe=text, file_offset=0, capability=0,
+                    kind=HookKind.CGOCALL, direct_caller_only=True)
+    assert hook_macro(cgo, 3).startswith("HOOK_CGO(4, ")
+    with pytest.raises(PlanTableError, match="needs goroutine provenance"):
+        render_defines(_plan(sentinel=sentinel))
+    with pytest.raises(PlanTableError, match="capability bit 7"):
+        sys_rule_values((SyscallRule(42, "connect", 7),), 3)
+
+
+def test_syscall_rules_follow_the_catalog() -> None:
+    from gohook.catalog import load_catalog
+    from gohook.planner import syscall_rules
+    from gohook.syscalls import BY_NUMBER, syscall_name
+
+    catalog = load_catalog()
+    bits = {c.name: c.bit for c in catalog.capabilities}
+    rules = {r.nr: r for r in syscall_rules(catalog)}
+    assert set(rules) == set(BY_NUMBER)
+    openat = rules[257]
+    assert (openat.capability, openat.capability_if_set, openat.flags_arg, openat.mask) == (
+        bits["files.read"], bits["files.write"], 2, 0x643)
+    assert rules[42].capability == bits["network.connect"] and rules[59].capability == bits["exec"]
+    assert syscall_name(257) == "openat" and syscall_name(999) == "syscall 999"
+
+
+# --- the document ---------------------------------------------------------------------------------------------
+
+
+def test_docs_table_matches_this_run(results: Results) -> None:
+    """docs/evasion.md holds the rows recorded by this run (all of them when the whole file ran)."""
+    table = _table_module()
+    doc = (gofixtures.REPO_ROOT / "docs" / "evasion.md").read_text(encoding="utf-8")
+    if not results.rows:  # only this test was selected: check against the last complete run's results
+        assert RESULTS.exists(), "no results: run the whole of tests/test_evasion.py"
+        assert doc == table.render(json.loads(RESULTS.read_text(encoding="utf-8"))["rows"])
+        return
+    stale = [r["test"] for r in results.rows if table.row_markdown(r) not in doc]
+    assert not stale, (f"docs/evasion.md is out of date for {stale}: run the suite, then "
+                       "`.venv/bin/python scripts/evasion_table.py`")
+    in_doc = {line.rsplit("`", 2)[-2] for line in doc.splitlines() if line.startswith("| ") and "`tests/" in line}
+    if in_doc <= {r["test"] for r in results.rows}:  # the whole suite ran: the document is exactly its rendering
+        assert doc == table.render(results.rows)
