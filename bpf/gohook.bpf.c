@@ -74,6 +74,9 @@
 #ifndef GOHOOK_GOID_OFFSET
 #define GOHOOK_GOID_OFFSET 0 /* offset of goid in runtime.g; 0: unknown */
 #endif
+#ifndef GOHOOK_NOT_INHERITED
+#define GOHOOK_NOT_INHERITED 0 /* a module id goroutines never inherit (std:init); 0: none */
+#endif
 #ifndef GOHOOK_GOPC_OFFSET
 #define GOHOOK_GOPC_OFFSET 0 /* offset of gopc in runtime.g; 0: unknown */
 #endif
@@ -435,6 +438,8 @@ static __always_inline __u32 gohook_provenance(__u32 tgid, __u64 g, __u64 goid, 
 		return 0;
 	__u64 gopc = gohook_read_u64(g + GOHOOK_GOPC_OFFSET);
 	__u32 m = gopc ? gohook_module_at(gopc, bias) : 0; /* gopc is a return address (after CALL newproc) */
+	if (GOHOOK_NOT_INHERITED && m == GOHOOK_NOT_INHERITED)
+		m = 0;
 	if (m)
 		*how |= GOHOOK_F_GOPC;
 	return m;
@@ -531,6 +536,8 @@ static __always_inline int gohook_run(struct gohook_regs *r, struct gohook_call 
 		 * non-std module, else what it inherited itself. Also registers the
 		 * process for the sentinel (newproc runs before package init). */
 		__u32 attr = w.first;
+		if (GOHOOK_NOT_INHERITED && attr == GOHOOK_NOT_INHERITED)
+			attr = 0; /* std package init starts goroutines for the runtime, not for a module */
 		if (!attr && !(flags & GOHOOK_F_TRUSTED))
 			attr = gohook_provenance(tgid, r->r14, goid, bias, &flags);
 		pending.update(&tid, &attr);

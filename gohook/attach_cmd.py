@@ -234,7 +234,7 @@ class Learner:
         self.seen: dict[str, dict[str, EventRecord]] = {}
 
     def observe(self, rec: EventRecord) -> None:
-        if rec.unattributed:
+        if rec.unattributed or rec.module.startswith("std:"):  # std:init is not a module a policy names
             return
         self.seen.setdefault(rec.module, {}).setdefault(rec.capability, rec)
 

@@ -116,6 +116,7 @@ class Provenance:
     newproc: ProbeAddress
     newproc1_returns: tuple[ProbeAddress, ...]
     gopc_offset: int  # offset of gopc (the go statement's PC) in runtime.g; 0 = unknown
+    not_inherited: int = 0  # a module id goroutines never inherit (the std:init pseudo-module); 0 = none
 
 
 @dataclass(frozen=True, slots=True)

@@ -124,10 +124,31 @@ def hook_points(first_id: int, site: HookSite, catalog: Catalog) -> tuple[list[H
             for i, c in enumerate(site.call_sites)], ""
 
 
+#: Pseudo-module of standard-library package initializers (`net/http.init`, `internal/godebug.init.0`):
+#: they run before main with no module on the stack and read GODEBUG and the like. Charging them to
+#: this module, which holds every capability, keeps `unattributed: deny` usable: only code that no
+#: module and no std initializer accounts for is unattributed. A dependency's own init() is its frame,
+#: innermost, and is charged to the dependency as before.
+STD_INIT = "std:init"
+
+
+def is_std_init(binary: GoBinary, name: str) -> bool:
+    """A standard-library package initializer (or a closure in one)."""
+    pkg = binary.package_of(name)
+    if pkg is None or binary.module_of(name) != STD or not name.startswith(pkg + "."):
+        return False
+    rest = name[len(pkg) + 1 :]
+    return rest == "init" or rest.startswith("init.")
+
+
 def build_plan(binary: GoBinary, hooks: HookReport, catalog: Catalog, policy: Policy, mode: Mode) -> PlanBuild:
-    modules = sorted({binary.module_of(f.name) for f in binary.functions} - {STD})
+    def module_of(name: str) -> str:
+        return STD_INIT if is_std_init(binary, name) else binary.module_of(name)
+
+    found = {module_of(f.name) for f in binary.functions} - {STD}
+    modules = sorted(found - {STD_INIT}) + ([STD_INIT] if STD_INIT in found else [])
     module_id, ordered = module_id_map(modules, policy.is_trusted)
-    ranges = build_ranges(binary, module_id)
+    ranges = build_ranges(binary, module_id, module_of)
     points: list[HookPoint] = []
     used: list[HookSite] = []
     skipped: list[tuple[str, str]] = []
@@ -141,13 +162,17 @@ def build_plan(binary: GoBinary, hooks: HookReport, catalog: Catalog, policy: Po
     offsets = g_offsets(binary)
     goid_offset = offsets.goid if offsets is not None else GOID_OFFSETS.get(binary.go_minor or 0, 0)
     provenance = plan_provenance(binary, offsets.gopc if offsets is not None else 0) if goid_offset else None
+    if provenance is not None and module_id(STD_INIT):
+        provenance = replace(provenance, not_inherited=module_id(STD_INIT))
     sentinel = plan_sentinel(binary, catalog) if provenance is not None else None
     if sentinel is not None:
         cgocall = [i for i, h in enumerate(points) if h.function == "runtime.cgocall"]
         for i in cgocall:
             points[i] = replace(points[i], kind=HookKind.CGOCALL)
         points.extend(syscall_sites(binary, module_id, len(points)))
-    allowed = {i + 1: catalog.mask(policy.capabilities_of(m)) for i, m in enumerate(ordered)}
+    all_caps = catalog.mask(["all"])
+    allowed = {i + 1: all_caps if m == STD_INIT else catalog.mask(policy.capabilities_of(m))
+               for i, m in enumerate(ordered)}
     goexit = binary.functions_by_name.get("runtime.goexit")
     plan = EnforcementPlan(
         binary=binary.path,

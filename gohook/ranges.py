@@ -37,9 +37,19 @@ def _dedupe(ids: Iterable[int]) -> tuple[int, ...]:
     return tuple(out[:MAX_MODULES_PER_RANGE])
 
 
-def function_ranges(binary: GoBinary, f: Function, module_id: ModuleIds) -> list[Range]:
-    """Attribution ranges of one physical function (unmerged, std pieces included)."""
-    own = module_id(binary.module_of(f.name))
+ModuleOf = Callable[[str], str]  # function name -> module path
+
+
+def function_ranges(binary: GoBinary, f: Function, module_id: ModuleIds,
+                    module_of: ModuleOf | None = None) -> list[Range]:
+    """Attribution ranges of one physical function (unmerged, std pieces included).
+
+    module_of names the module of a function (default: binary.module_of); the
+    planner passes one that gives standard-library package initializers their
+    own pseudo-module.
+    """
+    module_of = module_of or binary.module_of
+    own = module_id(module_of(f.name))
     table = binary.table
     if not table.has_inline_tree(f):
         return [Range(f.entry, f.end, _dedupe([own]))]
@@ -53,7 +63,7 @@ def function_ranges(binary: GoBinary, f: Function, module_id: ModuleIds) -> list
             continue
         mods = chain_cache.get(ix)
         if mods is None:
-            mods = _dedupe(_chain_modules(binary, f, ix, own, module_id))
+            mods = _dedupe(_chain_modules(binary, f, ix, own, module_id, module_of))
             chain_cache[ix] = mods
         out.append(Range(start, end, mods))
         start = end
@@ -62,13 +72,14 @@ def function_ranges(binary: GoBinary, f: Function, module_id: ModuleIds) -> list
     return out
 
 
-def _chain_modules(binary: GoBinary, f: Function, ix: int, own: int, module_id: ModuleIds) -> list[int]:
+def _chain_modules(binary: GoBinary, f: Function, ix: int, own: int, module_id: ModuleIds,
+                   module_of: ModuleOf) -> list[int]:
     table = binary.table
     ids: list[int] = []
     seen = 0
     while ix >= 0 and seen < 256:
         call = table.inlined_call(f, ix)
-        ids.append(module_id(binary.module_of(call.name)))
+        ids.append(module_id(module_of(call.name)))
         ix = table.inline_index(f, f.entry + call.parent_pc)
         seen += 1
     ids.append(own)
@@ -88,11 +99,11 @@ def merge(ranges: Iterable[Range]) -> list[Range]:
     return out
 
 
-def build_ranges(binary: GoBinary, module_id: ModuleIds) -> list[Range]:
+def build_ranges(binary: GoBinary, module_id: ModuleIds, module_of: ModuleOf | None = None) -> list[Range]:
     """Sorted, merged, non-overlapping ranges for the whole binary."""
     pieces: list[Range] = []
     for f in binary.functions:
-        pieces.extend(function_ranges(binary, f, module_id))
+        pieces.extend(function_ranges(binary, f, module_id, module_of))
     return merge(pieces)
 
 

@@ -365,6 +365,7 @@ def render_defines(plan: EnforcementPlan, options: ProgramOptions = DEFAULT_OPTI
     if prov is not None:
         extra["GOHOOK_PROVENANCE"] = "1"
         extra["GOHOOK_GOPC_OFFSET"] = str(prov.gopc_offset)
+        extra["GOHOOK_NOT_INHERITED"] = str(prov.not_inherited)
     if sentinel is not None:
         extra["GOHOOK_SENTINEL"] = "1"
         cap = sentinel.syscall_capability

@@ -15,8 +15,9 @@ import (
 	"time"
 )
 
-// Ops are the operations Run knows, each one use of a capability.
-var Ops = []string{"open", "getenv", "dial", "exec"}
+// Ops are the operations Run knows: each one use of a capability, and spawn
+// (start a goroutine and wait for it: what goroutine provenance costs).
+var Ops = []string{"open", "getenv", "dial", "exec", "spawn"}
 
 // Config says what Run does.
 type Config struct {
@@ -104,6 +105,8 @@ func prepare(cfg Config) (func() error, func(), error) {
 		return func() error { getenv(cfg.Env); return nil }, nothing, nil
 	case "exec":
 		return func() error { return execTrue(cfg.Exe) }, nothing, nil
+	case "spawn":
+		return spawn, nothing, nil
 	case "dial":
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -154,6 +157,14 @@ func acceptLoop(ln net.Listener) {
 		}
 		c.Close()
 	}
+}
+
+//go:noinline
+func spawn() error {
+	done := make(chan struct{})
+	go func() { close(done) }()
+	<-done
+	return nil
 }
 
 //go:noinline
