@@ -104,6 +104,9 @@
 #ifndef GOHOOK_REPORT_ALLOWED
 #define GOHOOK_REPORT_ALLOWED 1 /* 1: allowed calls are reported too (learn mode, event streams) */
 #endif
+#ifndef GOHOOK_VIOLATION_PAGES
+#define GOHOOK_VIOLATION_PAGES 64 /* ring buffer for deny/audit events, in pages (power of two) */
+#endif
 #ifndef GOHOOK_RINGBUF_PAGES
 #define GOHOOK_RINGBUF_PAGES 256 /* ring buffer size in pages (power of two) */
 #endif
@@ -141,6 +144,9 @@
 
 /* --- maps ----------------------------------------------------------------- */
 BPF_RINGBUF_OUTPUT(events, GOHOOK_RINGBUF_PAGES);
+/* Violations (deny, audit) get their own ring buffer: a flood of allowed-call
+ * events can fill `events`, but never crowd out the events that matter. */
+BPF_RINGBUF_OUTPUT(violations, GOHOOK_VIOLATION_PAGES);
 BPF_PERCPU_ARRAY(counters, __u64, GOHOOK_NCOUNTERS);
 BPF_PERCPU_ARRAY(scratch, struct gohook_event, 1); /* the event being built (too big for the stack) */
 struct gohook_stack {
@@ -660,8 +666,12 @@ static __always_inline int gohook_run(struct gohook_regs *r, struct gohook_call 
 	/* The whole struct, a constant size: a size computed from nframes would
 	 * make the verifier check everything after the walk once per frame count
 	 * (measured: 2-5x the verified instructions). */
-	if (events.ringbuf_output(ev, sizeof(*ev), 0))
+	if (decision != GOHOOK_ALLOW) {
+		if (violations.ringbuf_output(ev, sizeof(*ev), 0))
+			gohook_count(GOHOOK_C_LOST);
+	} else if (events.ringbuf_output(ev, sizeof(*ev), 0)) {
 		gohook_count(GOHOOK_C_LOST);
+	}
 	return 0;
 }
 

@@ -558,10 +558,7 @@ def test_eight_goroutines_for_ten_seconds_no_false_kill_then_a_denied_call_kills
     assert res.allowed_seen > 0 and res.allowed_seen + summary.lost <= summary.hits, (res.allowed_seen, summary)
     assert not created.exists()
     assert all(e["decision"] == "deny" for e in res.events), show(res.events)
-    if res.events:
-        [ev] = res.events
-        denied(res.events, Ran(ev["pid"], KILLED, "", ""), "files.write", VISIT, str(created))
-    else:
-        # The ring buffer is full of the loop's allowed events when the create is denied, so its deny
-        # event is usually lost (measured: 3 runs out of 3); the kill itself never depends on delivery.
-        assert summary.lost > 0, res.stderr
+    # Violations have their own ring buffer: a flood of allowed-call events (often lost here: the
+    # loop makes ~60k calls a second) never crowds out the deny event.
+    [ev] = res.events
+    denied(res.events, Ran(ev["pid"], KILLED, "", ""), "files.write", VISIT, str(created))

@@ -263,6 +263,7 @@ class Attached:
                                                           _BPF_PROG_TYPE_TRACEPOINT)
         self._ringbuf_cb = self._on_record
         self._bpf[b"events"].open_ring_buffer(self._ringbuf_cb)
+        self._bpf[b"violations"].open_ring_buffer(self._ringbuf_cb)  # deny/audit: never crowded out
         self.timings["load"] = time.monotonic() - start
 
     def attach_probes(self) -> None:
