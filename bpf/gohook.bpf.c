@@ -379,6 +379,33 @@ static __always_inline void gohook_read_arg(struct gohook_call *c, struct gohook
 {
 	__u64 ptr = c->a0, len = c->a1;
 	ev->arg_len = 0;
+	if (c->arg_kind == GOHOOK_ARG_IPPORT) {
+		/* net.TCPAddr / UDPAddr / IPAddr: IP []byte at +0, Port int at +24 (same in Go 1.19-1.27) */
+		__u64 f[4];
+		if (!ptr || bpf_probe_read_user(f, sizeof(f), (void *)ptr)) {
+			if (ptr)
+				ev->flags |= GOHOOK_F_ARG_FAULT;
+			return;
+		}
+		__u64 iplen = f[1] > 16 ? 16 : f[1];
+		ev->arg[0] = (__u8)iplen;
+		iplen &= 31;
+		if (iplen && bpf_probe_read_user(&ev->arg[1], iplen, (void *)f[0]))
+			ev->flags |= GOHOOK_F_ARG_FAULT;
+		*(__u64 *)&ev->arg[17] = f[3];
+		ev->arg_len = 25;
+		return;
+	}
+	if (c->arg_kind == GOHOOK_ARG_INTFIELD0) {
+		if (ptr && !bpf_probe_read_user(ev->arg, 8, (void *)ptr))
+			ev->arg_len = 8;
+		else if (ptr)
+			ev->flags |= GOHOOK_F_ARG_FAULT;
+		return;
+	}
+	if (c->arg_kind == GOHOOK_ARG_STRFIELD0) {
+		len = ptr ? 1 : 0; /* read the string header at ptr, as for the first element of a slice */
+	}
 	if (c->arg_kind == GOHOOK_ARG_INT) {
 		*(__u64 *)ev->arg = c->a0;
 		ev->arg_len = 8;
@@ -392,7 +419,7 @@ static __always_inline void gohook_read_arg(struct gohook_call *c, struct gohook
 			ev->arg_len = n - 1;
 		return;
 	}
-	if (c->arg_kind == GOHOOK_ARG_STRING_SLICE0) {
+	if (c->arg_kind == GOHOOK_ARG_STRING_SLICE0 || c->arg_kind == GOHOOK_ARG_STRFIELD0) {
 		__u64 hdr[2];
 		if (len == 0)
 			return;

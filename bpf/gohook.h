@@ -58,6 +58,9 @@
 #define GOHOOK_ARG_STRING_SLICE0 3 /* first element of a []string (ptr, len) */
 #define GOHOOK_ARG_INT 4          /* a register, stored as 8 little-endian bytes */
 #define GOHOOK_ARG_SOCKADDR 5     /* struct sockaddr bytes at (ptr, len), decoded in user space */
+#define GOHOOK_ARG_IPPORT 6       /* *net.TCPAddr/UDPAddr/IPAddr: [ip len u8][ip 16][port u64 at +24] */
+#define GOHOOK_ARG_STRFIELD0 7    /* a Go string that is the first field of the struct at a pointer */
+#define GOHOOK_ARG_INTFIELD0 8    /* a word that is the first field of the struct at a pointer */
 
 /* Per-CPU counters (the `counters` map), summed by the loader. */
 #define GOHOOK_C_LOST 0    /* events dropped: ring buffer full */

@@ -155,12 +155,16 @@ class Event:
     @property
     def argument(self) -> str | None:
         """The argument as text: the string, or the integer in decimal; None when not captured."""
-        if self.arg_kind in (ArgKind.STRING, ArgKind.CSTRING, ArgKind.STRING_SLICE0):
+        if self.arg_kind in (ArgKind.STRING, ArgKind.CSTRING, ArgKind.STRING_SLICE0, ArgKind.STRFIELD0):
             return self.arg.decode("utf-8", "backslashreplace")
         if self.arg_kind == ArgKind.INT and len(self.arg) == 8:
             return str(int.from_bytes(self.arg, "little", signed=True))
         if self.arg_kind == ArgKind.SOCKADDR:
             return format_sockaddr(self.arg)
+        if self.arg_kind == ArgKind.IPPORT:
+            return format_ipport(self.arg)
+        if self.arg_kind == ArgKind.INTFIELD0 and len(self.arg) == 8:
+            return str(int.from_bytes(self.arg, "little", signed=True))
         return None
 
     @property
@@ -174,6 +178,22 @@ class Event:
 
 
 AF_UNIX, AF_INET, AF_INET6 = 1, 2, 10
+
+
+def format_ipport(raw: bytes) -> str | None:
+    """A net.TCPAddr-style argument ([ip len][16 ip bytes][port u64]) as `ip:port` (`:port` for any address)."""
+    if len(raw) < 25:
+        return None
+    import ipaddress
+
+    n = raw[0]
+    port = int.from_bytes(raw[17:25], "little", signed=True)
+    ip = bytes(raw[1 : 1 + n])
+    if n == 4 or (n == 16 and ip.startswith(b"\x00" * 10 + b"\xff\xff")):
+        return f"{ipaddress.IPv4Address(ip[-4:])}:{port}"
+    if n == 16:
+        return f"[{ipaddress.IPv6Address(ip)}]:{port}"
+    return f":{port}"
 
 
 def format_sockaddr(raw: bytes) -> str | None:

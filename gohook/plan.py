@@ -44,6 +44,9 @@ class ArgKind(enum.IntEnum):
     STRING_SLICE0 = 3  # first element of a []string whose (ptr, len) are in two registers
     INT = 4  # an integer register, reported as decimal
     SOCKADDR = 5  # kernel struct sockaddr at (ptr, len) in two registers: family, address and port
+    IPPORT = 6  # *net.TCPAddr / UDPAddr / IPAddr in one register: IP []byte at +0, Port at +24
+    STRFIELD0 = 7  # a Go string that is the first field of the struct a register points to
+    INTFIELD0 = 8  # a word that is the first field of the struct a register points to
 
 
 # Register numbers shared with bpf/gohook.h (GO_REG_*): Go's integer argument order.

@@ -81,14 +81,29 @@ def _reg_index(loc: object) -> int | None:
     return GO_ARG_REGS.index(name) if name in GO_ARG_REGS else None
 
 
+def _struct_kind(spec: ArgSpec) -> ArgKind | None:
+    """The struct shapes the BPF program reads: (IP []byte @0, Port int @24), string @0, int @0."""
+    shape = tuple((f.offset, f.kind.value) for f in spec.fields)
+    if shape == ((0, "bytes"), (24, "int")) or shape == ((0, "bytes"),):
+        return ArgKind.IPPORT
+    if shape[:1] == ((0, "string"),):
+        return ArgKind.STRFIELD0
+    if shape[:1] == ((0, "int"),):
+        return ArgKind.INTFIELD0
+    return None
+
+
 def arg_read(spec: ArgSpec | None) -> ArgRead:
     """The catalog's argument location as the BPF program reads it (NONE when it cannot)."""
-    if spec is None or spec.kind not in _ARG_KINDS:
+    if spec is None:
+        return ArgRead()
+    kind = _struct_kind(spec) if spec.kind is CatArgKind.STRUCT else _ARG_KINDS.get(spec.kind)
+    if kind is None:
         return ArgRead()
     regs = [_reg_index(loc) for loc in spec.at]
     if any(r is None for r in regs):
         return ArgRead()  # on the stack (assembly function): not read
-    return ArgRead(_ARG_KINDS[spec.kind], tuple(r for r in regs if r is not None))
+    return ArgRead(kind, tuple(r for r in regs if r is not None))
 
 
 def hook_point(hook_id: int, site: HookSite, catalog: Catalog) -> tuple[HookPoint | None, str]:

@@ -282,7 +282,8 @@ def _reg(index: int | None, hook: HookPoint, what: str) -> int:
 
 
 _ARG_REGS_NEEDED = {ArgKind.NONE: 0, ArgKind.STRING: 2, ArgKind.CSTRING: 1, ArgKind.STRING_SLICE0: 2,
-                    ArgKind.INT: 1, ArgKind.SOCKADDR: 2}
+                    ArgKind.INT: 1, ArgKind.SOCKADDR: 2,
+                    ArgKind.IPPORT: 1, ArgKind.STRFIELD0: 1, ArgKind.INTFIELD0: 1}
 
 
 def _capability(bit: int, hook: HookPoint, ncaps: int) -> int:

@@ -25,3 +25,15 @@ def test_unix_paths() -> None:
 def test_short_and_unknown() -> None:
     assert format_sockaddr(b"\x02") is None
     assert format_sockaddr(struct.pack("<H", 16) + b"\x01\x02") == "family 16: 10000102"
+
+
+def test_ipport() -> None:
+    from gohook.events import format_ipport
+
+    v4mapped = bytes([16]) + b"\0" * 10 + b"\xff\xff" + bytes([127, 0, 0, 1]) + (8080).to_bytes(8, "little")
+    assert format_ipport(v4mapped) == "127.0.0.1:8080"
+    v4 = bytes([4, 10, 0, 0, 7]) + b"\0" * 12 + (443).to_bytes(8, "little")
+    assert format_ipport(v4) == "10.0.0.7:443"
+    anyaddr = bytes([0]) + b"\0" * 16 + (0).to_bytes(8, "little")
+    assert format_ipport(anyaddr) == ":0"
+    assert format_ipport(b"\x04") is None
