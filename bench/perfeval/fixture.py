@@ -23,7 +23,7 @@ for _p in (ROOT / "tests", ROOT):
 
 import gofixtures  # noqa: E402
 
-PERFAPP = gofixtures.Fixture("perfapp", gofixtures.GO_TESTDATA / "perfapp", ".")
+PERFAPP = gofixtures.FIXTURES["perfapp"]
 
 #: Modules of perfapp and what each needs (testdata/go/perfapp): the policy
 #: allows exactly this, so every hooked call is decided "allow" after a full
@@ -36,10 +36,12 @@ attribution: {attribution}
 unattributed: allow
 default: []
 modules:
-  example.com/perfapp: [files.read, network.listen]
+  # files.write: the -ready file the service writes once it listens
+  example.com/perfapp: [files.read, files.write, network.listen]
   github.com/acme/envconfig: [env.read]
   github.com/acme/upclient: [network.connect]
-  github.com/acme/perfwork: [files.read, env.read, network.connect, network.listen, exec]
+  # files.write: os/exec opens /dev/null for writing, for the child's stdout
+  github.com/acme/perfwork: [files.read, files.write, env.read, network.connect, network.listen, exec]
 """
 
 #: Files the HTTP service serves: (name, size in bytes).
@@ -48,7 +50,6 @@ SERVED_FILES = (("small.txt", 512), ("page.html", 4096), ("asset.bin", 16384))
 
 def build_perfapp() -> Path:
     """The perfapp binary built (or reused) by the test suite's fixture builder, with the newest Go."""
-    gofixtures.FIXTURES.setdefault(PERFAPP.name, PERFAPP)
     chains = gofixtures.toolchains()
     if not chains:
         raise gofixtures.FixtureError("no Go toolchain installed: run scripts/setup.sh")

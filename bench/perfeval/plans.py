@@ -4,6 +4,8 @@
   (what the command does, so the benchmark follows any change to it);
 - at_entry(): the same hooks with every probe moved to the function entry
   (the naive placement, single-stepped by the kernel);
+- callee_placement(): direct_caller_only hooks probed at the hooked function
+  (as before call-site placement) rather than at their callers;
 - with_hook_count(): N hook points: the measured ones, then real ones, then
   extra probes on functions the workload never calls (cold packages);
 - with_module_count(): N modules: the real ones plus synthetic modules, each
@@ -17,14 +19,16 @@ from __future__ import annotations
 import argparse
 import bisect
 import itertools
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 from gohook.attach_cmd import prepare
+from gohook.catalog import load_catalog
 from gohook.gosym import GoBinary
 from gohook.gosym.pclntab import Function
+from gohook.hooks import find_hook_sites
 from gohook.plan import EnforcementPlan, HookPoint, Range
-from gohook.planner import PlanBuild
+from gohook.planner import PlanBuild, hook_point
 from gohook.probesite import PROLOGUE_WINDOW, find_probe_site
 from gohook.progress import Progress
 
@@ -41,9 +45,56 @@ def shipped(binary: Path, policy: Path, mode: str = "enforce") -> tuple[GoBinary
 
 
 def at_entry(plan: EnforcementPlan, binary: GoBinary) -> EnforcementPlan:
-    """Every hook's probe at its function's entry instead of the emulated instruction after it."""
-    hooks = tuple(replace(h, probe=h.entry, file_offset=binary.vaddr_to_offset(h.entry)) for h in plan.hooks)
-    return replace(plan, hooks=hooks)
+    """Every hooked function probed at its first instruction instead of the emulated one after it.
+
+    Call-site hook points (gohook.hooks.CallSite) of one function become that function's entry probe.
+    """
+    hooks: list[HookPoint] = []
+    seen: set[int] = set()
+    for h in plan.hooks:
+        if h.entry in seen:
+            continue
+        seen.add(h.entry)
+        hooks.append(replace(h, hook_id=len(hooks), probe=h.entry, file_offset=binary.vaddr_to_offset(h.entry),
+                             call_len=0))
+    return replace(plan, hooks=tuple(hooks))
+
+
+def callee_placement(plan: EnforcementPlan, binary: GoBinary) -> EnforcementPlan:
+    """plan with every direct_caller_only hook probed at its function (the placement before call sites).
+
+    The hooks the planner put at call sites, or left out for having none, get one probe on their
+    function's emulated prologue instruction instead.
+    """
+    catalog = load_catalog()
+    moved = [s for s in find_hook_sites(binary, catalog).sites if s.call_sites is not None]
+    names = {s.function.name for s in moved}
+    hooks = [h for h in plan.hooks if not (h.direct_caller_only and h.function in names)]
+    for site in moved:
+        point, _why = hook_point(len(hooks), replace(site, call_sites=None), catalog)
+        if point is not None:
+            hooks.append(point)
+    return replace(plan, hooks=tuple(replace(h, hook_id=i) for i, h in enumerate(hooks)))
+
+
+def has_sentinel() -> bool:
+    """Whether plans carry gohook's raw_syscalls sentinel (a field of EnforcementPlan)."""
+    return "sentinel" in {f.name for f in fields(EnforcementPlan)}
+
+
+def without_sentinel(plan: EnforcementPlan) -> EnforcementPlan:
+    """plan without the sentinel program (the hook points and provenance stay)."""
+    return replace(plan, sentinel=None) if has_sentinel() else plan
+
+
+def has_provenance() -> bool:
+    """Whether plans carry goroutine provenance (probes on runtime.newproc and runtime.newproc1's returns)."""
+    return "provenance" in {f.name for f in fields(EnforcementPlan)}
+
+
+def hook_points_only(plan: EnforcementPlan) -> EnforcementPlan:
+    """plan without provenance and without the sentinel (which needs provenance): the hook points alone."""
+    return replace(plan, provenance=None, sentinel=None) if has_provenance() and has_sentinel() else plan
 
 
 def _package(binary: GoBinary, name: str) -> str:
