@@ -30,6 +30,11 @@ from gohook.gosym.pclntab import FLAG_ASM, Function
 from gohook.hooks import HookReport, HookSite
 from gohook.ranges import function_ranges
 
+# Standard-library handlers that serve files on a module's behalf: the opens happen later, in std code on
+# the server's goroutines, so they are charged to whoever runs the server (docs/evasion.md).
+STD_HANDLERS = frozenset({"net/http.FileServer", "net/http.FileServerFS", "net/http.ServeFile",
+                          "net/http.ServeFileFS", "net/http.ServeContent"})
+
 # Packages whose own `syscall` instructions are the runtime's business (memory,
 # scheduling, signals, timers), not capabilities of the code that reaches them.
 RUNTIME_PACKAGES = ("runtime.", "internal/runtime/", "runtime/")
@@ -145,6 +150,15 @@ def analyze(binary: GoBinary, hooks: HookReport, graph: CallGraph) -> Analysis:
                     gaps.append(Gap("frame_pointer", own, f"{f.name} calls other functions without saving RBP: "
                                     "stack walks through it lose the caller",
                                     "rebuild with frame pointers (the default on amd64); use unattributed: deny"))
+        if own != STD and binary.table.has_inline_tree(f):
+            _pcs, vals = binary.table.inline_table(f)
+            for ix in range(max(vals, default=-1) + 1):
+                inl = binary.table.inlined_call(f, ix).name
+                if inl in STD_HANDLERS:
+                    gaps.append(Gap("std_handler", own, f"{f.name} hands requests to {inl} (inlined): the files it "
+                                    "serves are opened by standard-library code on the server's goroutines and "
+                                    "charged to the module that runs the server, not to this one",
+                                    "review what this module serves; restrict files.read of the serving module"))
         starts = [r.start for r in ranges]
         for site, target in scan.calls + scan.tail_jumps:
             ti = graph.index_of(target)
@@ -154,6 +168,12 @@ def analyze(binary: GoBinary, hooks: HookReport, graph: CallGraph) -> Analysis:
             mods = ranges[k].modules if k >= 0 and site < ranges[k].end else ()
             if mods:
                 sources[names[mods[0]]].append((i, site, ti))
+                if fns[ti].name in STD_HANDLERS:
+                    gaps.append(Gap("std_handler", names[mods[0]],
+                                    f"{f.name} hands requests to {fns[ti].name}: the files it serves are opened "
+                                    "by standard-library code on the server's goroutines and charged to the module "
+                                    "that runs the server, not to this one",
+                                    "review what this module serves; restrict files.read of the serving module"))
     # -- reachability through the standard library ---------------------------------------
     for mod, calls in sources.items():
         rep = modules[mod]
@@ -243,6 +263,12 @@ def analyze(binary: GoBinary, hooks: HookReport, graph: CallGraph) -> Analysis:
         needed = ", ".join(binary.image.needed) or "none"
         gaps.append(Gap("cgo", "", f"cgo binary: C code is linked in (DT_NEEDED: {needed})",
                         "C code's own system calls bypass hooks; the syscall sentinel reports them"))
+    for site in hooks.sites:
+        if site.spec.rule is not None and not isinstance(site.spec.rule, FlagRule):
+            gaps.append(Gap("unenforced_hook", "", f"{site.function.name} decides "
+                            f"{'|'.join(sorted(site.capabilities))} by a value table on a stack argument, which the "
+                            "BPF program does not evaluate yet: calls through it are not enforced",
+                            "deny the modules that make these calls by other capabilities, or review them"))
     for name in hooks.inlined_only:
         gaps.append(Gap("inlined_hook", "", f"{name} is present only inlined: its uprobe can never fire",
                         "its callers are covered by another hook (e.g. syscall.rawSyscallNoError) or not at all"))

@@ -572,9 +572,18 @@ def test_std_handler_registered_by_the_dependency_is_not_covered(live: dict[str,
     assert t.ran.returncode == 0 and "served 7 bytes" in t.ran.stdout, t
     ev = decided(t, "allow", "files.read", MAIN, via="creator")
     assert str(ev["argument"]).endswith("secret.txt"), show([ev])
+    from gohook.analysis import analyze
+    from gohook.callgraph import CallGraph
+    from gohook.catalog import load_catalog
+    from gohook.hooks import find_hook_sites
+
+    b = GoBinary.open(gofixtures.build(_toolchain("1.27.3"), "evasion", "default"))
+    gaps = analyze(b, find_hook_sites(b, load_catalog()), CallGraph(b)).gaps
+    assert any(g.kind == "std_handler" and g.module == "github.com/funcutil/walkers" for g in gaps), gaps
     record(10, "the dependency registers the std `http.FileServer` on the app's mux", "not covered",
            "attribution follows code, not configuration: no walkers code runs when the file server reads; the "
-           "connection goroutine's creator is the app's server loop. Give such handlers' readers no files.read",
+           "connection goroutine's creator is the app's server loop. `gohook inspect` names it (gap "
+           "`std_handler` for the module); give such handlers' readers no files.read",
            evidence(ev, "exit 0: the file was served"))
 
 

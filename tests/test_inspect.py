@@ -99,6 +99,12 @@ def test_hook_addresses_against_oracle_and_file(toolchain: gofixtures.Toolchain,
     assert ("push-rbp" if toolchain.release >= (1, 21) else "stack-check-branch") in kinds
 
 
+def test_unenforced_value_rule_hook_is_a_gap(toolchain: gofixtures.Toolchain) -> None:
+    _, doc = inspect_doc(toolchain, "default")
+    if any(h["function"] == "syscall.rawSyscallNoError" for h in doc["hooks"]):
+        assert any(g["kind"] == "unenforced_hook" and "rawSyscallNoError" in g["detail"] for g in doc["gaps"])
+
+
 def test_bad_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad"
     bad.write_bytes(b"\x7fELF" + b"\x01" * 100)

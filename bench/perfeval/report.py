@@ -432,10 +432,12 @@ class Report:
                 two = (f" With two threads hitting the same probe at once it is {ns(a2.median)} per call per "
                        f"thread ({signed_ns(a2.median - added.median)} against one thread)")
                 if a2.median - added.median > 0.2 * added.median:
-                    two += (": both threads update the same uprobe's shared state (reference count, lock), "
-                            "whose cache line then moves between the two CPUs on every hit.")
+                    two += (". Either the two threads' hits contend on the uprobe's shared state (reference "
+                            "count, lock), or, when other jobs keep a core busy, the two threads share one CPU "
+                            "and every per-call cost counts twice in wall time; runs of this evaluation on "
+                            "quieter moments found no difference, so this varies with the machine's load.")
                 else:
-                    two += ": probes hit on two CPUs at once do not slow each other down."
+                    two += ": probes hit on two CPUs at once did not slow each other down in this run."
             out += [f"The kernel's own cost of one uprobe hit on an emulated instruction (a BPF program that "
                     f"returns at once, on syscall.Getenv's probe): **{ns(added.median)}** per call "
                     f"[{ns(added.p25)}–{ns(added.p75)}].{two} The rest of gohook's cost per hooked call is its "
