@@ -6,7 +6,7 @@
 Runs every workload under every configuration on this machine, interleaved
 and repeated, and writes docs/performance.md (the report, with the numbers)
 and docs/perf/*.png (the plots), plus docs/perf/results.json (every sample).
-The full run takes about a quarter of an hour, --quick a minute or two.
+The full run takes about a quarter of an hour, --quick about 3 minutes.
 See docs/performance.md, "Reproducing", for what it measures and how.
 
 Needs root (uprobes, BPF), a Go toolchain (scripts/setup.sh), wrk (Debian
@@ -609,7 +609,7 @@ def main(argv: list[str] | None = None) -> int:
                                         "  sudo .venv/bin/python bench/evaluate.py            # the full run, "
                                         "about 15 minutes\n"
                                         "  sudo .venv/bin/python bench/evaluate.py --only http --out /tmp/perf")
-    ap.add_argument("--quick", action="store_true", help="fewer rounds and shorter runs (a minute or two)")
+    ap.add_argument("--quick", action="store_true", help="fewer rounds and configs, shorter runs (about 3 min)")
     ap.add_argument("--out", type=Path, default=ROOT / "docs", help="where performance.md and perf/ go (docs/)")
     ap.add_argument("--only", default=",".join(PHASES), help=f"comma-separated phases: {', '.join(PHASES)}")
     ap.add_argument("--configs", help="only these configurations (comma-separated; `none` is always kept): "

@@ -645,7 +645,7 @@ class Report:
         return [
             "## Reproducing", "",
             "```sh",
-            "sudo .venv/bin/python bench/evaluate.py --quick -v   # a minute or two: fewer rounds, shorter runs",
+            "sudo .venv/bin/python bench/evaluate.py --quick -v   # about 3 minutes: fewer rounds, shorter runs",
             "sudo .venv/bin/python bench/evaluate.py -v           # the full run, about 15 minutes",
             "sudo .venv/bin/python bench/evaluate.py --only http,attach --out /tmp/perf   # some phases elsewhere",
             "```", "",
