@@ -114,6 +114,15 @@ ORACLE_FIXTURE = Fixture("oracle", GO_TESTDATA / "oracle", ".")
 MODPROXY_SOURCE = GO_TESTDATA / "modproxy"
 
 
+def loud_skip(reason: str) -> None:
+    """Skip a live test outside CI with a loud reason; in CI (CI=true) live tests never skip: they fail."""
+    import pytest
+
+    if in_ci():
+        pytest.fail(reason + " (CI=true: live tests never skip)")
+    pytest.skip("SKIPPED LOUDLY: " + reason)
+
+
 def in_ci() -> bool:
     """True when running in CI, where a missing toolchain is an error."""
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
