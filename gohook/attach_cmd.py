@@ -28,18 +28,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gohook.catalog import load_catalog
 from gohook.errors import GohookError
 from gohook.eventview import EventRecord, Symbolizer
 from gohook.gosym import GoBinary
-from gohook.hooks import find_hook_sites
 from gohook.plan import Mode
-from gohook.planner import PlanBuild, build_plan
 from gohook.policy import CapabilityNames, Policy, load_policy
 from gohook.progress import Progress
 
 if TYPE_CHECKING:
     from gohook.bpf.render import ProgramOptions
+    from gohook.planner import PlanBuild
 
 log = logging.getLogger("gohook")
 PR_SET_PDEATHSIG = 1
@@ -69,6 +67,13 @@ def load_or_empty_policy(path: str | None, mode: Mode, vocab: CapabilityNames) -
 
 
 def prepare(args: argparse.Namespace, progress: Progress) -> tuple[GoBinary, PlanBuild]:
+    # Imported here: building the CLI parser imports this module, and the
+    # catalog and call-site finder (capstone) are start-up cost the other
+    # commands should not pay.
+    from gohook.catalog import load_catalog
+    from gohook.hooks import find_hook_sites
+    from gohook.planner import build_plan
+
     catalog = load_catalog()
     vocab = CapabilityNames([c.name for c in catalog.capabilities])
     mode = Mode(args.mode)

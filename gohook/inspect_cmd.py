@@ -16,14 +16,15 @@ import json
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gohook.analysis import Analysis, analyze
-from gohook.callgraph import CallGraph
-from gohook.catalog import Catalog, load_catalog
 from gohook.gosym import GoBinary
-from gohook.hooks import HookReport, find_hook_sites
 from gohook.progress import Progress
+
+if TYPE_CHECKING:
+    from gohook.analysis import Analysis
+    from gohook.catalog import Catalog
+    from gohook.hooks import HookReport
 
 
 @dataclass
@@ -36,6 +37,14 @@ class Inspection:
 
 def inspect_binary(path: str, catalog: Catalog | None = None, progress: Progress | None = None) -> Inspection:
     """Run the whole static pipeline: parse -> hook sites -> call graph -> analysis."""
+    # Imported here, not at the top: every command module is imported to
+    # build the CLI parser, and capstone plus the catalog cost ~0.1 s of
+    # start-up that `gohook symbols` and `gohook --help` should not pay.
+    from gohook.analysis import analyze
+    from gohook.callgraph import CallGraph
+    from gohook.catalog import load_catalog
+    from gohook.hooks import find_hook_sites
+
     progress = progress or Progress(enabled=False)
     t0 = time.perf_counter()
     with progress.step("parsing the Go function table"):

@@ -6,7 +6,7 @@
 #   - makes bcc find kernel headers when the running kernel ships none
 #   - mounts tracefs / debugfs when missing
 #   - a venv (.venv) on Debian's /usr/bin/python3 with system site packages (for `import bcc`)
-#   - the project, editable, with its test extras
+#   - the project, editable, with its test extras (and its C accelerator for PC tables, setup.py)
 #   - Go toolchains for fixtures, each in its own folder under $GOHOOK_CACHE/go
 # A second run only verifies. Anything it cannot do is one line: "setup: cannot X: why".
 set -uo pipefail
@@ -15,7 +15,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${GOHOOK_CACHE:-/var/cache/gohook}"
 VENV="$ROOT/.venv"
 GO_VERSIONS=(1.21.13 1.24.11 1.27.3)
-DEB_PACKAGES=(python3-bpfcc python3-venv python3-pip linux-headers-amd64 golang-1.19-go binutils gcc libc6-dev tmux wrk)
+DEB_PACKAGES=(python3-bpfcc python3-venv python3-pip python3-dev linux-headers-amd64 golang-1.19-go binutils gcc libc6-dev
+              tmux wrk)
 FAILED=0
 mkdir -p "$CACHE"
 
@@ -86,7 +87,9 @@ if [[ ! -x "$VENV/bin/python" ]]; then
   /usr/bin/python3 -m venv --system-site-packages "$VENV" || cannot "create venv at $VENV"
 fi
 stamp="$VENV/.gohook-installed"
-if [[ ! -f "$stamp" || "$ROOT/pyproject.toml" -nt "$stamp" ]]; then
+ACCEL="$ROOT/gohook/gosym/_pcvalue.c"
+if [[ ! -f "$stamp" || "$ROOT/pyproject.toml" -nt "$stamp" || "$ROOT/setup.py" -nt "$stamp" || "$ACCEL" -nt "$stamp" ]] \
+   || ! compgen -G "$ROOT/gohook/gosym/_pcvalue*.so" >/dev/null; then
   say "installing gohook (editable) with test and bench extras into $VENV"
   if "$VENV/bin/pip" install -q --disable-pip-version-check -e "$ROOT[test,bench]" >"$CACHE/pip.log" 2>&1; then
     touch "$stamp"
@@ -95,6 +98,11 @@ if [[ ! -f "$stamp" || "$ROOT/pyproject.toml" -nt "$stamp" ]]; then
   fi
 else
   say "gohook installed in $VENV"
+fi
+if "$VENV/bin/python" -c 'import gohook.gosym._pcvalue' 2>/dev/null; then
+  say "PC-table accelerator built (gohook/gosym/_pcvalue.c)"
+else
+  cannot "build the PC-table accelerator (gcc, python3-dev): lookups fall back to the pure-Python decoder (~2x slower)"
 fi
 "$VENV/bin/python" -c 'import bcc' 2>/dev/null && say "bcc importable from the venv" \
   || cannot "import bcc from $VENV: python3-bpfcc missing for /usr/bin/python3"

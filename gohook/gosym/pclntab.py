@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import bisect
 import enum
+import os
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -141,30 +142,27 @@ class Frame(NamedTuple):
     func_id: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class InlinedCall:
+class InlinedCall(NamedTuple):
+    """One record of a function's inline tree."""
+
     func_id: int
     name: str
     parent_pc: int
 
 
-class _PCTable:
-    """A PC-value table decoded so far: end pcs, values, and where to resume."""
-
-    __slots__ = ("start", "pcs", "vals", "p", "pc", "val", "done")
-
-    def __init__(self, start: int, entry: int) -> None:
-        self.start = start
-        self.pcs: list[int] = []
-        self.vals: list[int] = []
-        self.p = start
-        self.pc = entry
-        self.val = -1
-        self.done = False
+# A decoded PC-value table: (end pcs, values). values has one entry more than
+# pcs, a trailing -1 for pcs past the table's end, so a lookup is one bisect
+# and one index with no bounds check: values[bisect_right(pcs, pc)].
+PCTable = tuple[tuple[int, ...], tuple[int, ...]]
 
 
-@dataclass(frozen=True, slots=True)
-class _FuncMeta:
+# The per-function caches below are NamedTuples of ints, strings and tuples,
+# not dataclasses: the garbage collector stops tracking such tuples, while
+# tens of thousands of tracked records would be rescanned by every full
+# collection during a lookup pass.
+
+
+class _FuncMeta(NamedTuple):
     """The record fields a lookup needs, read once per function."""
 
     pcfile: int
@@ -172,9 +170,105 @@ class _FuncMeta:
     cu: int
     inl_table: int | None  # PCDATA_InlTreeIndex table, None without an inline tree
     inl_tree: int | None  # address of the inlinedCall array
-    pcfile_t: _PCTable  # the cached, lazily decoded tables themselves (no dict lookup per value)
-    pcln_t: _PCTable
-    inl_t: _PCTable | None
+
+
+class _FrameInfo(NamedTuple):
+    """Everything `frames` needs about one function, built on its first lookup.
+
+    The three tables are decoded whole (about 20 entries on average): a
+    second lookup in the same function is then bisects and tuple indexing.
+    """
+
+    entry: int
+    end: int
+    name: str  # as the runtime prints it
+    func_id: int
+    cu: int
+    inl_tree: int | None
+    single_file: str | None  # the file of every instruction, when there is only one
+    pcfile: PCTable
+    pcln: PCTable
+    inl: PCTable | None
+
+
+def _uvarint_rest(d: bytes, p: int, b: int) -> tuple[int, int]:
+    """A multi-byte uvarint whose first byte b was read; p is just past it. Returns (value, next p)."""
+    v, shift = b & 0x7F, 7
+    while b & 0x80:
+        if shift > 28:
+            raise ValueError(f"varint longer than 5 bytes at {p}")
+        b = d[p]
+        p += 1
+        v |= (b & 0x7F) << shift
+        shift += 7
+    return v, p
+
+
+def decode_pctable_python(data: bytes, start: int, entry: int, quantum: int) -> PCTable:
+    """Decode the PC-value table at byte `start` of data, for a function at `entry`.
+
+    The reference decoder (and the fallback when the C accelerator
+    gohook.gosym._pcvalue is not built; both must return the same tuples).
+    Single-byte varints (most of them) take the short branch with a zigzag
+    lookup table; running off the data raises IndexError instead of a bounds
+    check per byte (each step consumes input, so a corrupt table stops at
+    the end of data at the latest); a varint longer than 5 bytes (the
+    runtime reads uint32s) raises ValueError.
+    """
+    d = data
+    q = quantum
+    pc = entry
+    p = start
+    zz = _ZIGZAG
+    pcs: list[int] = []
+    vals: list[int] = []
+    add_pc = pcs.append
+    add_val = vals.append
+    val = -1
+    if p < 0:
+        raise IndexError(f"negative table offset {p}")
+    b = d[p]
+    while True:
+        c = d[p + 1]
+        if b < 0x80 and c < 0x80:  # both varints one byte long: most pairs
+            val += zz[b]
+            pc += c * q
+            p += 2
+        else:
+            p += 1
+            if b < 0x80:
+                val += zz[b]
+            else:
+                uv, p = _uvarint_rest(d, p, b)
+                val += (uv >> 1) ^ -(uv & 1)
+            b = d[p]
+            p += 1
+            if b < 0x80:
+                pc += b * q
+            else:
+                pd, p = _uvarint_rest(d, p, b)
+                pc += pd * q
+        add_pc(pc)
+        add_val(val)
+        b = d[p]
+        if not b:  # a zero byte where a value delta starts ends the table (never tested on the first pair)
+            break
+    add_val(-1)
+    # Tuples, not lists: the collector untracks a tuple of ints, while
+    # tens of thousands of live lists would be rescanned by every full
+    # collection (about 15 % of a first lookup pass, measured).
+    return tuple(pcs), tuple(vals)
+
+
+try:  # the C accelerator, built by setup.py when a compiler is present
+    from gohook.gosym._pcvalue import decode as decode_pctable_c
+except ImportError:  # pragma: no cover - depends on the install
+    decode_pctable_c = None
+
+# GOHOOK_PURE_PYTHON=1 selects the reference decoder (benchmarks compare the two).
+decode_pctable: Callable[[bytes, int, int, int], PCTable] = (
+    decode_pctable_python if os.environ.get("GOHOOK_PURE_PYTHON") == "1" or decode_pctable_c is None
+    else decode_pctable_c)
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,10 +325,9 @@ class LineTable:
         self.gofunc = gofunc
         self.memory = memory
         self.go_minor = go_minor
-        self._table_cache: dict[tuple[int, int], _PCTable] = {}
+        self._table_cache: dict[tuple[int, int], PCTable] = {}
         self._meta_cache: dict[int, _FuncMeta] = {}
         self._file_cache: dict[tuple[int, int], str] = {}
-        self._single_file_cache: dict[int, str | None | bool] = {}
         self._inl_cache: dict[tuple[int, int], InlinedCall] = {}
         self._parse_header()
 
@@ -424,107 +517,26 @@ class LineTable:
 
     # -- PC-value tables ---------------------------------------------------
 
-    def _decode(self, table: int, entry: int, upto: int = -1) -> _PCTable:
-        """The PC-value table at `table`, decoded at least past pc `upto` (-1: whole table).
+    def _table(self, table: int, entry: int) -> PCTable:
+        """The PC-value table at pctab offset `table` for a function at `entry`, decoded whole.
 
-        Tables are cached per (table, entry) (the linker shares identical
-        tables between functions; pcs are absolute) and decoded resumably:
-        a lookup decodes only as far as it needs. This loop is the hot path
-        of every lookup: single-byte varints take the fast branch, and
-        running off the data raises IndexError instead of checking bounds
-        per byte (every iteration consumes input, so a corrupt table ends at
-        the pclntab end at the latest).
+        Cached per (table, entry): the linker shares identical tables between
+        functions, and the pcs are absolute.
         """
-        t = self._table(table, entry)
-        if t.done or (upto >= 0 and t.pcs and t.pcs[-1] > upto):
-            return t
-        self._advance(t, upto)
-        return t
-
-    def _table(self, table: int, entry: int) -> _PCTable:
-        """The cached (possibly still undecoded) table object for (table, entry)."""
         key = (table, entry)
         t = self._table_cache.get(key)
         if t is None:
-            t = _PCTable(self.pctab_off + table, entry)
-            self._table_cache[key] = t
+            start = self.pctab_off + table
+            try:
+                t = self._table_cache[key] = decode_pctable(self.data, start, entry, self.quantum)
+            except (IndexError, ValueError) as exc:
+                raise PclntabError(f"PC table at {start:#x}: {exc}", start) from None
         return t
-
-    def _value(self, t: _PCTable, pc: int) -> int:
-        """Value of a table object at pc, decoding further only when needed."""
-        pcs = t.pcs
-        if not t.done and (not pcs or pcs[-1] <= pc):
-            self._advance(t, pc)
-        i = bisect.bisect_right(pcs, pc)
-        return t.vals[i] if i < len(pcs) else -1
-
-    def _advance(self, t: _PCTable, upto: int) -> None:
-        """Decode t past pc `upto` (-1: to its end).
-
-        The hot loop of every lookup. Single-byte varints (almost all of
-        them) take the short branch with a zigzag lookup table; running off
-        the data raises IndexError instead of a bounds check per byte (each
-        step consumes input, so a corrupt table stops at the pclntab end).
-        """
-        d = self.data
-        q = self.quantum
-        add_pc = t.pcs.append
-        add_val = t.vals.append
-        p, pc, val = t.p, t.pc, t.val
-        limit = upto if upto >= 0 else 1 << 64
-        zz = _ZIGZAG
-        done = False
-        try:
-            b = d[p]
-            p += 1
-            if t.pcs and not b:  # a zero value delta ends the table, except on the first pair
-                done = True
-            while not done:
-                if b < 0x80:
-                    val += zz[b]
-                else:
-                    uv, shift = b & 0x7F, 7
-                    while b & 0x80:
-                        b = d[p]
-                        p += 1
-                        uv |= (b & 0x7F) << shift
-                        shift += 7
-                    val += (uv >> 1) ^ -(uv & 1)
-                b = d[p]
-                p += 1
-                if b < 0x80:
-                    pc += b * q
-                else:
-                    pd, shift = b & 0x7F, 7
-                    while b & 0x80:
-                        b = d[p]
-                        p += 1
-                        pd |= (b & 0x7F) << shift
-                        shift += 7
-                    pc += pd * q
-                add_pc(pc)
-                add_val(val)
-                if pc > limit:
-                    break
-                b = d[p]
-                p += 1
-                if not b:
-                    done = True
-        except IndexError:
-            raise PclntabError(f"PC table at {t.start:#x} runs past the pclntab", p) from None
-        if done:
-            t.done = True
-        else:
-            t.p, t.pc, t.val = p, pc, val
 
     def pcvalue(self, table: int, entry: int, pc: int) -> int:
         """Value of a PC table at pc (-1 when pc is past the table's end)."""
-        t = self._table_cache.get((table, entry))
-        if t is None or (not t.done and (not t.pcs or t.pcs[-1] <= pc)):
-            t = self._decode(table, entry, pc)
-        pcs = t.pcs
-        i = bisect.bisect_right(pcs, pc)
-        return t.vals[i] if i < len(pcs) else -1
+        pcs, vals = self._table(table, entry)
+        return vals[bisect.bisect_right(pcs, pc)]
 
     # -- per-function metadata (cached: every lookup needs it) ----------------
 
@@ -537,23 +549,34 @@ class LineTable:
             inl_tree = self.funcdata_address(f, self.funcdata_inl) if inl_table is not None else None
             if inl_tree is None:
                 inl_table = None
-            pcfile, pcln = self._field(f, lay.pcfile), self._field(f, lay.pcln)
-            meta = _FuncMeta(pcfile, pcln, cu, inl_table, inl_tree, self._table(pcfile, f.entry),
-                             self._table(pcln, f.entry),
-                             self._table(inl_table, f.entry) if inl_table is not None else None)
+            meta = _FuncMeta(self._field(f, lay.pcfile), self._field(f, lay.pcln), cu, inl_table, inl_tree)
             self._meta_cache[f.record] = meta
         return meta
 
-    # -- files and lines -----------------------------------------------------
+    @cached_property
+    def _frame_infos(self) -> list[_FrameInfo | None]:
+        """Lookup records by function index, each built on the function's first lookup."""
+        return [None] * len(self.functions)
 
-    def _single_file(self, f: Function, meta: _FuncMeta) -> str | None:
-        """The file of every instruction of f when its pcfile table has one value, else None."""
-        name = self._single_file_cache.get(f.record, False)
-        if name is False:
-            t = self._decode(meta.pcfile, f.entry)
-            name = self._file_name(meta.cu, t.vals[0]) if len(t.vals) == 1 and t.pcs[0] >= f.end else None
-            self._single_file_cache[f.record] = name
-        return name  # type: ignore[return-value]
+    def _frame_info_at(self, i: int) -> _FrameInfo:
+        """The lookup record of function i (built once)."""
+        infos = self._frame_infos
+        info = infos[i]
+        if info is None:
+            f = self.functions[i]
+            meta = self._meta(f)
+            pcfile = self._table(meta.pcfile, f.entry)
+            pcln = self._table(meta.pcln, f.entry)
+            inl = self._table(meta.inl_table, f.entry) if meta.inl_table is not None else None
+            single = None
+            if len(pcfile[0]) == 1 and pcfile[0][0] >= f.end and pcfile[1][0] >= 0:
+                single = self._file_name(meta.cu, pcfile[1][0])
+            name = name_for_print(f.name) if "[" in f.name else f.name
+            info = infos[i] = _FrameInfo(f.entry, f.end, name, f.func_id, meta.cu, meta.inl_tree, single,
+                                         pcfile, pcln, inl)
+        return info
+
+    # -- files and lines -----------------------------------------------------
 
     def file_name(self, f: Function, fileno: int) -> str:
         return self._file_name(self._meta(f).cu, fileno)
@@ -591,13 +614,13 @@ class LineTable:
     def has_inline_tree(self, f: Function) -> bool:
         return self._meta(f).inl_table is not None
 
-    def inline_table(self, f: Function) -> tuple[list[int], list[int]]:
+    def inline_table(self, f: Function) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """The decoded PCDATA_InlTreeIndex table: (end pcs, inline indexes)."""
         table = self._meta(f).inl_table
         if table is None:
-            return [f.end], [-1]
-        t = self._decode(table, f.entry)
-        return t.pcs, t.vals
+            return (f.end,), (-1,)
+        pcs, vals = self._table(table, f.entry)
+        return pcs, vals[:-1]
 
     def inline_index(self, f: Function, pc: int) -> int:
         table = self._meta(f).inl_table
@@ -637,40 +660,41 @@ class LineTable:
         are elided unless the frame inside them is a panic function, as
         runtime.Callers does.
         """
-        fns = self.functions
         i = bisect.bisect_right(self._entries, pc) - 1
-        if i < 0 or pc >= fns[i].end:
+        if i < 0:
             return []
-        f = fns[i]
-        entry = f.entry
+        entry, end, fname, fid, cu, inl_tree, single_file, (file_pcs, file_vals), (line_pcs, line_vals), inl = (
+            self._frame_infos[i] or self._frame_info_at(i))
+        if pc >= end:
+            return []
         if return_address and pc > entry:
             pc -= 1
-        meta = self._meta_cache.get(f.record) or self._meta(f)
-        value = self._value
-        inl_t = meta.inl_t
+        bisect_right = bisect.bisect_right
+        ix = inl[1][bisect_right(inl[0], pc)] if inl is not None else -1
         out: list[Frame] = []
-        ix = value(inl_t, pc) if inl_t is not None else -1
-        single_file = self._single_file_cache.get(f.record, False)
-        if single_file is False:
-            single_file = self._single_file(f, meta)
-        callee_id = 0
-        for _ in range(256):
+        callee_id = depth = 0
+        inlined = self._inl_cache
+        files = self._file_cache
+        while depth < 256:
             if ix >= 0:
-                call = self.inlined_call(f, ix)
+                call = inlined.get((inl_tree, ix)) or self.inlined_call(self.functions[i], ix)
                 name, func_id = call.name, call.func_id
+                if "[" in name:
+                    name = name_for_print(name)
             else:
-                name, func_id = f.name, f.func_id
-            if func_id != wrapper_id or wrapper_id is None or callee_id in panic_ids:
-                fileno = 0 if single_file else value(meta.pcfile_t, pc)
-                line = value(meta.pcln_t, pc)
+                name, func_id = fname, fid
+            if func_id != wrapper_id or callee_id in panic_ids:  # (never equal when wrapper_id is None)
+                line = line_vals[bisect_right(line_pcs, pc)]
+                fileno = 0 if single_file is not None else file_vals[bisect_right(file_pcs, pc)]
                 if fileno < 0 or line < 0:
                     file, line = "?", 0  # as runtime.funcline1 reports a PC without line info
                 else:
-                    file = single_file or self._file_name(meta.cu, fileno)
-                out.append(Frame(name_for_print(name) if "[" in name else name, file, line, ix >= 0, func_id))
-            callee_id = func_id
+                    file = single_file or files.get((cu, fileno)) or self._file_name(cu, fileno)
+                out.append(Frame(name, file, line, ix >= 0, func_id))
             if ix < 0:
                 return out
+            callee_id = func_id
+            depth += 1
             pc = entry + call.parent_pc
-            ix = value(inl_t, pc)  # type: ignore[arg-type]
-        raise PclntabError(f"{f.name}: inline tree loops", f.record)
+            ix = inl[1][bisect_right(inl[0], pc)]  # type: ignore[index]
+        raise PclntabError(f"{fname}: inline tree loops", self.functions[i].record)
