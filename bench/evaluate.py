@@ -60,9 +60,9 @@ NONE, GOHOOK, EVENTS, CALLEE, ENTRY, NO_SENTINEL, HOOKS_ONLY, STRACE, STRACE_CAP
 DESCRIPTIONS = {
     NONE: "no instrumentation",
     GOHOOK: "gohook enforce (kill) with a policy allowing everything perfapp does: every hooked call is walked "
-            "and decided in the kernel; allowed calls are not reported (`gohook attach --no-report-allowed`)",
+            "and decided in the kernel; allowed calls are counted, not reported (what `gohook attach` does by default)",
     EVENTS: "the same, reporting every allowed call as an event that user space symbolizes and writes as JSON "
-            "(what `gohook attach` does by default)",
+            "(`gohook attach --report-allowed`, the live view, learn mode)",
     CALLEE: "`gohook` with the direct_caller_only hooks (syscall.Syscall & co.) probed at the callee, as before "
             "this evaluation, instead of at their call sites in non-std code",
     ENTRY: "`gohook` with every probe at the function's first instruction (the naive placement: the kernel "
@@ -70,15 +70,15 @@ DESCRIPTIONS = {
     NO_SENTINEL: "`gohook` without its raw_syscalls:sys_enter sentinel (the program that judges capability "
                  "syscalls no hook point covered), to show what the sentinel costs",
     HOOKS_ONLY: "`gohook` with its hook points alone: no goroutine provenance (probes on runtime.newproc and on "
-                "runtime.newproc1's RET instructions) and so no sentinel either",
+                "the call of runtime.runqput in runtime.newproc.func1) and so no sentinel either",
     STRACE: "the syscall-tracing alternative (bpf/syscall_trace.bpf.c): raw_syscalls:sys_enter for the "
             "workload's pid, frame-pointer walk to the first non-std module on every syscall, same range "
             "table; audit only",
     STRACE_CAPS: "the same, walking only for syscalls that map to a capability (the cheapest syscall tracer)",
-    CLI: "the real command, `gohook attach --no-report-allowed --json -- CMD` (a separate process, compiling "
-         "at every start)",
-    CLI_EVENTS: "the real command with its defaults, `gohook attach --json -- CMD`: every allowed call "
-                "reported",
+    CLI: "the real command with its defaults, `gohook attach --json -- CMD` (a separate process, compiling "
+         "at every start; only violations are events)",
+    CLI_EVENTS: "the real command reporting every allowed call, `gohook attach --report-allowed --json -- CMD` "
+                "(what the live view and learn mode do)",
 }
 
 
@@ -196,9 +196,9 @@ class Context:
         if name == STRACE_CAPS:
             return cfg.SyscallTraceConfig(name, d, plan, app, walk_all=False)
         if name == CLI:
-            return cfg.AttachCli(name, d, app, self.ws.policy, self.ws.root, ("--no-report-allowed",))
-        if name == CLI_EVENTS:
             return cfg.AttachCli(name, d, app, self.ws.policy, self.ws.root)
+        if name == CLI_EVENTS:
+            return cfg.AttachCli(name, d, app, self.ws.policy, self.ws.root, ("--report-allowed",))
         raise KeyError(name)
 
     def add(self, config: cfg.Instrumentation) -> cfg.Instrumentation:

@@ -30,10 +30,12 @@
  * its stack. The entry program of runtime.newproc (kind NEWPROC, on the
  * creating goroutine) walks the creator's stack like a hook and parks its
  * module in `pending` under the thread id; newproc then switches to the
- * system stack of the same thread and calls runtime.newproc1, and the program
- * on newproc1's RET instruction(s) (found by disassembly: never a uretprobe
- * on Go code) reads the new g from RAX and files the module under the new
- * goroutine's id in `goroutines`. A hooked call whose stack holds no non-std
+ * system stack of the same thread, where runtime.newproc.func1 gets the new g
+ * from runtime.newproc1 and passes it to runtime.runqput. The "created"
+ * program, on that `call runtime.runqput` (RBX: the new g; a CALL is
+ * emulated by uprobes) or, when the planner did not find it, on newproc1's
+ * RET instruction(s) (RAX; single-stepped, dearer; never a uretprobe on Go
+ * code), files the module under the new goroutine's id in `goroutines`. A hooked call whose stack holds no non-std
  * frame (nor a trusted module's) then falls back to its goroutine's
  * inherited module, else to the module of its go statement (g.gopc: covers
  * goroutines created before gohook attached).
@@ -119,6 +121,9 @@
 #ifndef GOHOOK_PROVENANCE
 #define GOHOOK_PROVENANCE 0 /* 1: goroutine provenance (NEWPROC entry, newproc1 RET program) */
 #endif
+#ifndef GOHOOK_NEWG_REG
+#define GOHOOK_NEWG_REG bx /* the pt_regs field holding the new g at the "created" probe: bx or ax */
+#endif
 #ifndef GOHOOK_SENTINEL
 #define GOHOOK_SENTINEL 0 /* 1: the raw_syscalls:sys_enter sentinel */
 #endif
@@ -169,7 +174,7 @@ struct gohook_gkey {
 	__u64 goid;
 };
 BPF_TABLE("lru_hash", struct gohook_gkey, __u32, goroutines, GOHOOK_TABLE_ENTRIES); /* -> inherited module */
-BPF_TABLE("lru_hash", __u32, __u32, pending, 4096);  /* thread -> creator's module, newproc to newproc1's RET */
+BPF_TABLE("lru_hash", __u32, __u32, pending, 4096);  /* thread -> creator's module, newproc to "created" */
 BPF_TABLE("lru_hash", __u32, __u64, targets, 4096);  /* process of the binary -> load bias */
 #endif
 #if GOHOOK_SENTINEL
@@ -862,9 +867,10 @@ int gohook_handler(struct pt_regs *ctx)
 GOHOOK_HOOKS
 
 #if GOHOOK_PROVENANCE
-/* On the RET instruction(s) of runtime.newproc1, on the system stack of the
- * thread that ran runtime.newproc: RAX is the new g. */
-int gohook_newproc1_ret(struct pt_regs *ctx)
+/* Where the new g is in register GOHOOK_NEWG_REG, on the system stack of the
+ * thread that ran runtime.newproc: newproc.func1's `call runtime.runqput`
+ * (bx) or newproc1's RET instruction(s) (ax). */
+int gohook_goroutine_created(struct pt_regs *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)pid_tgid;
@@ -874,9 +880,10 @@ int gohook_newproc1_ret(struct pt_regs *ctx)
 	__u32 module = *attr;
 	pending.delete(&tid);
 	struct gohook_gkey key = {.tgid = pid_tgid >> 32};
-	if (!GOHOOK_GOID_OFFSET || !ctx->ax)
+	__u64 newg = ctx->GOHOOK_NEWG_REG;
+	if (!GOHOOK_GOID_OFFSET || !newg)
 		return 0;
-	key.goid = gohook_read_u64(ctx->ax + GOHOOK_GOID_OFFSET);
+	key.goid = gohook_read_u64(newg + GOHOOK_GOID_OFFSET);
 	if (!key.goid)
 		return 0;
 	if (module) {
@@ -909,12 +916,18 @@ static __always_inline int gohook_exempt(__u64 pc)
 /* raw_syscalls:sys_enter, as a raw tracepoint: args[0] is the user pt_regs, args[1] the number. */
 int gohook_sentinel(struct bpf_raw_tracepoint_args *ctx)
 {
+	/* Every system call of every process comes here while the sentinel is
+	 * attached: the rule test (one array lookup) goes first, the process
+	 * test (a hash lookup) second, the register reads only after both. */
+	__u32 nr = (__u32)ctx->args[1];
+	struct gohook_sysrule *rule = sys_rules.lookup(&nr);
+	if (!rule || !rule->valid)
+		return 0;
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
 	__u64 *bias = targets.lookup(&tgid);
 	if (!bias)
 		return 0;
-	__u32 nr = (__u32)ctx->args[1];
 	struct pt_regs *kregs = (struct pt_regs *)ctx->args[0];
 	/* the user registers, one field at a time: a whole pt_regs would not fit the BPF stack */
 	__u64 args[8] = {}, ip = 0, sp = 0, bp = 0, r14 = 0;

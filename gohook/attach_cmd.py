@@ -116,13 +116,22 @@ class Output:
         sys.stdout.flush()
 
 
-def program_options(args: argparse.Namespace) -> ProgramOptions:
-    """Loader options of a session. Allowed calls are reported unless --no-report-allowed (learn mode always
-    reports them): each one is an event to symbolize here, which under load costs far more than the kernel
-    side (docs/performance.md)."""
+def program_options(args: argparse.Namespace, *, live: bool = False) -> ProgramOptions:
+    """Loader options of a session.
+
+    Allowed calls become events only where someone reads them: in learn mode
+    (always), in the live view (its table is built from them), or with
+    --report-allowed. Otherwise (enforce and audit with --json or plain
+    output) only violations are events and allowed calls are counted in the
+    kernel: each event costs tens of microseconds here, which on a busy
+    service is most of gohook's cost (docs/performance.md).
+    """
     from gohook.bpf.render import ProgramOptions
 
-    return ProgramOptions(report_allowed=getattr(args, "report_allowed", True))
+    report = getattr(args, "report_allowed", None)
+    if report is None:
+        report = live or getattr(args, "mode", "enforce") == Mode.LEARN.value
+    return ProgramOptions(report_allowed=report)
 
 
 def run_session(args: argparse.Namespace, *, on_record: Callable[[EventRecord], None] | None = None,
@@ -149,7 +158,7 @@ def run_session(args: argparse.Namespace, *, on_record: Callable[[EventRecord], 
     t0 = time.monotonic()
     try:
         with progress.step(f"compiling and attaching {len(plan.hooks)} probes"):
-            attached = bpf_attach(plan, pids=args.pid, options=program_options(args))
+            attached = bpf_attach(plan, pids=args.pid, options=program_options(args, live=live))
         print(f"gohook: attached {attached.probe_count} probes to {args.binary} in {time.monotonic() - t0:.2f}s "
               f"(mode {plan.mode.value}, {len(plan.modules)} modules, {len(plan.ranges)} ranges)", file=sys.stderr)
         view = None
@@ -288,9 +297,10 @@ def register(sub: Any) -> None:
     p.add_argument("--pid", type=int, action="append", default=[], help="only these processes (repeatable)")
     p.add_argument("--json", action="store_true", help="one JSON object per event on stdout")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
-    p.add_argument("--report-allowed", action=argparse.BooleanOptionalAction, default=True,
-                   help="also report allowed calls as events (default); --no-report-allowed reports only "
-                        "violations, which costs far less on busy services (learn mode always reports)")
+    p.add_argument("--report-allowed", action=argparse.BooleanOptionalAction, default=None,
+                   help="also report allowed calls as events (default: only in learn mode and the live view; "
+                        "otherwise only violations are events and allowed calls are counted, which costs far "
+                        "less on busy services)")
     p.add_argument("-o", "--output", help="learn mode: write the learned policy here")
     p.add_argument("cmd", nargs=argparse.REMAINDER, help="-- CMD ARGS: start CMD once every probe is attached")
     p.set_defaults(run=_run_entry)

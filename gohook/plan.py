@@ -111,13 +111,18 @@ class Provenance:
     """Goroutine provenance: the creator's module follows the goroutines it creates.
 
     runtime.newproc runs on the creating goroutine (its probe walks the
-    creator's stack); runtime.newproc1 returns the new g in RAX (probes on its
-    RET instructions file the creator's module under the new goroutine id).
+    creator's stack); then, on the system stack of the same thread, the new g
+    is in a register at the `created` probes, which file the creator's module
+    under the new goroutine id: the `call runtime.runqput` of
+    runtime.newproc.func1 (RBX, runqput's second argument; a CALL is emulated
+    by the kernel's uprobes), or else runtime.newproc1's RET instructions (RAX,
+    its result; a RET is single-stepped out of line, about 10x dearer).
     Offsets of runtime.g fields are per Go release (gohook.planner.G_OFFSETS).
     """
 
     newproc: ProbeAddress
-    newproc1_returns: tuple[ProbeAddress, ...]
+    created: tuple[ProbeAddress, ...]
+    new_g_register: str  # the pt_regs field holding the new g at the `created` probes: "bx" or "ax"
     gopc_offset: int  # offset of gopc (the go statement's PC) in runtime.g; 0 = unknown
     not_inherited: int = 0  # a module id goroutines never inherit (the std:init pseudo-module); 0 = none
 

@@ -251,18 +251,35 @@ def go_function(binary: GoBinary, name: str) -> Function | None:
     return real[0] if real else candidates[0]
 
 
+def _calls_to(binary: GoBinary, f: Function, target: Function) -> list[int]:
+    """Addresses of the direct `call target` instructions of f."""
+    code = binary.image.read(f.entry, f.end - f.entry)
+    return [a for a, _size, m, op in _MD.disasm_lite(code, f.entry)
+            if m == "call" and op.startswith("0x") and int(op, 16) == target.entry]
+
+
 def plan_provenance(binary: GoBinary, gopc_offset: int) -> Provenance | None:
-    """runtime.newproc's probe and runtime.newproc1's RET instructions; None when either is missing."""
+    """runtime.newproc's probe and where the new g is known; None when the runtime's shape is not recognised.
+
+    Preferred: the `call runtime.runqput` in runtime.newproc.func1 (newproc's closure on the system stack:
+    `newg := newproc1(...); runqput(pp, newg, true)`), where RBX holds newg by the register ABI and the
+    kernel emulates the CALL. Fallback: runtime.newproc1's RET instructions (RAX), single-stepped.
+    """
     newproc = go_function(binary, "runtime.newproc")
-    newproc1 = go_function(binary, "runtime.newproc1")
-    if newproc is None or newproc1 is None:
-        return None
-    rets = _instructions(binary, newproc1, "ret")
-    if not rets:
+    if newproc is None:
         return None
     site = find_probe_site(binary.image.read(newproc.entry, min(PROLOGUE_WINDOW, newproc.end - newproc.entry)),
                            newproc.entry)
-    return Provenance(_probe(binary, site.address), tuple(_probe(binary, a) for a in rets), gopc_offset)
+    closure = go_function(binary, "runtime.newproc.func1")
+    runqput = go_function(binary, "runtime.runqput")
+    calls = _calls_to(binary, closure, runqput) if closure is not None and runqput is not None else []
+    if len(calls) == 1:
+        return Provenance(_probe(binary, site.address), (_probe(binary, calls[0]),), "bx", gopc_offset)
+    newproc1 = go_function(binary, "runtime.newproc1")
+    rets = _instructions(binary, newproc1, "ret") if newproc1 is not None else []
+    if not rets:
+        return None
+    return Provenance(_probe(binary, site.address), tuple(_probe(binary, a) for a in rets), "ax", gopc_offset)
 
 
 #: Package runtime's own `syscall` instructions (runtime.open of the huge-page size file at start-up, ...)

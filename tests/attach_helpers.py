@@ -47,8 +47,11 @@ _SUMMARY = re.compile(r"gohook: (\d+) hooked calls, (\d+) killed(?:, (\d+) event
 
 
 def gohook_argv(binary: Path, policy: Path | None, *, mode: str | None = None, pids: Iterable[int] = (),
-                extra: Sequence[str] = ()) -> list[str]:
+                extra: Sequence[str] = (), report_allowed: bool | None = True) -> list[str]:
+    """argv of `gohook attach ... --json`; report_allowed None leaves gohook's default (violations only)."""
     argv = [sys.executable, "-m", "gohook", "attach", "--binary", str(binary), "--json"]
+    if report_allowed is not None:
+        argv.append("--report-allowed" if report_allowed else "--no-report-allowed")
     if policy is not None:
         argv += ["--policy", str(policy)]
     if mode is not None:
@@ -135,6 +138,7 @@ class Session:
     mode: str | None = None
     pids: tuple[int, ...] = ()
     keep_allowed: bool = True
+    report_allowed: bool | None = True
     proc: subprocess.Popen[bytes] | None = None
     returncode: int | None = None
     _interrupted: bool = False
@@ -150,7 +154,8 @@ class Session:
 
     def start(self) -> None:
         with open(self._stderr_path, "wb") as err:
-            self.proc = subprocess.Popen(gohook_argv(self.binary, self.policy, mode=self.mode, pids=self.pids),
+            self.proc = subprocess.Popen(gohook_argv(self.binary, self.policy, mode=self.mode, pids=self.pids,
+                                                     report_allowed=self.report_allowed),
                                          stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL)
         self._reader = _StdoutReader(self.proc.stdout, self.keep_allowed)
         self._reader.start()
@@ -248,7 +253,7 @@ class CmdRun:
 
 
 def attach_cmd(binary: Path, policy: Path | None, cmd: Sequence[str], workdir: Path, *, mode: str | None = None,
-               keep_allowed: bool = True, timeout: float = 300.0) -> CmdRun:
+               keep_allowed: bool = True, report_allowed: bool | None = True, timeout: float = 300.0) -> CmdRun:
     """Run `gohook attach --binary B --policy P --json -- CMD`.
 
     With --json, gohook's stdout carries only JSON lines; the child's own
@@ -256,8 +261,8 @@ def attach_cmd(binary: Path, policy: Path | None, cmd: Sequence[str], workdir: P
     """
     err_path = workdir / f"gohook-cmd-{binary.name}.stderr"
     with open(err_path, "wb") as err:
-        proc = subprocess.Popen(gohook_argv(binary, policy, mode=mode, extra=["--", *cmd]), stdout=subprocess.PIPE,
-                                stderr=err, stdin=subprocess.DEVNULL)
+        argv = gohook_argv(binary, policy, mode=mode, extra=["--", *cmd], report_allowed=report_allowed)
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL)
     reader = _StdoutReader(proc.stdout, keep_allowed)
     reader.start()
     try:

@@ -559,3 +559,23 @@ def test_eight_goroutines_for_ten_seconds_no_false_kill_then_a_denied_call_kills
     # loop makes ~60k calls a second) never crowds out the deny event.
     [ev] = res.events
     denied(res.events, Ran(ev["pid"], KILLED, "", ""), "files.write", VISIT, str(created))
+
+
+def test_by_default_only_violations_are_events_and_allowed_calls_are_counted(newest_go: gofixtures.Toolchain,
+                                                                             tmp_path: Path, data: Data) -> None:
+    """`gohook attach --json` without --report-allowed: allowed calls are decided and counted in the kernel but
+    never become events (each one costs user-space time); the violation still arrives and kills."""
+    app = _binary(newest_go, "attachapp", "default", tmp_path)
+    policy = policy_file(tmp_path / "loop.yaml", {VISIT: ["files.read"]})
+    created = data.out / "after-short-loop.txt"
+    res = attach_cmd(app, policy, [str(app), "loop", "2", str(data.infile), "+", "create", str(created)], tmp_path,
+                     report_allowed=None)
+    assert res.status == STATUS_KILLED, res.stderr
+    m = re.fullmatch(r"loop 8 goroutines (\d+) calls", res.child_stdout[-1] if res.child_stdout else "")
+    assert m and int(m[1]) > 0, f"the loop did not finish: {res.child_stdout}\n{res.stderr}"
+    summary = res.summary()
+    assert summary.hits >= int(m[1]) + 1, summary
+    assert (summary.killed, summary.lost, res.allowed_seen) == (1, 0, 0), (summary, res.allowed_seen)
+    [ev] = res.events
+    denied(res.events, Ran(ev["pid"], KILLED, "", ""), "files.write", VISIT, str(created))
+    assert not created.exists()

@@ -31,7 +31,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -918,11 +918,14 @@ def test_provenance_and_sentinel_defines() -> None:
     from gohook.plan import ArgKind, HookKind, HookPoint, ProbeAddress, Provenance, Sentinel, SyscallRule
 
     text = 0x401000
-    prov = Provenance(ProbeAddress(text + 0x100, 0x100), (ProbeAddress(text + 0x200, 0x200),), 288)
+    prov = Provenance(ProbeAddress(text + 0x100, 0x100), (ProbeAddress(text + 0x200, 0x200),), "bx", 288)
     rule = SyscallRule(257, "openat", 0, 1, flags_arg=2, mask=0x643, arg=1, arg_kind=ArgKind.CSTRING)
     sentinel = Sentinel((rule,), ((text + 0x300, text + 0x340),), (), syscall_capability=2)
     d = render_defines(_plan(provenance=prov, sentinel=sentinel))
     assert (d["GOHOOK_PROVENANCE"], d["GOHOOK_GOPC_OFFSET"], d["GOHOOK_SENTINEL"]) == ("1", "288", "1")
+    assert d["GOHOOK_NEWG_REG"] == "bx"
+    with pytest.raises(PlanTableError, match="register 'cx'"):
+        render_defines(_plan(provenance=replace(prov, new_g_register="cx")))
     assert d["GOHOOK_SYSCALL_CAPBIT"] == "0x4ULL"
     assert d["GOHOOK_EXEMPT"] == "EXEMPT(0x401300ULL, 0x401340ULL)"
     assert d["GOHOOK_HOOKS"].endswith(f"NEWPROC({NEWPROC_HOOK_ID}, 0x401100ULL)")
@@ -938,6 +941,30 @@ def test_provenance_and_sentinel_defines() -> None:
         render_defines(_plan(sentinel=sentinel))
     with pytest.raises(PlanTableError, match="capability bit 7"):
         sys_rule_values((SyscallRule(42, "connect", 7),), 3)
+
+
+def test_provenance_probe_is_the_runqput_call(toolchain: Any, tmp_path: Path) -> None:
+    """Every toolchain: the "created" probe is newproc.func1's one `call runtime.runqput` (E8 rel32 on disk),
+    with runtime.runqput's entry as Go's debug/gosym gives it; runtime.newproc's probe is inside newproc."""
+    import struct
+
+    from gohook.gosym import GoBinary
+    from gohook.planner import plan_provenance
+
+    path = gofixtures.build(toolchain, "capapp", "default")
+    prov = plan_provenance(GoBinary.open(str(path)), 0)
+    assert prov is not None and prov.new_g_register == "bx" and len(prov.created) == 1
+    listed = gofixtures.oracle(path)["functions"]
+    funcs = {f["name"]: f for f in listed}
+    data = path.read_bytes()
+    call = prov.created[0]
+    assert data[call.file_offset] == 0xE8, f"not a CALL rel32 at {call.address:#x}"
+    target = call.address + 5 + struct.unpack_from("<i", data, call.file_offset + 1)[0]
+    assert target == funcs["runtime.runqput"]["entry"]
+    closure = funcs["runtime.newproc.func1"]
+    assert closure["entry"] <= call.address < closure["end"]
+    # (runtime.newproc also has an ABI0 wrapper of the same name, which assembly calls)
+    assert any(f["entry"] <= prov.newproc.address < f["end"] for f in listed if f["name"] == "runtime.newproc")
 
 
 def test_syscall_rules_follow_the_catalog() -> None:

@@ -41,10 +41,10 @@ from typing import Any
 from gohook.bpf.errors import AttachError, BpfUnavailableError, CompileError, VerifierError
 from gohook.bpf.render import (
     CGOCALL_RET_NAME,
+    CREATED_NAME,
     DEFAULT_OPTIONS,
     FORGET_NAME,
     HANDLER_NAME,
-    NEWPROC1_RET_NAME,
     NEWPROC_HOOK_ID,
     SENTINEL_NAME,
     SYSRULE_FIELDS,
@@ -254,7 +254,7 @@ class Attached:
                            for h in self.plan.hooks}
         if self.plan.provenance is not None:
             self._extra_fds["newproc"] = self._load_one(f"gohook_hook_{NEWPROC_HOOK_ID}".encode(), "runtime.newproc")
-            self._extra_fds[NEWPROC1_RET_NAME] = self._load_one(NEWPROC1_RET_NAME.encode(), "runtime.newproc1's RET")
+            self._extra_fds[CREATED_NAME] = self._load_one(CREATED_NAME.encode(), "the goroutine-created probe")
         if self.plan.sentinel is not None:
             self._extra_fds[CGOCALL_RET_NAME] = self._load_one(CGOCALL_RET_NAME.encode(), "runtime.cgocall's RET")
             self._extra_fds[SENTINEL_NAME] = self._load_one(SENTINEL_NAME.encode(), "the system-call sentinel",
@@ -306,8 +306,9 @@ class Attached:
         prov, sentinel = self.plan.provenance, self.plan.sentinel
         if prov is not None:
             out.append((self._extra_fds["newproc"], prov.newproc.file_offset, "runtime.newproc", "np"))
-            out += [(self._extra_fds[NEWPROC1_RET_NAME], r.file_offset, "runtime.newproc1's RET", f"np1r{i}")
-                    for i, r in enumerate(prov.newproc1_returns)]
+            what = "runtime.newproc.func1's runqput call" if prov.new_g_register == "bx" else "runtime.newproc1's RET"
+            out += [(self._extra_fds[CREATED_NAME], r.file_offset, what, f"newg{i}")
+                    for i, r in enumerate(prov.created)]
         if sentinel is not None:
             out += [(self._extra_fds[CGOCALL_RET_NAME], r.file_offset, "runtime.cgocall's RET", f"cgor{i}")
                     for i, r in enumerate(sentinel.cgocall_returns)]

@@ -66,7 +66,7 @@ SYSRULE_FIELDS: tuple[tuple[str, str], ...] = (
 )
 #: hook id of the runtime.newproc entry program (NEWPROC); plan hook ids are small and sequential
 NEWPROC_HOOK_ID = 0xFFFFF
-NEWPROC1_RET_NAME = "gohook_newproc1_ret"
+CREATED_NAME = "gohook_goroutine_created"
 CGOCALL_RET_NAME = "gohook_cgocall_ret"
 SENTINEL_NAME = "gohook_sentinel"
 FORGET_NAME = "gohook_forget"
@@ -364,7 +364,10 @@ def render_defines(plan: EnforcementPlan, options: ProgramOptions = DEFAULT_OPTI
         raise PlanTableError("goroutine provenance needs the goid offset (and a plausible gopc offset) of runtime.g")
     extra: dict[str, str] = {}
     if prov is not None:
+        if prov.new_g_register not in ("ax", "bx"):
+            raise PlanTableError(f"provenance: the new g cannot be in register {prov.new_g_register!r}")
         extra["GOHOOK_PROVENANCE"] = "1"
+        extra["GOHOOK_NEWG_REG"] = prov.new_g_register
         extra["GOHOOK_GOPC_OFFSET"] = str(prov.gopc_offset)
         extra["GOHOOK_NOT_INHERITED"] = str(prov.not_inherited)
     if sentinel is not None:
