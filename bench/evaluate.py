@@ -53,8 +53,8 @@ OPS = ("open", "getenv", "dial", "exec")
 
 
 # Configuration names (the report's tables and plots use them).
-NONE, GOHOOK, EVENTS, CALLEE, ENTRY, NO_SENTINEL, HOOKS_ONLY, STRACE, STRACE_CAPS, CLI, CLI_EVENTS = (
-    "none", "gohook", "gohook+events", "gohook-callee", "gohook-entry", "gohook-nosentinel", "gohook-hooksonly",
+NONE, GOHOOK, EVENTS, CALLEE, ENTRY, SENTINEL, HOOKS_ONLY, STRACE, STRACE_CAPS, CLI, CLI_EVENTS = (
+    "none", "gohook", "gohook+events", "gohook-callee", "gohook-entry", "gohook+sentinel", "gohook-hooksonly",
     "syscall-trace", "syscall-trace-caps", "gohook-cli", "gohook-cli+events")
 
 DESCRIPTIONS = {
@@ -67,8 +67,9 @@ DESCRIPTIONS = {
             "this evaluation, instead of at their call sites in non-std code",
     ENTRY: "`gohook` with every probe at the function's first instruction (the naive placement: the kernel "
            "single-steps it out of line)",
-    NO_SENTINEL: "`gohook` without its raw_syscalls:sys_enter sentinel (the program that judges capability "
-                 "syscalls no hook point covered), to show what the sentinel costs",
+    SENTINEL: "`gohook` with its raw_syscalls:sys_enter sentinel forced on (`--sentinel on`: the program that "
+              "judges capability syscalls no hook point covered; `auto`, the default, leaves it off for perfapp, "
+              "which has no cgo, module assembly or module system calls), to show what the sentinel costs",
     HOOKS_ONLY: "`gohook` with its hook points alone: no goroutine provenance (probes on runtime.newproc and on "
                 "the call of runtime.runqput in runtime.newproc.func1) and so no sentinel either",
     STRACE: "the syscall-tracing alternative (bpf/syscall_trace.bpf.c): raw_syscalls:sys_enter for the "
@@ -107,12 +108,12 @@ class Settings:
 
 
 FULL = Settings(
-    quick=False, micro_configs=(NONE, GOHOOK, EVENTS, CALLEE, ENTRY, NO_SENTINEL, HOOKS_ONLY, STRACE, STRACE_CAPS),
+    quick=False, micro_configs=(NONE, GOHOOK, EVENTS, CALLEE, ENTRY, SENTINEL, HOOKS_ONLY, STRACE, STRACE_CAPS),
     micro_rounds=7, micro_seconds=0.3, depth=10, scale_configs=(NONE, GOHOOK, EVENTS, STRACE), scale_rounds=5,
     scale_seconds=0.25, depths=(10, 50, 200), hook_counts=(10, 100, 500), module_counts=(10, 1000),
     thread_counts=(1, 2),
     # the entry placement is measured by the microbenchmarks (the HTTP run would only repeat it, slowly)
-    http_configs=(NONE, GOHOOK, CLI, CLI_EVENTS, CALLEE, NO_SENTINEL, HOOKS_ONLY, STRACE, STRACE_CAPS),
+    http_configs=(NONE, GOHOOK, CLI, CLI_EVENTS, CALLEE, SENTINEL, HOOKS_ONLY, STRACE, STRACE_CAPS),
     http_rounds=7, http_seconds=6, http_warmup=1, http_connections=16, attach_reps=3)
 # Detaching a uprobe takes about 0.2 s here: --quick keeps the plans small.
 QUICK = Settings(
@@ -187,8 +188,9 @@ class Context:
             return cfg.Gohook(name, d, plans.callee_placement(plan, b), b, self.options(False), app)
         if name == ENTRY:
             return cfg.Gohook(name, d, plans.at_entry(plan, b), b, self.options(False), app)
-        if name == NO_SENTINEL:
-            return cfg.Gohook(name, d, plans.without_sentinel(plan), b, self.options(False), app)
+        if name == SENTINEL:
+            with_sentinel = plans.shipped(self.ws.app, self.ws.policy, sentinel="on")[1].plan
+            return cfg.Gohook(name, d, with_sentinel, b, self.options(False), app)
         if name == HOOKS_ONLY:
             return cfg.Gohook(name, d, plans.hook_points_only(plan), b, self.options(False), app)
         if name == STRACE:
@@ -449,7 +451,7 @@ def phase_diagnostics(ctx: Context) -> None:
     old = STATS_SYSCTL.read_text().strip()
     STATS_SYSCTL.write_text("1")
     try:
-        names = [GOHOOK, EVENTS, ENTRY, *(c for c in (NO_SENTINEL, HOOKS_ONLY) if c in s.micro_configs), STRACE,
+        names = [GOHOOK, EVENTS, ENTRY, *(c for c in (SENTINEL, HOOKS_ONLY) if c in s.micro_configs), STRACE,
                  STRACE_CAPS]
         if GOHOOK not in ctx.failed:
             out["http/gohook"] = _http_program_stats(ctx, GOHOOK)
@@ -496,7 +498,7 @@ def _http_program_stats(ctx: Context, name: str) -> dict[str, Any]:
 def _spawn(ctx: Context) -> dict[str, Any]:
     """ns per goroutine started (and waited for) by a module, under none and the gohook variants."""
     s = ctx.settings
-    names = [c for c in (NONE, GOHOOK, NO_SENTINEL, HOOKS_ONLY) if c not in ctx.failed
+    names = [c for c in (NONE, GOHOOK, SENTINEL, HOOKS_ONLY) if c not in ctx.failed
              and (c in (NONE, GOHOOK) or c in s.micro_configs)]
     cells = [Cell(f"spawn/{c}", c, "spawn", s.depth) for c in names]
     return run_cells(ctx, cells, s.scale_rounds, s.scale_seconds, "diagnostics/spawn")
@@ -631,7 +633,7 @@ def main(argv: list[str] | None = None) -> int:
         print("evaluate: needs root (uprobes and BPF programs)", file=sys.stderr)
         return 2
     settings = QUICK if args.quick else FULL
-    absent = {c for c, ok in ((NO_SENTINEL, plans.has_sentinel()), (HOOKS_ONLY, plans.has_provenance())) if not ok}
+    absent = {c for c, ok in ((HOOKS_ONLY, plans.has_provenance()),) if not ok}
     settings = replace(settings, **{f: tuple(c for c in getattr(settings, f) if c not in absent)
                                     for f in ("micro_configs", "scale_configs", "http_configs")})
     if args.configs:

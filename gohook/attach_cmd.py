@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from gohook.errors import GohookError
 from gohook.eventview import EventRecord, Symbolizer
 from gohook.gosym import GoBinary
-from gohook.plan import Mode
+from gohook.plan import SENTINEL_SETTINGS, Mode
 from gohook.policy import CapabilityNames, Policy, load_policy
 from gohook.progress import Progress
 
@@ -82,7 +82,7 @@ def prepare(args: argparse.Namespace, progress: Progress) -> tuple[GoBinary, Pla
         binary = GoBinary.open(args.binary)
         hooks = find_hook_sites(binary, catalog)
     with progress.step("building the plan"):
-        build = build_plan(binary, hooks, catalog, policy, mode)
+        build = build_plan(binary, hooks, catalog, policy, mode, getattr(args, "sentinel", "auto"))
     for fn, why in build.skipped:
         log.info("hook %s not attached: %s", fn, why)
     return binary, build
@@ -160,7 +160,8 @@ def run_session(args: argparse.Namespace, *, on_record: Callable[[EventRecord], 
         with progress.step(f"compiling and attaching {len(plan.hooks)} probes"):
             attached = bpf_attach(plan, pids=args.pid, options=program_options(args, live=live))
         print(f"gohook: attached {attached.probe_count} probes to {args.binary} in {time.monotonic() - t0:.2f}s "
-              f"(mode {plan.mode.value}, {len(plan.modules)} modules, {len(plan.ranges)} ranges)", file=sys.stderr)
+              f"(mode {plan.mode.value}, {len(plan.modules)} modules, {len(plan.ranges)} ranges; "
+              f"system-call sentinel {build.sentinel_reason})", file=sys.stderr)
         view = None
         if live:
             from gohook.liveview import LiveView, ViewState
@@ -301,6 +302,10 @@ def register(sub: Any) -> None:
                    help="also report allowed calls as events (default: only in learn mode and the live view; "
                         "otherwise only violations are events and allowed calls are counted, which costs far "
                         "less on busy services)")
+    p.add_argument("--sentinel", choices=SENTINEL_SETTINGS, default="auto",
+                   help="the system-call sentinel (syscall tracing of capability system calls no hook saw; it "
+                        "runs for every system call on the machine): auto (default) turns it on for binaries "
+                        "with cgo, module assembly or module system calls")
     p.add_argument("-o", "--output", help="learn mode: write the learned policy here")
     p.add_argument("cmd", nargs=argparse.REMAINDER, help="-- CMD ARGS: start CMD once every probe is attached")
     p.set_defaults(run=_run_entry)

@@ -185,3 +185,8 @@ class EnforcementPlan:
 
     def module_name(self, module_id: int) -> str:
         return "std" if module_id == 0 else self.modules[module_id - 1]
+
+
+#: `gohook attach --sentinel`: on, off, or auto (on when the binary has code that makes system calls no hook
+#: point sees: cgo, `syscall` instructions or assembly in module code, raw system calls from module code).
+SENTINEL_SETTINGS = ("auto", "on", "off")

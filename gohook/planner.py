@@ -38,6 +38,7 @@ from gohook.gosym.pclntab import FLAG_ASM, Function
 from gohook.hooks import HookReport, HookSite
 from gohook.plan import (
     GO_ARG_REGS,
+    SENTINEL_SETTINGS,
     ArgKind,
     ArgRead,
     EnforcementPlan,
@@ -74,6 +75,12 @@ class PlanBuild:
     sites: tuple[HookSite, ...]  # hook id i is sites[i] (a site probed at several call sites repeats);
     #                               SITE hook points (syscall instructions) come after them and have none
     skipped: tuple[tuple[str, str], ...]  # (function, reason)
+    sentinel_reason: str = ""  # why the system-call sentinel is on or off (SENTINEL_* settings)
+
+
+#: the raw system-call functions (direct_caller_only hooks): module code calling them is raw system calls
+RAW_SYSCALL_FUNCTIONS = frozenset({"syscall.Syscall", "syscall.Syscall6", "syscall.RawSyscall",
+                                   "syscall.RawSyscall6"})
 
 
 def _reg_index(loc: object) -> int | None:
@@ -156,7 +163,32 @@ def is_std_init(binary: GoBinary, name: str) -> bool:
     return rest == "init" or rest.startswith("init.")
 
 
-def build_plan(binary: GoBinary, hooks: HookReport, catalog: Catalog, policy: Policy, mode: Mode) -> PlanBuild:
+def sentinel_needs(binary: GoBinary, points: list[HookPoint], sites: list[HookPoint], module_id: object) -> str:
+    """Why this binary needs the sentinel in `auto` mode, or "" when no hook-blind system call is in sight.
+
+    The sentinel is syscall tracing: a raw_syscalls:sys_enter program that runs for every system call of
+    every process on the machine (docs/performance.md: the largest single cost on a busy service). Without
+    C code, module assembly, `syscall` instructions in module code and raw system calls from module code,
+    every capability system call of a Go program goes through a hooked standard-library function, except
+    where the catalog misses a path: `gohook inspect` lists those as `unhooked_syscall` gaps (then use
+    `--sentinel on`).
+    """
+    if binary.has_cgo:
+        return "cgo: C code makes its own system calls"
+    if sites:
+        return f"{len(sites)} `syscall` instructions in module code"
+    raw = sorted({p.function for p in points if p.function in RAW_SYSCALL_FUNCTIONS})
+    if raw:
+        return "raw system calls from module code (" + ", ".join(raw) + ")"
+    for f in binary.functions:
+        if f.flag & FLAG_ASM and f.end > f.entry and not binary.is_std(f.name) \
+                and module_id(binary.module_of(f.name)):  # type: ignore[operator]
+            return f"assembly in module code ({f.name})"
+    return ""
+
+
+def build_plan(binary: GoBinary, hooks: HookReport, catalog: Catalog, policy: Policy, mode: Mode,
+               sentinel_setting: str = "auto") -> PlanBuild:
     def module_of(name: str) -> str:
         return STD_INIT if is_std_init(binary, name) else binary.module_of(name)
 
@@ -179,12 +211,25 @@ def build_plan(binary: GoBinary, hooks: HookReport, catalog: Catalog, policy: Po
     provenance = plan_provenance(binary, offsets.gopc if offsets is not None else 0) if goid_offset else None
     if provenance is not None and module_id(STD_INIT):
         provenance = replace(provenance, not_inherited=module_id(STD_INIT))
-    sentinel = plan_sentinel(binary, catalog) if provenance is not None else None
+    if sentinel_setting not in SENTINEL_SETTINGS:
+        raise ValueError(f"sentinel setting {sentinel_setting!r} is not one of {', '.join(SENTINEL_SETTINGS)}")
+    sites = syscall_sites(binary, module_id, len(points))
+    need = sentinel_needs(binary, points, sites, module_id)
+    if provenance is None:
+        sentinel, reason = None, "off: no goroutine provenance for this binary (its probe registers the processes)"
+    elif sentinel_setting == "off":
+        sentinel, reason = None, "off (--sentinel off)" + (f", although the binary has {need}" if need else "")
+    elif sentinel_setting == "on" or need:
+        sentinel = plan_sentinel(binary, catalog)
+        reason = "on (--sentinel on)" if sentinel_setting == "on" else f"on (auto: {need})"
+    else:
+        sentinel, reason = None, ("off (auto: no cgo, no module assembly or system calls; --sentinel on also "
+                                  "covers the unhooked_syscall paths of `gohook inspect`)")
     if sentinel is not None:
         cgocall = [i for i, h in enumerate(points) if h.function == "runtime.cgocall"]
         for i in cgocall:
             points[i] = replace(points[i], kind=HookKind.CGOCALL)
-        points.extend(syscall_sites(binary, module_id, len(points)))
+        points.extend(sites)
     all_caps = catalog.mask(["all"])
     allowed = {i + 1: all_caps if m == STD_INIT else catalog.mask(policy.capabilities_of(m))
                for i, m in enumerate(ordered)}
@@ -210,7 +255,7 @@ def build_plan(binary: GoBinary, hooks: HookReport, catalog: Catalog, policy: Po
         provenance=provenance,
         sentinel=sentinel,
     )
-    return PlanBuild(plan, tuple(used), tuple(skipped))
+    return PlanBuild(plan, tuple(used), tuple(skipped), reason)
 
 
 # -- beyond the catalog: trusted code, provenance, syscall instructions, the sentinel ----------------

@@ -967,6 +967,35 @@ def test_provenance_probe_is_the_runqput_call(toolchain: Any, tmp_path: Path) ->
     assert any(f["entry"] <= prov.newproc.address < f["end"] for f in listed if f["name"] == "runtime.newproc")
 
 
+@pytest.mark.parametrize("fixture, mode, setting, on, why", [
+    ("inlineapp", "default", "auto", False, "off (auto: no cgo"),
+    ("inlineapp", "default", "on", True, "on (--sentinel on)"),
+    ("capapp", "default", "auto", True, "raw system calls from module code (syscall.Syscall)"),
+    ("capapp", "default", "off", False, "although the binary has raw system calls"),
+    ("capapp", "cgo", "auto", True, "on (auto: cgo"),
+    ("evasion", "default", "auto", True, "on (auto: "),
+])
+def test_sentinel_setting(newest_toolchain: Any, fixture: str, mode: str, setting: str, on: bool, why: str) -> None:
+    """auto runs the sentinel (syscall tracing, paid by every system call on the machine) only for binaries with
+    code that makes system calls no hook sees; `syscall` instruction sites come with it."""
+    from gohook.catalog import load_catalog
+    from gohook.gosym import GoBinary
+    from gohook.hooks import find_hook_sites
+    from gohook.plan import HookKind, Mode
+    from gohook.planner import build_plan
+    from gohook.policy import Policy
+
+    binary = GoBinary.open(str(gofixtures.build(newest_toolchain, fixture, mode)))
+    catalog = load_catalog()
+    build = build_plan(binary, find_hook_sites(binary, catalog), catalog, Policy(path="t"), Mode.ENFORCE, setting)
+    assert (build.plan.sentinel is not None) == on, build.sentinel_reason
+    assert why in build.sentinel_reason
+    if not on:
+        assert not [h for h in build.plan.hooks if h.kind in (HookKind.SITE, HookKind.CGOCALL)]
+    if fixture == "evasion":
+        assert [h for h in build.plan.hooks if h.kind == HookKind.SITE], "rawio's syscall instructions are probed"
+
+
 def test_syscall_rules_follow_the_catalog() -> None:
     from gohook.catalog import load_catalog
     from gohook.planner import syscall_rules

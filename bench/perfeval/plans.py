@@ -38,9 +38,9 @@ COLD_PACKAGES = ("crypto/", "vendor/golang.org/x/crypto/", "compress/", "encodin
 HOT_PACKAGES = ("runtime", "internal/", "syscall", "os", "sync", "time", "io", "errors", "unique", "weak", "iter")
 
 
-def shipped(binary: Path, policy: Path, mode: str = "enforce") -> tuple[GoBinary, PlanBuild]:
-    """What `gohook attach --binary BINARY --policy POLICY --mode MODE` plans."""
-    args = argparse.Namespace(binary=str(binary), policy=str(policy), mode=mode)
+def shipped(binary: Path, policy: Path, mode: str = "enforce", sentinel: str = "auto") -> tuple[GoBinary, PlanBuild]:
+    """What `gohook attach --binary BINARY --policy POLICY --mode MODE --sentinel SENTINEL` plans."""
+    args = argparse.Namespace(binary=str(binary), policy=str(policy), mode=mode, sentinel=sentinel)
     return prepare(args, Progress(enabled=False))
 
 
@@ -77,16 +77,6 @@ def callee_placement(plan: EnforcementPlan, binary: GoBinary) -> EnforcementPlan
     return replace(plan, hooks=tuple(replace(h, hook_id=i) for i, h in enumerate(hooks)))
 
 
-def has_sentinel() -> bool:
-    """Whether plans carry gohook's raw_syscalls sentinel (a field of EnforcementPlan)."""
-    return "sentinel" in {f.name for f in fields(EnforcementPlan)}
-
-
-def without_sentinel(plan: EnforcementPlan) -> EnforcementPlan:
-    """plan without the sentinel program (the hook points and provenance stay)."""
-    return replace(plan, sentinel=None) if has_sentinel() else plan
-
-
 def has_provenance() -> bool:
     """Whether plans carry goroutine provenance (probes on runtime.newproc and runtime.newproc1's returns)."""
     return "provenance" in {f.name for f in fields(EnforcementPlan)}
@@ -94,7 +84,7 @@ def has_provenance() -> bool:
 
 def hook_points_only(plan: EnforcementPlan) -> EnforcementPlan:
     """plan without provenance and without the sentinel (which needs provenance): the hook points alone."""
-    return replace(plan, provenance=None, sentinel=None) if has_provenance() and has_sentinel() else plan
+    return replace(plan, provenance=None, sentinel=None) if has_provenance() else plan
 
 
 def _package(binary: GoBinary, name: str) -> str:
