@@ -223,8 +223,7 @@ def build_plan(binary: GoBinary, hooks: HookReport, catalog: Catalog, policy: Po
         sentinel = plan_sentinel(binary, catalog)
         reason = "on (--sentinel on)" if sentinel_setting == "on" else f"on (auto: {need})"
     else:
-        sentinel, reason = None, ("off (auto: no cgo, no module assembly or system calls; --sentinel on also "
-                                  "covers the unhooked_syscall paths of `gohook inspect`)")
+        sentinel, reason = None, "off (auto: no cgo, module assembly or module system calls)"
     if sentinel is not None:
         cgocall = [i for i, h in enumerate(points) if h.function == "runtime.cgocall"]
         for i in cgocall:

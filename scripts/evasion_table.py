@@ -78,9 +78,11 @@ MECHANISMS = """\
 
 **Goroutine provenance.** A uprobe on `runtime.newproc` (it runs on the
 creating goroutine) walks the creator's stack and parks the creator's module;
-uprobes on the RET instructions of `runtime.newproc1` (found by disassembly:
-Go moves stacks, so never a uretprobe) read the new `g` from RAX and file that
-module under the new goroutine's id. A hooked call whose stack holds no
+a uprobe on the `call runtime.runqput` of `runtime.newproc.func1` (newproc's
+closure on the system stack, found by disassembly; RBX holds the new `g`, the
+call's second argument) files that module under the new goroutine's id (when
+the runtime has another shape, the RET instructions of `runtime.newproc1`,
+where RAX holds it; Go moves stacks, so never a uretprobe). A hooked call whose stack holds no
 non-std frame at all (neither a policed nor a trusted module's) is then
 charged to the goroutine's creator, else to the module of its go statement
 (`g.gopc`, which also covers goroutines created before gohook attached). The
@@ -90,8 +92,10 @@ against the DWARF of a binary built by every installed toolchain. Goroutines
 that the runtime starts from the scheduler (timer callbacks of
 `time.AfterFunc`) or that the finalizer goroutine serves have no module
 creator: what they run with no module frame stays unattributed. Cost: two
-probes per goroutine created, the RET one single-stepped (measured here:
-creating 200 000 goroutines took 1.4 µs each unhooked, 12.9 µs attached).
+probes per goroutine created, both on instructions the kernel emulates: about
+0.7 µs of trap and 1.3-1.7 µs of BPF program each on a busy HTTP service
+(docs/performance.md; the first version probed newproc1's RET, which the
+kernel single-steps, at about 17 µs per goroutine).
 
 **`syscall` instructions of module code.** `gohook attach` puts a uprobe on
 every `syscall` instruction inside an untrusted module's own functions (found
@@ -111,7 +115,12 @@ hook, cleared at cgocall's RET), then by goroutine provenance, and decides like
 a hook. The runtime's own system-call functions are exempt. A tracepoint
 cannot veto a system call: in enforce mode the SIGKILL lands when the call
 returns, so the call itself has run. Hence "flagged", not "blocked", for C code
-and for machine code written at run time.
+and for machine code written at run time. The sentinel is syscall tracing, paid
+by every system call on the machine while it is attached, so `gohook attach
+--sentinel auto` (the default) runs it only for binaries with code that makes
+system calls no hook point sees: cgo, assembly, `syscall` instructions or raw
+system calls in module code. `--sentinel on` also covers the standard-library
+paths that `gohook inspect` reports as `unhooked_syscall`.
 
 **`unattributed: deny`.** A hooked call with no module frame and no
 provenance is unattributed. With `unattributed: allow` (the default) it is
