@@ -140,7 +140,7 @@
 #define GOHOOK_EXEMPT /* EXEMPT(start, end) ...: the runtime's own system-call functions (static vaddrs) */
 #endif
 #ifndef GOHOOK_HOOKS
-#define GOHOOK_HOOKS /* HOOK(...), HOOK_CGO(...), SITE(id, probe, owner), NEWPROC(id, probe): see below */
+#define GOHOOK_HOOKS /* HOOK(...), HOOK_CGO(...), HOOK_VALUE(...), SITE(id, probe, owner), NEWPROC(id, probe): see below */
 #endif
 
 #define GOHOOK_EVENT_HEADER_SIZE ((__u64) & ((struct gohook_event *)0)->frames)
@@ -802,10 +802,13 @@ int gohook_handler(struct pt_regs *ctx)
 #define HOOK_KIND(id, kind_, probe_, cap, akind, areg0, areg1, rreg, rmask, cset, cclear, direct_, clen) \
 	int gohook_hook_##id(struct pt_regs *ctx)                                                \
 	{                                                                                        \
+		int cap_ = (cap); /* < 0: not a capability call (HOOK_VALUE) */                 \
+		if (cap_ < 0)                                                                    \
+			return 0;                                                                \
 		struct gohook_call *c = gohook_slot();                                           \
 		if (!c)                                                                          \
 			return 0;                                                                \
-		GOHOOK_FILL_CALL(c, ctx, id, probe_, cap, akind, areg0, areg1, rreg, rmask, cset, cclear, direct_, clen); \
+		GOHOOK_FILL_CALL(c, ctx, id, probe_, cap_, akind, areg0, areg1, rreg, rmask, cset, cclear, direct_, clen); \
 		c->kind = kind_;                                                                 \
 		GOHOOK_ENTRY_END(ctx)                                                            \
 	}
@@ -832,8 +835,11 @@ int gohook_handler(struct pt_regs *ctx)
 #define HOOK_KIND(id, kind_, probe_, cap, akind, areg0, areg1, rreg, rmask, cset, cclear, direct_, clen) \
 	int gohook_hook_##id(struct pt_regs *ctx)                                                \
 	{                                                                                        \
+		int cap_ = (cap); /* < 0: not a capability call (HOOK_VALUE) */                 \
+		if (cap_ < 0)                                                                    \
+			return 0;                                                                \
 		struct gohook_call c = {};                                                       \
-		GOHOOK_FILL_CALL(&c, ctx, id, probe_, cap, akind, areg0, areg1, rreg, rmask, cset, cclear, direct_, clen); \
+		GOHOOK_FILL_CALL(&c, ctx, id, probe_, cap_, akind, areg0, areg1, rreg, rmask, cset, cclear, direct_, clen); \
 		c.kind = kind_;                                                                  \
 		struct gohook_regs r = gohook_uprobe_regs(ctx);                                  \
 		return gohook_run(&r, &c, ctx->ip - c.probe);                                    \
@@ -861,6 +867,22 @@ int gohook_handler(struct pt_regs *ctx)
 /* runtime.cgocall (direct_caller_only): also tells the sentinel whose C code runs on the thread */
 #define HOOK_CGO(id, probe_, cap, akind, areg0, areg1, rreg, rmask, cset, cclear, direct_, clen) \
 	HOOK_KIND(id, GOHOOK_K_CGOCALL, probe_, cap, akind, areg0, areg1, rreg, rmask, cset, cclear, direct_, clen)
+/* HOOK_VALUE(id, probe, rsp_offset, default_cap, direct, call_len, VCASE(value, cap)...): the
+ * capability is chosen by the u64 at RSP + rsp_offset (a value table on a stack argument:
+ * syscall.rawSyscallNoError's system call number); other values get default_cap, or with -1 are
+ * not capability calls and pass uncounted. The goroutine's own stack at RSP is always mapped: an
+ * unreadable slot passes too. */
+#define VCASE(v, cap_) case (v): return (cap_);
+#define HOOK_VALUE(id, probe_, off, dflt, direct_, clen, ...)                                    \
+	static __always_inline int gohook_value_##id(struct pt_regs *ctx)                        \
+	{                                                                                        \
+		__u64 v = 0;                                                                     \
+		if (bpf_probe_read_user(&v, sizeof(v), (void *)(ctx->sp + (off))))              \
+			return -1;                                                               \
+		switch (v) { __VA_ARGS__ }                                                       \
+		return (dflt);                                                                   \
+	}                                                                                        \
+	HOOK_KIND(id, GOHOOK_K_CALL, probe_, gohook_value_##id(ctx), GOHOOK_ARG_NONE, -1, -1, -1, 0, 0, 0, direct_, clen)
 /* runtime.newproc: the creator's stack, for the goroutine being created (never reported) */
 #define NEWPROC(id, probe_) HOOK_KIND(id, GOHOOK_K_NEWPROC, probe_, 0, GOHOOK_ARG_NONE, -1, -1, -1, 0, 0, 0, 0, 0)
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import capstone
 
 from gohook.callgraph import CallGraph
-from gohook.catalog import FlagRule
+from gohook.catalog import FlagRule, ValueRule
 from gohook.gosym import STD, GoBinary
 from gohook.gosym.pclntab import FLAG_ASM, Function
 from gohook.hooks import HookReport, HookSite
@@ -94,6 +94,14 @@ def _saves_frame_pointer(code: bytes, entry: int) -> bool:
         if mnemonic in ("call", "ret"):
             return False
     return False
+
+
+def rule_enforceable(rule: FlagRule | ValueRule) -> bool:
+    """Whether the BPF program evaluates this capability rule (gohook.planner.hook_point): flag bits of a
+    register argument, or a value table on a stack argument."""
+    if isinstance(rule, FlagRule):
+        return rule.at.register is not None
+    return rule.at.stack_offset is not None
 
 
 def analyze(binary: GoBinary, hooks: HookReport, graph: CallGraph) -> Analysis:
@@ -264,10 +272,10 @@ def analyze(binary: GoBinary, hooks: HookReport, graph: CallGraph) -> Analysis:
         gaps.append(Gap("cgo", "", f"cgo binary: C code is linked in (DT_NEEDED: {needed})",
                         "C code's own system calls bypass hooks; the syscall sentinel reports them"))
     for site in hooks.sites:
-        if site.spec.rule is not None and not isinstance(site.spec.rule, FlagRule):
+        if site.spec.rule is not None and not rule_enforceable(site.spec.rule):
             gaps.append(Gap("unenforced_hook", "", f"{site.function.name} decides "
-                            f"{'|'.join(sorted(site.capabilities))} by a value table on a stack argument, which the "
-                            "BPF program does not evaluate yet: calls through it are not enforced",
+                            f"{'|'.join(sorted(site.capabilities))} by an argument the BPF program does not read "
+                            "there: calls through it are not enforced",
                             "deny the modules that make these calls by other capabilities, or review them"))
     for name in hooks.inlined_only:
         gaps.append(Gap("inlined_hook", "", f"{name} is present only inlined: its uprobe can never fire",

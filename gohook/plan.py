@@ -69,6 +69,21 @@ class FlagRule:
     cap_if_clear: int
 
 
+@dataclass(frozen=True, slots=True)
+class ValueRule:
+    """Capability decided by the value of a stack argument (an ABI0 function's syscall number).
+
+    stack_offset: bytes above RSP at the function entry (8: the first argument); at a call-site probe,
+    where the return address is not pushed yet, the slot is 8 bytes lower (render.hook_macro).
+    cases: (value, capability bit index); default: the capability of other values, -1 when they are
+    not capability calls at all.
+    """
+
+    stack_offset: int
+    cases: tuple[tuple[int, int], ...]
+    default: int = -1
+
+
 class HookKind(enum.IntEnum):
     """What a hook point's entry program does (GOHOOK_K_* in bpf/gohook.h)."""
 
@@ -88,7 +103,7 @@ class HookPoint:
     file_offset: int  # file offset of `probe` (what the kernel wants)
     capability: int  # capability bit index (ignored when `rule` is set)
     arg: ArgRead = ArgRead()
-    rule: FlagRule | None = None
+    rule: FlagRule | ValueRule | None = None
     direct_caller_only: bool = False  # counts only when the frame right above is non-std
     # 0: `probe` is on the function's side, registers in the entry state ([RSP] = the return address);
     # N > 0: `probe` is an N-byte call instruction at a call site of the function (gohook.hooks.CallSite),

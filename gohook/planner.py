@@ -32,6 +32,7 @@ import capstone
 from gohook.catalog import ArgKind as CatArgKind
 from gohook.catalog import ArgSpec, Catalog, HookSpec
 from gohook.catalog import FlagRule as CatFlagRule
+from gohook.catalog import ValueRule as CatValueRule
 from gohook.goruntime import g_offsets
 from gohook.gosym import STD, GoBinary
 from gohook.gosym.pclntab import FLAG_ASM, Function
@@ -50,6 +51,7 @@ from gohook.plan import (
     Provenance,
     Sentinel,
     SyscallRule,
+    ValueRule,
 )
 from gohook.policy import Policy
 from gohook.probesite import PROLOGUE_WINDOW, find_probe_site
@@ -118,8 +120,18 @@ def hook_point(hook_id: int, site: HookSite, catalog: Catalog) -> tuple[HookPoin
     rule = None
     capability = 0
     if spec.rule is not None:
+        if isinstance(spec.rule, CatValueRule):
+            off = spec.rule.at.stack_offset
+            if off is None:
+                return None, "capability decided by a value table in a register (not evaluated in BPF yet)"
+            cases = tuple((c.value, catalog.capability(c.capability).bit) for c in spec.rule.cases)
+            default = catalog.capability(spec.rule.default).bit if spec.rule.default is not None else -1
+            f = site.function
+            return HookPoint(hook_id=hook_id, function=f.name, entry=f.entry, probe=site.probe.address,
+                             file_offset=site.file_offset, capability=0, rule=ValueRule(off, cases, default),
+                             direct_caller_only=spec.direct_caller_only), ""
         if not isinstance(spec.rule, CatFlagRule):
-            return None, "capability decided by a value table (not evaluated in BPF yet)"
+            return None, "capability decided by a rule the BPF program does not evaluate"
         reg = _reg_index(spec.rule.at)
         if reg is None:
             return None, "capability decided by a stack argument (not read in BPF yet)"

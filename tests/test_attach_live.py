@@ -428,7 +428,8 @@ def test_std_callbacks_are_charged_to_the_dependency_and_a_denied_exec_starts_no
 def test_two_concurrent_processes_of_one_pie_binary_are_both_governed(go: gofixtures.Toolchain, tmp_path: Path,
                                                                       data: Data) -> None:
     app = _binary(go, "attachapp", "pie", tmp_path)
-    policy = policy_file(tmp_path / "pie.yaml", {VISIT: ["files.read"]})
+    # (the wait step's os.Getpid is main's system.read)
+    policy = policy_file(tmp_path / "pie.yaml", {VISIT: ["files.read"], ATTACHAPP: ["system.read"]})
     created = data.out / "pie-create.txt"
     with sessions(Session(app, policy, tmp_path)) as (s,):
         reader = Waiting(app, "wait", "+", "read", str(data.infile))
@@ -579,3 +580,22 @@ def test_by_default_only_violations_are_events_and_allowed_calls_are_counted(new
     [ev] = res.events
     denied(res.events, Ran(ev["pid"], KILLED, "", ""), "files.write", VISIT, str(created))
     assert not created.exists()
+
+
+def test_a_value_table_on_a_stack_argument_decides_inlined_getpid(go: gofixtures.Toolchain, tmp_path: Path) -> None:
+    """os.Getpid is inlined into main.doWait: what remains is main's call of the assembly function
+    syscall.rawSyscallNoError with the system call number (39, getpid) on the stack, which the catalog's
+    value table makes system.read. Denied: killed before the wait step prints; granted: allowed."""
+    app = _binary(go, "attachapp", "default", tmp_path)
+    res = attach_cmd(app, policy_file(tmp_path / "nopid.yaml", {VISIT: []}), [str(app), "wait"], tmp_path)
+    assert res.status == STATUS_KILLED, res.stderr
+    [ev] = [e for e in res.events if e["decision"] != "allow"]
+    assert (ev["decision"], ev["capability"], ev["module"], ev["function"]) == \
+        ("deny", "system.read", ATTACHAPP, "syscall.rawSyscallNoError"), show([ev])
+    assert not [line for line in res.child_stdout if line.startswith("waiting")], res.child_stdout
+    res = attach_cmd(app, policy_file(tmp_path / "pid.yaml", {ATTACHAPP: ["system.read"]}), [str(app), "wait"],
+                     tmp_path)
+    assert res.status == 0, res.stderr
+    assert [line for line in res.child_stdout if line.startswith("waiting pid")], res.child_stdout
+    hits = [e for e in res.events if e["capability"] == "system.read"]
+    assert hits and all((e["decision"], e["module"]) == ("allow", ATTACHAPP) for e in hits), show(hits)

@@ -29,6 +29,7 @@ from gohook.plan import (
     HookPoint,
     Mode,
     Range,
+    ValueRule,
 )
 
 TEXT = 0x401000
@@ -39,6 +40,11 @@ def _hook(hook_id: int = 0, **changes: object) -> HookPoint:
                 capability=0, arg=ArgRead(ArgKind.STRING, (0, 1)))
     base.update(changes)
     return HookPoint(**base)  # type: ignore[arg-type]
+
+
+def _valued(hook_id: int, rule: ValueRule, **changes: object) -> HookPoint:
+    """A hook whose capability comes from a value table (no argument capture)."""
+    return _hook(hook_id, rule=rule, arg=ArgRead(), **changes)
 
 
 def _plan(ranges: tuple[Range, ...] = (), **changes: object) -> EnforcementPlan:
@@ -138,8 +144,22 @@ def test_hook_macro() -> None:
     assert hook_macro(ruled, 3) == "HOOK(6, 0x402004ULL, 0, 2, 3, -1, 2, 0x643ULL, 1, 0, 1, 0)"
 
 
+def test_value_rule_macro_reads_the_stack_slot_where_the_probe_is() -> None:
+    rule = ValueRule(stack_offset=8, cases=((39, 1), (95, 2)))
+    # at the function entry [RSP] is the return address: the first argument is at RSP+8
+    assert hook_macro(_valued(7, rule), 3) == "HOOK_VALUE(7, 0x402004ULL, 8, -1, 0, 0, VCASE(39ULL, 1) VCASE(95ULL, 2))"
+    # at a call site the CALL has not pushed the return address yet: the same argument is at RSP+0
+    assert hook_macro(_valued(8, ValueRule(8, ((39, 1),), default=0), call_len=5, direct_caller_only=True),
+                      3) == "HOOK_VALUE(8, 0x402004ULL, 0, 0, 1, 5, VCASE(39ULL, 1))"
+
+
 @pytest.mark.parametrize(("hook", "message"), [
     (_hook(capability=3), "capability bit 3"),
+    (_valued(0, ValueRule(8, ((39, 5),))), "capability bit 5"),
+    (_valued(0, ValueRule(8, ((39, 1), (39, 2)))), "distinct"),
+    (_valued(0, ValueRule(8, ())), "without cases"),
+    (_valued(0, ValueRule(12, ((39, 1),))), "stack offset 12"),
+    (_hook(rule=ValueRule(8, ((39, 1),)), arg=ArgRead(ArgKind.INT, (0,))), "without argument capture"),
     (_hook(arg=ArgRead(ArgKind.STRING, (0,))), "needs 2 registers"),
     (_hook(arg=ArgRead(ArgKind.INT, (9,))), "register index 9"),
     (_hook(rule=FlagRule(reg=2, mask=1, cap_if_set=7, cap_if_clear=0)), "capability bit 7"),

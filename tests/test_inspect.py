@@ -99,10 +99,24 @@ def test_hook_addresses_against_oracle_and_file(toolchain: gofixtures.Toolchain,
     assert ("push-rbp" if toolchain.release >= (1, 21) else "stack-check-branch") in kinds
 
 
-def test_unenforced_value_rule_hook_is_a_gap(toolchain: gofixtures.Toolchain) -> None:
+def test_value_rule_hooks_are_enforced_so_no_gap(toolchain: gofixtures.Toolchain) -> None:
+    """syscall.rawSyscallNoError's value table on its stack argument is evaluated in BPF (HOOK_VALUE):
+    inspect lists it as a hook and no longer as an `unenforced_hook` gap."""
     _, doc = inspect_doc(toolchain, "default")
-    if any(h["function"] == "syscall.rawSyscallNoError" for h in doc["hooks"]):
-        assert any(g["kind"] == "unenforced_hook" and "rawSyscallNoError" in g["detail"] for g in doc["gaps"])
+    assert any(h["function"] == "syscall.rawSyscallNoError" for h in doc["hooks"])
+    assert not [g for g in doc["gaps"] if g["kind"] == "unenforced_hook"], doc["gaps"]
+
+
+def test_rules_the_bpf_program_cannot_read_are_unenforceable() -> None:
+    from gohook.analysis import rule_enforceable
+    from gohook.catalog import FlagRule, Location, ValueCase, ValueRule
+
+    stack, reg = Location(stack_offset=8), Location.parse("rcx")
+    assert rule_enforceable(FlagRule("flag", reg, 0x40, "files.write", "files.read"))
+    assert not rule_enforceable(FlagRule("flag", stack, 0x40, "files.write", "files.read"))
+    case = (ValueCase(39, "getpid", "system.read"),)
+    assert rule_enforceable(ValueRule("trap", stack, case, None))
+    assert not rule_enforceable(ValueRule("trap", reg, case, None))
 
 
 def test_bad_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -48,6 +48,7 @@ from gohook.plan import (
     HookPoint,
     Mode,
     SyscallRule,
+    ValueRule,
 )
 
 #: bpf/ next to the gohook package (a source checkout or an editable install).
@@ -305,6 +306,11 @@ def hook_macro(hook: HookPoint, ncaps: int) -> str:
     a0 = _reg(regs[0] if len(regs) > 0 and kind != ArgKind.NONE else None, hook, "argument")
     a1 = _reg(regs[1] if len(regs) > 1 and _ARG_REGS_NEEDED[kind] > 1 else None, hook, "argument")
     rule = hook.rule
+    if not 0 <= hook.call_len < 16:
+        raise PlanTableError(f"hook {hook.hook_id} ({hook.function}): call instruction length {hook.call_len} "
+                             "is not an x86 instruction length")
+    if isinstance(rule, ValueRule):
+        return _value_hook_macro(hook, rule, ncaps)
     if rule is None:
         cap = _capability(hook.capability, hook, ncaps)
         rreg, rmask, cset, cclear = -1, 0, 0, 0
@@ -316,9 +322,6 @@ def hook_macro(hook: HookPoint, ncaps: int) -> str:
         rmask = rule.mask
         cset = _capability(rule.cap_if_set, hook, ncaps)
         cclear = _capability(rule.cap_if_clear, hook, ncaps)
-    if not 0 <= hook.call_len < 16:
-        raise PlanTableError(f"hook {hook.hook_id} ({hook.function}): call instruction length {hook.call_len} "
-                             "is not an x86 instruction length")
     if hook.kind == HookKind.SITE:
         if hook.owner <= 0:
             raise PlanTableError(f"hook {hook.hook_id} ({hook.function}): a syscall site needs its owner module")
@@ -326,6 +329,31 @@ def hook_macro(hook: HookPoint, ncaps: int) -> str:
     name = "HOOK_CGO" if hook.kind == HookKind.CGOCALL else "HOOK"
     return (f"{name}({hook.hook_id}, {hook.probe:#x}ULL, {cap}, {int(kind)}, {a0}, {a1}, "
             f"{rreg}, {rmask:#x}ULL, {cset}, {cclear}, {int(hook.direct_caller_only)}, {hook.call_len})")
+
+
+def _value_hook_macro(hook: HookPoint, rule: ValueRule, ncaps: int) -> str:
+    """`HOOK_VALUE(id, probe, rsp_offset, default, direct, call_len, VCASE(value, cap)...)`.
+
+    The value is read at RSP + offset where the probe sits: the catalog's offset is taken at the function
+    entry ([RSP] = the return address); at a call site the CALL has not pushed it yet, so 8 bytes lower.
+    """
+    if hook.kind != HookKind.CALL or hook.arg.kind != ArgKind.NONE:
+        raise PlanTableError(f"hook {hook.hook_id} ({hook.function}): a value rule goes on a plain hook "
+                             "without argument capture")
+    off = rule.stack_offset - 8 if hook.call_len else rule.stack_offset
+    if not 0 <= off < 4096 or off % 8:
+        raise PlanTableError(f"hook {hook.hook_id} ({hook.function}): stack offset {rule.stack_offset} is not a "
+                             "plausible argument slot")
+    if not rule.cases:
+        raise PlanTableError(f"hook {hook.hook_id} ({hook.function}): a value rule without cases")
+    values = [v for v, _ in rule.cases]
+    if len(set(values)) != len(values) or not all(0 <= v < 1 << 63 for v in values):
+        raise PlanTableError(f"hook {hook.hook_id} ({hook.function}): value cases must be distinct and "
+                             "non-negative")
+    default = -1 if rule.default == -1 else _capability(rule.default, hook, ncaps)
+    cases = " ".join(f"VCASE({v}ULL, {_capability(c, hook, ncaps)})" for v, c in rule.cases)
+    return (f"HOOK_VALUE({hook.hook_id}, {hook.probe:#x}ULL, {off}, {default}, "
+            f"{int(hook.direct_caller_only)}, {hook.call_len}, {cases})")
 
 
 def hook_macros(plan: EnforcementPlan) -> list[str]:
