@@ -123,6 +123,28 @@ def loud_skip(reason: str) -> None:
     pytest.skip("SKIPPED LOUDLY: " + reason)
 
 
+def require_root(what: str) -> None:
+    """Live tests attach uprobes and load BPF programs: outside root, skip loudly (fail in CI)."""
+    if os.geteuid() != 0:
+        loud_skip(f"{what} need root (CAP_BPF, CAP_PERFMON): run the suite as root")
+
+
+def live_toolchain(prefix: str) -> Toolchain:
+    """The installed toolchain whose version is prefix or starts with `prefix.`; loud skip (CI: fail) if none.
+
+    GOHOOK_GO_VERSIONS leaving it out is a plain skip outside CI.
+    """
+    import pytest
+
+    for t in toolchains():  # raises in CI when one is missing
+        if t.version == prefix or t.version.startswith(prefix + "."):
+            return t
+    if os.environ.get("GOHOOK_GO_VERSIONS") and not in_ci():
+        pytest.skip(f"Go {prefix} left out by GOHOOK_GO_VERSIONS={os.environ['GOHOOK_GO_VERSIONS']}")
+    loud_skip(f"Go {prefix} is not installed: run scripts/setup.sh")
+    raise AssertionError("unreachable")
+
+
 def in_ci() -> bool:
     """True when running in CI, where a missing toolchain is an error."""
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")

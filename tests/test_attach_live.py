@@ -24,7 +24,6 @@ processes under it. Runs as root; in CI (CI=true) nothing here skips.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -98,23 +97,12 @@ CAPAPP_DENIES: dict[str, list[str]] = {
 }
 
 
-_loud_skip = gofixtures.loud_skip
+_toolchain = gofixtures.live_toolchain
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _root() -> None:
-    if os.geteuid() != 0:
-        _loud_skip("live attach tests need root (CAP_BPF, CAP_PERFMON): run the suite as root")
-
-
-def _toolchain(prefix: str) -> gofixtures.Toolchain:
-    for t in gofixtures.toolchains():  # raises in CI when one is missing
-        if t.version == prefix or t.version.startswith(prefix + "."):
-            return t
-    if os.environ.get("GOHOOK_GO_VERSIONS") and not gofixtures.in_ci():
-        pytest.skip(f"Go {prefix} left out by GOHOOK_GO_VERSIONS={os.environ['GOHOOK_GO_VERSIONS']}")
-    _loud_skip(f"Go {prefix} is not installed: run scripts/setup.sh")
-    raise AssertionError("unreachable")
+    gofixtures.require_root("live attach tests")
 
 
 @pytest.fixture(scope="module", params=LIVE_GO, ids=lambda v: f"go{v}")

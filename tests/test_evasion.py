@@ -99,21 +99,12 @@ TABLE_SCRIPT = gofixtures.REPO_ROOT / "scripts" / "evasion_table.py"
 Event = dict[str, Any]
 
 
-_loud_skip = gofixtures.loud_skip
+_toolchain = gofixtures.live_toolchain
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _root() -> None:
-    if os.geteuid() != 0:
-        _loud_skip("the adversarial suite attaches uprobes: run it as root")
-
-
-def _toolchain(version: str) -> gofixtures.Toolchain:
-    for t in gofixtures.toolchains():
-        if t.version == version:
-            return t
-    _loud_skip(f"Go {version} is not installed: run scripts/setup.sh")
-    raise AssertionError("unreachable")
+    gofixtures.require_root("the adversarial suite's uprobes")
 
 
 # --- result rows -> build/evasion/results.json -> docs/evasion.md ----------------------------------------
