@@ -70,8 +70,8 @@ DESCRIPTIONS = {
     SENTINEL: "`gohook` with its raw_syscalls:sys_enter sentinel forced on (`--sentinel on`: the program that "
               "judges capability syscalls no hook point covered; `auto`, the default, leaves it off for perfapp, "
               "which has no cgo, module assembly or module system calls), to show what the sentinel costs",
-    HOOKS_ONLY: "`gohook` with its hook points alone: no goroutine provenance (probes on runtime.newproc and on "
-                "the call of runtime.runqput in runtime.newproc.func1) and so no sentinel either",
+    HOOKS_ONLY: "`gohook` with its hook points alone: no goroutine provenance (the probe on the call of "
+                "runtime.runqput in runtime.newproc.func1) and so no sentinel either",
     STRACE: "the syscall-tracing alternative (bpf/syscall_trace.bpf.c): raw_syscalls:sys_enter for the "
             "workload's pid, frame-pointer walk to the first non-std module on every syscall, same range "
             "table; audit only",
@@ -481,9 +481,9 @@ def _http_program_stats(ctx: Context, name: str) -> dict[str, Any]:
     zero = ProgramStats("", 0, 0, 0)
     reqs = max(res.total_requests, 1)
     label = {f"gohook_hook_{h.hook_id}": f"{h.function} hook" for h in getattr(c, "plan", ctx.plan).hooks}
-    newproc = getattr(render, "NEWPROC_HOOK_ID", None)
-    if newproc is not None:
-        label[f"gohook_hook_{newproc}"] = "runtime.newproc (provenance)"
+    prov = getattr(getattr(c, "plan", ctx.plan), "provenance", None)
+    for i in range(len(prov.created) if prov is not None else 0):
+        label[render.created_name(i)] = "goroutine created (provenance)"
     programs = {}
     for p in c.program_stats():
         b = before.get(p.name, zero)

@@ -27,22 +27,27 @@
  * Goroutine provenance (GOHOOK_PROVENANCE=1). A goroutine started by a
  * module, directly (`go os.Remove(p)`) or through the standard library on
  * its behalf (net/http's dialing goroutine), may run with no module frame on
- * its stack. The entry program of runtime.newproc (kind NEWPROC, on the
- * creating goroutine) walks the creator's stack like a hook and parks its
- * module in `pending` under the thread id; newproc then switches to the
- * system stack of the same thread, where runtime.newproc.func1 gets the new g
- * from runtime.newproc1 and passes it to runtime.runqput. The "created"
- * program, on that `call runtime.runqput` (RBX: the new g; a CALL is
- * emulated by uprobes) or, when the planner did not find it, on newproc1's
- * RET instruction(s) (RAX; single-stepped, dearer; never a uretprobe on Go
- * code), files the module under the new goroutine's id in `goroutines`. A hooked call whose stack holds no non-std
- * frame (nor a trusted module's) then falls back to its goroutine's
- * inherited module, else to the module of its go statement (g.gopc: covers
- * goroutines created before gohook attached).
+ * its stack. runtime.newproc switches to the thread's system stack, where
+ * runtime.newproc.func1 gets the new g from runtime.newproc1 and passes it to
+ * runtime.runqput. The "created" program (CREATED), on that `call
+ * runtime.runqput` (RBX: the new g; a CALL is emulated by uprobes) or, when
+ * the planner did not find it, on newproc1's RET instruction(s) (RAX;
+ * single-stepped, dearer; never a uretprobe on Go code), walks the frame
+ * pointers from newproc.func1's frame: runtime.systemstack keeps the
+ * goroutine's frame pointer, so the chain runs on into the creator's stack.
+ * Its innermost non-std module is what the new goroutine inherits, else what
+ * the creator inherited itself (the creator is g0.m.curg). A hooked call
+ * whose stack holds no non-std frame (nor a trusted module's) then falls back
+ * to its goroutine's record in `goroutines`, else (no record at all) to its
+ * creator's record through g.parentGoid (Go 1.21+), else to the module of its
+ * go statement (g.gopc: covers goroutines created before gohook attached).
+ * So a goroutine whose creator has a record of its own needs none (no map
+ * update: most goroutines the standard library starts, one per request in
+ * net/http); a record of 0 stops the parent lookup (a trusted creator).
  *
  * The system-call sentinel (GOHOOK_SENTINEL=1) is a raw_syscalls:sys_enter
  * program limited to the processes of the binary (registered in `targets` by
- * the runtime.newproc probe, which every Go process hits before its package
+ * the "created" probe, which every Go process hits before its package
  * initialization). For a capability system call (sys_rules) that no hook
  * point covers (no `marks` entry of this thread for an enclosing hooked
  * call with the same capability), it walks the user stack from the saved
@@ -119,10 +124,22 @@
 #define GOHOOK_SHARED_HANDLER 1 /* 1: entries tail-call one handler program; 0: handler inlined in each */
 #endif
 #ifndef GOHOOK_PROVENANCE
-#define GOHOOK_PROVENANCE 0 /* 1: goroutine provenance (NEWPROC entry, newproc1 RET program) */
+#define GOHOOK_PROVENANCE 0 /* 1: goroutine provenance (the CREATED programs) */
 #endif
 #ifndef GOHOOK_NEWG_REG
 #define GOHOOK_NEWG_REG bx /* the pt_regs field holding the new g at the "created" probe: bx or ax */
+#endif
+#ifndef GOHOOK_PARENT_GOID_OFFSET
+#define GOHOOK_PARENT_GOID_OFFSET 0 /* offset of parentGoid in runtime.g; 0: none (Go < 1.21) */
+#endif
+#ifndef GOHOOK_G_M_OFFSET
+#define GOHOOK_G_M_OFFSET 48 /* offset of m in runtime.g */
+#endif
+#ifndef GOHOOK_M_CURG_OFFSET
+#define GOHOOK_M_CURG_OFFSET 0 /* offset of curg in runtime.m */
+#endif
+#ifndef GOHOOK_CREATED
+#define GOHOOK_CREATED /* CREATED(index, probe) ...: where goroutines are created (provenance) */
 #endif
 #ifndef GOHOOK_SENTINEL
 #define GOHOOK_SENTINEL 0 /* 1: the raw_syscalls:sys_enter sentinel */
@@ -140,7 +157,7 @@
 #define GOHOOK_EXEMPT /* EXEMPT(start, end) ...: the runtime's own system-call functions (static vaddrs) */
 #endif
 #ifndef GOHOOK_HOOKS
-#define GOHOOK_HOOKS /* HOOK(...), HOOK_CGO(...), HOOK_VALUE(...), SITE(id, probe, owner), NEWPROC(id, probe): see below */
+#define GOHOOK_HOOKS /* HOOK(...), HOOK_CGO(...), HOOK_VALUE(...), SITE(id, probe, owner): see below */
 #endif
 
 #define GOHOOK_EVENT_HEADER_SIZE ((__u64) & ((struct gohook_event *)0)->frames)
@@ -174,7 +191,6 @@ struct gohook_gkey {
 	__u64 goid;
 };
 BPF_TABLE("lru_hash", struct gohook_gkey, __u32, goroutines, GOHOOK_TABLE_ENTRIES); /* -> inherited module */
-BPF_TABLE("lru_hash", __u32, __u32, pending, 4096);  /* thread -> creator's module, newproc to "created" */
 BPF_TABLE("lru_hash", __u32, __u64, targets, 4096);  /* process of the binary -> load bias */
 #endif
 #if GOHOOK_SENTINEL
@@ -460,9 +476,14 @@ static __always_inline __u64 gohook_read_u64(__u64 addr)
 }
 
 #if GOHOOK_PROVENANCE || GOHOOK_SENTINEL
-/* The module a goroutine inherited from its creator, else the module of its go
- * statement; 0 when neither says. *how gets GOHOOK_F_INHERITED or _GOPC. */
-static __always_inline __u32 gohook_provenance(__u32 tgid, __u64 g, __u64 goid, __u64 bias, __u32 *how)
+#define GOHOOK_FROM_RECORD 1 /* gohook_provenance: the goroutine's own record */
+#define GOHOOK_FROM_PARENT 2 /* its creator's record, through g.parentGoid */
+#define GOHOOK_FROM_GOPC 3   /* the module of its go statement */
+/* The module goroutine g (goid) inherited from its creator: its own record, else (no record) its
+ * creator's through g.parentGoid, else the module of its go statement; 0 when none says. *how gets
+ * GOHOOK_F_INHERITED or _GOPC, *from the GOHOOK_FROM_* that decided. */
+static __always_inline __u32 gohook_provenance(__u32 tgid, __u64 g, __u64 goid, __u64 bias, __u32 *how,
+					       int *from)
 {
 	if (!goid)
 		return 0;
@@ -470,7 +491,17 @@ static __always_inline __u32 gohook_provenance(__u32 tgid, __u64 g, __u64 goid, 
 	__u32 *inherited = goroutines.lookup(&key);
 	if (inherited && *inherited) {
 		*how |= GOHOOK_F_INHERITED;
+		*from = GOHOOK_FROM_RECORD;
 		return *inherited;
+	}
+	if (!inherited && GOHOOK_PARENT_GOID_OFFSET && g) {
+		key.goid = gohook_read_u64(g + GOHOOK_PARENT_GOID_OFFSET);
+		__u32 *up = key.goid ? goroutines.lookup(&key) : 0;
+		if (up && *up) {
+			*how |= GOHOOK_F_INHERITED;
+			*from = GOHOOK_FROM_PARENT;
+			return *up;
+		}
 	}
 	if (!GOHOOK_GOPC_OFFSET || !g)
 		return 0;
@@ -478,8 +509,10 @@ static __always_inline __u32 gohook_provenance(__u32 tgid, __u64 g, __u64 goid, 
 	__u32 m = gopc ? gohook_module_at(gopc, bias) : 0; /* gopc is a return address (after CALL newproc) */
 	if (GOHOOK_NOT_INHERITED && m == GOHOOK_NOT_INHERITED)
 		m = 0;
-	if (m)
+	if (m) {
 		*how |= GOHOOK_F_GOPC;
+		*from = GOHOOK_FROM_GOPC;
+	}
 	return m;
 }
 #endif
@@ -568,24 +601,6 @@ static __always_inline int gohook_run(struct gohook_regs *r, struct gohook_call 
 		goid = gohook_read_u64(r->r14 + GOHOOK_GOID_OFFSET);
 	__u32 flags = w.flags, module;
 
-#if GOHOOK_PROVENANCE
-	if (c->kind == GOHOOK_K_NEWPROC) {
-		/* The creator's module for the goroutine being created: its innermost
-		 * non-std module, else what it inherited itself. Also registers the
-		 * process for the sentinel (newproc runs before package init). */
-		__u32 attr = w.first;
-		if (GOHOOK_NOT_INHERITED && attr == GOHOOK_NOT_INHERITED)
-			attr = 0; /* std package init starts goroutines for the runtime, not for a module */
-		if (!attr && !(flags & GOHOOK_F_TRUSTED))
-			attr = gohook_provenance(tgid, r->r14, goid, bias, &flags);
-		pending.update(&tid, &attr);
-		__u64 *known = targets.lookup(&tgid);
-		if (!known)
-			targets.update(&tgid, &bias);
-		return 0;
-	}
-#endif
-
 	/* Decide. */
 	int allowed;
 	w.direct = w.mods0 & 0xffff;
@@ -625,7 +640,8 @@ static __always_inline int gohook_run(struct gohook_regs *r, struct gohook_call 
 #endif
 #if GOHOOK_PROVENANCE
 	if (!module && !c->direct && !(flags & GOHOOK_F_TRUSTED)) {
-		module = gohook_provenance(tgid, r->r14, goid, bias, &flags);
+		int from = 0;
+		module = gohook_provenance(tgid, r->r14, goid, bias, &flags, &from);
 		if (module)
 			allowed = (gohook_mask(module) & w.capbit) != 0;
 	}
@@ -883,39 +899,83 @@ int gohook_handler(struct pt_regs *ctx)
 		return (dflt);                                                                   \
 	}                                                                                        \
 	HOOK_KIND(id, GOHOOK_K_CALL, probe_, gohook_value_##id(ctx), GOHOOK_ARG_NONE, -1, -1, -1, 0, 0, 0, direct_, clen)
-/* runtime.newproc: the creator's stack, for the goroutine being created (never reported) */
-#define NEWPROC(id, probe_) HOOK_KIND(id, GOHOOK_K_NEWPROC, probe_, 0, GOHOOK_ARG_NONE, -1, -1, -1, 0, 0, 0, 0, 0)
 
 GOHOOK_HOOKS
 
 #if GOHOOK_PROVENANCE
-/* Where the new g is in register GOHOOK_NEWG_REG, on the system stack of the
- * thread that ran runtime.newproc: newproc.func1's `call runtime.runqput`
- * (bx) or newproc1's RET instruction(s) (ax). */
-int gohook_goroutine_created(struct pt_regs *ctx)
+/* The innermost non-std module on the creator's stack, from the frame pointer fp of newproc.func1 (on
+ * the system stack; its saved frame pointer is on the creator's stack). *trusted is set when a trusted
+ * module's frame comes first. The frames are few and read one by one: copying the creator's stack in
+ * one read into a per-CPU buffer measured 4 % faster on net/http's goroutines, too little for a buffer
+ * that a preempting program on the same CPU could overwrite. */
+static __always_inline __u32 gohook_creator_module(__u64 fp, __u64 bias, int *trusted)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)pid_tgid;
-	__u32 *attr = pending.lookup(&tid);
-	if (!attr)
-		return 0; /* newproc1 not called by newproc (coroutines): nothing inherited */
-	__u32 module = *attr;
-	pending.delete(&tid);
-	struct gohook_gkey key = {.tgid = pid_tgid >> 32};
-	__u64 newg = ctx->GOHOOK_NEWG_REG;
-	if (!GOHOOK_GOID_OFFSET || !newg)
-		return 0;
-	key.goid = gohook_read_u64(newg + GOHOOK_GOID_OFFSET);
-	if (!key.goid)
-		return 0;
-	if (module) {
-		goroutines.update(&key, &module);
-		gohook_count(GOHOOK_C_GOROUTINES);
-	} else {
-		goroutines.delete(&key); /* a goroutine id of an earlier process with this pid */
+	for (int i = 0; i < GOHOOK_MAX_FRAMES; i++) {
+		__u64 pair[2];
+		if (!fp || bpf_probe_read_user(pair, sizeof(pair), (void *)fp))
+			return 0;
+		__u64 pc = pair[1] - bias - 1; /* inside the call instruction */
+		__u64 off = pc - GOHOOK_TEXT_START;
+		if (off >= GOHOOK_TEXT_SIZE || pc - GOHOOK_GOEXIT_START < GOHOOK_GOEXIT_SIZE)
+			return 0;
+		__u32 idx = gohook_lookup((__u32)off);
+		__u32 *pf = range_flags.lookup(&idx);
+		if (pf && (*pf & GOHOOK_RANGE_TRUSTED))
+			*trusted = 1;
+		__u64 *pm = range_mods.lookup(&idx);
+		__u64 mods = pm ? *pm : 0;
+		__u32 f = mods & 0xffff;
+		if (!f)
+			f = (mods >> 16) & 0xffff;
+		if (f)
+			return GOHOOK_NOT_INHERITED && f == GOHOOK_NOT_INHERITED ? 0 : f;
+		fp = pair[0];
 	}
 	return 0;
 }
+
+/* A goroutine is being created: the new g is in register GOHOOK_NEWG_REG, on the system stack of the
+ * creating thread (R14: its g0). Files what the new goroutine inherits, when its own lookups would not
+ * find it (gohook_provenance), and registers the process for the sentinel. Never reported. */
+static __always_inline int gohook_created(struct pt_regs *ctx, __u64 probe)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+	__u64 bias = ctx->ip - probe;
+#if GOHOOK_SENTINEL
+	if (!targets.lookup(&tgid))
+		targets.update(&tgid, &bias);
+#endif
+	__u64 newg = ctx->GOHOOK_NEWG_REG;
+	struct gohook_gkey key = {.tgid = tgid};
+	key.goid = newg ? gohook_read_u64(newg + GOHOOK_GOID_OFFSET) : 0;
+	if (!key.goid)
+		return 0;
+	int trusted = 0, from = 0;
+	__u32 how = 0, module = gohook_creator_module(ctx->bp, bias, &trusted);
+	__u32 record = module != 0;
+	if (!module && !trusted) {
+		__u64 m = ctx->r14 ? gohook_read_u64(ctx->r14 + GOHOOK_G_M_OFFSET) : 0;
+		__u64 creator = m ? gohook_read_u64(m + GOHOOK_M_CURG_OFFSET) : 0;
+		__u64 cgoid = creator ? gohook_read_u64(creator + GOHOOK_GOID_OFFSET) : 0;
+		module = gohook_provenance(tgid, creator, cgoid, bias, &how, &from);
+		/* the creator's own record: the new goroutine finds it through its parentGoid */
+		record = module && !(GOHOOK_PARENT_GOID_OFFSET && from == GOHOOK_FROM_RECORD);
+	} else if (trusted && !module && GOHOOK_PARENT_GOID_OFFSET) {
+		/* a record of 0 keeps the new goroutine from looking up its creator's */
+		record = 1;
+	}
+	if (module)
+		gohook_count(GOHOOK_C_GOROUTINES);
+	if (record)
+		goroutines.update(&key, &module);
+	else if (goroutines.lookup(&key))
+		goroutines.delete(&key); /* a goroutine id of an earlier process with this pid */
+	return 0;
+}
+#define CREATED(index, probe_)                                                                   \
+	int gohook_created_##index(struct pt_regs *ctx) { return gohook_created(ctx, probe_); }
+GOHOOK_CREATED
 #endif
 
 #if GOHOOK_SENTINEL

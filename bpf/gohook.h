@@ -79,7 +79,7 @@
 /* gohook_call.kind: what an entry program stands for (gohook.plan.HookKind) */
 #define GOHOOK_K_CALL 0    /* a hooked Go function: frame 0 is the return address at [RSP] */
 #define GOHOOK_K_CGOCALL 1 /* runtime.cgocall: also records the cgo call's module for the sentinel */
-#define GOHOOK_K_NEWPROC 2 /* runtime.newproc: records the creator's module for the new goroutine */
+/* 2: unused (was runtime.newproc's entry, before provenance moved to one probe) */
 #define GOHOOK_K_SITE 3    /* a `syscall` instruction in module code: capability from the syscall number */
 #define GOHOOK_K_SYSCALL 4 /* the sentinel (raw_syscalls:sys_enter): frame 0 is the user instruction pointer */
 

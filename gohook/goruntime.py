@@ -1,19 +1,32 @@
-"""Offsets of runtime.g fields (amd64) that goroutine provenance reads.
+"""Offsets of runtime.g and runtime.m fields (amd64) that goroutine provenance reads.
 
 The BPF program reads the current goroutine's g through R14 (and a new
-goroutine's g from runtime.newproc1's result in RAX): `goid` names the
-goroutine, `gopc` is the PC of the go statement that created it. Their
-offsets change between Go releases, so they come from the binary's own DWARF
-(`runtime.g` in the runtime compile unit) when it has debug info, else from
-G_OFFSETS, a per-release table that tests/test_evasion.py checks against the
-DWARF of a binary built by every installed toolchain.
+goroutine's g from a register at the `created` probe): `goid` names the
+goroutine, `gopc` is the PC of the go statement that created it and
+`parentGoid` (Go 1.21+) the creator's goid. Their offsets change between Go
+releases, so they come from the binary's own DWARF (`runtime.g` in the
+runtime compile unit) when it has debug info, else from G_OFFSETS, a
+per-release table that tests/test_evasion.py checks against the DWARF of a
+binary built by every installed toolchain.
+
+At the `created` probe the thread runs on its system stack (R14 is g0) and
+the creator is g0.m.curg. Those two offsets come from the machine code of
+runtime.systemstack itself, which every binary has, stripped or not: after
+it calls the function on the system stack it switches back with
+
+    call  rdi                       ; fn()
+    mov   rax, fs:[-8]              ; g (g0)
+    mov   rbx, qword ptr [rax + M]  ; g.m      (M = runtime.g.m)
+    mov   rax, qword ptr [rbx + C]  ; m.curg   (C = runtime.m.curg)
 """
 
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
 
+import capstone
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
@@ -24,26 +37,29 @@ from gohook.gosym import GoBinary
 class GOffsets:
     goid: int
     gopc: int
+    parent_goid: int  # 0: runtime.g has no parentGoid (before Go 1.21)
     source: str = "table"  # "dwarf" or "table"
 
 
-#: amd64 runtime.g offsets by Go minor release. 1.19 has no parentGoid before gopc; 1.23 and 1.24 moved
-#: goid to 160 (syscallbp and friends before it), 1.26 moved it back to 152. 1.20, 1.22 and 1.25 are not
-#: listed: no toolchain of theirs was measured (their binaries' DWARF is used, or provenance is off).
+#: amd64 runtime.g offsets by Go minor release. 1.19 has no parentGoid (1.21 added it just before gopc);
+#: 1.23 and 1.24 moved goid to 160 (syscallbp and friends before it), 1.26 moved it back to 152. 1.20, 1.22
+#: and 1.25 are not listed: no toolchain of theirs was measured (their binaries' DWARF is used, or
+#: provenance is off).
 G_OFFSETS: dict[int, GOffsets] = {
-    19: GOffsets(goid=152, gopc=296),
-    21: GOffsets(goid=152, gopc=280),
-    23: GOffsets(goid=160, gopc=288),
-    24: GOffsets(goid=160, gopc=288),
-    26: GOffsets(goid=152, gopc=288),
-    27: GOffsets(goid=152, gopc=288),
+    19: GOffsets(goid=152, gopc=296, parent_goid=0),
+    21: GOffsets(goid=152, gopc=280, parent_goid=272),
+    23: GOffsets(goid=160, gopc=288, parent_goid=280),
+    24: GOffsets(goid=160, gopc=288, parent_goid=280),
+    26: GOffsets(goid=152, gopc=288, parent_goid=280),
+    27: GOffsets(goid=152, gopc=288, parent_goid=280),
 }
 
-_FIELDS = ("goid", "gopc")
+_FIELDS = ("goid", "gopc", "parentGoid")
 
 
-def dwarf_g_fields(data: bytes, names: tuple[str, ...] = _FIELDS) -> dict[str, int] | None:
-    """Member offsets of runtime.g from the DWARF in an ELF image; None without debug info or runtime.g.
+def dwarf_g_fields(data: bytes, names: tuple[str, ...] = _FIELDS, struct: str = "runtime.g") -> dict[str, int] | None:
+    """Member offsets of a runtime struct (runtime.g) from the DWARF in an ELF image; None without debug info
+    or the struct.
 
     Only compile units named `runtime` are searched (Go writes several: functions, then types; they come
     early, so this takes a fraction of a second).
@@ -61,7 +77,7 @@ def dwarf_g_fields(data: bytes, names: tuple[str, ...] = _FIELDS) -> dict[str, i
                 continue
             for die in top.iter_children():
                 dname = die.attributes.get("DW_AT_name")
-                if die.tag != "DW_TAG_structure_type" or dname is None or dname.value != b"runtime.g":
+                if die.tag != "DW_TAG_structure_type" or dname is None or dname.value != struct.encode():
                     continue
                 out: dict[str, int] = {}
                 for member in die.iter_children():
@@ -76,8 +92,54 @@ def dwarf_g_fields(data: bytes, names: tuple[str, ...] = _FIELDS) -> dict[str, i
 
 
 def g_offsets(binary: GoBinary) -> GOffsets | None:
-    """goid and gopc offsets for binary: its DWARF, else the table for its Go release, else None."""
+    """goid, gopc and parentGoid offsets for binary: its DWARF, else the table for its Go release, else None."""
     fields = dwarf_g_fields(binary.image.data)
-    if fields is not None and all(f in fields for f in _FIELDS):
-        return GOffsets(goid=fields["goid"], gopc=fields["gopc"], source="dwarf")
+    if fields is not None and "goid" in fields and "gopc" in fields:
+        return GOffsets(goid=fields["goid"], gopc=fields["gopc"], parent_goid=fields.get("parentGoid", 0),
+                        source="dwarf")
     return G_OFFSETS.get(binary.go_minor or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class CurgOffsets:
+    """Where the goroutine a thread left for its system stack is: g0.m (g_m), then m.curg (m_curg)."""
+
+    g_m: int
+    m_curg: int
+
+
+_MD = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
+_LOAD = re.compile(r"^(\w+), qword ptr \[(\w+) \+ (0x[0-9a-f]+|\d+)\]$")
+
+
+def curg_offsets_from_systemstack(code: bytes, address: int) -> CurgOffsets | None:
+    """g.m and m.curg from runtime.systemstack's machine code (the switch back after `call reg`, see the
+    module docstring); None when the code does not have that shape. Pure: code starts at address."""
+    after_call, loads = False, []
+    for _addr, _size, mnemonic, ops in _MD.disasm_lite(code, address):
+        if mnemonic == "call" and re.fullmatch(r"r\w+", ops):
+            after_call = True
+            continue
+        if not after_call:
+            continue
+        if mnemonic in ("ret", "jmp", "call"):
+            break
+        m = _LOAD.match(ops) if mnemonic == "mov" else None
+        if m:
+            loads.append((m.group(1), m.group(2), int(m.group(3), 0)))
+        if len(loads) == 2:
+            (m_reg, _g_reg, g_m), (_dst, base, m_curg) = loads
+            if base != m_reg or not 0 < g_m < 4096 or not 0 < m_curg < 4096:
+                return None
+            return CurgOffsets(g_m, m_curg)
+    return None
+
+
+def curg_offsets(binary: GoBinary) -> CurgOffsets | None:
+    """g.m and m.curg for binary, read from its runtime.systemstack (the ABI0 assembly function)."""
+    for f in binary.functions:
+        if f.name in ("runtime.systemstack", "runtime.systemstack.abi0") and f.end > f.entry:
+            found = curg_offsets_from_systemstack(binary.image.read(f.entry, f.end - f.entry), f.entry)
+            if found is not None:
+                return found
+    return None

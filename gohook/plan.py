@@ -125,20 +125,25 @@ class ProbeAddress:
 class Provenance:
     """Goroutine provenance: the creator's module follows the goroutines it creates.
 
-    runtime.newproc runs on the creating goroutine (its probe walks the
-    creator's stack); then, on the system stack of the same thread, the new g
-    is in a register at the `created` probes, which file the creator's module
-    under the new goroutine id: the `call runtime.runqput` of
+    One probe per goroutine, on the creating thread's system stack where the
+    new g is in a register: the `call runtime.runqput` of
     runtime.newproc.func1 (RBX, runqput's second argument; a CALL is emulated
     by the kernel's uprobes), or else runtime.newproc1's RET instructions (RAX,
-    its result; a RET is single-stepped out of line, about 10x dearer).
-    Offsets of runtime.g fields are per Go release (gohook.planner.G_OFFSETS).
+    its result; a RET is single-stepped out of line, about 10x dearer). The
+    frame-pointer chain from there runs through runtime.systemstack into the
+    creator's stack; the creator's g is g0.m.curg. The new goroutine gets a
+    record only when its child could not find the creator's own record
+    through g.parentGoid (Go 1.21+) at a hooked call: most goroutines the
+    standard library starts for a module inherit without a map update.
+    Offsets of runtime.g fields are per Go release (gohook.goruntime).
     """
 
-    newproc: ProbeAddress
     created: tuple[ProbeAddress, ...]
     new_g_register: str  # the pt_regs field holding the new g at the `created` probes: "bx" or "ax"
     gopc_offset: int  # offset of gopc (the go statement's PC) in runtime.g; 0 = unknown
+    g_m_offset: int  # offset of m in runtime.g
+    m_curg_offset: int  # offset of curg in runtime.m
+    parent_goid_offset: int = 0  # offset of parentGoid in runtime.g; 0 = none (before Go 1.21)
     not_inherited: int = 0  # a module id goroutines never inherit (the std:init pseudo-module); 0 = none
 
 

@@ -16,8 +16,9 @@ non-std code calls it.
 
 Beyond the catalog (docs/evasion.md): every `syscall` instruction in an
 untrusted module's own code becomes a SITE hook point (its capability comes
-from the system call number, gohook.syscalls); runtime.newproc and the RET
-instructions of runtime.newproc1 carry goroutine provenance; the
+from the system call number, gohook.syscalls); newproc.func1's call of
+runtime.runqput (or newproc1's RET instructions) carries goroutine
+provenance; the
 raw_syscalls sentinel judges capability system calls no hook point covered,
 except inside the runtime's own system-call functions (`exempt`).
 """
@@ -33,7 +34,7 @@ from gohook.catalog import ArgKind as CatArgKind
 from gohook.catalog import ArgSpec, Catalog, HookSpec
 from gohook.catalog import FlagRule as CatFlagRule
 from gohook.catalog import ValueRule as CatValueRule
-from gohook.goruntime import g_offsets
+from gohook.goruntime import GOffsets, curg_offsets, g_offsets
 from gohook.gosym import STD, GoBinary
 from gohook.gosym.pclntab import FLAG_ASM, Function
 from gohook.hooks import HookReport, HookSite
@@ -54,7 +55,6 @@ from gohook.plan import (
     ValueRule,
 )
 from gohook.policy import Policy
-from gohook.probesite import PROLOGUE_WINDOW, find_probe_site
 from gohook.ranges import build_ranges, module_id_map
 from gohook.syscalls import OPEN_WRITE_MASK, SYSCALLS
 
@@ -166,13 +166,21 @@ def hook_points(first_id: int, site: HookSite, catalog: Catalog) -> tuple[list[H
 STD_INIT = "std:init"
 
 
+_INITIALIZER = re.compile(r"init(\.\d+)?")
+
+
 def is_std_init(binary: GoBinary, name: str) -> bool:
-    """A standard-library package initializer (or a closure in one)."""
+    """A standard-library package initializer: pkg.init (package variables) or pkg.init.N (an init function).
+
+    Not the closures named after them: pkg.init.func1 is a closure in a package variable's initializer
+    (net's lookup hook, on every name lookup's stack) and pkg.init.0.func1 one in an init function; both
+    may run at any time later on anyone's behalf. While an initializer runs, its own frame is on the stack
+    below its closures anyway.
+    """
     pkg = binary.package_of(name)
     if pkg is None or binary.module_of(name) != STD or not name.startswith(pkg + "."):
         return False
-    rest = name[len(pkg) + 1 :]
-    return rest == "init" or rest.startswith("init.")
+    return _INITIALIZER.fullmatch(name[len(pkg) + 1 :]) is not None
 
 
 def sentinel_needs(binary: GoBinary, points: list[HookPoint], sites: list[HookPoint], module_id: object) -> str:
@@ -220,7 +228,7 @@ def build_plan(binary: GoBinary, hooks: HookReport, catalog: Catalog, policy: Po
         used.extend([site] * len(new))
     offsets = g_offsets(binary)
     goid_offset = offsets.goid if offsets is not None else GOID_OFFSETS.get(binary.go_minor or 0, 0)
-    provenance = plan_provenance(binary, offsets.gopc if offsets is not None else 0) if goid_offset else None
+    provenance = plan_provenance(binary, offsets) if goid_offset else None
     if provenance is not None and module_id(STD_INIT):
         provenance = replace(provenance, not_inherited=module_id(STD_INIT))
     if sentinel_setting not in SENTINEL_SETTINGS:
@@ -314,28 +322,30 @@ def _calls_to(binary: GoBinary, f: Function, target: Function) -> list[int]:
             if m == "call" and op.startswith("0x") and int(op, 16) == target.entry]
 
 
-def plan_provenance(binary: GoBinary, gopc_offset: int) -> Provenance | None:
-    """runtime.newproc's probe and where the new g is known; None when the runtime's shape is not recognised.
+def plan_provenance(binary: GoBinary, offsets: GOffsets | None) -> Provenance | None:
+    """Where the new g is known on the creating thread; None when the runtime's shape is not recognised.
 
     Preferred: the `call runtime.runqput` in runtime.newproc.func1 (newproc's closure on the system stack:
     `newg := newproc1(...); runqput(pp, newg, true)`), where RBX holds newg by the register ABI and the
-    kernel emulates the CALL. Fallback: runtime.newproc1's RET instructions (RAX), single-stepped.
+    kernel emulates the CALL. Fallback: runtime.newproc1's RET instructions (RAX), single-stepped. Both
+    run on the system stack, where the creator is g0.m.curg (offsets read from runtime.systemstack).
     """
-    newproc = go_function(binary, "runtime.newproc")
-    if newproc is None:
+    curg = curg_offsets(binary)
+    if curg is None:
         return None
-    site = find_probe_site(binary.image.read(newproc.entry, min(PROLOGUE_WINDOW, newproc.end - newproc.entry)),
-                           newproc.entry)
+    gopc, parent = (offsets.gopc, offsets.parent_goid) if offsets is not None else (0, 0)
     closure = go_function(binary, "runtime.newproc.func1")
     runqput = go_function(binary, "runtime.runqput")
     calls = _calls_to(binary, closure, runqput) if closure is not None and runqput is not None else []
     if len(calls) == 1:
-        return Provenance(_probe(binary, site.address), (_probe(binary, calls[0]),), "bx", gopc_offset)
-    newproc1 = go_function(binary, "runtime.newproc1")
-    rets = _instructions(binary, newproc1, "ret") if newproc1 is not None else []
-    if not rets:
-        return None
-    return Provenance(_probe(binary, site.address), tuple(_probe(binary, a) for a in rets), "ax", gopc_offset)
+        created, register = (_probe(binary, calls[0]),), "bx"
+    else:
+        newproc1 = go_function(binary, "runtime.newproc1")
+        rets = _instructions(binary, newproc1, "ret") if newproc1 is not None else []
+        if not rets:
+            return None
+        created, register = tuple(_probe(binary, a) for a in rets), "ax"
+    return Provenance(created, register, gopc, curg.g_m, curg.m_curg, parent)
 
 
 #: Package runtime's own `syscall` instructions (runtime.open of the huge-page size file at start-up, ...)

@@ -76,26 +76,37 @@ statement), `cgo` (the module whose cgo call the thread is in) or `none`
 MECHANISMS = """\
 ## What makes these outcomes
 
-**Goroutine provenance.** A uprobe on `runtime.newproc` (it runs on the
-creating goroutine) walks the creator's stack and parks the creator's module;
-a uprobe on the `call runtime.runqput` of `runtime.newproc.func1` (newproc's
-closure on the system stack, found by disassembly; RBX holds the new `g`, the
-call's second argument) files that module under the new goroutine's id (when
-the runtime has another shape, the RET instructions of `runtime.newproc1`,
-where RAX holds it; Go moves stacks, so never a uretprobe). A hooked call whose stack holds no
-non-std frame at all (neither a policed nor a trusted module's) is then
-charged to the goroutine's creator, else to the module of its go statement
-(`g.gopc`, which also covers goroutines created before gohook attached). The
-offsets of `g.goid` and `g.gopc` come from the binary's DWARF when it has it,
-else from a per-release table (`gohook/goruntime.py`) that the suite checks
-against the DWARF of a binary built by every installed toolchain. Goroutines
-that the runtime starts from the scheduler (timer callbacks of
-`time.AfterFunc`) or that the finalizer goroutine serves have no module
-creator: what they run with no module frame stays unattributed. Cost: two
-probes per goroutine created, both on instructions the kernel emulates: about
-0.7 µs of trap and 1.3-1.7 µs of BPF program each on a busy HTTP service
+**Goroutine provenance.** One uprobe per goroutine created, on the `call
+runtime.runqput` of `runtime.newproc.func1` (newproc's closure on the system
+stack, found by disassembly; RBX holds the new `g`, the call's second
+argument; when the runtime has another shape, the RET instructions of
+`runtime.newproc1`, where RAX holds it; Go moves stacks, so never a
+uretprobe). `runtime.systemstack` keeps the goroutine's frame pointer, so the
+frame-pointer chain from there runs on into the creator's stack: its
+innermost module is what the new goroutine inherits, else what the creator
+(`g0.m.curg`) inherited itself. A hooked call whose stack holds no non-std
+frame at all (neither a policed nor a trusted module's) is then charged to
+the goroutine's record, else (it has none) to its creator's record through
+`g.parentGoid` (Go 1.21+), else to the module of its go statement (`g.gopc`,
+which also covers goroutines created before gohook attached). So a goroutine
+whose creator has a record of its own needs none: the standard library's
+goroutines of goroutines (net/http's per-request reader, the resolver's
+lookup started by net/http's dialing goroutine) inherit without a map update.
+The offsets of `g.goid`, `g.gopc` and `g.parentGoid` come from the binary's
+DWARF when it has it, else from a per-release table (`gohook/goruntime.py`)
+that the suite checks against the DWARF of a binary built by every installed
+toolchain; `g.m` and `m.curg` are read from `runtime.systemstack`'s machine
+code in every binary. Goroutines that the runtime starts from the scheduler
+(timer callbacks of `time.AfterFunc`) or that the finalizer goroutine serves
+have no module creator: what they run with no module frame stays
+unattributed. Package initializers of the standard library (`pkg.init`,
+`pkg.init.N`) are charged to the `std:init` pseudo-module; closures named
+after them (`net.init.func1`, the hook every name lookup goes through) are
+plain standard library, charged like any other std frame. Cost: one probe
+per goroutine created, on an instruction the kernel emulates
 (docs/performance.md; the first version probed newproc1's RET, which the
-kernel single-steps, at about 17 µs per goroutine).
+kernel single-steps, at about 17 µs per goroutine, and the next one probed
+runtime.newproc as well).
 
 **`syscall` instructions of module code.** `gohook attach` puts a uprobe on
 every `syscall` instruction inside an untrusted module's own functions (found
@@ -106,7 +117,7 @@ before the instruction, so a denied call never happens.
 
 **The system-call sentinel.** A program on `raw_syscalls:sys_enter`, limited
 to the processes of the binary (each registers itself through the
-`runtime.newproc` probe before its package initialization), checks every
+goroutine-created probe before its package initialization), checks every
 capability system call that no hook point covered (no enclosing hooked call
 of the same goroutine with the same capability). It attributes it by the user
 stack (the same range table; for code outside the Go text, `[RSP]` first),

@@ -55,7 +55,7 @@ from attach_helpers import (
 )
 
 from gohook.eventview import UNATTRIBUTED
-from gohook.goruntime import G_OFFSETS, GOffsets, dwarf_g_fields, g_offsets
+from gohook.goruntime import G_OFFSETS, CurgOffsets, GOffsets, curg_offsets_from_systemstack, dwarf_g_fields, g_offsets
 from gohook.gosym import GoBinary
 from gohook.hooks import inlined_function_names
 
@@ -245,6 +245,13 @@ class Stage:
         before = self.http.requests
         return ["go-http", self.http.url], lambda: {"requests": self.http.requests - before}
 
+    def fetched_by_name(self) -> Step:
+        """go-http with the host name `localhost`: the resolver runs on a goroutine net starts (singleflight)
+        from net/http's dialing goroutine, whose stack holds no module frame either."""
+        before = self.http.requests
+        return ["go-http", self.http.url.replace("127.0.0.1", "localhost")], \
+            lambda: {"requests": self.http.requests - before}
+
     def plain(self, *args: str) -> Callable[[], Step]:
         return lambda: (list(args), dict)
 
@@ -277,6 +284,7 @@ def _techniques(stage: Stage) -> dict[str, Callable[[], Step]]:
         "go-dial": s.connected(lambda a: ["go-dial", a]),
         "go-clearenv": s.plain("go-clearenv"),
         "go-http": s.fetched,
+        "go-http-name": s.fetched_by_name,
         "cb-walkdir": s.walk,
         "cb-sort": s.file_created(lambda p: ["cb-sort", str(p)]),
         "cb-once": s.file_created(lambda p: ["cb-once", str(p)]),
@@ -312,13 +320,13 @@ def _techniques(stage: Stage) -> dict[str, Callable[[], Step]]:
 #: session name -> (fixture, build mode, Go version, policy changes, techniques)
 PLANS: dict[str, tuple[str, str, str, dict[str, Any], tuple[str, ...]]] = {
     "enforce": ("evasion", "default", "1.27.3", {}, (
-        "go-remove", "go-write", "go-dial", "go-clearenv", "go-http",
+        "go-remove", "go-write", "go-dial", "go-clearenv", "go-http", "go-http-name",
         "cb-walkdir", "cb-sort", "cb-once", "cb-afterfunc", "cb-afterfunc-std", "cb-finalizer", "cb-finalizer-std",
         "cb-reflect", "cb-methodvalue", "cb-defer", "cb-panic", "cb-handler", "cb-fileserver",
         "init-dial", "inline", "generic", "generic-inline",
         "sys-syscall6", "sys-rawsyscall", "sys-asm", "sys-jit", "exec-sh", "forge-nofp", "forge-ret",
         "hammer", "main-write")),
-    "go1.21": ("evasion", "default", "1.21.13", {}, ("go-clearenv", "go-http", "main-write")),
+    "go1.21": ("evasion", "default", "1.21.13", {}, ("go-clearenv", "go-http", "go-http-name", "main-write")),
     "cgo": ("evasion", "cgo", "1.27.3", {}, ("cgo-add", "cgo-open", "cgo-connect", "main-write")),
     "strict": ("evasion-strict", "default", "1.27.3", {"unattributed": "deny"}, (
         "go-clearenv", "cb-afterfunc-std", "cb-finalizer-std", "forge-ret", "main-write")),
@@ -450,7 +458,7 @@ def test_goroutine_with_no_dependency_frame_is_charged_to_its_creator(live: dict
     go = live[session]["go-clearenv"].ran
     record(1, f"`go os.Clearenv()`: no dependency frame at all ({session}, Go "
               f"{PLANS[session][2]})", "blocked",
-           "goroutine provenance: the newproc probe walked asyncfs's stack when it created the goroutine; "
+           "goroutine provenance: the goroutine-created probe walked asyncfs's stack when it created the goroutine; "
            "runtime.g offsets of this release from DWARF (checked against the table)",
            evidence(ev, f"killed (SIGKILL, exit {go.returncode}); no asyncfs frame on the goroutine's stack"))
 
@@ -469,6 +477,27 @@ def test_goroutine_started_by_the_standard_library_is_charged_to_the_dependency(
               f"{PLANS[session][2]})", "blocked",
            "the dialing goroutine's creator (net/http, running on asyncfs's goroutine) was walked at creation: "
            "its first module frame is asyncfs", evidence(ev, fact))
+
+
+@pytest.mark.parametrize("session", ["enforce", "go1.21"])
+def test_goroutine_started_by_a_goroutine_of_the_standard_library(live: dict[str, dict[str, Trial]],
+                                                                   record: Callable[..., None], session: str) -> None:
+    """http.Get("http://localhost:...") from asyncfs: net/http dials on a goroutine it starts (filed under
+    asyncfs when created), and the resolver reads its files on a goroutine that one starts in turn, whose
+    creator has no module frame either: it has no record of its own and inherits through g.parentGoid."""
+    t = live[session]["go-http-name"]
+    fact = assert_killed_before(t, "requests", 1, 0)
+    denied = [e for e in t.events if e["decision"] == "deny"]
+    assert denied and all(e["module"] == ASYNCFS and e["via"] == "creator" for e in denied), t
+    ev = decided(t, "deny", "files.read", ASYNCFS, via="creator")  # the resolver's files, before any connect
+    assert not any(e["capability"] == "network.connect" for e in t.events), t
+    names = stack_functions(ev)
+    assert not any(f.startswith(ASYNCFS) for f in names), names
+    assert any(f.startswith("net.") for f in names), names
+    record(1, f"`http.Get` of a host name from the dependency: the resolver reads files on a goroutine started by "
+              f"net/http's dialing goroutine ({session}, Go {PLANS[session][2]})", "blocked",
+           "the resolver goroutine's creator has no module frame but was itself filed under asyncfs at its "
+           "creation; the resolver goroutine inherits that record through g.parentGoid", evidence(ev, fact))
 
 
 # --- 2. callbacks through the standard library --------------------------------------------------------------
@@ -835,8 +864,9 @@ def _check_g_offsets(toolchain: gofixtures.Toolchain, fixture: str) -> None:
     assert fields is not None, "no runtime.g in the DWARF"
     table = G_OFFSETS.get(toolchain.release[1])
     assert table is not None, f"G_OFFSETS has no entry for Go {toolchain.version}: {fields}"
-    assert (table.goid, table.gopc) == (fields["goid"], fields["gopc"]), fields
-    assert g_offsets(binary) == GOffsets(fields["goid"], fields["gopc"], "dwarf")
+    assert (table.goid, table.gopc, table.parent_goid) == (fields["goid"], fields["gopc"],
+                                                           fields.get("parentGoid", 0)), fields
+    assert g_offsets(binary) == GOffsets(fields["goid"], fields["gopc"], fields.get("parentGoid", 0), "dwarf")
 
 
 def test_runtime_g_offsets_match_the_dwarf_of_every_toolchain(toolchain: gofixtures.Toolchain) -> None:
@@ -844,6 +874,22 @@ def test_runtime_g_offsets_match_the_dwarf_of_every_toolchain(toolchain: gofixtu
     _check_g_offsets(toolchain, "capapp")
     stripped = GoBinary.open(gofixtures.build(toolchain, "capapp", "stripped"))
     assert g_offsets(stripped) == G_OFFSETS[toolchain.release[1]]  # no DWARF: the table
+
+
+#: runtime.systemstack's switch back (Go 1.27): call rdi; mov rax, fs:[-8]; mov rbx, [rax+0x30];
+#: mov rax, [rbx+0xb8]; mov fs:[-8], rax
+_SWITCH_BACK = bytes.fromhex("ffd7" "64488b0425f8ffffff" "488b5830" "488b83b8000000" "64488904" "25f8ffffff")
+
+
+def test_curg_offsets_from_systemstack_code() -> None:
+    assert curg_offsets_from_systemstack(_SWITCH_BACK, 0x4866A8) == CurgOffsets(g_m=0x30, m_curg=0xB8)
+    # the m.curg load must use the register g.m went to
+    other_base = _SWITCH_BACK.replace(bytes.fromhex("488b83b8000000"), bytes.fromhex("488b81b8000000"))
+    assert curg_offsets_from_systemstack(other_base, 0x4866A8) is None
+    assert curg_offsets_from_systemstack(_SWITCH_BACK[2:], 0x4866AA) is None  # no `call reg` before
+    assert curg_offsets_from_systemstack(_SWITCH_BACK[:2] + b"\xc3" + _SWITCH_BACK[2:], 0) is None  # RET between
+    assert curg_offsets_from_systemstack(b"", 0) is None
+    assert curg_offsets_from_systemstack(bytes(range(256)) * 4, 0) is None  # garbage: no crash
 
 
 @pytest.mark.parametrize("version", ["1.21.13", "1.27.3"])
@@ -905,21 +951,27 @@ def test_trusted_code_is_marked_where_attribution_says_std() -> None:
 
 def test_provenance_and_sentinel_defines() -> None:
     from gohook.bpf.errors import PlanTableError
-    from gohook.bpf.render import NEWPROC_HOOK_ID, hook_macro, render_defines, sys_rule_values
+    from gohook.bpf.render import hook_macro, render_defines, sys_rule_values
     from gohook.plan import ArgKind, HookKind, HookPoint, ProbeAddress, Provenance, Sentinel, SyscallRule
 
     text = 0x401000
-    prov = Provenance(ProbeAddress(text + 0x100, 0x100), (ProbeAddress(text + 0x200, 0x200),), "bx", 288)
+    prov = Provenance((ProbeAddress(text + 0x200, 0x200),), "bx", 288, g_m_offset=48, m_curg_offset=184,
+                      parent_goid_offset=280)
     rule = SyscallRule(257, "openat", 0, 1, flags_arg=2, mask=0x643, arg=1, arg_kind=ArgKind.CSTRING)
     sentinel = Sentinel((rule,), ((text + 0x300, text + 0x340),), (), syscall_capability=2)
     d = render_defines(_plan(provenance=prov, sentinel=sentinel))
     assert (d["GOHOOK_PROVENANCE"], d["GOHOOK_GOPC_OFFSET"], d["GOHOOK_SENTINEL"]) == ("1", "288", "1")
-    assert d["GOHOOK_NEWG_REG"] == "bx"
+    assert (d["GOHOOK_NEWG_REG"], d["GOHOOK_PARENT_GOID_OFFSET"], d["GOHOOK_M_CURG_OFFSET"]) == ("bx", "280", "184")
+    assert d["GOHOOK_CREATED"] == "CREATED(0, 0x401200ULL)"
     with pytest.raises(PlanTableError, match="register 'cx'"):
         render_defines(_plan(provenance=replace(prov, new_g_register="cx")))
+    with pytest.raises(PlanTableError, match="m.curg offset 4100"):
+        render_defines(_plan(provenance=replace(prov, m_curg_offset=4100)))
+    with pytest.raises(PlanTableError, match="outside the text"):
+        render_defines(_plan(provenance=replace(prov, created=(ProbeAddress(0x10, 0x10),))))
     assert d["GOHOOK_SYSCALL_CAPBIT"] == "0x4ULL"
     assert d["GOHOOK_EXEMPT"] == "EXEMPT(0x401300ULL, 0x401340ULL)"
-    assert d["GOHOOK_HOOKS"].endswith(f"NEWPROC({NEWPROC_HOOK_ID}, 0x401100ULL)")
+    assert "CREATED" not in d["GOHOOK_HOOKS"]
     assert "GOHOOK_PROVENANCE" not in render_defines(_plan())
     assert sys_rule_values((rule,), 3) == {257: (1, 0, 1, 2, 1, int(ArgKind.CSTRING), 0xFF, 0x643)}
     site = HookPoint(hook_id=3, function="m.f", entry=text, probe=text + 8, file_offset=8, capability=0,
@@ -936,14 +988,16 @@ def test_provenance_and_sentinel_defines() -> None:
 
 def test_provenance_probe_is_the_runqput_call(toolchain: Any, tmp_path: Path) -> None:
     """Every toolchain: the "created" probe is newproc.func1's one `call runtime.runqput` (E8 rel32 on disk),
-    with runtime.runqput's entry as Go's debug/gosym gives it; runtime.newproc's probe is inside newproc."""
+    with runtime.runqput's entry as Go's debug/gosym gives it; the g.m and m.curg offsets read from
+    runtime.systemstack's machine code are those of the binary's DWARF."""
     import struct
 
     from gohook.gosym import GoBinary
     from gohook.planner import plan_provenance
 
     path = gofixtures.build(toolchain, "capapp", "default")
-    prov = plan_provenance(GoBinary.open(str(path)), 0)
+    binary = GoBinary.open(str(path))
+    prov = plan_provenance(binary, g_offsets(binary))
     assert prov is not None and prov.new_g_register == "bx" and len(prov.created) == 1
     listed = gofixtures.oracle(path)["functions"]
     funcs = {f["name"]: f for f in listed}
@@ -954,8 +1008,13 @@ def test_provenance_probe_is_the_runqput_call(toolchain: Any, tmp_path: Path) ->
     assert target == funcs["runtime.runqput"]["entry"]
     closure = funcs["runtime.newproc.func1"]
     assert closure["entry"] <= call.address < closure["end"]
-    # (runtime.newproc also has an ABI0 wrapper of the same name, which assembly calls)
-    assert any(f["entry"] <= prov.newproc.address < f["end"] for f in listed if f["name"] == "runtime.newproc")
+    assert (prov.g_m_offset, prov.m_curg_offset) == (dwarf_g_fields(data, ("m",))["m"],
+                                                     dwarf_g_fields(data, ("curg",), "runtime.m")["curg"])
+    parent = dwarf_g_fields(data, ("parentGoid",))
+    assert prov.parent_goid_offset == parent.get("parentGoid", 0)  # none before Go 1.21
+    stripped = GoBinary.open(gofixtures.build(toolchain, "capapp", "stripped"))
+    assert plan_provenance(stripped, g_offsets(stripped)) == replace(
+        prov, created=plan_provenance(stripped, g_offsets(stripped)).created)  # same offsets without DWARF
 
 
 @pytest.mark.parametrize("fixture, mode, setting, on, why", [

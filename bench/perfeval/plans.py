@@ -78,7 +78,7 @@ def callee_placement(plan: EnforcementPlan, binary: GoBinary) -> EnforcementPlan
 
 
 def has_provenance() -> bool:
-    """Whether plans carry goroutine provenance (probes on runtime.newproc and runtime.newproc1's returns)."""
+    """Whether plans carry goroutine provenance (the goroutine-created probe)."""
     return "provenance" in {f.name for f in fields(EnforcementPlan)}
 
 

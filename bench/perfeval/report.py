@@ -420,8 +420,9 @@ class Report:
                      "" if c["config"] == "none" else med_iqr(self.added(c, base), signed_ns)]
                     for c in sp.values()]
             out += ["Starting a goroutine from a module (`perfapp micro -op spawn`: `go func(){...}()` and wait "
-                    "for it), which goroutine provenance probes twice: runtime.newproc on its emulated prologue "
-                    "instruction, and newproc.func1's emulated `call runtime.runqput`.",
+                    "for it), which goroutine provenance probes once: newproc.func1's emulated `call "
+                    "runtime.runqput`, which walks the creator's stack and files its module under the new "
+                    "goroutine's id.",
                     "", table(["configuration", "ns per goroutine", "added"], rows), ""]
         floor = d.get("uprobe_floor")
         if floor:
@@ -533,12 +534,15 @@ class Report:
                 f"- **Goroutine provenance.** With the hook points alone (`gohook-hooksonly`) gohook costs "
                 f"{pct(only['cpu_added'].median)} CPU per request; provenance brings that to "
                 f"{pct(g['cpu_added'].median)}.{per_g} net/http starts a goroutine for most requests (the "
-                "provenance programs' runs per request are in \"Where the cost goes\"), and each one hits two "
-                "probes: runtime.newproc (walks the creator's stack) and the `call runtime.runqput` of "
-                "runtime.newproc.func1 (files the creator's module under the new goroutine's id; RBX holds the "
-                "new g). Both instructions are emulated by the kernel. The first version probed "
-                "runtime.newproc1's RET instructions instead, which the kernel single-steps: about +17 µs per "
-                "goroutine and +26 % CPU per request on this service.")
+                "provenance program's runs per request are in \"Where the cost goes\"), and each one hits one "
+                "probe, on the `call runtime.runqput` of runtime.newproc.func1 (an instruction the kernel "
+                "emulates; RBX holds the new g): it walks the creator's stack through runtime.systemstack's "
+                "frame and files the creator's module under the new goroutine's id, except when the new "
+                "goroutine finds it through g.parentGoid (net/http's per-request reader goroutine: its "
+                "creator, the connection's goroutine, has a record). Earlier versions probed runtime.newproc "
+                "as well (a second trap and a map round trip per goroutine: +18 % CPU per request in all), and "
+                "first runtime.newproc1's RET instructions, which the kernel single-steps (about +17 µs per "
+                "goroutine, +41 % in all).")
         if "gohook+sentinel" in h and "gohook" in h:
             sn, g = h["gohook+sentinel"], h["gohook"]
             sent = add("open", "gohook+sentinel"), add("open", "gohook")

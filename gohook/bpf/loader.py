@@ -15,8 +15,8 @@ Python `attach_uprobe(addr=...)` would instead treat the number as a virtual
 address and translate it through the ELF program headers on every call.
 
 With goroutine provenance and the system-call sentinel in the plan, more
-programs come along: runtime.newproc's entry program (a NEWPROC hook),
-programs on the RET instructions of runtime.newproc1 and runtime.cgocall
+programs come along: one on newproc.func1's call of runtime.runqput (or one
+per RET instruction of runtime.newproc1), one per RET of runtime.cgocall
 (uprobes on instructions, never uretprobes: Go moves stacks), the sentinel on
 the raw_syscalls:sys_enter raw tracepoint, and a small program on
 sched:sched_process_exec/exit that forgets processes. Processes given with
@@ -41,16 +41,15 @@ from typing import Any
 from gohook.bpf.errors import AttachError, BpfUnavailableError, CompileError, VerifierError
 from gohook.bpf.render import (
     CGOCALL_RET_NAME,
-    CREATED_NAME,
     DEFAULT_OPTIONS,
     FORGET_NAME,
     HANDLER_NAME,
-    NEWPROC_HOOK_ID,
     SENTINEL_NAME,
     SYSRULE_FIELDS,
     KernelTables,
     ProgramOptions,
     build_tables,
+    created_name,
     entry_name,
     render_cflags,
     render_program,
@@ -253,8 +252,9 @@ class Attached:
         self._entry_fds = {h.hook_id: self._load_one(entry_name(h).encode(), f"hook {h.hook_id}, {h.function}")
                            for h in self.plan.hooks}
         if self.plan.provenance is not None:
-            self._extra_fds["newproc"] = self._load_one(f"gohook_hook_{NEWPROC_HOOK_ID}".encode(), "runtime.newproc")
-            self._extra_fds[CREATED_NAME] = self._load_one(CREATED_NAME.encode(), "the goroutine-created probe")
+            for i in range(len(self.plan.provenance.created)):
+                self._extra_fds[created_name(i)] = self._load_one(created_name(i).encode(),
+                                                                  "the goroutine-created probe")
         if self.plan.sentinel is not None:
             self._extra_fds[CGOCALL_RET_NAME] = self._load_one(CGOCALL_RET_NAME.encode(), "runtime.cgocall's RET")
             self._extra_fds[SENTINEL_NAME] = self._load_one(SENTINEL_NAME.encode(), "the system-call sentinel",
@@ -276,7 +276,7 @@ class Attached:
         if not os.path.exists(path):
             raise AttachError(f"{self.plan.binary}: no such file")
         try:
-            # the sentinel first: a process the newproc probe registers must already be watched
+            # the sentinel first: a process the goroutine-created probe registers must already be watched
             self._attach_tracepoints()
             for fd, offset, what, tag in self._uprobe_list():
                 for pid in self.pids or (-1,):
@@ -305,9 +305,8 @@ class Attached:
                for h in self.plan.hooks]
         prov, sentinel = self.plan.provenance, self.plan.sentinel
         if prov is not None:
-            out.append((self._extra_fds["newproc"], prov.newproc.file_offset, "runtime.newproc", "np"))
             what = "runtime.newproc.func1's runqput call" if prov.new_g_register == "bx" else "runtime.newproc1's RET"
-            out += [(self._extra_fds[CREATED_NAME], r.file_offset, what, f"newg{i}")
+            out += [(self._extra_fds[created_name(i)], r.file_offset, what, f"newg{i}")
                     for i, r in enumerate(prov.created)]
         if sentinel is not None:
             out += [(self._extra_fds[CGOCALL_RET_NAME], r.file_offset, "runtime.cgocall's RET", f"cgor{i}")

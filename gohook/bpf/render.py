@@ -47,6 +47,7 @@ from gohook.plan import (
     HookKind,
     HookPoint,
     Mode,
+    Provenance,
     SyscallRule,
     ValueRule,
 )
@@ -65,9 +66,6 @@ SYSRULE_FIELDS: tuple[tuple[str, str], ...] = (
     ("valid", "B"), ("cap", "B"), ("cap_set", "B"), ("flags_arg", "B"), ("arg", "B"), ("arg_kind", "B"),
     ("len_arg", "B"), ("pad", "B"), ("mask", "I"), ("pad2", "I"),
 )
-#: hook id of the runtime.newproc entry program (NEWPROC); plan hook ids are small and sequential
-NEWPROC_HOOK_ID = 0xFFFFF
-CREATED_NAME = "gohook_goroutine_created"
 CGOCALL_RET_NAME = "gohook_cgocall_ret"
 SENTINEL_NAME = "gohook_sentinel"
 FORGET_NAME = "gohook_forget"
@@ -357,12 +355,44 @@ def _value_hook_macro(hook: HookPoint, rule: ValueRule, ncaps: int) -> str:
 
 
 def hook_macros(plan: EnforcementPlan) -> list[str]:
-    """The GOHOOK_HOOKS entries: one per hook point, then runtime.newproc's (provenance)."""
+    """The GOHOOK_HOOKS entries: one per hook point."""
     ncaps = len(plan.capabilities)
-    out = [hook_macro(h, ncaps) for h in sorted(plan.hooks, key=lambda h: h.hook_id)]
-    if plan.provenance is not None:
-        out.append(f"NEWPROC({NEWPROC_HOOK_ID}, {plan.provenance.newproc.address:#x}ULL)")
-    return out
+    return [hook_macro(h, ncaps) for h in sorted(plan.hooks, key=lambda h: h.hook_id)]
+
+
+def created_name(index: int) -> str:
+    """Name of the program on the index-th `created` probe of goroutine provenance (CREATED's gohook_created_##i)."""
+    return f"gohook_created_{index}"
+
+
+def provenance_defines(plan: EnforcementPlan, prov: Provenance) -> dict[str, str]:
+    """The defines of goroutine provenance (validated: offsets are plausible, probes inside the text)."""
+    if not plan.goid_offset:
+        raise PlanTableError("goroutine provenance needs the goid offset of runtime.g")
+    offsets = {"gopc": prov.gopc_offset, "parentGoid": prov.parent_goid_offset, "m": prov.g_m_offset,
+               "m.curg": prov.m_curg_offset}
+    for what, off in offsets.items():
+        if not 0 <= off < 4096 or off % 8:
+            raise PlanTableError(f"provenance: {what} offset {off} is not a plausible runtime offset")
+    if not prov.g_m_offset or not prov.m_curg_offset:
+        raise PlanTableError("provenance: the offsets of runtime.g.m and runtime.m.curg are needed")
+    if prov.new_g_register not in ("ax", "bx"):
+        raise PlanTableError(f"provenance: the new g cannot be in register {prov.new_g_register!r}")
+    if not prov.created:
+        raise PlanTableError("provenance: no probe where goroutines are created")
+    for probe in prov.created:
+        if not plan.text_start <= probe.address < plan.text_end:
+            raise PlanTableError(f"provenance: probe {probe.address:#x} is outside the text")
+    return {
+        "GOHOOK_PROVENANCE": "1",
+        "GOHOOK_NEWG_REG": prov.new_g_register,
+        "GOHOOK_GOPC_OFFSET": str(prov.gopc_offset),
+        "GOHOOK_PARENT_GOID_OFFSET": str(prov.parent_goid_offset),
+        "GOHOOK_G_M_OFFSET": str(prov.g_m_offset),
+        "GOHOOK_M_CURG_OFFSET": str(prov.m_curg_offset),
+        "GOHOOK_NOT_INHERITED": str(prov.not_inherited),
+        "GOHOOK_CREATED": " ".join(f"CREATED({i}, {p.address:#x}ULL)" for i, p in enumerate(prov.created)),
+    }
 
 
 def render_defines(plan: EnforcementPlan, options: ProgramOptions = DEFAULT_OPTIONS,
@@ -379,25 +409,16 @@ def render_defines(plan: EnforcementPlan, options: ProgramOptions = DEFAULT_OPTI
         raise PlanTableError(f"runtime.goexit range [{goexit_start:#x}, {goexit_end:#x}) is not inside the text")
     if not 0 <= plan.goid_offset < 4096:
         raise PlanTableError(f"goid offset {plan.goid_offset} is not a plausible runtime.g offset")
-    if NEWPROC_HOOK_ID in ids:
-        raise PlanTableError(f"hook id {NEWPROC_HOOK_ID} is reserved for runtime.newproc")
     kill = plan.mode == Mode.ENFORCE and plan.action == Action.KILL
     report_allowed = options.report_allowed or plan.mode == Mode.LEARN
     hooks = " ".join(hook_macros(plan))
     prov, sentinel = plan.provenance, plan.sentinel
     if sentinel is not None and prov is None:
-        raise PlanTableError("the system-call sentinel needs goroutine provenance (its newproc probe registers "
+        raise PlanTableError("the system-call sentinel needs goroutine provenance (its probe registers "
                              "the processes)")
-    if prov is not None and (not plan.goid_offset or not 0 <= prov.gopc_offset < 4096):
-        raise PlanTableError("goroutine provenance needs the goid offset (and a plausible gopc offset) of runtime.g")
     extra: dict[str, str] = {}
     if prov is not None:
-        if prov.new_g_register not in ("ax", "bx"):
-            raise PlanTableError(f"provenance: the new g cannot be in register {prov.new_g_register!r}")
-        extra["GOHOOK_PROVENANCE"] = "1"
-        extra["GOHOOK_NEWG_REG"] = prov.new_g_register
-        extra["GOHOOK_GOPC_OFFSET"] = str(prov.gopc_offset)
-        extra["GOHOOK_NOT_INHERITED"] = str(prov.not_inherited)
+        extra.update(provenance_defines(plan, prov))
     if sentinel is not None:
         extra["GOHOOK_SENTINEL"] = "1"
         cap = sentinel.syscall_capability
