@@ -201,7 +201,7 @@ class EnforcementPlan:
     goid_offset: int = 0  # offset of goid in runtime.g (0 = unknown)
     trusted: tuple[tuple[int, int], ...] = ()  # [start, end) of trusted modules' functions (sorted)
     provenance: Provenance | None = None
-    sentinel: Sentinel | None = None  # needs provenance (its runtime.newproc probe registers the processes)
+    sentinel: Sentinel | None = None  # needs provenance (its goroutine-created probe registers the processes)
 
     def module_name(self, module_id: int) -> str:
         return "std" if module_id == 0 else self.modules[module_id - 1]

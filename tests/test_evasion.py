@@ -967,6 +967,8 @@ def test_provenance_and_sentinel_defines() -> None:
         render_defines(_plan(provenance=replace(prov, new_g_register="cx")))
     with pytest.raises(PlanTableError, match="m.curg offset 4100"):
         render_defines(_plan(provenance=replace(prov, m_curg_offset=4100)))
+    with pytest.raises(PlanTableError, match="too far from goid"):  # goid and parentGoid are read at once
+        render_defines(_plan(provenance=replace(prov, parent_goid_offset=1024)))
     with pytest.raises(PlanTableError, match="outside the text"):
         render_defines(_plan(provenance=replace(prov, created=(ProbeAddress(0x10, 0x10),))))
     assert d["GOHOOK_SYSCALL_CAPBIT"] == "0x4ULL"

@@ -374,6 +374,9 @@ def provenance_defines(plan: EnforcementPlan, prov: Provenance) -> dict[str, str
     for what, off in offsets.items():
         if not 0 <= off < 4096 or off % 8:
             raise PlanTableError(f"provenance: {what} offset {off} is not a plausible runtime offset")
+    if prov.parent_goid_offset and abs(prov.parent_goid_offset - plan.goid_offset) > 248:
+        raise PlanTableError(f"provenance: parentGoid ({prov.parent_goid_offset}) is too far from goid "
+                             f"({plan.goid_offset}) to be read with it")
     if not prov.g_m_offset or not prov.m_curg_offset:
         raise PlanTableError("provenance: the offsets of runtime.g.m and runtime.m.curg are needed")
     if prov.new_g_register not in ("ax", "bx"):
