@@ -530,6 +530,11 @@ class Report:
                 a = self.added(sp["spawn/gohook"], sp["spawn/none"]).median
                 b = self.added(sp["spawn/gohook-hooksonly"], sp["spawn/none"]).median
                 per_g = f" Each goroutine a module starts costs {signed_ns(a - b)} more with provenance."
+                if a - b <= 0:
+                    base = Summary.of(sp["spawn/none"]["ns_per_op"]).median
+                    per_g = (f" The goroutine microbenchmark ({ns(base)} per goroutine started and awaited) does not "
+                             f"resolve provenance's cost per goroutine in this run (difference {signed_ns(a - b)}); "
+                             "its BPF run time is in \"Where the cost goes\".")
             out.append(
                 f"- **Goroutine provenance.** With the hook points alone (`gohook-hooksonly`) gohook costs "
                 f"{pct(only['cpu_added'].median)} CPU per request; provenance brings that to "
