@@ -59,27 +59,31 @@ NOOP_PROGRAM = "int noop(struct pt_regs *ctx) { return 0; }"
 
 
 class NoopProbe:
-    """The floor: a BPF program that does nothing, at the same probe offset (the kernel's own uprobe cost)."""
+    """The floor: a BPF program that does nothing, at the same probe offsets (the kernel's own uprobe cost)."""
 
-    def __init__(self, path: Path, file_offset: int) -> None:
+    def __init__(self, path: Path, *file_offsets: int) -> None:
         import bcc
 
         self._bcc = bcc
         self.bpf = bcc.BPF(text=NOOP_PROGRAM)
         self.fn = self.bpf.load_func(b"noop", bcc.BPF.KPROBE)
-        self.path, self.offset = os.fsencode(path), file_offset
-        self.fd = -1
+        self.path, self.offsets = os.fsencode(path), file_offsets
+        self.fds: list[int] = []
         self.timings: dict[str, float] = {}
 
     def attach_probes(self) -> None:
-        self.fd = self._bcc.lib.bpf_attach_uprobe(self.fn.fd, 0, b"gohook_bench_noop", self.path, self.offset, -1)
-        if self.fd < 0:
-            raise OSError("cannot attach the no-op uprobe")
+        for i, offset in enumerate(self.offsets):
+            name = f"gohook_bench_noop_{os.getpid()}_{i}".encode()
+            fd = self._bcc.lib.bpf_attach_uprobe(self.fn.fd, 0, name, self.path, offset, -1)
+            if fd < 0:
+                self.detach_probes()
+                raise OSError(f"cannot attach the no-op uprobe at file offset {offset:#x}")
+            self.fds.append(fd)
 
     def detach_probes(self) -> None:
-        if self.fd >= 0:
-            self._bcc.lib.bpf_close_perf_event_fd(self.fd)
-            self.fd = -1
+        for fd in self.fds:
+            self._bcc.lib.bpf_close_perf_event_fd(fd)
+        self.fds = []
 
     def drain(self) -> list[object]:
         return []

@@ -53,9 +53,9 @@ OPS = ("open", "getenv", "dial", "exec")
 
 
 # Configuration names (the report's tables and plots use them).
-NONE, GOHOOK, EVENTS, CALLEE, ENTRY, SENTINEL, HOOKS_ONLY, STRACE, STRACE_CAPS, CLI, CLI_EVENTS = (
+NONE, GOHOOK, EVENTS, CALLEE, ENTRY, SENTINEL, HOOKS_ONLY, STRACE, STRACE_CAPS, CLI, CLI_EVENTS, TRAPS = (
     "none", "gohook", "gohook+events", "gohook-callee", "gohook-entry", "gohook+sentinel", "gohook-hooksonly",
-    "syscall-trace", "syscall-trace-caps", "gohook-cli", "gohook-cli+events")
+    "syscall-trace", "syscall-trace-caps", "gohook-cli", "gohook-cli+events", "uprobes-noop")
 
 DESCRIPTIONS = {
     NONE: "no instrumentation",
@@ -72,6 +72,9 @@ DESCRIPTIONS = {
               "which has no cgo, module assembly or module system calls), to show what the sentinel costs",
     HOOKS_ONLY: "`gohook` with its hook points alone: no goroutine provenance (the probe on the call of "
                 "runtime.runqput in runtime.newproc.func1) and so no sentinel either",
+    TRAPS: "the kernel's part alone: a BPF program that returns at once on every probe point of `gohook` (its hook "
+           "points and the goroutine-created probe), so the uprobe traps and nothing else; the floor of any "
+           "design that probes these functions",
     STRACE: "the syscall-tracing alternative (bpf/syscall_trace.bpf.c): raw_syscalls:sys_enter for the "
             "workload's pid, frame-pointer walk to the first non-std module on every syscall, same range "
             "table; audit only",
@@ -113,7 +116,7 @@ FULL = Settings(
     scale_seconds=0.25, depths=(10, 50, 200), hook_counts=(10, 100, 500), module_counts=(10, 1000),
     thread_counts=(1, 2),
     # the entry placement is measured by the microbenchmarks (the HTTP run would only repeat it, slowly)
-    http_configs=(NONE, GOHOOK, CLI, CLI_EVENTS, CALLEE, SENTINEL, HOOKS_ONLY, STRACE, STRACE_CAPS),
+    http_configs=(NONE, GOHOOK, CLI, CLI_EVENTS, CALLEE, SENTINEL, HOOKS_ONLY, TRAPS, STRACE, STRACE_CAPS),
     http_rounds=7, http_seconds=6, http_warmup=1, http_connections=16, attach_reps=3)
 # Detaching a uprobe takes about 0.2 s here: --quick keeps the plans small.
 QUICK = Settings(
@@ -193,6 +196,9 @@ class Context:
             return cfg.Gohook(name, d, with_sentinel, b, self.options(False), app)
         if name == HOOKS_ONLY:
             return cfg.Gohook(name, d, plans.hook_points_only(plan), b, self.options(False), app)
+        if name == TRAPS:
+            created = plan.provenance.created if getattr(plan, "provenance", None) is not None else ()
+            return _NoopConfig(name, d, app, [h.file_offset for h in plan.hooks] + [p.file_offset for p in created])
         if name == STRACE:
             return cfg.SyscallTraceConfig(name, d, plan, app)
         if name == STRACE_CAPS:
@@ -505,15 +511,13 @@ def _spawn(ctx: Context) -> dict[str, Any]:
 
 
 class _NoopConfig(cfg.Instrumentation):
-    """bench_probe's NoopProbe (a BPF program that returns at once) on syscall.Getenv's probe, on its own copy."""
+    """bench_probe's NoopProbe (a BPF program that returns at once) on the given probe offsets of app."""
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, name: str, description: str, app: Path, offsets: list[int]) -> None:
         from bench_probe import NoopProbe
 
-        super().__init__("uprobe-noop", "a BPF program that returns at once, on syscall.Getenv's probe",
-                         ctx.copy("uprobe-noop"))
-        hook = next(h for h in ctx.plan.hooks if h.function == "syscall.Getenv")
-        self.probe = NoopProbe(self.app, hook.file_offset)
+        super().__init__(name, description, app)
+        self.probe = NoopProbe(self.app, *offsets)
         self.probe.attach_probes()
 
     def close(self) -> None:
@@ -522,7 +526,9 @@ class _NoopConfig(cfg.Instrumentation):
 
 def _uprobe_floor(ctx: Context, n: int) -> dict[str, list[float]]:
     """getenv under a bare uprobe against none, on 1 and 2 threads: the kernel's own cost of a probe hit."""
-    noop = ctx.add(_NoopConfig(ctx))
+    getenv = next(h for h in ctx.plan.hooks if h.function == "syscall.Getenv")
+    noop = ctx.add(_NoopConfig("uprobe-noop", "a BPF program that returns at once, on syscall.Getenv's probe",
+                               ctx.copy("uprobe-noop"), [getenv.file_offset]))
     keys = ["none", "noop", "none/t2", "noop/t2"]
     samples: dict[str, list[float]] = {k: [] for k in keys}
     for _r, key in interleaved(keys, ctx.settings.scale_rounds, seed=8):

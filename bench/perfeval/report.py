@@ -548,6 +548,17 @@ class Report:
                 "as well (a second trap and a map round trip per goroutine: +18 % CPU per request in all), and "
                 "first runtime.newproc1's RET instructions, which the kernel single-steps (about +17 µs per "
                 "goroutine, +41 % in all).")
+        if "uprobes-noop" in h and "gohook" in h:
+            t, g = h["uprobes-noop"], h["gohook"]
+            floor, full = t["cpu_added"].median, g["cpu_added"].median
+            share = f", {floor / full:.0%} of gohook's" if full > 0 and floor > 0 else ""
+            verdict = ("above the 5 % target already: no BPF program on these probe points can meet it on this "
+                       "service" if floor > 0.05 else "below the 5 % target: the rest of the cost is gohook's "
+                       "programs")
+            out.append(
+                f"- **The floor.** A BPF program that returns at once on each of gohook's probe points "
+                f"(`uprobes-noop`: the kernel's uprobe traps and nothing else) costs {pct(floor)} CPU per request "
+                f"[{pct(t['cpu_added'].p25)} to {pct(t['cpu_added'].p75)}]{share}; that is {verdict}.")
         if "gohook+sentinel" in h and "gohook" in h:
             sn, g = h["gohook+sentinel"], h["gohook"]
             sent = add("open", "gohook+sentinel"), add("open", "gohook")
