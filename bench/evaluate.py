@@ -623,6 +623,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--configs", help="only these configurations (comma-separated; `none` is always kept): "
                     + ", ".join(DESCRIPTIONS))
     ap.add_argument("--results", type=Path, help="write the report from this results.json instead of measuring")
+    ap.add_argument("--http-rounds", type=int, help="interleaved rounds of the HTTP phase (7 full, 2 quick): more "
+                    "rounds narrow the spread on a busy machine")
     ap.add_argument("-v", "--verbose", action="store_true", help="progress on stderr")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(name)s %(relativeCreated)7.0fms: %(message)s")
@@ -648,6 +650,10 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"unknown configurations {', '.join(sorted(keep - set(DESCRIPTIONS)))}")
         settings = replace(settings, **{f: tuple(c for c in getattr(settings, f) if c in keep)
                                         for f in ("micro_configs", "scale_configs", "http_configs")})
+    if args.http_rounds is not None:
+        if args.http_rounds < 1:
+            ap.error("--http-rounds must be at least 1")
+        settings = replace(settings, http_rounds=args.http_rounds)
     started = time.time()
     source = fixture.build_perfapp()
     results: dict[str, Any] = {"settings": asdict(settings), "machine": machine(), "source": source_state(),
