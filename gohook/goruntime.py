@@ -137,8 +137,9 @@ def curg_offsets_from_systemstack(code: bytes, address: int) -> CurgOffsets | No
 
 def curg_offsets(binary: GoBinary) -> CurgOffsets | None:
     """g.m and m.curg for binary, read from its runtime.systemstack (the ABI0 assembly function)."""
-    for f in binary.functions:
-        if f.name in ("runtime.systemstack", "runtime.systemstack.abi0") and f.end > f.entry:
+    for name in ("runtime.systemstack", "runtime.systemstack.abi0"):
+        f = binary.functions_by_name.get(name)
+        if f is not None and f.end > f.entry:
             found = curg_offsets_from_systemstack(binary.image.read(f.entry, f.end - f.entry), f.entry)
             if found is not None:
                 return found

@@ -241,15 +241,11 @@ class Stage:
 
         return make
 
-    def fetched(self) -> Step:
+    def fetched(self, host: str = "127.0.0.1") -> Step:
+        """go-http of the target server; by the host name `localhost`, the resolver runs on a goroutine net
+        starts (singleflight) from net/http's dialing goroutine, whose stack holds no module frame either."""
         before = self.http.requests
-        return ["go-http", self.http.url], lambda: {"requests": self.http.requests - before}
-
-    def fetched_by_name(self) -> Step:
-        """go-http with the host name `localhost`: the resolver runs on a goroutine net starts (singleflight)
-        from net/http's dialing goroutine, whose stack holds no module frame either."""
-        before = self.http.requests
-        return ["go-http", self.http.url.replace("127.0.0.1", "localhost")], \
+        return ["go-http", self.http.url.replace("127.0.0.1", host)], \
             lambda: {"requests": self.http.requests - before}
 
     def plain(self, *args: str) -> Callable[[], Step]:
@@ -284,7 +280,7 @@ def _techniques(stage: Stage) -> dict[str, Callable[[], Step]]:
         "go-dial": s.connected(lambda a: ["go-dial", a]),
         "go-clearenv": s.plain("go-clearenv"),
         "go-http": s.fetched,
-        "go-http-name": s.fetched_by_name,
+        "go-http-name": lambda: s.fetched("localhost"),
         "cb-walkdir": s.walk,
         "cb-sort": s.file_created(lambda p: ["cb-sort", str(p)]),
         "cb-once": s.file_created(lambda p: ["cb-once", str(p)]),
