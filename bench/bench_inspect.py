@@ -27,7 +27,7 @@ DEFAULT_BINARY = CACHE / "go/1.27.3/go/pkg/tool/linux_amd64/compile"
 FULL_SCAN = r"""
 import json, sys, time
 from gohook.gosym import GoBinary
-from gohook.callgraph import CallGraph
+from gohook.static.callgraph import CallGraph
 b = GoBinary.open(sys.argv[1]); b.functions
 t = time.perf_counter()
 g = CallGraph(b); g.scan_all(workers=int(sys.argv[2]))

@@ -47,10 +47,11 @@ sys.path.insert(0, str(ROOT))
 
 import gofixtures  # noqa: E402
 
-from gohook.bpf import ProgramOptions, devplan  # noqa: E402
+from gohook.bpf import ProgramOptions  # noqa: E402
 from gohook.bpf.loader import Attached, ProgramStats, attach  # noqa: E402
 from gohook.gosym import GoBinary  # noqa: E402
-from gohook.plan import ArgKind, ArgRead, Attribution, EnforcementPlan  # noqa: E402
+from gohook.plan import handmade as devplan  # noqa: E402
+from gohook.plan.model import ArgKind, ArgRead, Attribution, EnforcementPlan  # noqa: E402
 
 FIXTURE = gofixtures.FIXTURES["bpfprobe"]
 CALLS = {"none": 2_000_000, "noop": 200_000, "probe": 200_000, "inline": 200_000, "events": 200_000,

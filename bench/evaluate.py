@@ -37,9 +37,9 @@ from perfeval import configs as cfg  # noqa: E402
 from perfeval import fixture, plans, report, workloads  # noqa: E402
 from perfeval.stats import interleaved  # noqa: E402
 
-from gohook.attach_cmd import program_options  # noqa: E402
 from gohook.bpf import render  # noqa: E402
 from gohook.bpf.loader import ProgramStats  # noqa: E402
+from gohook.commands.attach import program_options  # noqa: E402
 from gohook.gosym import GoBinary  # noqa: E402
 
 log = logging.getLogger("evaluate")
@@ -541,7 +541,7 @@ def _uprobe_floor(ctx: Context, n: int) -> dict[str, list[float]]:
 
 def _event_path(ctx: Context) -> dict[str, float]:
     """Microseconds per event in user space, stage by stage, for the events of a getenv microbenchmark run."""
-    from gohook.eventview import Symbolizer
+    from gohook.events.symbolize import Symbolizer
 
     g = ctx.config(EVENTS)
     assert isinstance(g, cfg.Gohook)
@@ -591,7 +591,7 @@ def source_state() -> dict[str, Any]:
         proc = subprocess.run(["git", "-C", str(ROOT), *a], capture_output=True, text=True, timeout=30)
         return proc.stdout.rstrip("\n") if proc.returncode == 0 else ""  # porcelain lines start with a space
 
-    bpf = ROOT / "bpf" / "gohook.bpf.c"
+    bpf = ROOT / "gohook" / "bpf" / "c" / "gohook.bpf.c"
     return {"commit": git("rev-parse", "--short", "HEAD").strip(),
             "modified": [ln[3:] for ln in git("status", "--porcelain", "--untracked-files=no").splitlines()],
             "bpf_sha256": hashlib.sha256(bpf.read_bytes()).hexdigest()[:16] if bpf.exists() else ""}

@@ -1,3 +1,3 @@
-from gohook.cli import main_entry
+from gohook.commands.main import main_entry
 
 main_entry()

@@ -8,6 +8,16 @@ can say where a file is damaged.
 
 from __future__ import annotations
 
+import enum
+
+
+class Exit(enum.IntEnum):
+    """gohook's exit statuses."""
+
+    OK = 0
+    FINDINGS = 1  # the command worked and found something that should fail CI
+    BAD_INPUT = 2  # unreadable binary, bad policy, bad usage
+
 
 class GohookError(Exception):
     """Base class of every error gohook raises on purpose."""

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gohook.cli import main
+from gohook.commands.main import main
 from gohook.errors import GohookError
 from gohook.gosym import ElfImage, GoBinary
 

@@ -23,7 +23,7 @@ from perfeval.stats import Summary, interleaved  # noqa: E402
 from perfeval.systrace import syscall_caps  # noqa: E402
 
 from gohook.bpf.render import build_tables  # noqa: E402
-from gohook.catalog import load_catalog  # noqa: E402
+from gohook.sites.catalog import load_catalog  # noqa: E402
 
 PERFWORK = "github.com/acme/perfwork"
 

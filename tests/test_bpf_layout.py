@@ -1,4 +1,4 @@
-"""The Python view of struct gohook_event (gohook.events.EventLayout) matches the C layout.
+"""The Python view of struct gohook_event (gohook.events.decode.EventLayout) matches the C layout.
 
 Two independent compilers: gcc for the host (offsetof/sizeof printed by a
 tiny program including bpf/gohook.h), and clang for the BPF target through
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from gohook.bpf.render import BPF_DIR
-from gohook.events import HEADER_FIELDS, EventLayout
+from gohook.events.decode import HEADER_FIELDS, EventLayout
 
 FIELDS = [name for name, _ in HEADER_FIELDS] + ["arg", "frames"]
 

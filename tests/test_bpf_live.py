@@ -1,6 +1,6 @@
 """The BPF program, live on this kernel, against real Go binaries built by the suite.
 
-Hook points and ranges come from gohook.bpf.devplan (disassembled probe
+Hook points and ranges come from gohook.plan.handmade (disassembled probe
 offsets, function-level ranges) until gohook/hooks.py and gohook/ranges.py
 land. Runs as root; in CI (CI=true) a missing privilege or toolchain fails,
 elsewhere it skips with a loud reason.
@@ -20,12 +20,13 @@ from pathlib import Path
 import gofixtures
 import pytest
 
-from gohook.bpf import ProgramOptions, devplan
+from gohook.bpf import ProgramOptions
 from gohook.bpf.errors import AttachError
 from gohook.bpf.loader import Attached, attach
-from gohook.events import Decision, Event, EventFlag
+from gohook.events.decode import Decision, Event, EventFlag
 from gohook.gosym import GoBinary
-from gohook.plan import Action, ArgKind, ArgRead, Attribution, EnforcementPlan, FlagRule, Mode
+from gohook.plan import handmade as devplan
+from gohook.plan.model import Action, ArgKind, ArgRead, Attribution, EnforcementPlan, FlagRule, Mode
 
 pytestmark = pytest.mark.bpf
 

@@ -19,7 +19,7 @@ from gohook.bpf.render import (
     render_program,
     unpack_modules,
 )
-from gohook.plan import (
+from gohook.plan.model import (
     Action,
     ArgKind,
     ArgRead,

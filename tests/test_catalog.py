@@ -28,7 +28,8 @@ import pytest
 import yaml
 from gofixtures import Toolchain
 
-from gohook.catalog import (
+from gohook.errors import GohookError
+from gohook.sites.catalog import (
     ArgKind,
     CatalogError,
     FlagRule,
@@ -43,7 +44,6 @@ from gohook.catalog import (
     parse_catalog,
     parse_signature,
 )
-from gohook.errors import GohookError
 
 REPO = Path(__file__).resolve().parent.parent
 PROBE_SOURCE = REPO / "testdata" / "go" / "catalogprobe"

@@ -20,8 +20,9 @@ from pathlib import Path
 import gofixtures
 import pytest
 
-from gohook import cli, doctor
-from gohook.doctor import Check, Environment, Status
+from gohook.commands import doctor
+from gohook.commands import main as cli
+from gohook.commands.doctor import Check, Environment, Status
 
 ALL_IDS = ["privileges", "bcc", "kernel-headers", "tracefs", "lockdown", "probe-limit", "uprobes", "send-signal",
            "ring-buffer"]

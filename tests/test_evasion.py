@@ -54,10 +54,17 @@ from attach_helpers import (
     stack_functions,
 )
 
-from gohook.eventview import UNATTRIBUTED
-from gohook.goruntime import G_OFFSETS, CurgOffsets, GOffsets, curg_offsets_from_systemstack, dwarf_g_fields, g_offsets
+from gohook.events.symbolize import UNATTRIBUTED
 from gohook.gosym import GoBinary
-from gohook.hooks import inlined_function_names
+from gohook.sites.goruntime import (
+    G_OFFSETS,
+    CurgOffsets,
+    GOffsets,
+    curg_offsets_from_systemstack,
+    dwarf_g_fields,
+    g_offsets,
+)
+from gohook.sites.hooks import inlined_function_names
 
 pytestmark = pytest.mark.bpf
 
@@ -585,10 +592,10 @@ def test_std_handler_registered_by_the_dependency_is_not_covered(live: dict[str,
     assert t.ran.returncode == 0 and "served 7 bytes" in t.ran.stdout, t
     ev = decided(t, "allow", "files.read", MAIN, via="creator")
     assert str(ev["argument"]).endswith("secret.txt"), show([ev])
-    from gohook.analysis import analyze
-    from gohook.callgraph import CallGraph
-    from gohook.catalog import load_catalog
-    from gohook.hooks import find_hook_sites
+    from gohook.sites.catalog import load_catalog
+    from gohook.sites.hooks import find_hook_sites
+    from gohook.static.analysis import analyze
+    from gohook.static.callgraph import CallGraph
 
     b = GoBinary.open(gofixtures.build(_toolchain("1.27.3"), "evasion", "default"))
     gaps = analyze(b, find_hook_sites(b, load_catalog()), CallGraph(b)).gaps
@@ -922,7 +929,7 @@ def test_sysrule_layout_matches_the_header(tmp_path: Path) -> None:
 
 
 def _plan(**changes: Any) -> Any:
-    from gohook.plan import EnforcementPlan, HookPoint, Range
+    from gohook.plan.model import EnforcementPlan, HookPoint, Range
 
     text = 0x401000
     hook = HookPoint(hook_id=0, function="os.OpenFile", entry=0x402000, probe=0x402004, file_offset=0x2004,
@@ -948,7 +955,7 @@ def test_trusted_code_is_marked_where_attribution_says_std() -> None:
 def test_provenance_and_sentinel_defines() -> None:
     from gohook.bpf.errors import PlanTableError
     from gohook.bpf.render import hook_macro, render_defines, sys_rule_values
-    from gohook.plan import ArgKind, HookKind, HookPoint, ProbeAddress, Provenance, Sentinel, SyscallRule
+    from gohook.plan.model import ArgKind, HookKind, HookPoint, ProbeAddress, Provenance, Sentinel, SyscallRule
 
     text = 0x401000
     prov = Provenance((ProbeAddress(text + 0x200, 0x200),), "bx", 288, g_m_offset=48, m_curg_offset=184,
@@ -991,7 +998,7 @@ def test_provenance_probe_is_the_runqput_call(toolchain: Any, tmp_path: Path) ->
     import struct
 
     from gohook.gosym import GoBinary
-    from gohook.planner import plan_provenance
+    from gohook.plan.build import plan_provenance
 
     path = gofixtures.build(toolchain, "capapp", "default")
     binary = GoBinary.open(str(path))
@@ -1026,12 +1033,12 @@ def test_provenance_probe_is_the_runqput_call(toolchain: Any, tmp_path: Path) ->
 def test_sentinel_setting(newest_toolchain: Any, fixture: str, mode: str, setting: str, on: bool, why: str) -> None:
     """auto runs the sentinel (syscall tracing, paid by every system call on the machine) only for binaries with
     code that makes system calls no hook sees; `syscall` instruction sites come with it."""
-    from gohook.catalog import load_catalog
     from gohook.gosym import GoBinary
-    from gohook.hooks import find_hook_sites
-    from gohook.plan import HookKind, Mode
-    from gohook.planner import build_plan
-    from gohook.policy import Policy
+    from gohook.plan.build import build_plan
+    from gohook.plan.model import HookKind, Mode
+    from gohook.policy.format import Policy
+    from gohook.sites.catalog import load_catalog
+    from gohook.sites.hooks import find_hook_sites
 
     binary = GoBinary.open(str(gofixtures.build(newest_toolchain, fixture, mode)))
     catalog = load_catalog()
@@ -1045,9 +1052,9 @@ def test_sentinel_setting(newest_toolchain: Any, fixture: str, mode: str, settin
 
 
 def test_syscall_rules_follow_the_catalog() -> None:
-    from gohook.catalog import load_catalog
-    from gohook.planner import syscall_rules
-    from gohook.syscalls import BY_NUMBER, syscall_name
+    from gohook.plan.build import syscall_rules
+    from gohook.sites.catalog import load_catalog
+    from gohook.sites.syscalls import BY_NUMBER, syscall_name
 
     catalog = load_catalog()
     bits = {c.name: c.bit for c in catalog.capabilities}

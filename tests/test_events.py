@@ -1,4 +1,4 @@
-"""gohook.events: the pure decoder of ring-buffer records (no kernel needed)."""
+"""gohook.events.decode: the pure decoder of ring-buffer records (no kernel needed)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gohook.events import (
+from gohook.events.decode import (
     DEFAULT_LAYOUT,
     Decision,
     Event,
@@ -18,7 +18,7 @@ from gohook.events import (
     decode_event,
     encode_event,
 )
-from gohook.plan import ArgKind
+from gohook.plan.model import ArgKind
 
 
 def _event(**changes: object) -> Event:

@@ -1,4 +1,4 @@
-"""direct_caller_only hooks probed at their call sites in non-std code (gohook.hooks.place_direct_hooks).
+"""direct_caller_only hooks probed at their call sites in non-std code (gohook.sites.hooks.place_direct_hooks).
 
 Static part: the call sites found in capapp (whose github.com/acme/rawsys
 calls syscall.Syscall directly) match what Go's own disassembler,
@@ -20,12 +20,12 @@ from pathlib import Path
 import gofixtures
 import pytest
 
-from gohook.catalog import load_catalog
 from gohook.gosym import GoBinary
-from gohook.hooks import HookSite, find_hook_sites
-from gohook.plan import Mode
-from gohook.planner import PlanBuild, build_plan
-from gohook.policy import CapabilityNames, load_policy
+from gohook.plan.build import PlanBuild, build_plan
+from gohook.plan.model import Mode
+from gohook.policy.format import CapabilityNames, load_policy
+from gohook.sites.catalog import load_catalog
+from gohook.sites.hooks import HookSite, find_hook_sites
 
 RAWSYS = "github.com/acme/rawsys"
 DIRECT_SYSCALLS = ("syscall.Syscall", "syscall.Syscall6", "syscall.RawSyscall", "syscall.RawSyscall6")

@@ -18,7 +18,7 @@ import gofixtures
 import pytest
 import yaml
 
-from gohook.cli import main
+from gohook.commands.main import main
 
 EXPECT = yaml.safe_load((Path(__file__).parent / "data" / "inspect_expect.yaml").read_text())
 MODES = ("default", "stripped", "pie", "cgo")
@@ -108,8 +108,8 @@ def test_value_rule_hooks_are_enforced_so_no_gap(toolchain: gofixtures.Toolchain
 
 
 def test_rules_the_bpf_program_cannot_read_are_unenforceable() -> None:
-    from gohook.analysis import rule_enforceable
-    from gohook.catalog import FlagRule, Location, ValueCase, ValueRule
+    from gohook.sites.catalog import FlagRule, Location, ValueCase, ValueRule
+    from gohook.static.analysis import rule_enforceable
 
     stack, reg = Location(stack_offset=8), Location.parse("rcx")
     assert rule_enforceable(FlagRule("flag", reg, 0x40, "files.write", "files.read"))

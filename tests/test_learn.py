@@ -10,8 +10,8 @@ from pathlib import Path
 
 import gofixtures
 
-from gohook.catalog import load_catalog
-from gohook.policy import CapabilityNames, load_policy
+from gohook.policy.format import CapabilityNames, load_policy
+from gohook.sites.catalog import load_catalog
 
 VOCAB = CapabilityNames([c.name for c in load_catalog().capabilities])
 

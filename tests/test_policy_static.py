@@ -10,9 +10,9 @@ from pathlib import Path
 import gofixtures
 import pytest
 
-from gohook.catalog import load_catalog
-from gohook.cli import main
-from gohook.policy import CapabilityNames, parse_policy
+from gohook.commands.main import main
+from gohook.policy.format import CapabilityNames, parse_policy
+from gohook.sites.catalog import load_catalog
 
 VOCAB = CapabilityNames([c.name for c in load_catalog().capabilities])
 

@@ -35,9 +35,9 @@ from typing import IO, Any
 
 from gohook.bpf.loader import Attached, ProgramStats, attach
 from gohook.bpf.render import ProgramOptions
-from gohook.eventview import Symbolizer
+from gohook.events.symbolize import Symbolizer
 from gohook.gosym import GoBinary
-from gohook.plan import EnforcementPlan
+from gohook.plan.model import EnforcementPlan
 from perfeval.systrace import SyscallTrace
 
 GATE = 'read _ && exec "$0" "$@"'

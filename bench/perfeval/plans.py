@@ -22,15 +22,15 @@ import itertools
 from dataclasses import fields, replace
 from pathlib import Path
 
-from gohook.attach_cmd import prepare
-from gohook.catalog import load_catalog
+from gohook.commands.attach import prepare
 from gohook.gosym import GoBinary
 from gohook.gosym.pclntab import Function
-from gohook.hooks import find_hook_sites
-from gohook.plan import EnforcementPlan, HookPoint, Range
-from gohook.planner import PlanBuild, hook_point
-from gohook.probesite import PROLOGUE_WINDOW, find_probe_site
-from gohook.progress import Progress
+from gohook.plan.build import PlanBuild, hook_point
+from gohook.plan.model import EnforcementPlan, HookPoint, Range
+from gohook.sites.catalog import load_catalog
+from gohook.sites.hooks import find_hook_sites
+from gohook.sites.probesite import PROLOGUE_WINDOW, find_probe_site
+from gohook.views.progress import Progress
 
 #: Packages perfapp links but never runs in the microbenchmarks (TLS, compression, ...).
 COLD_PACKAGES = ("crypto/", "vendor/golang.org/x/crypto/", "compress/", "encoding/asn1", "encoding/pem", "math/big")
@@ -47,7 +47,7 @@ def shipped(binary: Path, policy: Path, mode: str = "enforce", sentinel: str = "
 def at_entry(plan: EnforcementPlan, binary: GoBinary) -> EnforcementPlan:
     """Every hooked function probed at its first instruction instead of the emulated one after it.
 
-    Call-site hook points (gohook.hooks.CallSite) of one function become that function's entry probe.
+    Call-site hook points (gohook.sites.hooks.CallSite) of one function become that function's entry probe.
     """
     hooks: list[HookPoint] = []
     seen: set[int] = set()

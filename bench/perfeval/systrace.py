@@ -21,10 +21,10 @@ from bench_probe import _fdinfo_stats  # kernel run_cnt / run_time_ns of one pro
 
 from gohook.bpf.loader import ProgramStats
 from gohook.bpf.render import build_tables
-from gohook.catalog import load_catalog
-from gohook.plan import EnforcementPlan
+from gohook.plan.model import EnforcementPlan
+from gohook.sites.catalog import load_catalog
 
-SOURCE = Path(__file__).resolve().parents[2] / "bpf" / "syscall_trace.bpf.c"
+SOURCE = Path(__file__).resolve().parent / "syscall_trace.bpf.c"
 FUNCTION = b"st_sys_enter"
 TRACEPOINT = b"sys_enter"
 

@@ -56,8 +56,8 @@ from gohook.bpf.render import (
     source_path,
     sys_rule_values,
 )
-from gohook.events import Event, decode_event
-from gohook.plan import EnforcementPlan
+from gohook.events.decode import Event, decode_event
+from gohook.plan.model import EnforcementPlan
 
 __all__ = ["Attached", "Counters", "ProgramStats", "attach", "render_cflags", "render_program"]
 
@@ -101,8 +101,8 @@ class ProgramStats:
 
 
 def _may_create_uprobes() -> bool:
-    """CAP_SYS_ADMIN in the effective set (uprobes need it on current kernels; see gohook.doctor)."""
-    from gohook.doctor import effective_capabilities, has_bpf_privileges
+    """CAP_SYS_ADMIN in the effective set (uprobes need it on current kernels; see gohook.commands.doctor)."""
+    from gohook.commands.doctor import effective_capabilities, has_bpf_privileges
 
     return has_bpf_privileges(effective_capabilities())
 

@@ -27,7 +27,7 @@ Kernel tables (filled into array maps by the loader):
   module ids are 0, like std): a trusted frame on a stack stops the
   goroutine-provenance fallback.
 - sys_rules[nr]: the sentinel's capability rule for system call nr
-  (struct gohook_sysrule; gohook.syscalls).
+  (struct gohook_sysrule; gohook.sites.syscalls).
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gohook.bpf.errors import PlanTableError
-from gohook.events import DEFAULT_LAYOUT, EventLayout
-from gohook.plan import (
+from gohook.events.decode import DEFAULT_LAYOUT, EventLayout
+from gohook.plan.model import (
     GO_ARG_REGS,
     Action,
     ArgKind,
@@ -53,7 +53,7 @@ from gohook.plan import (
 )
 
 #: bpf/ next to the gohook package (a source checkout or an editable install).
-BPF_DIR = Path(__file__).resolve().parent.parent.parent / "bpf"
+BPF_DIR = Path(__file__).resolve().parent / "c"
 PROGRAM_FILE = "gohook.bpf.c"
 HEADER_FILE = "gohook.h"
 

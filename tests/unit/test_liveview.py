@@ -2,8 +2,8 @@
 
 from rich.console import Console
 
-from gohook.eventview import UNATTRIBUTED, EventRecord, StackFrame
-from gohook.liveview import RECENT, ViewState, render, render_summary
+from gohook.events.symbolize import UNATTRIBUTED, EventRecord, StackFrame
+from gohook.views.live import RECENT, ViewState, render, render_summary
 
 
 def rec(module: str, cap: str, decision: str, pid: int = 7, arg: str | None = "/etc/passwd") -> EventRecord:

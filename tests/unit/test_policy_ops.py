@@ -9,9 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gohook import cli
-from gohook.plan import Action, Attribution
-from gohook.policy import (
+from gohook.commands import main as cli
+from gohook.commands.policy import Source, diff_policies, effective, merge_policies, vocabulary
+from gohook.plan.model import Action, Attribution
+from gohook.policy.format import (
     CapabilityNames,
     ModuleRule,
     Policy,
@@ -20,7 +21,6 @@ from gohook.policy import (
     parse_policy,
     policy_comments,
 )
-from gohook.policy_cmd import Source, diff_policies, effective, merge_policies, vocabulary
 
 VOCAB = vocabulary()  # the packaged catalog's names: files.read, network.connect, ...
 

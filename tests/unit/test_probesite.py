@@ -1,6 +1,6 @@
 """Probe placement over hand-written prologues (pure logic)."""
 
-from gohook.probesite import find_probe_site
+from gohook.sites.probesite import find_probe_site
 
 ENTRY = 0x401000
 CMP_R14 = bytes.fromhex("493b6610")  # cmp rsp, [r14+0x10]

@@ -3,7 +3,7 @@
 import socket
 import struct
 
-from gohook.events import format_sockaddr
+from gohook.events.decode import format_sockaddr
 
 
 def test_ipv4() -> None:
@@ -28,7 +28,7 @@ def test_short_and_unknown() -> None:
 
 
 def test_ipport() -> None:
-    from gohook.events import format_ipport
+    from gohook.events.decode import format_ipport
 
     v4mapped = bytes([16]) + b"\0" * 10 + b"\xff\xff" + bytes([127, 0, 0, 1]) + (8080).to_bytes(8, "little")
     assert format_ipport(v4mapped) == "127.0.0.1:8080"

@@ -50,10 +50,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gohook.cli import Exit
-from gohook.errors import GohookError
-from gohook.plan import Action, Attribution
-from gohook.policy import (
+from gohook.errors import Exit, GohookError
+from gohook.plan.model import Action, Attribution
+from gohook.policy.format import (
     CapabilityNames,
     ModuleRule,
     Policy,
@@ -77,7 +76,7 @@ __all__ = [
 
 def vocabulary() -> CapabilityNames:
     """The capability names of the packaged catalog."""
-    from gohook.catalog import load_catalog
+    from gohook.sites.catalog import load_catalog
 
     return CapabilityNames([c.name for c in load_catalog().capabilities])
 
@@ -409,7 +408,7 @@ def _add_diff(policy_sub: Any) -> None:
 # More `gohook policy` subcommands, as "module:function"; each function takes the policy
 # parser's subparsers and adds its parsers (with set_defaults(run=...)). Add yours here.
 POLICY_SUBCOMMANDS: tuple[str, ...] = (
-    "gohook.policy_static:add_static_subcommands",  # generate, check
+    "gohook.policy.generate:add_static_subcommands",  # generate, check
 )
 
 

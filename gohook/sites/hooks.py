@@ -2,7 +2,7 @@
 
 Stage between the binary and the plan: for every catalog hook spec that
 applies to the binary's Go release, find the function in the pclntab, pick
-the probe instruction (gohook.probesite) and compute its file offset.
+the probe instruction (gohook.sites.probesite) and compute its file offset.
 Catalog functions that are absent are reported, and so are those that exist
 only as inlined copies (named in some inline tree but with no physical
 function: a uprobe can never see them).
@@ -31,11 +31,11 @@ from functools import cached_property
 
 import capstone
 
-from gohook.catalog import Catalog, GoVersion, HookSpec
 from gohook.gosym import GoBinary
 from gohook.gosym.elfimage import SHF_ALLOC
 from gohook.gosym.pclntab import Function
-from gohook.probesite import PROLOGUE_WINDOW, ProbeSite, find_probe_site
+from gohook.sites.catalog import Catalog, GoVersion, HookSpec
+from gohook.sites.probesite import PROLOGUE_WINDOW, ProbeSite, find_probe_site
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ import struct
 from dataclasses import dataclass
 
 from gohook.errors import GohookError
-from gohook.plan import ArgKind
+from gohook.plan.model import ArgKind
 
 #: Header fields of struct gohook_event in declaration order, with struct codes.
 HEADER_FIELDS: tuple[tuple[str, str], ...] = (

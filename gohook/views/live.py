@@ -27,7 +27,7 @@ from rich.table import Table
 from rich.text import Text
 
 from gohook.errors import GohookError
-from gohook.eventview import UNATTRIBUTED, EventRecord
+from gohook.events.symbolize import UNATTRIBUTED, EventRecord
 
 REFRESH_SECONDS = 0.1  # at most 10 refreshes a second
 RECENT = 12

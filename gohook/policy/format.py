@@ -32,7 +32,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from gohook.errors import PolicyError
-from gohook.plan import Action, Attribution
+from gohook.plan.model import Action, Attribution
 
 KEYS = ("version", "action", "attribution", "unattributed", "default", "modules", "trust")
 

@@ -7,7 +7,7 @@ indirect calls (unresolvable), and the gaps gohook cannot see.
 
 Attribution follows `attribution: caller` enforcement: a call site belongs
 to the innermost non-std logical frame at that instruction (inline-aware,
-via gohook.ranges), and the search from a module's call sites continues only
+via gohook.attribution.ranges), and the search from a module's call sites continues only
 through standard-library functions; calls into another module are that
 module's own (its call sites are sources of its own search). So the
 capabilities listed for a module are exactly those a caller-mode policy must
@@ -23,12 +23,12 @@ from dataclasses import dataclass, field
 
 import capstone
 
-from gohook.callgraph import CallGraph
-from gohook.catalog import FlagRule, ValueRule
+from gohook.attribution.ranges import function_ranges
 from gohook.gosym import STD, GoBinary
 from gohook.gosym.pclntab import FLAG_ASM, Function
-from gohook.hooks import HookReport, HookSite
-from gohook.ranges import function_ranges
+from gohook.sites.catalog import FlagRule, ValueRule
+from gohook.sites.hooks import HookReport, HookSite
+from gohook.static.callgraph import CallGraph
 
 # Standard-library handlers that serve files on a module's behalf: the opens happen later, in std code on
 # the server's goroutines, so they are charged to whoever runs the server (docs/evasion.md).
@@ -97,7 +97,7 @@ def _saves_frame_pointer(code: bytes, entry: int) -> bool:
 
 
 def rule_enforceable(rule: FlagRule | ValueRule) -> bool:
-    """Whether the BPF program evaluates this capability rule (gohook.planner.hook_point): flag bits of a
+    """Whether the BPF program evaluates this capability rule (gohook.plan.build.hook_point): flag bits of a
     register argument, or a value table on a stack argument."""
     if isinstance(rule, FlagRule):
         return rule.at.register is not None

@@ -3,16 +3,18 @@
 The product builds plans with gohook/planner.py (catalog + policy). Tests of
 the BPF side want plans with chosen hooks and masks instead; this module
 builds them from the same parts the planner uses: probe sites from
-gohook.probesite and inline-aware ranges from gohook.ranges.
+gohook.sites.probesite and inline-aware ranges from gohook.ranges.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from gohook.attribution.ranges import build_ranges
 from gohook.errors import AddressError
 from gohook.gosym import STD, GoBinary
-from gohook.plan import (
+from gohook.plan.build import GOID_OFFSETS
+from gohook.plan.model import (
     Action,
     ArgRead,
     Attribution,
@@ -22,13 +24,11 @@ from gohook.plan import (
     Mode,
     Range,
 )
-from gohook.planner import GOID_OFFSETS
-from gohook.probesite import PROLOGUE_WINDOW, find_probe_site
-from gohook.ranges import build_ranges
+from gohook.sites.probesite import PROLOGUE_WINDOW, find_probe_site
 
 
 def probe_address(binary: GoBinary, function: str) -> int:
-    """Static vaddr where gohook probes function (see gohook.probesite)."""
+    """Static vaddr where gohook probes function (see gohook.sites.probesite)."""
     f = binary.functions_by_name.get(function)
     if f is None:
         raise AddressError(f"{binary.path}: no function {function}")
@@ -44,7 +44,7 @@ def module_ids(binary: GoBinary) -> tuple[str, ...]:
 
 def function_ranges(binary: GoBinary, modules: Sequence[str],
                     trusted: frozenset[str] = frozenset()) -> tuple[Range, ...]:
-    """Inline-aware ranges (gohook.ranges) for module ids 1..N in `modules` order; trusted ones are 0."""
+    """Inline-aware ranges (gohook.attribution.ranges) for module ids 1..N in `modules` order; trusted ones are 0."""
     ids = {m: i + 1 for i, m in enumerate(modules) if m not in trusted}
     return tuple(build_ranges(binary, lambda m: ids.get(m, 0)))
 

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 
 from gohook.gosym import STD, GoBinary
 from gohook.gosym.pclntab import Function
-from gohook.plan import Range
+from gohook.plan.model import Range
 
 MAX_MODULES_PER_RANGE = 4
 

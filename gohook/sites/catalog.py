@@ -647,7 +647,7 @@ class Catalog:
 def load_catalog(path: str | Path | None = None) -> Catalog:
     """Load and validate the packaged catalog (or the YAML file at ``path``)."""
     if path is None:
-        text = resources.files("gohook").joinpath("data/catalog.yaml").read_text(encoding="utf-8")
+        text = resources.files("gohook.sites").joinpath("catalog.yaml").read_text(encoding="utf-8")
         return parse_catalog(text, "catalog.yaml")
     p = Path(path)
     try:

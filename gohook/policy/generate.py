@@ -18,10 +18,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gohook.catalog import load_catalog
-from gohook.inspect_cmd import inspect_binary
-from gohook.policy import CapabilityNames, ModuleRule, Policy, load_policy, render_policy
-from gohook.progress import Progress
+from gohook.commands.inspect import inspect_binary
+from gohook.policy.format import CapabilityNames, ModuleRule, Policy, load_policy, render_policy
+from gohook.sites.catalog import load_catalog
+from gohook.views.progress import Progress
 
 
 def vocabulary() -> CapabilityNames:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import enum
 import json
 import logging
 import sys
 from collections.abc import Sequence
 
-from gohook.errors import GohookError
+from gohook.commands import attach, doctor, inspect, policy
+from gohook.errors import Exit, GohookError
 
 log = logging.getLogger("gohook")
 
@@ -17,12 +17,6 @@ EPILOG = """examples:
   gohook symbols ./app --json                 every function with its package and module
   gohook symbols ./app --pc 0x4a1b2c --json   expand return addresses into logical frames
 """
-
-
-class Exit(enum.IntEnum):
-    OK = 0
-    FINDINGS = 1  # the command worked and found something that should fail CI
-    BAD_INPUT = 2  # unreadable binary, bad policy, bad usage
 
 
 def _pc(text: str) -> int:
@@ -56,20 +50,19 @@ def build_parser() -> argparse.ArgumentParser:
     sym.add_argument("--json", action="store_true", help="print one JSON document")
     sym.set_defaults(run=_run_symbols)
 
-    for register in _command_modules():
-        register(sub)
+    for command in SUBCOMMANDS:
+        command.register(sub)
     return parser
 
 
-def _command_modules() -> list:
-    """Subcommands that live in their own modules: each exposes register(subparsers)."""
-    from gohook import commands
-
-    return commands.registrars()
+# Subcommands in their own modules, in --help order: each exposes register(subparsers),
+# which adds its parser and sets run= to a function (argparse.Namespace) -> int. The
+# modules import their pipeline stages lazily, so building the parser stays cheap.
+SUBCOMMANDS = (inspect, attach, doctor, policy)
 
 
 def _run_symbols(args: argparse.Namespace) -> int:
-    from gohook import symbols_cmd
+    from gohook.commands import symbols as symbols_cmd
 
     return symbols_cmd.run(args.binary, pcs=args.pc, as_json=args.json)
 

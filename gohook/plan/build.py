@@ -3,20 +3,20 @@
 Pipeline stage 2 (binary -> **plan** -> BPF -> attach -> events -> views).
 Every catalog hook site present in the binary becomes a HookPoint whose
 argument read and capability rule are translated to what the BPF program
-evaluates; the inline-aware range table (gohook.ranges) maps text to module
+evaluates; the inline-aware range table (gohook.attribution.ranges) maps text to module
 ids; the policy becomes one capability bitmask per module. Trusted modules
 and the standard library get id 0 (transparent).
 
 Hook specs the BPF program cannot evaluate yet (a rule on an argument passed
 on the stack, i.e. an assembly function) are left out and listed in
 `PlanBuild.skipped` with the reason, so `attach` can say so. A
-direct_caller_only hook placed at call sites (gohook.hooks.place_direct_hooks)
+direct_caller_only hook placed at call sites (gohook.sites.hooks.place_direct_hooks)
 becomes one HookPoint per call site, or none (listed in `skipped`) when no
 non-std code calls it.
 
 Beyond the catalog (docs/evasion.md): every `syscall` instruction in an
 untrusted module's own code becomes a SITE hook point (its capability comes
-from the system call number, gohook.syscalls); newproc.func1's call of
+from the system call number, gohook.sites.syscalls); newproc.func1's call of
 runtime.runqput (or newproc1's RET instructions) carries goroutine
 provenance; the
 raw_syscalls sentinel judges capability system calls no hook point covered,
@@ -30,15 +30,10 @@ from dataclasses import dataclass, replace
 
 import capstone
 
-from gohook.catalog import ArgKind as CatArgKind
-from gohook.catalog import ArgSpec, Catalog, HookSpec
-from gohook.catalog import FlagRule as CatFlagRule
-from gohook.catalog import ValueRule as CatValueRule
-from gohook.goruntime import GOffsets, curg_offsets, g_offsets
+from gohook.attribution.ranges import build_ranges, module_id_map
 from gohook.gosym import STD, GoBinary
 from gohook.gosym.pclntab import FLAG_ASM, Function
-from gohook.hooks import HookReport, HookSite
-from gohook.plan import (
+from gohook.plan.model import (
     GO_ARG_REGS,
     SENTINEL_SETTINGS,
     ArgKind,
@@ -54,9 +49,14 @@ from gohook.plan import (
     SyscallRule,
     ValueRule,
 )
-from gohook.policy import Policy
-from gohook.ranges import build_ranges, module_id_map
-from gohook.syscalls import OPEN_WRITE_MASK, SYSCALLS
+from gohook.policy.format import Policy
+from gohook.sites.catalog import ArgKind as CatArgKind
+from gohook.sites.catalog import ArgSpec, Catalog, HookSpec
+from gohook.sites.catalog import FlagRule as CatFlagRule
+from gohook.sites.catalog import ValueRule as CatValueRule
+from gohook.sites.goruntime import GOffsets, curg_offsets, g_offsets
+from gohook.sites.hooks import HookReport, HookSite
+from gohook.sites.syscalls import OPEN_WRITE_MASK, SYSCALLS
 
 #: Offset of goid in runtime.g on amd64, by Go minor release (REFERENCE.md section 6;
 #: 1.19-1.22 and 1.25-1.27 agree on 152, 1.23-1.24 moved it to 160).
@@ -370,7 +370,7 @@ def exempt_ranges(binary: GoBinary) -> tuple[tuple[int, int], ...]:
 
 
 def syscall_rules(catalog: Catalog) -> tuple[SyscallRule, ...]:
-    """gohook.syscalls with capability bits of this catalog (rules whose capability it lacks are left out)."""
+    """gohook.sites.syscalls with capability bits of this catalog (rules whose capability it lacks are left out)."""
     names = {c.name: c.bit for c in catalog.capabilities}
     out = []
     for spec in SYSCALLS:

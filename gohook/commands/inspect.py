@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gohook.gosym import GoBinary
-from gohook.progress import Progress
+from gohook.views.progress import Progress
 
 if TYPE_CHECKING:
-    from gohook.analysis import Analysis
-    from gohook.catalog import Catalog
-    from gohook.hooks import HookReport
+    from gohook.sites.catalog import Catalog
+    from gohook.sites.hooks import HookReport
+    from gohook.static.analysis import Analysis
 
 
 @dataclass
@@ -40,10 +40,10 @@ def inspect_binary(path: str, catalog: Catalog | None = None, progress: Progress
     # Imported here, not at the top: every command module is imported to
     # build the CLI parser, and capstone plus the catalog cost ~0.1 s of
     # start-up that `gohook symbols` and `gohook --help` should not pay.
-    from gohook.analysis import analyze
-    from gohook.callgraph import CallGraph
-    from gohook.catalog import load_catalog
-    from gohook.hooks import find_hook_sites
+    from gohook.sites.catalog import load_catalog
+    from gohook.sites.hooks import find_hook_sites
+    from gohook.static.analysis import analyze
+    from gohook.static.callgraph import CallGraph
 
     progress = progress or Progress(enabled=False)
     t0 = time.perf_counter()

@@ -63,7 +63,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from gohook.cli import Exit
+from gohook.errors import Exit
 
 __all__ = [
     "Check",
@@ -353,7 +353,7 @@ FD_MARGIN = 64  # maps, the ring buffer, stdio, the binary
 
 def catalog_hook_count() -> tuple[int, str]:
     """Most hook points one binary can need (catalog hooks of the verified Go release with the most)."""
-    from gohook.catalog import load_catalog
+    from gohook.sites.catalog import load_catalog
 
     cat = load_catalog()
     best = max(cat.verified, key=lambda v: len(cat.hooks_for(v)))

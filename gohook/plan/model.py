@@ -106,7 +106,7 @@ class HookPoint:
     rule: FlagRule | ValueRule | None = None
     direct_caller_only: bool = False  # counts only when the frame right above is non-std
     # 0: `probe` is on the function's side, registers in the entry state ([RSP] = the return address);
-    # N > 0: `probe` is an N-byte call instruction at a call site of the function (gohook.hooks.CallSite),
+    # N > 0: `probe` is an N-byte call instruction at a call site of the function (gohook.sites.hooks.CallSite),
     # whose return address is probe + N
     call_len: int = 0
     kind: HookKind = HookKind.CALL
@@ -135,7 +135,7 @@ class Provenance:
     record only when its child could not find the creator's own record
     through g.parentGoid (Go 1.21+) at a hooked call: most goroutines the
     standard library starts for a module inherit without a map update.
-    Offsets of runtime.g fields are per Go release (gohook.goruntime).
+    Offsets of runtime.g fields are per Go release (gohook.sites.goruntime).
     """
 
     created: tuple[ProbeAddress, ...]
@@ -149,7 +149,7 @@ class Provenance:
 
 @dataclass(frozen=True, slots=True)
 class SyscallRule:
-    """A capability system call for the sentinel and the `syscall`-instruction sites (gohook.syscalls)."""
+    """A capability system call for the sentinel and the `syscall`-instruction sites (gohook.sites.syscalls)."""
 
     nr: int  # x86-64 system call number
     name: str

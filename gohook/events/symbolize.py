@@ -14,10 +14,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from gohook.events import Decision, Event, EventFlag
+from gohook.events.decode import Decision, Event, EventFlag
 from gohook.gosym import GoBinary
-from gohook.plan import EnforcementPlan, Mode
-from gohook.syscalls import syscall_name
+from gohook.plan.model import EnforcementPlan, Mode
+from gohook.sites.syscalls import syscall_name
 
 UNATTRIBUTED = "(unattributed)"
 

@@ -29,15 +29,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gohook.errors import GohookError
-from gohook.eventview import EventRecord, Symbolizer
+from gohook.events.symbolize import EventRecord, Symbolizer
 from gohook.gosym import GoBinary
-from gohook.plan import SENTINEL_SETTINGS, Mode
-from gohook.policy import CapabilityNames, Policy, load_policy
-from gohook.progress import Progress
+from gohook.plan.model import SENTINEL_SETTINGS, Mode
+from gohook.policy.format import CapabilityNames, Policy, load_policy
+from gohook.views.progress import Progress
 
 if TYPE_CHECKING:
     from gohook.bpf.render import ProgramOptions
-    from gohook.planner import PlanBuild
+    from gohook.plan.build import PlanBuild
 
 log = logging.getLogger("gohook")
 PR_SET_PDEATHSIG = 1
@@ -70,9 +70,9 @@ def prepare(args: argparse.Namespace, progress: Progress) -> tuple[GoBinary, Pla
     # Imported here: building the CLI parser imports this module, and the
     # catalog and call-site finder (capstone) are start-up cost the other
     # commands should not pay.
-    from gohook.catalog import load_catalog
-    from gohook.hooks import find_hook_sites
-    from gohook.planner import build_plan
+    from gohook.plan.build import build_plan
+    from gohook.sites.catalog import load_catalog
+    from gohook.sites.hooks import find_hook_sites
 
     catalog = load_catalog()
     vocab = CapabilityNames([c.name for c in catalog.capabilities])
@@ -90,7 +90,7 @@ def prepare(args: argparse.Namespace, progress: Progress) -> tuple[GoBinary, Pla
 
 def _preflight() -> None:
     try:
-        from gohook import doctor
+        from gohook.commands import doctor
     except ImportError:  # pragma: no cover - doctor ships with gohook
         return
     checks = doctor.preflight()
@@ -164,7 +164,7 @@ def run_session(args: argparse.Namespace, *, on_record: Callable[[EventRecord], 
               f"system-call sentinel {build.sentinel_reason})", file=sys.stderr)
         view = None
         if live:
-            from gohook.liveview import LiveView, ViewState
+            from gohook.views.live import LiveView, ViewState
 
             state = ViewState(binary=args.binary, mode=plan.mode.value, hooks=attached.probe_count)
             view = LiveView(state)
@@ -254,7 +254,7 @@ class Learner:
         self.seen.setdefault(rec.module, {}).setdefault(rec.capability, rec)
 
     def policy_text(self, binary: str) -> str:
-        from gohook.policy import ModuleRule, render_policy
+        from gohook.policy.format import ModuleRule, render_policy
 
         rules = []
         notes: dict[str, list[str]] = {}
