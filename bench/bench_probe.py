@@ -51,7 +51,8 @@ from gohook.bpf import ProgramOptions  # noqa: E402
 from gohook.bpf.loader import Attached, ProgramStats, attach  # noqa: E402
 from gohook.gosym import GoBinary  # noqa: E402
 from gohook.plan import handmade as devplan  # noqa: E402
-from gohook.plan.model import ArgKind, ArgRead, Attribution, EnforcementPlan  # noqa: E402
+from gohook.plan.model import ArgKind, ArgRead, EnforcementPlan  # noqa: E402
+from gohook.policy.format import Attribution  # noqa: E402
 
 FIXTURE = gofixtures.FIXTURES["bpfprobe"]
 CALLS = {"none": 2_000_000, "noop": 200_000, "probe": 200_000, "inline": 200_000, "events": 200_000,

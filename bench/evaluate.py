@@ -40,6 +40,7 @@ from perfeval.stats import interleaved  # noqa: E402
 from gohook.bpf import render  # noqa: E402
 from gohook.bpf.loader import ProgramStats  # noqa: E402
 from gohook.commands.attach import program_options  # noqa: E402
+from gohook.events.decode import decode_events  # noqa: E402
 from gohook.gosym import GoBinary  # noqa: E402
 
 log = logging.getLogger("evaluate")
@@ -551,7 +552,7 @@ def _event_path(ctx: Context) -> dict[str, float]:
                           capture_output=True, timeout=300, check=True)
     del proc
     t0 = time.perf_counter()
-    events = g.att.drain()
+    events = decode_events(g.att.drain(), g.att.options.layout)
     t1 = time.perf_counter()
     sym = Symbolizer(ctx.binary, g.plan)
     t2 = time.perf_counter()

@@ -23,10 +23,11 @@ import pytest
 from gohook.bpf import ProgramOptions
 from gohook.bpf.errors import AttachError
 from gohook.bpf.loader import Attached, attach
-from gohook.events.decode import Decision, Event, EventFlag
+from gohook.events.decode import Decision, Event, EventFlag, decode_events
 from gohook.gosym import GoBinary
 from gohook.plan import handmade as devplan
-from gohook.plan.model import Action, ArgKind, ArgRead, Attribution, EnforcementPlan, FlagRule, Mode
+from gohook.plan.model import ArgKind, ArgRead, EnforcementPlan, FlagRule
+from gohook.policy.format import Action, Attribution, Mode
 
 pytestmark = pytest.mark.bpf
 
@@ -95,7 +96,7 @@ def _events(att: Attached, want: Callable[[Event], bool], count: int = 1, timeou
     got: list[Event] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and len(got) < count:
-        got += [e for e in att.poll(50) if want(e)]
+        got += [e for e in decode_events(att.poll(50), att.options.layout) if want(e)]
     return got
 
 
@@ -208,7 +209,7 @@ def test_two_concurrent_processes_of_one_pie_binary(capapp_pie: GoBinary, tmp_pa
                                   stderr=subprocess.PIPE, text=True) for _ in range(2)]
         events: list[Event] = []
         while any(p.poll() is None for p in procs):
-            events += att.poll(20)
+            events += decode_events(att.poll(20), att.options.layout)
         events = [e for e in events if e.argument == str(src)]
         events += _events(att, _arg(src), count=2 * 8 * 20 - len(events))  # what is still in the ring buffer
         counters = att.counters()

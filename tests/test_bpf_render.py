@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gohook.attribution.ranges import Range
 from gohook.bpf.errors import PlanTableError
 from gohook.bpf.render import (
     ProgramOptions,
@@ -20,17 +21,14 @@ from gohook.bpf.render import (
     unpack_modules,
 )
 from gohook.plan.model import (
-    Action,
     ArgKind,
     ArgRead,
-    Attribution,
     EnforcementPlan,
     FlagRule,
     HookPoint,
-    Mode,
-    Range,
     ValueRule,
 )
+from gohook.policy.format import Action, Attribution, Mode
 
 TEXT = 0x401000
 
@@ -192,7 +190,7 @@ def test_plan_without_hooks_or_with_duplicate_ids() -> None:
 
 def test_cflags_are_defines_only() -> None:
     flags = render_cflags(_plan(hooks=(_hook(0), _hook(1))))
-    assert flags[0].startswith("-I") and flags[0].endswith("/bpf")
+    assert flags[0].startswith("-I") and flags[0].endswith("/bpf/c")
     assert all(re.fullmatch(r"-DGOHOOK_[A-Z_]+=.+", f) for f in flags[1:])
     hooks = next(f for f in flags if f.startswith("-DGOHOOK_HOOKS="))
     assert hooks.count("HOOK(") == 2

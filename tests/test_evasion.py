@@ -929,7 +929,8 @@ def test_sysrule_layout_matches_the_header(tmp_path: Path) -> None:
 
 
 def _plan(**changes: Any) -> Any:
-    from gohook.plan.model import EnforcementPlan, HookPoint, Range
+    from gohook.attribution.ranges import Range
+    from gohook.plan.model import EnforcementPlan, HookPoint
 
     text = 0x401000
     hook = HookPoint(hook_id=0, function="os.OpenFile", entry=0x402000, probe=0x402004, file_offset=0x2004,
@@ -1035,8 +1036,8 @@ def test_sentinel_setting(newest_toolchain: Any, fixture: str, mode: str, settin
     code that makes system calls no hook sees; `syscall` instruction sites come with it."""
     from gohook.gosym import GoBinary
     from gohook.plan.build import build_plan
-    from gohook.plan.model import HookKind, Mode
-    from gohook.policy.format import Policy
+    from gohook.plan.model import HookKind
+    from gohook.policy.format import Mode, Policy
     from gohook.sites.catalog import load_catalog
     from gohook.sites.hooks import find_hook_sites
 

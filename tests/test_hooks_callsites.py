@@ -20,10 +20,10 @@ from pathlib import Path
 import gofixtures
 import pytest
 
+from gohook.events.decode import decode_events
 from gohook.gosym import GoBinary
 from gohook.plan.build import PlanBuild, build_plan
-from gohook.plan.model import Mode
-from gohook.policy.format import CapabilityNames, load_policy
+from gohook.policy.format import CapabilityNames, Mode, load_policy
 from gohook.sites.catalog import load_catalog
 from gohook.sites.hooks import HookSite, find_hook_sites
 
@@ -150,7 +150,7 @@ def test_call_site_probe_decides_the_raw_syscall_and_std_syscalls_hit_nothing(tm
         raw = subprocess.run([str(app), "rawsyscall"], capture_output=True, text=True, timeout=60)
         events, deadline = [], time.monotonic() + 3
         while time.monotonic() < deadline and not any(e.hook_id == hook.hook_id for e in events):
-            events += att.poll(50)
+            events += decode_events(att.poll(50), att.options.layout)
         counters = att.counters()
     assert quiet.returncode == 0, quiet.stderr
     # the read made every kind of std syscall; none reached a direct_caller_only probe

@@ -35,6 +35,7 @@ from typing import IO, Any
 
 from gohook.bpf.loader import Attached, ProgramStats, attach
 from gohook.bpf.render import ProgramOptions
+from gohook.events.decode import decode_event
 from gohook.events.symbolize import Symbolizer
 from gohook.gosym import GoBinary
 from gohook.plan.model import EnforcementPlan
@@ -142,7 +143,7 @@ class Gohook(Instrumentation):
         self.timings = dict(self.att.timings)
 
     def _emit(self, ev: Any) -> None:
-        rec = self.symbolizer.record(ev)
+        rec = self.symbolizer.record(decode_event(ev, self.att.options.layout))
         line = json.dumps(rec.as_json(), separators=(",", ":"))
         self._sink.write(line + "\n")
         if rec.decision != "allow" and len(self._violations) < 5:

@@ -22,11 +22,12 @@ import itertools
 from dataclasses import fields, replace
 from pathlib import Path
 
+from gohook.attribution.ranges import Range
 from gohook.commands.attach import prepare
 from gohook.gosym import GoBinary
 from gohook.gosym.pclntab import Function
 from gohook.plan.build import PlanBuild, hook_point
-from gohook.plan.model import EnforcementPlan, HookPoint, Range
+from gohook.plan.model import EnforcementPlan, HookPoint
 from gohook.sites.catalog import load_catalog
 from gohook.sites.hooks import find_hook_sites
 from gohook.sites.probesite import PROLOGUE_WINDOW, find_probe_site

@@ -18,12 +18,21 @@ looks up `ret - 1` (as the runtime does).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from gohook.gosym import STD, GoBinary
 from gohook.gosym.pclntab import Function
-from gohook.plan.model import Range
 
 MAX_MODULES_PER_RANGE = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Range:
+    """[start, end) of text whose return addresses attribute to `modules` (innermost first)."""
+
+    start: int
+    end: int
+    modules: tuple[int, ...]
 
 # module path -> module id (0 = transparent: std or trusted)
 ModuleIds = Callable[[str], int]

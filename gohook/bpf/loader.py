@@ -4,7 +4,7 @@ Pipeline stage 4 of: binary -> plan -> BPF -> **attach** -> events -> views.
 
     with attach(plan) as att:           # compiled, maps filled, every uprobe attached
         while ...:
-            for event in att.poll(100): ...
+            for record in att.poll(100): decode_event(record, att.options.layout)
         att.counters().lost
 
 Uprobes are attached per file (every process running the binary, now or
@@ -56,7 +56,6 @@ from gohook.bpf.render import (
     source_path,
     sys_rule_values,
 )
-from gohook.events.decode import Event, decode_event
 from gohook.plan.model import EnforcementPlan
 
 __all__ = ["Attached", "Counters", "ProgramStats", "attach", "render_cflags", "render_program"]
@@ -346,23 +345,27 @@ class Attached:
         self._records.append(ct.string_at(data, size))
         return 0
 
-    def poll(self, timeout_ms: int = 100) -> list[Event]:
-        """Events that arrived within timeout_ms (all that are ready; none after the timeout)."""
+    def poll(self, timeout_ms: int = 100) -> list[bytes]:
+        """Event records that arrived within timeout_ms (all that are ready; none after the timeout).
+
+        Records are the raw bytes of struct gohook_event: gohook.events.decode turns them into Events
+        (with this session's `options.layout`).
+        """
         if self._bpf is None:
             return []
         self._bpf.ring_buffer_poll(timeout_ms)
         return self._drain()
 
-    def drain(self) -> list[Event]:
-        """Events already in the ring buffer, without waiting."""
+    def drain(self) -> list[bytes]:
+        """Event records already in the ring buffer, without waiting."""
         if self._bpf is None:
             return []
         self._bpf.ring_buffer_consume()
         return self._drain()
 
-    def _drain(self) -> list[Event]:
+    def _drain(self) -> list[bytes]:
         records, self._records = self._records, []
-        return [decode_event(r, self.options.layout) for r in records]
+        return records
 
     def counters(self) -> Counters:
         """The program's counters, summed over CPUs."""

@@ -40,17 +40,15 @@ from gohook.bpf.errors import PlanTableError
 from gohook.events.decode import DEFAULT_LAYOUT, EventLayout
 from gohook.plan.model import (
     GO_ARG_REGS,
-    Action,
     ArgKind,
-    Attribution,
     EnforcementPlan,
     HookKind,
     HookPoint,
-    Mode,
     Provenance,
     SyscallRule,
     ValueRule,
 )
+from gohook.policy.format import Action, Attribution, Mode
 
 #: bpf/ next to the gohook package (a source checkout or an editable install).
 BPF_DIR = Path(__file__).resolve().parent / "c"

@@ -29,10 +29,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gohook.errors import GohookError
+from gohook.events.decode import decode_events
 from gohook.events.symbolize import EventRecord, Symbolizer
 from gohook.gosym import GoBinary
-from gohook.plan.model import SENTINEL_SETTINGS, Mode
-from gohook.policy.format import CapabilityNames, Policy, load_policy
+from gohook.plan.model import SENTINEL_SETTINGS
+from gohook.policy.format import CapabilityNames, Mode, Policy, load_policy
 from gohook.views.progress import Progress
 
 if TYPE_CHECKING:
@@ -179,8 +180,8 @@ def run_session(args: argparse.Namespace, *, on_record: Callable[[EventRecord], 
                 print(f"gohook: started {' '.join(args.cmd)} (pid {child.pid})", file=sys.stderr)
             deliver = on_record if on_record is not None else out.emit
 
-            def handle(events: list[Any]) -> None:
-                for ev in events:
+            def handle(records: list[bytes]) -> None:
+                for ev in decode_events(records, attached.options.layout):
                     rec = symbolizer.record(ev)
                     if learned is not None:
                         learned.observe(rec)

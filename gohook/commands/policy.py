@@ -51,8 +51,9 @@ from pathlib import Path
 from typing import Any
 
 from gohook.errors import Exit, GohookError
-from gohook.plan.model import Action, Attribution
 from gohook.policy.format import (
+    Action,
+    Attribution,
     CapabilityNames,
     ModuleRule,
     Policy,

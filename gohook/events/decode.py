@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from gohook.errors import GohookError
@@ -254,6 +255,11 @@ def decode_event(data: bytes | bytearray | memoryview, layout: EventLayout = DEF
         arg=arg,
         frames=tuple(frames),
     )
+
+
+def decode_events(records: Iterable[bytes], layout: EventLayout = DEFAULT_LAYOUT) -> list[Event]:
+    """Every record of a poll (gohook.bpf.loader.Attached.poll/drain), decoded."""
+    return [decode_event(r, layout) for r in records]
 
 
 def encode_event(event: Event, layout: EventLayout = DEFAULT_LAYOUT) -> bytes:

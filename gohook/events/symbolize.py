@@ -16,7 +16,8 @@ from typing import Any
 
 from gohook.events.decode import Decision, Event, EventFlag
 from gohook.gosym import GoBinary
-from gohook.plan.model import EnforcementPlan, Mode
+from gohook.plan.model import EnforcementPlan
+from gohook.policy.format import Mode
 from gohook.sites.syscalls import syscall_name
 
 UNATTRIBUTED = "(unattributed)"

@@ -42,14 +42,13 @@ from gohook.plan.model import (
     FlagRule,
     HookKind,
     HookPoint,
-    Mode,
     ProbeAddress,
     Provenance,
     Sentinel,
     SyscallRule,
     ValueRule,
 )
-from gohook.policy.format import Policy
+from gohook.policy.format import Mode, Policy
 from gohook.sites.catalog import ArgKind as CatArgKind
 from gohook.sites.catalog import ArgSpec, Catalog, HookSpec
 from gohook.sites.catalog import FlagRule as CatFlagRule

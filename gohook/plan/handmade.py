@@ -10,20 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from gohook.attribution.ranges import build_ranges
+from gohook.attribution.ranges import Range, build_ranges
 from gohook.errors import AddressError
 from gohook.gosym import STD, GoBinary
 from gohook.plan.build import GOID_OFFSETS
 from gohook.plan.model import (
-    Action,
     ArgRead,
-    Attribution,
     EnforcementPlan,
     FlagRule,
     HookPoint,
-    Mode,
-    Range,
 )
+from gohook.policy.format import Action, Attribution, Mode
 from gohook.sites.probesite import PROLOGUE_WINDOW, find_probe_site
 
 

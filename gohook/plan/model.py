@@ -18,21 +18,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-
-class Action(enum.Enum):
-    KILL = "kill"
-    AUDIT = "audit"
-
-
-class Mode(enum.Enum):
-    ENFORCE = "enforce"  # the policy's action applies to violations
-    AUDIT = "audit"  # violations are only recorded
-    LEARN = "learn"  # every attributed call is recorded; nothing is denied
-
-
-class Attribution(enum.Enum):
-    CALLER = "caller"  # the nearest non-std logical frame decides
-    STACK = "stack"  # every non-std module on the logical stack must hold the capability
+from gohook.attribution.ranges import Range
+from gohook.policy.format import Action, Attribution, Mode
 
 
 class ArgKind(enum.IntEnum):
@@ -170,15 +157,6 @@ class Sentinel:
     exempt: tuple[tuple[int, int], ...]  # [start, end) of the runtime's own system-call functions
     cgocall_returns: tuple[ProbeAddress, ...]  # RET instructions of runtime.cgocall (the thread left C)
     syscall_capability: int = -1  # bit of the `syscall` capability: a hook that checked it covers any call
-
-
-@dataclass(frozen=True, slots=True)
-class Range:
-    """[start, end) of text whose return addresses attribute to `modules` (innermost first)."""
-
-    start: int
-    end: int
-    modules: tuple[int, ...]
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ key if there is one, else the matching glob with the longest text, else
 from __future__ import annotations
 
 import difflib
+import enum
 import fnmatch
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +33,32 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from gohook.errors import PolicyError
-from gohook.plan.model import Action, Attribution
+
+
+class Action(enum.Enum):
+    """What a violation does in enforce mode."""
+
+
+    KILL = "kill"
+    AUDIT = "audit"
+
+
+class Mode(enum.Enum):
+    """How `gohook attach` treats the policy."""
+
+
+    ENFORCE = "enforce"  # the policy's action applies to violations
+    AUDIT = "audit"  # violations are only recorded
+    LEARN = "learn"  # every attributed call is recorded; nothing is denied
+
+
+class Attribution(enum.Enum):
+    """Which frames of a call's stack the policy checks."""
+
+
+    CALLER = "caller"  # the nearest non-std logical frame decides
+    STACK = "stack"  # every non-std module on the logical stack must hold the capability
+
 
 KEYS = ("version", "action", "attribution", "unattributed", "default", "modules", "trust")
 

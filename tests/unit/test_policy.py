@@ -3,8 +3,7 @@
 import pytest
 
 from gohook.errors import PolicyError
-from gohook.plan.model import Action, Attribution
-from gohook.policy.format import CapabilityNames, Policy, parse_policy, render_policy
+from gohook.policy.format import Action, Attribution, CapabilityNames, Policy, parse_policy, render_policy
 
 VOCAB = CapabilityNames(["files.read", "files.write", "network.connect", "network.listen", "env.read", "exec"])
 

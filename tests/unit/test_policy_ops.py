@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 
 from gohook.commands import main as cli
 from gohook.commands.policy import Source, diff_policies, effective, merge_policies, vocabulary
-from gohook.plan.model import Action, Attribution
 from gohook.policy.format import (
+    Action,
+    Attribution,
     CapabilityNames,
     ModuleRule,
     Policy,
