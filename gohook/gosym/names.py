@@ -1,8 +1,10 @@
 """Function names -> packages -> modules.
 
 Package of a function name (the rule Go's own tools use):
-  1. names starting `go:` or `type:` (`go.` / `type.` before Go 1.20) and
-     linker symbols without a dot belong to no package: they are runtime.
+  1. linker- and compiler-generated names belong to no package (they are
+     runtime), recognised by their exact forms (see `is_linker_name`):
+     `go:` / `type:` (Go 1.20+), `go.` / `type.` names that are not a
+     package path (before Go 1.20), and symbols without a dot;
   2. hide everything inside `[...]` (generic instantiations may hold any
      type name, slashes and dots included);
   3. the package is the text up to the first `.` after the last `/`
@@ -28,7 +30,11 @@ import re
 from dataclasses import dataclass
 
 STD = "std"
-_RUNTIME_PREFIXES = ("go:", "type:", "go.", "type.")
+_LINKER_PREFIXES = ("go:", "type:")  # Go 1.20+: a colon never occurs in an import path
+_OLD_LINKER_PREFIXES = ("go.", "type.")  # before Go 1.20: also the start of module paths such as go.uber.org/zap
+# The first element of a module path (golang.org/x/mod/module.CheckPath): lower-case letters, digits, dashes and
+# dots, at least one dot, no empty label. `type..eq.T`, `go.(*struct {...}).M` and `go.shape.*T` never match.
+_MODULE_HOST = re.compile(r"^[a-z0-9][a-z0-9-]*(\.[a-z0-9-]+)+$")
 _ESCAPE = re.compile(r"%([0-9a-fA-F]{2})")
 _MAJOR = re.compile(r"^v[0-9]+$")
 _GOPKG_ELEM = re.compile(r"\.v[0-9]+$")
@@ -61,9 +67,31 @@ def _plausible_path_prefix(prefix: str) -> bool:
     return not any(c in prefix for c in " ()*")
 
 
+def is_linker_name(name: str) -> bool:
+    """Is this a linker- or compiler-generated symbol (no package), on any Go release?
+
+    Go 1.20 renamed them from `go.` / `type.` to `go:` / `type:` (`go:buildid`,
+    `type:.eq.[2]interface {}`, `go:(*struct { sync.Mutex }).Lock`). Before
+    1.20 the prefixes `go.` and `type.` are shared with module paths
+    (go.uber.org/zap, go.etcd.io/bbolt, go.opentelemetry.io/otel): such a name
+    is generated only when it is not a package path, i.e. when it has no `/`
+    (`go.buildid`, `type..eq.main.T`; a one-element module path escapes its
+    dots as %2e) or the text before its first `/` is not a module host
+    (`type..eq.[2]net/http.T`, `go.(*struct { net/http.Handler }).ServeHTTP`).
+    A bare `go.` prefix is never enough: a dependency named go.evil.example/x
+    would be standard library to every rule that looks at the package.
+    """
+    if name.startswith(_LINKER_PREFIXES):
+        return True
+    if not name.startswith(_OLD_LINKER_PREFIXES):
+        return False
+    slash = name.find("/")
+    return slash < 0 or not _MODULE_HOST.match(name[:slash])
+
+
 def package_of(name: str) -> str | None:
     """Import path of the package a function belongs to, or None (runtime/linker)."""
-    if name.startswith(_RUNTIME_PREFIXES):
+    if is_linker_name(name):
         return None
     plain = _hide_brackets(name)
     # A receiver or a promoted method may itself name a package with slashes

@@ -24,7 +24,24 @@ from gohook.gosym.names import STD, ModuleResolver, infer_module_path, is_std_pa
         ("go:buildid", None),
         ("go.buildid", None),
         ("type..eq.main.T", None),
+        ("type..eq.[2]net/http.T", None),
+        ("type..eq.go.evil.example/x.T", None),  # `..` is an empty label: no host
+        ("type..hash.[39]vendor/golang.org/x/sys/cpu.option", None),
+        ("go.(*struct { sync.Mutex; net/http.Handler }).Lock", None),
+        ("go.struct { sync.Mutex }.Lock", None),
+        ("go:(*struct { encoding/json/v2.Marshaler }).MarshalJSON", None),
+        ("go:textfipsstart", None),
         ("_rt0_amd64_linux", None),
+        # module paths that start like pre-1.20 linker names are packages on every release
+        ("go.uber.org/zap.(*Logger).Info", "go.uber.org/zap"),
+        ("go.etcd.io/bbolt.Open", "go.etcd.io/bbolt"),
+        ("go.opentelemetry.io/otel/sdk/trace.(*batchSpanProcessor).processQueue.func1",
+         "go.opentelemetry.io/otel/sdk/trace"),
+        ("go.yaml.in/yaml/v3.Unmarshal", "go.yaml.in/yaml/v3"),
+        ("go.mongodb.org/mongo-driver/mongo.Connect", "go.mongodb.org/mongo-driver/mongo"),
+        ("go.evil.example/telemetry.init.0", "go.evil.example/telemetry"),
+        ("type.example.com/x.F", "type.example.com/x"),
+        ("go.shape.example/x.F[go.shape.int]", "go.shape.example/x"),
     ],
 )
 def test_package_of(name: str, pkg: str | None) -> None:
