@@ -47,11 +47,12 @@ sys.path.insert(0, str(ROOT))
 
 import gofixtures  # noqa: E402
 
-from gohook.bpf import ProgramOptions  # noqa: E402
+from gohook.bpf.abi import ArgKind  # noqa: E402
 from gohook.bpf.loader import Attached, ProgramStats, attach  # noqa: E402
+from gohook.bpf.render import ProgramOptions  # noqa: E402
 from gohook.gosym import GoBinary  # noqa: E402
-from gohook.plan import handmade as devplan  # noqa: E402
-from gohook.plan.model import ArgKind, ArgRead, EnforcementPlan  # noqa: E402
+from gohook.plan import handmade  # noqa: E402
+from gohook.plan.model import ArgRead, EnforcementPlan  # noqa: E402
 from gohook.policy.format import Attribution  # noqa: E402
 
 FIXTURE = gofixtures.FIXTURES["bpfprobe"]
@@ -122,9 +123,9 @@ def plans(binary: GoBinary) -> dict[str, tuple[EnforcementPlan, ProgramOptions]]
     caps = ("env.read",)
     arg = ArgRead(ArgKind.STRING, (0, 1))
     allow = {"github.com/acme/lib": 1, binary.main_module: 1}
-    at_probe = devplan.hook(binary, 0, "os.Getenv", 0, arg=arg)
-    at_entry = devplan.hook(binary, 0, "os.Getenv", 0, arg=arg, at_entry=True)
-    stack = devplan.plan_for(binary, [at_probe], caps, allowed=allow, attribution=Attribution.STACK)
+    at_probe = handmade.hook(binary, 0, "os.Getenv", 0, arg=arg)
+    at_entry = handmade.hook(binary, 0, "os.Getenv", 0, arg=arg, at_entry=True)
+    stack = handmade.plan_for(binary, [at_probe], caps, allowed=allow, attribution=Attribution.STACK)
     quiet = ProgramOptions(report_allowed=False)
     return {
         "probe": (stack, quiet),
@@ -157,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     with ExitStack() as stack:
         loaded: dict[str, Attached | NoopProbe] = {}
         if "noop" in configs:
-            probe = devplan.hook(binary, 0, "os.Getenv", 0)
+            probe = handmade.hook(binary, 0, "os.Getenv", 0)
             loaded["noop"] = stack.enter_context(NoopProbe(path, probe.file_offset))
         for name, (plan, options) in plans(binary).items():
             if name not in configs:

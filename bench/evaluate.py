@@ -39,9 +39,9 @@ from perfeval.stats import interleaved  # noqa: E402
 
 from gohook.bpf import render  # noqa: E402
 from gohook.bpf.loader import ProgramStats  # noqa: E402
-from gohook.commands.attach import program_options  # noqa: E402
 from gohook.events.decode import decode_events  # noqa: E402
 from gohook.gosym import GoBinary  # noqa: E402
+from gohook.session import program_options  # noqa: E402
 
 log = logging.getLogger("evaluate")
 T = TypeVar("T")
@@ -76,7 +76,7 @@ DESCRIPTIONS = {
     TRAPS: "the kernel's part alone: a BPF program that returns at once on every probe point of `gohook` (its hook "
            "points and the goroutine-created probe), so the uprobe traps and nothing else; the floor of any "
            "design that probes these functions",
-    STRACE: "the syscall-tracing alternative (bpf/syscall_trace.bpf.c): raw_syscalls:sys_enter for the "
+    STRACE: "the syscall-tracing alternative (bench/perfeval/syscall_trace.bpf.c): raw_syscalls:sys_enter for the "
             "workload's pid, frame-pointer walk to the first non-std module on every syscall, same range "
             "table; audit only",
     STRACE_CAPS: "the same, walking only for syscalls that map to a capability (the cheapest syscall tracer)",
@@ -164,7 +164,7 @@ class Context:
         return self._shipped[1].plan
 
     def options(self, report_allowed: bool) -> Any:
-        return program_options(argparse.Namespace(report_allowed=report_allowed))
+        return program_options(report_allowed=report_allowed)
 
     def config(self, name: str) -> cfg.Instrumentation:
         """The configuration called name, compiled and loaded on first use."""
@@ -405,7 +405,7 @@ def _stages(binary: Path, policy: Path) -> dict[str, float]:
     t0 = time.monotonic()
     _b, build = plans.shipped(binary, policy)
     t1 = time.monotonic()
-    with attach(build.plan, options=program_options(argparse.Namespace(report_allowed=True))) as att:
+    with attach(build.plan, options=program_options(report_allowed=True)) as att:
         timings = dict(att.timings)
         probes = att.probe_count
     return {"read_and_plan": t1 - t0, **timings, "probes": probes}
@@ -595,7 +595,7 @@ def source_state() -> dict[str, Any]:
     bpf = ROOT / "gohook" / "bpf" / "c" / "gohook.bpf.c"
     return {"commit": git("rev-parse", "--short", "HEAD").strip(),
             "modified": [ln[3:] for ln in git("status", "--porcelain", "--untracked-files=no").splitlines()],
-            "bpf_sha256": hashlib.sha256(bpf.read_bytes()).hexdigest()[:16] if bpf.exists() else ""}
+            "bpf_sha256": hashlib.sha256(render.program_source().encode()).hexdigest()[:16] if bpf.exists() else ""}
 
 
 def machine() -> dict[str, Any]:

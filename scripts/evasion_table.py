@@ -93,7 +93,7 @@ whose creator has a record of its own needs none: the standard library's
 goroutines of goroutines (net/http's per-request reader, the resolver's
 lookup started by net/http's dialing goroutine) inherit without a map update.
 The offsets of `g.goid`, `g.gopc` and `g.parentGoid` come from the binary's
-DWARF when it has it, else from a per-release table (`gohook/goruntime.py`)
+DWARF when it has it, else from a per-release table (`gohook/sites/goruntime.py`)
 that the suite checks against the DWARF of a binary built by every installed
 toolchain; `g.m` and `m.curg` are read from `runtime.systemstack`'s machine
 code in every binary. Goroutines that the runtime starts from the scheduler

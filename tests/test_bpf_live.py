@@ -1,8 +1,8 @@
 """The BPF program, live on this kernel, against real Go binaries built by the suite.
 
-Hook points and ranges come from gohook.plan.handmade (disassembled probe
-offsets, function-level ranges) until gohook/hooks.py and gohook/ranges.py
-land. Runs as root; in CI (CI=true) a missing privilege or toolchain fails,
+Hook points and ranges come from gohook.plan.handmade (probe offsets from
+the prologue, inline-aware ranges), not from the planner: these tests choose
+their hooks and masks. Runs as root; in CI (CI=true) a missing privilege or toolchain fails,
 elsewhere it skips with a loud reason.
 """
 
@@ -20,13 +20,14 @@ from pathlib import Path
 import gofixtures
 import pytest
 
-from gohook.bpf import ProgramOptions
+from gohook.bpf.abi import ArgKind, Decision, EventFlag
 from gohook.bpf.errors import AttachError
 from gohook.bpf.loader import Attached, attach
-from gohook.events.decode import Decision, Event, EventFlag, decode_events
+from gohook.bpf.render import ProgramOptions
+from gohook.events.decode import Event, decode_events
 from gohook.gosym import GoBinary
-from gohook.plan import handmade as devplan
-from gohook.plan.model import ArgKind, ArgRead, EnforcementPlan, FlagRule
+from gohook.plan import handmade
+from gohook.plan.model import ArgRead, EnforcementPlan, FlagRule
 from gohook.policy.format import Action, Attribution, Mode
 
 pytestmark = pytest.mark.bpf
@@ -82,10 +83,10 @@ def bpfprobe(newest_go: gofixtures.Toolchain) -> GoBinary:
 def _openfile_plan(b: GoBinary, allowed: dict[str, int], **kw: object) -> EnforcementPlan:
     """os.OpenFile hooked: files.write when the flags ask for writing, else files.read; the path as argument."""
     direct = bool(kw.pop("direct_caller_only", False))
-    h = devplan.hook(b, 0, "os.OpenFile", 0, arg=ArgRead(ArgKind.STRING, (0, 1)),
+    h = handmade.hook(b, 0, "os.OpenFile", 0, arg=ArgRead(ArgKind.STRING, (0, 1)),
                      rule=FlagRule(reg=2, mask=OPEN_WRITE_FLAGS, cap_if_set=1, cap_if_clear=0),
                      direct_caller_only=direct)
-    return devplan.plan_for(b, [h], CAPS, allowed={b.main_module: READ | WRITE, **allowed}, **kw)  # type: ignore[arg-type]
+    return handmade.plan_for(b, [h], CAPS, allowed={b.main_module: READ | WRITE, **allowed}, **kw)  # type: ignore[arg-type]
 
 
 def _run(b: GoBinary, *args: str) -> subprocess.CompletedProcess[str]:
@@ -276,8 +277,8 @@ def test_enforcement_does_not_depend_on_event_delivery(capapp: GoBinary, tmp_pat
 
 
 def test_pid_filter_and_attaching_to_a_running_process(bpfprobe: GoBinary) -> None:
-    env_hook = devplan.hook(bpfprobe, 3, "os.Getenv", 2, arg=ArgRead(ArgKind.STRING, (0, 1)))
-    plan = devplan.plan_for(bpfprobe, [env_hook], CAPS, allowed={LIB: ENV})
+    env_hook = handmade.hook(bpfprobe, 3, "os.Getenv", 2, arg=ArgRead(ArgKind.STRING, (0, 1)))
+    plan = handmade.plan_for(bpfprobe, [env_hook], CAPS, allowed={LIB: ENV})
     waiting = subprocess.Popen([bpfprobe.path, "wait"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert waiting.stdout is not None and waiting.stdout.readline().strip() == "ready"

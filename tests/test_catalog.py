@@ -1,4 +1,4 @@
-"""Tests of the capability catalog (gohook/data/catalog.yaml, gohook/catalog.py).
+"""Tests of the capability catalog (gohook/sites/catalog.yaml, gohook/sites/catalog/).
 
 Fast unit tests of the loader, its API and its validation, plus one test per
 installed Go toolchain that builds testdata/go/catalogprobe (a program calling
@@ -48,7 +48,7 @@ from gohook.sites.catalog import (
 REPO = Path(__file__).resolve().parent.parent
 PROBE_SOURCE = REPO / "testdata" / "go" / "catalogprobe"
 PROBE_BUILD = REPO / "build" / "catalogprobe"
-CATALOG_YAML = REPO / "gohook" / "data" / "catalog.yaml"
+CATALOG_YAML = REPO / "gohook" / "sites" / "catalog.yaml"
 
 O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_TRUNC, O_APPEND, O_CLOEXEC, O_DIRECTORY = (
     0,

@@ -20,9 +20,11 @@ from pathlib import Path
 import gofixtures
 import pytest
 
+from gohook.bpf import host, selftest
+from gohook.bpf.host import Check, Environment, Status
+from gohook.bpf.probe_helper import HELPER_BASE, ProbeHelper, probe_helper
 from gohook.commands import doctor
 from gohook.commands import main as cli
-from gohook.commands.doctor import Check, Environment, Status
 
 ALL_IDS = ["privileges", "bcc", "kernel-headers", "tracefs", "lockdown", "probe-limit", "uprobes", "send-signal",
            "ring-buffer"]
@@ -49,12 +51,12 @@ def _missing(tmp_path: Path) -> Environment:
 def test_every_check_passes_here() -> None:
     _need_root()
     start = time.monotonic()
-    checks = doctor.run_checks()
+    checks = selftest.run_checks()
     seconds = time.monotonic() - start
     report = doctor.render_text(checks, seconds)
     assert [c.id for c in checks] == ALL_IDS, report
     assert all(c.status is Status.OK for c in checks), report
-    assert doctor.first_failure(checks) is None
+    assert host.first_failure(checks) is None
     assert seconds < 30, report  # about 1s here: one small compile, two helper runs
 
 
@@ -80,7 +82,7 @@ def test_cli_doctor_text(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.bpf
 def test_bpf_checks_kill_and_read_for_real() -> None:
     _need_root()
-    uprobe, signal, ring = doctor.bpf_checks()
+    uprobe, signal, ring = selftest.bpf_checks()
     assert (uprobe.status, signal.status, ring.status) == (Status.OK,) * 3, (uprobe, signal, ring)
     assert "hit 1x" in uprobe.detail and "return address" in uprobe.detail
     assert "before the probed function's body ran" in signal.detail
@@ -90,16 +92,16 @@ def test_bpf_checks_kill_and_read_for_real() -> None:
 def test_preflight_is_fast_and_attach_would_proceed() -> None:
     _need_root()
     start = time.monotonic()
-    checks = doctor.preflight()
+    checks = host.preflight()
     assert time.monotonic() - start < 2.0  # no BPF compile: milliseconds plus importing bcc
     assert [c.id for c in checks] == ["privileges", "bcc", "kernel-headers", "tracefs"]
-    assert doctor.first_failure(checks) is None
+    assert host.first_failure(checks) is None
 
 
 # --- a failing check: exit 1, the fix in the output (no privilege needed) ---------------------------
 
 def test_missing_headers_fail_with_the_fix(tmp_path: Path) -> None:
-    check = doctor.check_kernel_headers(_missing(tmp_path))
+    check = host.check_kernel_headers(_missing(tmp_path))
     assert check.status is Status.FAIL
     assert f"{tmp_path / 'lib-modules-missing' / 'build'} does not exist" in check.detail
     assert "linux-headers-$(uname -r)" in check.fix and "scripts/setup.sh" in check.fix
@@ -134,19 +136,19 @@ def test_cli_doctor_quick_with_bcc_kernel_source_missing(tmp_path: Path, monkeyp
 
 
 def test_first_failure_is_one_line_with_the_fix(tmp_path: Path) -> None:
-    checks = [Check("privileges", "privileges", Status.OK, "root"), doctor.check_kernel_headers(_missing(tmp_path)),
+    checks = [Check("privileges", "privileges", Status.OK, "root"), host.check_kernel_headers(_missing(tmp_path)),
               Check("tracefs", "tracefs", Status.FAIL, "later")]
-    message = doctor.first_failure(checks)
+    message = host.first_failure(checks)
     assert message is not None and "\n" not in message
     assert message.startswith("kernel headers: ") and "; fix: apt install linux-headers" in message
-    assert doctor.first_failure([Check("x", "x", Status.WARN, "w")]) is None
+    assert host.first_failure([Check("x", "x", Status.WARN, "w")]) is None
 
 
 def test_a_crashing_check_is_a_failed_line_not_a_traceback(tmp_path: Path) -> None:
     def check_broken(env: Environment) -> Check:
         raise RuntimeError("boom")
 
-    check = doctor._timed(check_broken, Environment())
+    check = host._timed(check_broken, Environment())
     assert check.status is Status.FAIL and check.id == "broken" and "RuntimeError: boom" in check.detail
 
 
@@ -160,9 +162,9 @@ def _status_file(tmp_path: Path, cap_eff: int) -> Path:
 
 def test_privileges() -> None:
     full, bpf_perfmon = 0x1FFFEFFFFFF, (1 << 39) | (1 << 38)
-    assert doctor.has_bpf_privileges(full) and doctor.has_bpf_privileges(1 << 21)
-    assert not doctor.has_bpf_privileges(bpf_perfmon)  # uprobes need CAP_SYS_ADMIN again (2025)
-    assert not doctor.has_bpf_privileges(0)
+    assert host.has_bpf_privileges(full) and host.has_bpf_privileges(1 << 21)
+    assert not host.has_bpf_privileges(bpf_perfmon)  # uprobes need CAP_SYS_ADMIN again (2025)
+    assert not host.has_bpf_privileges(0)
 
 
 @pytest.mark.parametrize(("caps", "status", "text"), [
@@ -171,7 +173,7 @@ def test_privileges() -> None:
     (0, Status.FAIL, "none of CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN"),
 ])
 def test_privileges_check(tmp_path: Path, caps: int, status: Status, text: str) -> None:
-    check = doctor.check_privileges(Environment(proc_status=_status_file(tmp_path, caps)))
+    check = host.check_privileges(Environment(proc_status=_status_file(tmp_path, caps)))
     assert check.status is status and text in check.detail
     assert bool(check.fix) == (status is Status.FAIL)
 
@@ -181,13 +183,13 @@ def test_tracefs(tmp_path: Path) -> None:
     mounted.mkdir()
     (mounted / "available_events").write_text("")
     env = Environment(tracefs=(mounted,), uprobe_pmu=pmu)
-    fail = doctor.check_tracefs(env)
+    fail = host.check_tracefs(env)
     assert fail.status is Status.FAIL and "CONFIG_UPROBE_EVENTS" in fail.detail
     pmu.write_text("8\n")
-    assert doctor.check_tracefs(Environment(tracefs=(tmp_path / "none",), uprobe_pmu=pmu)).status is Status.WARN
+    assert host.check_tracefs(Environment(tracefs=(tmp_path / "none",), uprobe_pmu=pmu)).status is Status.WARN
     (mounted / "uprobe_events").write_text("")
-    assert doctor.check_tracefs(env).status is Status.OK
-    nothing = doctor.check_tracefs(Environment(tracefs=(tmp_path / "none",), uprobe_pmu=tmp_path / "nopmu"))
+    assert host.check_tracefs(env).status is Status.OK
+    nothing = host.check_tracefs(Environment(tracefs=(tmp_path / "none",), uprobe_pmu=tmp_path / "nopmu"))
     assert nothing.status is Status.FAIL and "mount -t tracefs" in nothing.fix
 
 
@@ -200,31 +202,31 @@ def test_lockdown(tmp_path: Path, content: str, status: Status, text: str) -> No
     path = tmp_path / "security" / "lockdown"
     path.parent.mkdir()
     path.write_text(content)
-    check = doctor.check_lockdown(Environment(lockdown=path, lockdown_via_unshare=False))
+    check = host.check_lockdown(Environment(lockdown=path, lockdown_via_unshare=False))
     assert check.status is status and text in check.detail
 
 
 def test_lockdown_unreadable_warns(tmp_path: Path) -> None:
-    check = doctor.check_lockdown(Environment(lockdown=tmp_path / "nosecurityfs" / "lockdown",
+    check = host.check_lockdown(Environment(lockdown=tmp_path / "nosecurityfs" / "lockdown",
                                               lockdown_via_unshare=False))
     assert check.status is Status.WARN and "mount -t securityfs" in check.fix
-    assert doctor.parse_lockdown("none integrity confidentiality") is None
+    assert host.parse_lockdown("none integrity confidentiality") is None
 
 
 def test_probe_limit() -> None:
-    ok = doctor.check_probe_limit(Environment(), nofile=(1 << 20, 1 << 20), hooks=(91, "Go 1.27"))
+    ok = host.check_probe_limit(Environment(), nofile=(1 << 20, 1 << 20), hooks=(91, "Go 1.27"))
     assert ok.status is Status.OK and "91 hook points" in ok.detail and "BCC_PROBE_LIMIT=" in ok.detail
-    low = doctor.check_probe_limit(Environment(), nofile=(128, 4096), hooks=(91, "Go 1.27"))
+    low = host.check_probe_limit(Environment(), nofile=(128, 4096), hooks=(91, "Go 1.27"))
     assert low.status is Status.FAIL and "ulimit -n 4096" in low.fix
-    count, release = doctor.catalog_hook_count()
+    count, release = host.catalog_hook_count()
     assert 50 <= count <= 400 and release.startswith("Go ")
 
 
 # --- the helper executable, against binutils ---------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def helper(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, doctor.ProbeHelper]:
-    spec = doctor.probe_helper()
+def helper(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ProbeHelper]:
+    spec = probe_helper()
     path = tmp_path_factory.mktemp("doctor") / "doctorprobe"
     path.write_bytes(spec.data)
     path.chmod(0o755)
@@ -238,7 +240,7 @@ def _tool(name: str) -> str:
     return found
 
 
-def test_helper_symbols_match_readelf(helper: tuple[Path, doctor.ProbeHelper]) -> None:
+def test_helper_symbols_match_readelf(helper: tuple[Path, ProbeHelper]) -> None:
     path, spec = helper
     out = subprocess.run([_tool("readelf"), "-h", "-l", "-s", "-W", str(path)], capture_output=True, text=True,
                          check=True).stdout
@@ -246,10 +248,10 @@ def test_helper_symbols_match_readelf(helper: tuple[Path, doctor.ProbeHelper]) -
     assert re.search(r"LOAD\s+0x0+ 0x0+400000 .* R E", out)
     sym = re.search(r"([0-9a-f]{16})\s+(\d+) FUNC\s+GLOBAL\s+DEFAULT\s+1 doctor_target", out)
     assert sym is not None and int(sym.group(1), 16) == spec.target_address
-    assert spec.target_address - doctor.HELPER_BASE == spec.target_offset  # one PT_LOAD from file offset 0
+    assert spec.target_address - HELPER_BASE == spec.target_offset  # one PT_LOAD from file offset 0
 
 
-def test_helper_code_matches_objdump(helper: tuple[Path, doctor.ProbeHelper]) -> None:
+def test_helper_code_matches_objdump(helper: tuple[Path, ProbeHelper]) -> None:
     path, spec = helper
     out = subprocess.run([_tool("objdump"), "-d", str(path)], capture_output=True, text=True, check=True).stdout
     lines = {int(m.group(1), 16): m.group(2) for m in re.finditer(r"^\s+([0-9a-f]+):\s+(?:[0-9a-f]{2} )+\s+(.*)$",
@@ -259,7 +261,7 @@ def test_helper_code_matches_objdump(helper: tuple[Path, doctor.ProbeHelper]) ->
     assert lines[call].startswith("call") and f"{spec.target_address:x} <doctor_target>" in lines[call]
 
 
-def test_helper_runs_and_prints_from_the_target(helper: tuple[Path, doctor.ProbeHelper]) -> None:
+def test_helper_runs_and_prints_from_the_target(helper: tuple[Path, ProbeHelper]) -> None:
     path, spec = helper
     run = subprocess.run([str(path)], input=b"g", capture_output=True, timeout=10, check=False)
     assert (run.returncode, run.stdout) == (0, spec.output)

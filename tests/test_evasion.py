@@ -56,14 +56,7 @@ from attach_helpers import (
 
 from gohook.events.symbolize import UNATTRIBUTED
 from gohook.gosym import GoBinary
-from gohook.sites.goruntime import (
-    G_OFFSETS,
-    CurgOffsets,
-    GOffsets,
-    curg_offsets_from_systemstack,
-    dwarf_g_fields,
-    g_offsets,
-)
+from gohook.sites.goruntime import dwarf_g_fields, g_offsets
 from gohook.sites.hooks import inlined_function_names
 
 pytestmark = pytest.mark.bpf
@@ -843,7 +836,7 @@ def test_main_own_work_is_allowed_everywhere(live: dict[str, dict[str, Trial]]) 
         assert not [e for e in t.events if e["function"].startswith("syscall:")], (name, show(t.events))
 
 
-# --- static view and runtime.g offsets ------------------------------------------------------------------------
+# --- static view ------------------------------------------------------------------------------------------------
 
 
 def test_inspect_names_the_gaps(tmp_path: Path) -> None:
@@ -861,135 +854,7 @@ def test_inspect_names_the_gaps(tmp_path: Path) -> None:
         assert gap in gaps, f"inspect does not report {gap}: {sorted(gaps)}"
 
 
-def _check_g_offsets(toolchain: gofixtures.Toolchain, fixture: str) -> None:
-    binary = GoBinary.open(gofixtures.build(toolchain, fixture, "default"))
-    fields = dwarf_g_fields(binary.image.data, ("goid", "gopc", "parentGoid", "startpc"))
-    assert fields is not None, "no runtime.g in the DWARF"
-    table = G_OFFSETS.get(toolchain.release[1])
-    assert table is not None, f"G_OFFSETS has no entry for Go {toolchain.version}: {fields}"
-    assert (table.goid, table.gopc, table.parent_goid) == (fields["goid"], fields["gopc"],
-                                                           fields.get("parentGoid", 0)), fields
-    assert g_offsets(binary) == GOffsets(fields["goid"], fields["gopc"], fields.get("parentGoid", 0), "dwarf")
-
-
-def test_runtime_g_offsets_match_the_dwarf_of_every_toolchain(toolchain: gofixtures.Toolchain) -> None:
-    """G_OFFSETS (the fallback for binaries without DWARF) against runtime.g's DWARF, per installed release."""
-    _check_g_offsets(toolchain, "capapp")
-    stripped = GoBinary.open(gofixtures.build(toolchain, "capapp", "stripped"))
-    assert g_offsets(stripped) == G_OFFSETS[toolchain.release[1]]  # no DWARF: the table
-
-
-#: runtime.systemstack's switch back (Go 1.27): call rdi; mov rax, fs:[-8]; mov rbx, [rax+0x30];
-#: mov rax, [rbx+0xb8]; mov fs:[-8], rax
-_SWITCH_BACK = bytes.fromhex("ffd7" "64488b0425f8ffffff" "488b5830" "488b83b8000000" "64488904" "25f8ffffff")
-
-
-def test_curg_offsets_from_systemstack_code() -> None:
-    assert curg_offsets_from_systemstack(_SWITCH_BACK, 0x4866A8) == CurgOffsets(g_m=0x30, m_curg=0xB8)
-    # the m.curg load must use the register g.m went to
-    other_base = _SWITCH_BACK.replace(bytes.fromhex("488b83b8000000"), bytes.fromhex("488b81b8000000"))
-    assert curg_offsets_from_systemstack(other_base, 0x4866A8) is None
-    assert curg_offsets_from_systemstack(_SWITCH_BACK[2:], 0x4866AA) is None  # no `call reg` before
-    assert curg_offsets_from_systemstack(_SWITCH_BACK[:2] + b"\xc3" + _SWITCH_BACK[2:], 0) is None  # RET between
-    assert curg_offsets_from_systemstack(b"", 0) is None
-    assert curg_offsets_from_systemstack(bytes(range(256)) * 4, 0) is None  # garbage: no crash
-
-
-@pytest.mark.parametrize("version", ["1.21.13", "1.27.3"])
-def test_runtime_g_offsets_of_the_evasion_binaries(version: str) -> None:
-    _check_g_offsets(_toolchain(version), "evasion")
-
-
 # --- plan -> BPF for provenance, the sentinel and trusted code (pure) -----------------------------------------
-
-
-def test_sysrule_layout_matches_the_header(tmp_path: Path) -> None:
-    """struct gohook_sysrule as gcc lays it out, against render.SYSRULE_FIELDS."""
-    import shutil
-    import struct
-    import subprocess
-
-    from gohook.bpf.render import BPF_DIR, SYSRULE_FIELDS
-
-    gcc = shutil.which("gcc")
-    assert gcc is not None, "gcc is missing (scripts/setup.sh installs it)"
-    prints = "".join(f'printf("{n} %zu\\n", offsetof(struct gohook_sysrule, {n}));' for n, _ in SYSRULE_FIELDS)
-    src = tmp_path / "sysrule.c"
-    src.write_text('#include <stddef.h>\n#include <stdio.h>\n#include "gohook.h"\n'
-                   f'int main(void) {{ {prints} printf("sizeof %zu\\n", sizeof(struct gohook_sysrule)); }}\n')
-    exe = tmp_path / "sysrule"
-    subprocess.run([gcc, f"-I{BPF_DIR}", "-o", str(exe), str(src)], check=True, capture_output=True)
-    c = dict(line.split() for line in subprocess.run([str(exe)], check=True, capture_output=True,
-                                                      text=True).stdout.splitlines())
-    fmt = "<"
-    for name, code in SYSRULE_FIELDS:
-        assert int(c[name]) == struct.calcsize(fmt), name
-        fmt += code
-    assert int(c["sizeof"]) == struct.calcsize(fmt)
-
-
-def _plan(**changes: Any) -> Any:
-    from gohook.attribution.ranges import Range
-    from gohook.plan.model import EnforcementPlan, HookPoint
-
-    text = 0x401000
-    hook = HookPoint(hook_id=0, function="os.OpenFile", entry=0x402000, probe=0x402004, file_offset=0x2004,
-                     capability=0)
-    base: dict[str, Any] = dict(binary="/bin/app", pie=False, text_start=text, text_end=text + 0x10000,
-                                capabilities=("files.read", "files.write", "syscall"), modules=("a", "b"),
-                                ranges=(Range(text + 0x2000, text + 0x3000, (1,)),), hooks=(hook,), goid_offset=152)
-    base.update(changes)
-    return EnforcementPlan(**base)
-
-
-def test_trusted_code_is_marked_where_attribution_says_std() -> None:
-    from gohook.bpf.render import RANGE_TRUSTED, build_tables
-
-    text = 0x401000
-    t = build_tables(_plan(trusted=((text + 0x1800, text + 0x2800), (text + 0x4000, text + 0x5000))))
-    assert t.range_start == (0, 0x1800, 0x2000, 0x3000, 0x4000, 0x5000)
-    assert [m & 0xFFFF for m in t.range_mods] == [0, 0, 1, 0, 0, 0]  # module ranges win over trusted spans
-    assert t.range_flags == (0, RANGE_TRUSTED, 0, 0, RANGE_TRUSTED, 0)
-    assert build_tables(_plan()).range_flags == (0, 0, 0)
-
-
-def test_provenance_and_sentinel_defines() -> None:
-    from gohook.bpf.errors import PlanTableError
-    from gohook.bpf.render import hook_macro, render_defines, sys_rule_values
-    from gohook.plan.model import ArgKind, HookKind, HookPoint, ProbeAddress, Provenance, Sentinel, SyscallRule
-
-    text = 0x401000
-    prov = Provenance((ProbeAddress(text + 0x200, 0x200),), "bx", 288, g_m_offset=48, m_curg_offset=184,
-                      parent_goid_offset=280)
-    rule = SyscallRule(257, "openat", 0, 1, flags_arg=2, mask=0x643, arg=1, arg_kind=ArgKind.CSTRING)
-    sentinel = Sentinel((rule,), ((text + 0x300, text + 0x340),), (), syscall_capability=2)
-    d = render_defines(_plan(provenance=prov, sentinel=sentinel))
-    assert (d["GOHOOK_PROVENANCE"], d["GOHOOK_GOPC_OFFSET"], d["GOHOOK_SENTINEL"]) == ("1", "288", "1")
-    assert (d["GOHOOK_NEWG_REG"], d["GOHOOK_PARENT_GOID_OFFSET"], d["GOHOOK_M_CURG_OFFSET"]) == ("bx", "280", "184")
-    assert d["GOHOOK_CREATED"] == "CREATED(0, 0x401200ULL)"
-    with pytest.raises(PlanTableError, match="register 'cx'"):
-        render_defines(_plan(provenance=replace(prov, new_g_register="cx")))
-    with pytest.raises(PlanTableError, match="m.curg offset 4100"):
-        render_defines(_plan(provenance=replace(prov, m_curg_offset=4100)))
-    with pytest.raises(PlanTableError, match="too far from goid"):  # goid and parentGoid are read at once
-        render_defines(_plan(provenance=replace(prov, parent_goid_offset=1024)))
-    with pytest.raises(PlanTableError, match="outside the text"):
-        render_defines(_plan(provenance=replace(prov, created=(ProbeAddress(0x10, 0x10),))))
-    assert d["GOHOOK_SYSCALL_CAPBIT"] == "0x4ULL"
-    assert d["GOHOOK_EXEMPT"] == "EXEMPT(0x401300ULL, 0x401340ULL)"
-    assert "CREATED" not in d["GOHOOK_HOOKS"]
-    assert "GOHOOK_PROVENANCE" not in render_defines(_plan())
-    assert sys_rule_values((rule,), 3) == {257: (1, 0, 1, 2, 1, int(ArgKind.CSTRING), 0xFF, 0x643)}
-    site = HookPoint(hook_id=3, function="m.f", entry=text, probe=text + 8, file_offset=8, capability=0,
-                     kind=HookKind.SITE, owner=2)
-    assert hook_macro(site, 3) == "SITE(3, 0x401008ULL, 2)"
-    cgo = HookPoint(hook_id=4, function="runtime.cgocall", entry=text, probe=text, file_offset=0, capability=0,
-                    kind=HookKind.CGOCALL, direct_caller_only=True)
-    assert hook_macro(cgo, 3).startswith("HOOK_CGO(4, ")
-    with pytest.raises(PlanTableError, match="needs goroutine provenance"):
-        render_defines(_plan(sentinel=sentinel))
-    with pytest.raises(PlanTableError, match="capability bit 7"):
-        sys_rule_values((SyscallRule(42, "connect", 7),), 3)
 
 
 def test_provenance_probe_is_the_runqput_call(toolchain: Any, tmp_path: Path) -> None:
@@ -1034,9 +899,9 @@ def test_provenance_probe_is_the_runqput_call(toolchain: Any, tmp_path: Path) ->
 def test_sentinel_setting(newest_toolchain: Any, fixture: str, mode: str, setting: str, on: bool, why: str) -> None:
     """auto runs the sentinel (syscall tracing, paid by every system call on the machine) only for binaries with
     code that makes system calls no hook sees; `syscall` instruction sites come with it."""
+    from gohook.bpf.abi import HookKind
     from gohook.gosym import GoBinary
     from gohook.plan.build import build_plan
-    from gohook.plan.model import HookKind
     from gohook.policy.format import Mode, Policy
     from gohook.sites.catalog import load_catalog
     from gohook.sites.hooks import find_hook_sites

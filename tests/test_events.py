@@ -8,17 +8,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gohook.bpf.abi import DEFAULT_LAYOUT, ArgKind, Decision, EventFlag, EventLayout
 from gohook.events.decode import (
-    DEFAULT_LAYOUT,
-    Decision,
     Event,
     EventError,
-    EventFlag,
-    EventLayout,
     decode_event,
     encode_event,
 )
-from gohook.plan.model import ArgKind
 
 
 def _event(**changes: object) -> Event:

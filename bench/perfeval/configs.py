@@ -187,7 +187,7 @@ class Gohook(Instrumentation):
 
 
 class SyscallTraceConfig(Instrumentation):
-    """bpf/syscall_trace.bpf.c for the workload's pid, audit only, attached for each run."""
+    """bench/perfeval/syscall_trace.bpf.c for the workload's pid, audit only, attached for each run."""
 
     def __init__(self, name: str, description: str, plan: EnforcementPlan, app: Path, *,
                  walk_all: bool = True) -> None:

@@ -1,7 +1,7 @@
 """Enforcement plans for every configuration, all derived from the plan `gohook attach` builds.
 
-- shipped(): binary + catalog + policy -> plan, through attach_cmd.prepare
-  (what the command does, so the benchmark follows any change to it);
+- shipped(): binary + catalog + policy -> plan, through gohook.session.prepare
+  (what `gohook attach` does, so the benchmark follows any change to it);
 - at_entry(): the same hooks with every probe moved to the function entry
   (the naive placement, single-stepped by the kernel);
 - callee_placement(): direct_caller_only hooks probed at the hooked function
@@ -16,18 +16,18 @@
 
 from __future__ import annotations
 
-import argparse
 import bisect
 import itertools
 from dataclasses import fields, replace
 from pathlib import Path
 
 from gohook.attribution.ranges import Range
-from gohook.commands.attach import prepare
 from gohook.gosym import GoBinary
 from gohook.gosym.pclntab import Function
 from gohook.plan.build import PlanBuild, hook_point
 from gohook.plan.model import EnforcementPlan, HookPoint
+from gohook.policy.format import Mode
+from gohook.session import AttachOptions, prepare
 from gohook.sites.catalog import load_catalog
 from gohook.sites.hooks import find_hook_sites
 from gohook.sites.probesite import PROLOGUE_WINDOW, find_probe_site
@@ -41,8 +41,8 @@ HOT_PACKAGES = ("runtime", "internal/", "syscall", "os", "sync", "time", "io", "
 
 def shipped(binary: Path, policy: Path, mode: str = "enforce", sentinel: str = "auto") -> tuple[GoBinary, PlanBuild]:
     """What `gohook attach --binary BINARY --policy POLICY --mode MODE --sentinel SENTINEL` plans."""
-    args = argparse.Namespace(binary=str(binary), policy=str(policy), mode=mode, sentinel=sentinel)
-    return prepare(args, Progress(enabled=False))
+    options = AttachOptions(binary=str(binary), policy=str(policy), mode=Mode(mode), sentinel=sentinel)
+    return prepare(options, Progress(enabled=False))
 
 
 def at_entry(plan: EnforcementPlan, binary: GoBinary) -> EnforcementPlan:

@@ -1,4 +1,4 @@
-"""Loader of the syscall-tracing alternative (bpf/syscall_trace.bpf.c), audit only.
+"""Loader of the syscall-tracing alternative (bench/perfeval/syscall_trace.bpf.c), audit only.
 
 Built from the same enforcement plan as gohook, so both attribute with the
 same range table (gohook.bpf.render.build_tables) and the same module masks.
@@ -19,6 +19,7 @@ from typing import Any
 
 from bench_probe import _fdinfo_stats  # kernel run_cnt / run_time_ns of one program fd
 
+from gohook.bpf.abi import NSYSCALLS
 from gohook.bpf.loader import ProgramStats
 from gohook.bpf.render import build_tables
 from gohook.plan.model import EnforcementPlan
@@ -42,8 +43,6 @@ SYSCALL_CAPABILITIES: dict[str, tuple[int, ...]] = {
     "system.read": (63, 99, 115),
     "system.modify": (62, 80, 81, 101, 141, 160, 161, 164, 165, 166, 169, 170, 171, 200, 234),
 }
-NSYSCALLS = 512
-
 #: counters of the program (ST_C_* in syscall_trace.bpf.c)
 COUNTER_NAMES = ("syscalls", "walked", "frames", "attributed", "checked", "violations", "lost")
 EVENT = struct.Struct("<6Q")  # struct st_event

@@ -1,29 +1,10 @@
 """gohook.bpf: the BPF side of enforcement (pipeline stages: plan -> BPF -> attach -> events).
 
-render: plan -> -D defines and kernel tables (pure); loader: compile with bcc,
-fill the maps, attach the uprobes, poll the ring buffer. The C lives in bpf/.
+abi: the Python mirror of the C header gohook.h (struct layouts, flags, counters, kinds, constants), a
+base module any stage may import; render: plan -> -D defines, kernel tables and the program text (pure);
+loader: compile with bcc, fill the maps, attach the uprobes, poll the ring buffer; errors: what fails
+here. The C is package data in c/ (gohook.bpf.c, gohook.h, lib/*.h).
+
+Nothing is imported here: gohook.plan imports gohook.bpf.abi, and gohook.bpf.render imports gohook.plan,
+so importing render with the package would be an import cycle. Import the modules themselves.
 """
-
-from gohook.bpf.errors import (
-    AttachError,
-    BpfError,
-    BpfUnavailableError,
-    CompileError,
-    PlanTableError,
-    VerifierError,
-)
-from gohook.bpf.render import KernelTables, ProgramOptions, build_tables, render_cflags, render_program
-
-__all__ = [
-    "AttachError",
-    "BpfError",
-    "BpfUnavailableError",
-    "CompileError",
-    "KernelTables",
-    "PlanTableError",
-    "ProgramOptions",
-    "VerifierError",
-    "build_tables",
-    "render_cflags",
-    "render_program",
-]

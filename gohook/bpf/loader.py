@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gohook.bpf.abi import SYSRULE, CounterIndex
 from gohook.bpf.errors import AttachError, BpfUnavailableError, CompileError, VerifierError
 from gohook.bpf.render import (
     CGOCALL_RET_NAME,
@@ -45,26 +46,21 @@ from gohook.bpf.render import (
     FORGET_NAME,
     HANDLER_NAME,
     SENTINEL_NAME,
-    SYSRULE_FIELDS,
     KernelTables,
     ProgramOptions,
     build_tables,
     created_name,
     entry_name,
+    program_source,
     render_cflags,
     render_program,
     source_path,
-    sys_rule_values,
 )
 from gohook.plan.model import EnforcementPlan
 
 __all__ = ["Attached", "Counters", "ProgramStats", "attach", "render_cflags", "render_program"]
 
 log = logging.getLogger("gohook")
-
-# struct gohook_event counters (GOHOOK_C_* in bpf/gohook.h)
-_COUNTER_NAMES = ("lost", "hits", "denied", "signal_failed", "ignored", "garbled", "no_handler", "goroutines",
-                  "syscalls", "covered", "exempt")
 
 _VERIFIER_LOG_SIZE = 1 << 22  # the kernel keeps the tail of a longer log, which is what matters
 _BPF_PROG_TYPE_KPROBE = 2  # uprobes are kprobe-type programs
@@ -74,7 +70,7 @@ _BPF_PROG_TYPE_RAW_TRACEPOINT = 17
 
 @dataclass(frozen=True, slots=True)
 class Counters:
-    """Sums of the per-CPU counters of the program."""
+    """Sums of the per-CPU counters of the program: one field per gohook.bpf.abi.CounterIndex, in its order."""
 
     lost: int  # events dropped because the ring buffer was full
     hits: int  # counted hook hits
@@ -100,8 +96,8 @@ class ProgramStats:
 
 
 def _may_create_uprobes() -> bool:
-    """CAP_SYS_ADMIN in the effective set (uprobes need it on current kernels; see gohook.commands.doctor)."""
-    from gohook.commands.doctor import effective_capabilities, has_bpf_privileges
+    """CAP_SYS_ADMIN in the effective set (uprobes need it on current kernels; see gohook.bpf.host)."""
+    from gohook.bpf.host import effective_capabilities, has_bpf_privileges
 
     return has_bpf_privileges(effective_capabilities())
 
@@ -174,7 +170,7 @@ class Attached:
         start = time.monotonic()
         with _stderr_captured() as err:
             try:
-                self._bpf = self._bcc.BPF(src_file=str(source_path()).encode(), cflags=self.cflags)
+                self._bpf = self._bcc.BPF(text=program_source().encode(), cflags=self.cflags)
             except Exception as exc:  # bcc raises a bare Exception
                 failure: Exception | None = exc
             else:
@@ -196,10 +192,9 @@ class Attached:
         sentinel = self.plan.sentinel
         if sentinel is not None:
             rules = self._bpf[b"sys_rules"]
-            names = [name for name, _code in SYSRULE_FIELDS if not name.startswith("pad")]
-            for nr, values in sys_rule_values(sentinel.rules, len(self.plan.capabilities)).items():
+            for nr, values in t.sys_rules:
                 leaf = rules.Leaf()
-                for name, value in zip(names, values, strict=True):
+                for name, value in zip(SYSRULE.value_fields, values, strict=True):
                     setattr(leaf, name, value)
                 rules[ct.c_uint32(nr)] = leaf
             targets = self._bpf[b"targets"]
@@ -372,7 +367,7 @@ class Attached:
         if self._bpf is None:
             raise AttachError("the program is detached")
         table = self._bpf[b"counters"]
-        values = [sum(int(v) for v in table.getvalue(ct.c_int(i))) for i in range(len(_COUNTER_NAMES))]
+        values = [sum(int(v) for v in table.getvalue(ct.c_int(i))) for i in CounterIndex]
         return Counters(*values)
 
     def program_stats(self) -> list[ProgramStats]:

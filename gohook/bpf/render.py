@@ -1,11 +1,15 @@
-"""Plan -> BPF program: the -D defines and the kernel tables. Pure (no bcc, no kernel).
+"""Plan -> BPF program: the -D defines, the kernel tables and the program text. Pure (no bcc, no kernel).
 
 Pipeline stage 3 of: binary -> plan -> **BPF** -> attach -> events -> views.
 
-The C source (bpf/gohook.bpf.c, bpf/gohook.h) is never edited from Python:
-every plan-dependent constant is a -D define with an `#ifndef` default in the
-C file, and the hook points are one define, GOHOOK_HOOKS, holding one
-`HOOK(...)` macro call per hook that the C file expands into an entry program.
+The C source (bpf/c: gohook.bpf.c, its lib/ headers, gohook.h) is never
+edited from Python: every plan-dependent constant is a -D define with an
+`#ifndef` default in the C (lib/config.h), and the hook points are one
+define, GOHOOK_HOOKS, holding one `HOOK(...)` macro call per hook that the C
+expands into an entry program. program_source() pastes the lib/ headers into
+gohook.bpf.c (bcc rewrites map accesses only in the main file). The values
+both sides share (struct layouts, flags, kinds, table constants) come from
+gohook.bpf.abi, the Python mirror of gohook.h.
 
 Kernel tables (filled into array maps by the loader):
 
@@ -14,9 +18,9 @@ Kernel tables (filled into array maps by the loader):
   4 module ids packed as u16 (innermost logical frame first). Gaps between the
   plan's ranges become std ranges (all zero); neighbours with the same
   modules are merged.
-- page_first[p]: index of the range holding text offset p * 4096, for
+- page_first[p]: index of the range holding text offset p << PAGE_SHIFT, for
   p in 0..npages. A lookup of offset `off` binary-searches
-  [page_first[off >> 12], page_first[(off >> 12) + 1]], which takes at most
+  [page_first[off >> PAGE_SHIFT], page_first[(off >> PAGE_SHIFT) + 1]], which takes at most
   `search_steps` steps (bit length of the largest such span).
 - range_deny[i]: the capability bits that some module of range i lacks, so
   that stack attribution tests one word per frame and looks at the modules
@@ -33,16 +37,26 @@ Kernel tables (filled into array maps by the loader):
 from __future__ import annotations
 
 import bisect
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from gohook.bpf.errors import PlanTableError
-from gohook.events.decode import DEFAULT_LAYOUT, EventLayout
-from gohook.plan.model import (
+from gohook.bpf.abi import (
+    DEFAULT_LAYOUT,
     GO_ARG_REGS,
+    NOARG,
+    NSYSCALLS,
+    PAGE_SHIFT,
+    RANGE_MODULES,
+    RANGE_TRUSTED,
     ArgKind,
-    EnforcementPlan,
+    EventLayout,
     HookKind,
+)
+from gohook.bpf.errors import PlanTableError
+from gohook.bpf.sources import c_dir
+from gohook.plan.model import (
+    EnforcementPlan,
     HookPoint,
     Provenance,
     SyscallRule,
@@ -50,24 +64,15 @@ from gohook.plan.model import (
 )
 from gohook.policy.format import Action, Attribution, Mode
 
-#: bpf/ next to the gohook package (a source checkout or an editable install).
-BPF_DIR = Path(__file__).resolve().parent / "c"
+#: gohook/bpf/c, the C as package data (a source checkout, an editable install or a wheel).
+BPF_DIR = c_dir()
 PROGRAM_FILE = "gohook.bpf.c"
 HEADER_FILE = "gohook.h"
 
-RANGE_MODULES = 4  # GOHOOK_RANGE_MODULES
-RANGE_TRUSTED = 1  # GOHOOK_RANGE_TRUSTED
-NSYSCALLS = 512  # GOHOOK_NSYSCALLS
-NOARG = 0xFF  # GOHOOK_NOARG: gohook_sysrule argument index "none" (-1 & 0xff)
-#: struct gohook_sysrule (bpf/gohook.h), field by field: checked against gcc's layout by tests/test_evasion.py
-SYSRULE_FIELDS: tuple[tuple[str, str], ...] = (
-    ("valid", "B"), ("cap", "B"), ("cap_set", "B"), ("flags_arg", "B"), ("arg", "B"), ("arg_kind", "B"),
-    ("len_arg", "B"), ("pad", "B"), ("mask", "I"), ("pad2", "I"),
-)
+LIB_DIR = "lib"  # headers of the program by concern, inlined into it by program_source
 CGOCALL_RET_NAME = "gohook_cgocall_ret"
 SENTINEL_NAME = "gohook_sentinel"
 FORGET_NAME = "gohook_forget"
-PAGE_SHIFT = 12
 MAX_MODULE_ID = 0xFFFF  # module ids are u16 in the range table and the event
 MAX_CAPABILITIES = 64  # allowed masks are u64
 
@@ -108,6 +113,8 @@ class KernelTables:
     module_mask: tuple[int, ...]  # index = module id
     search_steps: int
     range_flags: tuple[int, ...] = ()  # RANGE_* per range (same length as range_start)
+    #: sys_rules entries (the plan's sentinel rules): (system call number, sys_rule_values' field values)
+    sys_rules: tuple[tuple[int, tuple[int, ...]], ...] = ()
 
     @property
     def npages(self) -> int:
@@ -214,7 +221,9 @@ def build_tables(plan: EnforcementPlan) -> KernelTables:
 
     every = (1 << MAX_CAPABILITIES) - 1
     deny = tuple(_deny(m, masks, every) for m in mods)
-    return KernelTables(tuple(starts), tuple(mods), deny, page_first, tuple(masks), max(steps, 1), tuple(flags))
+    rules = () if plan.sentinel is None else tuple(sys_rule_values(plan.sentinel.rules, len(plan.capabilities)).items())
+    return KernelTables(tuple(starts), tuple(mods), deny, page_first, tuple(masks), max(steps, 1), tuple(flags),
+                        rules)
 
 
 def _with_trusted(segments: list[tuple[int, int]], plan: EnforcementPlan, size: int) -> list[tuple[int, int, int]]:
@@ -240,8 +249,8 @@ def _with_trusted(segments: list[tuple[int, int]], plan: EnforcementPlan, size: 
 
 
 def sys_rule_values(rules: tuple[SyscallRule, ...], ncaps: int) -> dict[int, tuple[int, ...]]:
-    """struct gohook_sysrule fields (SYSRULE_FIELDS without the padding) by system call number: (valid, cap,
-    cap_set, flags_arg, arg, arg_kind, len_arg, mask); argument index -1 becomes NOARG."""
+    """struct gohook_sysrule fields (abi.SYSRULE.value_fields: all but the padding) by system call number:
+    (valid, cap, cap_set, flags_arg, arg, arg_kind, len_arg, mask); argument index -1 becomes NOARG."""
     out: dict[int, tuple[int, ...]] = {}
     for r in rules:
         if not 0 <= r.nr < NSYSCALLS:
@@ -423,8 +432,7 @@ def render_defines(plan: EnforcementPlan, options: ProgramOptions = DEFAULT_OPTI
     if sentinel is not None:
         extra["GOHOOK_SENTINEL"] = "1"
         cap = sentinel.syscall_capability
-        extra["GOHOOK_SYSCALL_CAPBIT"] = f"{(1 << cap) if cap >= 0 else 0:#x}ULL"
-        sys_rule_values(sentinel.rules, len(plan.capabilities))  # validates
+        extra["GOHOOK_SYSCALL_CAPBIT"] = f"{(1 << cap) if cap >= 0 else 0:#x}ULL"  # (build_tables validated the rules)
         for start, end in sentinel.exempt:
             if not plan.text_start <= start < end <= plan.text_end:
                 raise PlanTableError(f"exempt range [{start:#x}, {end:#x}) is empty or outside the text")
@@ -472,18 +480,49 @@ def source_path() -> Path:
     return BPF_DIR / PROGRAM_FILE
 
 
-def render_program(plan: EnforcementPlan, options: ProgramOptions = DEFAULT_OPTIONS) -> str:
-    """What `--print-program` shows: the defines as #define lines, then the header and the source.
+_LIB_INCLUDE = re.compile(rf'#include "({LIB_DIR}/[^"]+)"\s*')
 
-    The text compiles to the same program as the loader's cflags (with -I of bpf/).
+
+def program_source() -> str:
+    """The text bcc compiles: gohook.bpf.c with the lib/ headers it includes pasted in.
+
+    bcc rewrites map accesses (`counters.lookup(&i)`) only in the main file of a compilation, not in the
+    headers it includes, so the lib/ headers cannot be #included: each is inlined at its first #include
+    (recursively; later #includes of it are dropped, like its include guard would), between #line
+    directives that keep compiler messages pointing at the real files. gohook.h (no map access) stays an
+    #include, found through the -I of render_cflags.
+    """
+    seen: set[str] = set()
+
+    def inline(name: str) -> list[str]:
+        path = BPF_DIR / name
+        out = [f'#line 1 "{path}"']
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            m = _LIB_INCLUDE.fullmatch(line)
+            if m is None:
+                out.append(line)
+                continue
+            if m[1] not in seen:
+                seen.add(m[1])
+                out += inline(m[1])
+            out.append(f'#line {number + 1} "{path}"')
+        return out
+
+    return "\n".join(inline(PROGRAM_FILE)) + "\n"
+
+
+def render_program(plan: EnforcementPlan, options: ProgramOptions = DEFAULT_OPTIONS) -> str:
+    """What `--print-program` shows: the defines as #define lines, then the header and the program text.
+
+    The text compiles to the same program as the loader's (program_source with the cflags' -I of bpf/c).
     """
     defines = render_defines(plan, options)
     lines = [f"/* gohook program for {plan.binary}: {len(plan.hooks)} hooks; "
-             f"bcc compiles {PROGRAM_FILE} with -I{BPF_DIR} and these defines */"]
+             f"bcc compiles {PROGRAM_FILE} (its {LIB_DIR}/ headers inlined) with -I{BPF_DIR} and these defines */"]
     for name, value in defines.items():
         if name != "GOHOOK_HOOKS":
             lines.append(f"#define {name} {value}")
     lines.append("#define GOHOOK_HOOKS \\\n\t" + " \\\n\t".join(hook_macros(plan)))
-    for name in (HEADER_FILE, PROGRAM_FILE):
-        lines += ["", f"/* ---- {name} ---- */", (BPF_DIR / name).read_text()]
+    lines += ["", f"/* ---- {HEADER_FILE} ---- */", (BPF_DIR / HEADER_FILE).read_text(),
+              "", f"/* ---- {PROGRAM_FILE}, its {LIB_DIR}/ headers inlined ---- */", program_source()]
     return "\n".join(lines)

@@ -62,9 +62,9 @@ SUBCOMMANDS = (inspect, attach, doctor, policy)
 
 
 def _run_symbols(args: argparse.Namespace) -> int:
-    from gohook.commands import symbols as symbols_cmd
+    from gohook.commands import symbols
 
-    return symbols_cmd.run(args.binary, pcs=args.pc, as_json=args.json)
+    return symbols.run(args.binary, pcs=args.pc, as_json=args.json)
 
 
 def _fatal(message: str, code: Exit) -> int:

@@ -2,132 +2,24 @@
 
 Pipeline stage 5 of: binary -> plan -> BPF -> attach -> **events** -> views.
 Pure: bytes in, `Event` out; no kernel, no bcc. The record is `struct
-gohook_event` of bpf/gohook.h; `EventLayout` is its Python view, checked
-against the compiled C layout by tests/test_bpf_layout.py. Only the first
-`nframes` return addresses are valid; a record may stop right after them.
+gohook_event` of gohook/bpf/c/gohook.h; its Python view (`EventLayout`, the
+decision and flag values) is gohook.bpf.abi, checked against the compiled C
+layout by tests/bpf/test_abi.py. Only the first `nframes` return addresses
+are valid; a record may stop right after them.
 """
 
 from __future__ import annotations
 
-import enum
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from gohook.bpf.abi import DEFAULT_LAYOUT, HEADER_FIELDS, SYSCALL_HOOK, ArgKind, Decision, EventFlag, EventLayout
 from gohook.errors import GohookError
-from gohook.plan.model import ArgKind
-
-#: Header fields of struct gohook_event in declaration order, with struct codes.
-HEADER_FIELDS: tuple[tuple[str, str], ...] = (
-    ("time_ns", "Q"),
-    ("goid", "Q"),
-    ("bias", "Q"),
-    ("pid", "I"),
-    ("tid", "I"),
-    ("hook_id", "I"),
-    ("capability", "I"),
-    ("flags", "I"),
-    ("module", "H"),
-    ("decision", "B"),
-    ("arg_kind", "B"),
-    ("arg_len", "H"),
-    ("nframes", "H"),
-    ("reserved", "I"),
-)
-
-_HEADER = struct.Struct("<" + "".join(code for _, code in HEADER_FIELDS))
-
-DEFAULT_MAX_FRAMES = 64  # GOHOOK_MAX_FRAMES
-DEFAULT_ARG_MAX = 256  # GOHOOK_ARG_MAX
 
 
 class EventError(GohookError):
     """A ring-buffer record does not have the shape of struct gohook_event."""
-
-
-class Decision(enum.IntEnum):
-    """gohook_event.decision (GOHOOK_ALLOW, _DENY, _AUDIT)."""
-
-    ALLOW = 0  # allowed, or unattributed and allowed
-    DENY = 1  # violation; SIGKILL was sent
-    AUDIT = 2  # violation; only recorded
-
-    @property
-    def label(self) -> str:
-        return self.name.lower()
-
-
-class EventFlag(enum.IntFlag):
-    """gohook_event.flags (GOHOOK_F_*)."""
-
-    NONE = 0
-    UNATTRIBUTED = 1 << 0
-    DIRECT = 1 << 1
-    STOP_FP_ZERO = 1 << 2
-    STOP_GOEXIT = 1 << 3
-    STOP_OUTSIDE = 1 << 4
-    STOP_FAULT = 1 << 5
-    TRUNCATED = 1 << 6
-    ARG_TRUNCATED = 1 << 7
-    ARG_FAULT = 1 << 8
-    SIGNAL_FAILED = 1 << 9
-    INHERITED = 1 << 10  # no non-std frame: the module the goroutine inherited from its creator decided
-    GOPC = 1 << 11  # no non-std frame: the module of the goroutine's go statement decided
-    CGO = 1 << 12  # sentinel: the module whose cgo call the thread is in decided
-    SENTINEL = 1 << 13  # a system call seen by the sentinel, not a hook point
-    SITE = 1 << 14  # a `syscall` instruction in the module's own code
-    TRUSTED = 1 << 15  # a trusted module's frame was on the stack
-
-
-#: gohook_event.hook_id of sentinel events: this bit | the system call number (GOHOOK_SYSCALL_HOOK)
-SYSCALL_HOOK = 0x80000000
-
-
-@dataclass(frozen=True, slots=True)
-class EventLayout:
-    """Sizes that parametrize struct gohook_event (GOHOOK_MAX_FRAMES, GOHOOK_ARG_MAX)."""
-
-    max_frames: int = DEFAULT_MAX_FRAMES
-    arg_max: int = DEFAULT_ARG_MAX
-
-    def __post_init__(self) -> None:
-        for name in ("max_frames", "arg_max"):
-            value = getattr(self, name)
-            if value < 8 or value & (value - 1):
-                raise ValueError(f"{name} must be a power of two >= 8, not {value}")
-
-    @property
-    def header(self) -> struct.Struct:
-        """The fixed part before arg[]."""
-        return _HEADER
-
-    @property
-    def arg_offset(self) -> int:
-        return self.header.size
-
-    @property
-    def frames_offset(self) -> int:
-        """offsetof(struct gohook_event, frames): also the smallest valid record."""
-        return self.arg_offset + self.arg_max
-
-    @property
-    def size(self) -> int:
-        """sizeof(struct gohook_event)."""
-        return self.frames_offset + 8 * self.max_frames
-
-    def offsets(self) -> dict[str, int]:
-        """Byte offset of every field, as C's offsetof would give it."""
-        out: dict[str, int] = {}
-        fmt = "<"
-        for name, code in HEADER_FIELDS:
-            out[name] = struct.calcsize(fmt)
-            fmt += code
-        out["arg"] = self.arg_offset
-        out["frames"] = self.frames_offset
-        return out
-
-
-DEFAULT_LAYOUT = EventLayout()
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from gohook.events.decode import Decision, Event, EventFlag
+from gohook.bpf.abi import Decision, EventFlag
+from gohook.events.decode import Event
 from gohook.gosym import GoBinary
 from gohook.plan.model import EnforcementPlan
 from gohook.policy.format import Mode

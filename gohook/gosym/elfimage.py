@@ -23,6 +23,10 @@ of decoding every symbol through pyelftools.
 
 Elf64_Sym (24 bytes): st_name u32 @0, st_info u8 @4, st_other u8 @5,
 st_shndx u16 @6, st_value u64 @8, st_size u64 @16.
+
+DWARF: `ElfImage.dwarf` hands out pyelftools' DWARFInfo of the ELFFile the
+image already holds (parsed once, on first use), so readers of debug info
+(gohook.sites.goruntime) do not parse the file a second time.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from functools import cached_property
 from pathlib import Path
 
 from elftools.common.exceptions import ELFError
+from elftools.dwarf.dwarfinfo import DWARFInfo
 from elftools.elf.elffile import ELFFile
 
 from gohook.errors import AddressError, NotElfError
@@ -188,6 +193,19 @@ class ElfImage:
             return [t.needed for t in dyn.iter_tags() if t.entry.d_tag == "DT_NEEDED"]
         except (ELFError, struct.error, UnicodeDecodeError):
             return []
+
+    @cached_property
+    def dwarf(self) -> DWARFInfo | None:
+        """The DWARF debug info of the ELFFile this image holds (read once, on first use); None without a
+        .debug_info (.zdebug_info) section, e.g. a binary built with -ldflags=-w, or when it is unreadable."""
+        if self.section(".debug_info") is None and self.section(".zdebug_info") is None:
+            return None
+        try:
+            if not self._elf.has_dwarf_info():
+                return None
+            return self._elf.get_dwarf_info()
+        except (ELFError, ValueError, KeyError, IndexError, UnicodeDecodeError, struct.error):
+            return None
 
     # -- addresses ---------------------------------------------------------
 

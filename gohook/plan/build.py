@@ -31,16 +31,14 @@ from dataclasses import dataclass, replace
 import capstone
 
 from gohook.attribution.ranges import build_ranges, module_id_map
+from gohook.bpf.abi import GO_ARG_REGS, ArgKind, HookKind
 from gohook.gosym import STD, GoBinary
 from gohook.gosym.pclntab import FLAG_ASM, Function
 from gohook.plan.model import (
-    GO_ARG_REGS,
     SENTINEL_SETTINGS,
-    ArgKind,
     ArgRead,
     EnforcementPlan,
     FlagRule,
-    HookKind,
     HookPoint,
     ProbeAddress,
     Provenance,
@@ -56,10 +54,6 @@ from gohook.sites.catalog import ValueRule as CatValueRule
 from gohook.sites.goruntime import GOffsets, curg_offsets, g_offsets
 from gohook.sites.hooks import HookReport, HookSite
 from gohook.sites.syscalls import OPEN_WRITE_MASK, SYSCALLS
-
-#: Offset of goid in runtime.g on amd64, by Go minor release (REFERENCE.md section 6;
-#: 1.19-1.22 and 1.25-1.27 agree on 152, 1.23-1.24 moved it to 160).
-GOID_OFFSETS = {19: 152, 20: 152, 21: 152, 22: 152, 23: 160, 24: 160, 25: 152, 26: 152, 27: 152}
 
 _ARG_KINDS = {
     CatArgKind.STRING: ArgKind.STRING,
@@ -225,8 +219,8 @@ def build_plan(binary: GoBinary, hooks: HookReport, catalog: Catalog, policy: Po
             continue
         points.extend(new)
         used.extend([site] * len(new))
-    offsets = g_offsets(binary)
-    goid_offset = offsets.goid if offsets is not None else GOID_OFFSETS.get(binary.go_minor or 0, 0)
+    offsets = g_offsets(binary)  # the binary's DWARF, else the per-release table (gohook.sites.goruntime)
+    goid_offset = offsets.goid if offsets is not None else 0
     provenance = plan_provenance(binary, offsets) if goid_offset else None
     if provenance is not None and module_id(STD_INIT):
         provenance = replace(provenance, not_inherited=module_id(STD_INIT))

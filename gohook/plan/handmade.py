@@ -1,9 +1,9 @@
 """Hand-made plans for the BPF tests and benchmarks (no catalog, no policy file).
 
-The product builds plans with gohook/planner.py (catalog + policy). Tests of
+The product builds plans with gohook/plan/build.py (catalog + policy). Tests of
 the BPF side want plans with chosen hooks and masks instead; this module
 builds them from the same parts the planner uses: probe sites from
-gohook.sites.probesite and inline-aware ranges from gohook.ranges.
+gohook.sites.probesite and inline-aware ranges from gohook.attribution.ranges.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from gohook.attribution.ranges import Range, build_ranges
 from gohook.errors import AddressError
 from gohook.gosym import STD, GoBinary
-from gohook.plan.build import GOID_OFFSETS
 from gohook.plan.model import (
     ArgRead,
     EnforcementPlan,
@@ -21,6 +20,7 @@ from gohook.plan.model import (
     HookPoint,
 )
 from gohook.policy.format import Action, Attribution, Mode
+from gohook.sites.goruntime import table_goid_offset
 from gohook.sites.probesite import PROLOGUE_WINDOW, find_probe_site
 
 
@@ -85,5 +85,5 @@ def plan_for(binary: GoBinary, hooks: Sequence[HookPoint], capabilities: Sequenc
         attribution=attribution,
         deny_unattributed=deny_unattributed,
         goexit=(goexit.entry, goexit.end) if goexit else (0, 0),
-        goid_offset=GOID_OFFSETS.get(binary.go_minor or 0, 0),
+        goid_offset=table_goid_offset(binary.go_minor),
     )

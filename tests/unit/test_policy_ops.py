@@ -10,7 +10,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gohook.commands import main as cli
-from gohook.commands.policy import Source, diff_policies, effective, merge_policies, vocabulary
 from gohook.policy.format import (
     Action,
     Attribution,
@@ -22,6 +21,7 @@ from gohook.policy.format import (
     parse_policy,
     policy_comments,
 )
+from gohook.policy.ops import Source, diff_policies, effective, merge_policies, vocabulary
 
 VOCAB = vocabulary()  # the packaged catalog's names: files.read, network.connect, ...
 

@@ -1,14 +1,16 @@
 /* gohook.h: what the BPF program (gohook.bpf.c) and user space share.
  *
  * The event record written to the ring buffer, its decision and flag values,
- * and the size constants. Every constant has a default here and is
- * overridden by a -D define that gohook/bpf/render.py emits, so the Python
- * decoder (gohook/events.py) and this header always agree on the layout;
- * tests/test_bpf_layout.py compiles this header with gcc and compares the
- * offsets with the Python view.
+ * the counters, the argument and hook kinds, the sys_rules entry and the
+ * constants both sides rely on. Some constants have a default here that a
+ * -D define emitted by gohook/bpf/render.py overrides (GOHOOK_MAX_FRAMES,
+ * GOHOOK_ARG_MAX). gohook/bpf/abi.py is the Python mirror of this file, one
+ * name for each value here that Python uses; tests/bpf/test_abi.py compiles
+ * this header with gcc and checks every struct offset and size, every enum
+ * value and every constant that abi.py declares against it.
  *
  * Plain C with <linux/types.h> types only: it must compile for the BPF
- * target (through bcc) and for the host (gcc, in the layout test).
+ * target (through bcc) and for the host (gcc, in the ABI test).
  */
 #ifndef GOHOOK_H
 #define GOHOOK_H
@@ -27,6 +29,12 @@
 
 /* Module ids kept per address range: its logical frames, innermost first. */
 #define GOHOOK_RANGE_MODULES 4
+
+/* range_flags: the range is code of a trusted module (its module ids are 0, like std) */
+#define GOHOOK_RANGE_TRUSTED 1u
+
+/* The text is split in pages of 1 << GOHOOK_PAGE_SHIFT bytes: page_first[p] bounds the range search. */
+#define GOHOOK_PAGE_SHIFT 12
 
 /* gohook_event.decision */
 #define GOHOOK_ALLOW 0 /* the capability is allowed (or the call is unattributed and allowed) */
@@ -51,7 +59,7 @@
 #define GOHOOK_F_SITE (1u << 14)         /* a `syscall` instruction of the module's own code (hook kind SITE) */
 #define GOHOOK_F_TRUSTED (1u << 15)      /* a trusted module's frame was on the stack (no provenance fallback) */
 
-/* gohook_event.arg_kind: how the argument bytes are to be read (gohook.plan.ArgKind) */
+/* gohook_event.arg_kind: how the argument bytes are to be read (gohook.bpf.abi.ArgKind) */
 #define GOHOOK_ARG_NONE 0
 #define GOHOOK_ARG_STRING 1       /* Go string (ptr, len) */
 #define GOHOOK_ARG_CSTRING 2      /* NUL-terminated bytes at a pointer */
@@ -76,7 +84,7 @@
 #define GOHOOK_C_EXEMPT 10    /* capability system calls of the runtime itself, or of std cgo calls */
 #define GOHOOK_NCOUNTERS 11
 
-/* gohook_call.kind: what an entry program stands for (gohook.plan.HookKind) */
+/* gohook_call.kind: what an entry program stands for (gohook.bpf.abi.HookKind) */
 #define GOHOOK_K_CALL 0    /* a hooked Go function: frame 0 is the return address at [RSP] */
 #define GOHOOK_K_CGOCALL 1 /* runtime.cgocall: also records the cgo call's module for the sentinel */
 /* 2: unused (was runtime.newproc's entry, before provenance moved to one probe) */
@@ -88,9 +96,19 @@
 
 #define GOHOOK_NOARG 0xff /* gohook_sysrule: no such argument */
 
+/* Entries of sys_rules: x86-64 system call numbers 0..GOHOOK_NSYSCALLS - 1. */
+#define GOHOOK_NSYSCALLS 512
+
+/* Go's integer argument registers (ABIInternal) by the index a plan names them with
+ * (gohook.bpf.abi.GO_ARG_REGS): register i of a struct pt_regs; any other index (-1: none) gives 0. */
+#define GOHOOK_REG(ctx, i)                                                                      \
+	((i) == 0 ? (ctx)->ax : (i) == 1 ? (ctx)->bx : (i) == 2 ? (ctx)->cx : (i) == 3 ? (ctx)->di : \
+	 (i) == 4 ? (ctx)->si : (i) == 5 ? (ctx)->r8 : (i) == 6 ? (ctx)->r9 : (i) == 7 ? (ctx)->r10 : \
+	 (i) == 8 ? (ctx)->r11 : 0)
+
 /* One entry of the sys_rules map, indexed by x86-64 system call number:
  * which capability the call needs (as the catalog's hook for it would say).
- * Layout checked by tests/test_evasion.py against gohook.syscalls.RULE. */
+ * Mirrored by gohook.bpf.abi.SYSRULE. */
 struct gohook_sysrule {
 	__u8 valid;     /* 1: a capability system call */
 	__u8 cap;       /* capability bit index (when the flags rule says clear, or there is none) */

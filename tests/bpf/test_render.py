@@ -3,29 +3,38 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from gohook.attribution.ranges import Range
+from gohook.bpf.abi import RANGE_TRUSTED, ArgKind, HookKind
 from gohook.bpf.errors import PlanTableError
 from gohook.bpf.render import (
+    BPF_DIR,
     ProgramOptions,
     build_tables,
     hook_macro,
     pack_modules,
+    program_source,
     render_cflags,
     render_defines,
     render_program,
+    sys_rule_values,
     unpack_modules,
 )
 from gohook.plan.model import (
-    ArgKind,
     ArgRead,
     EnforcementPlan,
     FlagRule,
     HookPoint,
+    ProbeAddress,
+    Provenance,
+    Sentinel,
+    SyscallRule,
     ValueRule,
 )
 from gohook.policy.format import Action, Attribution, Mode
@@ -196,8 +205,89 @@ def test_cflags_are_defines_only() -> None:
     assert hooks.count("HOOK(") == 2
 
 
+def test_program_source_inlines_the_lib_headers() -> None:
+    """bcc rewrites map accesses only in the main file: every lib/ header is pasted in once, gohook.h stays."""
+    text = program_source()
+    headers = sorted((BPF_DIR / "lib").glob("*.h"))
+    assert headers, "no lib/ headers"
+    assert '#include "lib/' not in text
+    for header in headers:
+        assert text.count(f'#line 1 "{header}"') == 1, header.name
+    assert text.count('#include "gohook.h"') >= 1
+    assert "int gohook_sentinel(struct bpf_raw_tracepoint_args *ctx)" in text
+
+
 def test_print_program_shows_defines_and_source() -> None:
     text = render_program(_plan(hooks=(_hook(0), _hook(1))))
     assert "#define GOHOOK_KILL 1" in text
     assert "\tHOOK(1, 0x402004ULL" in text
     assert "struct gohook_event {" in text and "int gohook_handler(struct pt_regs *ctx)" in text
+
+
+# --- provenance, the sentinel and trusted code (moved from tests/test_evasion.py: pure, no root needed) ---------
+
+
+def _prov_plan(**changes: Any) -> Any:
+    text = 0x401000
+    hook = HookPoint(hook_id=0, function="os.OpenFile", entry=0x402000, probe=0x402004, file_offset=0x2004,
+                     capability=0)
+    base: dict[str, Any] = dict(binary="/bin/app", pie=False, text_start=text, text_end=text + 0x10000,
+                                capabilities=("files.read", "files.write", "syscall"), modules=("a", "b"),
+                                ranges=(Range(text + 0x2000, text + 0x3000, (1,)),), hooks=(hook,), goid_offset=152)
+    base.update(changes)
+    return EnforcementPlan(**base)
+
+
+def test_trusted_code_is_marked_where_attribution_says_std() -> None:
+    text = 0x401000
+    t = build_tables(_prov_plan(trusted=((text + 0x1800, text + 0x2800), (text + 0x4000, text + 0x5000))))
+    assert t.range_start == (0, 0x1800, 0x2000, 0x3000, 0x4000, 0x5000)
+    assert [m & 0xFFFF for m in t.range_mods] == [0, 0, 1, 0, 0, 0]  # module ranges win over trusted spans
+    assert t.range_flags == (0, RANGE_TRUSTED, 0, 0, RANGE_TRUSTED, 0)
+    assert build_tables(_prov_plan()).range_flags == (0, 0, 0)
+
+
+def test_provenance_and_sentinel_defines() -> None:
+    text = 0x401000
+    prov = Provenance((ProbeAddress(text + 0x200, 0x200),), "bx", 288, g_m_offset=48, m_curg_offset=184,
+                      parent_goid_offset=280)
+    rule = SyscallRule(257, "openat", 0, 1, flags_arg=2, mask=0x643, arg=1, arg_kind=ArgKind.CSTRING)
+    sentinel = Sentinel((rule,), ((text + 0x300, text + 0x340),), (), syscall_capability=2)
+    d = render_defines(_prov_plan(provenance=prov, sentinel=sentinel))
+    assert (d["GOHOOK_PROVENANCE"], d["GOHOOK_GOPC_OFFSET"], d["GOHOOK_SENTINEL"]) == ("1", "288", "1")
+    assert (d["GOHOOK_NEWG_REG"], d["GOHOOK_PARENT_GOID_OFFSET"], d["GOHOOK_M_CURG_OFFSET"]) == ("bx", "280", "184")
+    assert d["GOHOOK_CREATED"] == "CREATED(0, 0x401200ULL)"
+    with pytest.raises(PlanTableError, match="register 'cx'"):
+        render_defines(_prov_plan(provenance=replace(prov, new_g_register="cx")))
+    with pytest.raises(PlanTableError, match="m.curg offset 4100"):
+        render_defines(_prov_plan(provenance=replace(prov, m_curg_offset=4100)))
+    with pytest.raises(PlanTableError, match="too far from goid"):  # goid and parentGoid are read at once
+        render_defines(_prov_plan(provenance=replace(prov, parent_goid_offset=1024)))
+    with pytest.raises(PlanTableError, match="outside the text"):
+        render_defines(_prov_plan(provenance=replace(prov, created=(ProbeAddress(0x10, 0x10),))))
+    assert d["GOHOOK_SYSCALL_CAPBIT"] == "0x4ULL"
+    assert d["GOHOOK_EXEMPT"] == "EXEMPT(0x401300ULL, 0x401340ULL)"
+    assert "CREATED" not in d["GOHOOK_HOOKS"]
+    assert "GOHOOK_PROVENANCE" not in render_defines(_prov_plan())
+    assert sys_rule_values((rule,), 3) == {257: (1, 0, 1, 2, 1, int(ArgKind.CSTRING), 0xFF, 0x643)}
+    site = HookPoint(hook_id=3, function="m.f", entry=text, probe=text + 8, file_offset=8, capability=0,
+                     kind=HookKind.SITE, owner=2)
+    assert hook_macro(site, 3) == "SITE(3, 0x401008ULL, 2)"
+    cgo = HookPoint(hook_id=4, function="runtime.cgocall", entry=text, probe=text, file_offset=0, capability=0,
+                    kind=HookKind.CGOCALL, direct_caller_only=True)
+    assert hook_macro(cgo, 3).startswith("HOOK_CGO(4, ")
+    with pytest.raises(PlanTableError, match="needs goroutine provenance"):
+        render_defines(_prov_plan(sentinel=sentinel))
+    with pytest.raises(PlanTableError, match="capability bit 7"):
+        sys_rule_values((SyscallRule(42, "connect", 7),), 3)
+
+
+def test_tables_carry_the_sentinel_rules() -> None:
+    """build_tables computes the sys_rules entries once; the loader fills the map from them."""
+    rule = SyscallRule(257, "openat", 0, 1, flags_arg=2, mask=0x643, arg=1, arg_kind=ArgKind.CSTRING)
+    sentinel = Sentinel((rule,), (), (), syscall_capability=2)
+    assert build_tables(_prov_plan(sentinel=sentinel)).sys_rules == (
+        (257, (1, 0, 1, 2, 1, int(ArgKind.CSTRING), 0xFF, 0x643)),)
+    assert build_tables(_prov_plan()).sys_rules == ()
+    with pytest.raises(PlanTableError, match="capability bit 7"):
+        build_tables(_prov_plan(sentinel=Sentinel((SyscallRule(42, "connect", 7),), (), ())))

@@ -1,0 +1,253 @@
+"""The Python mirror of gohook/bpf/c/gohook.h: what the BPF program and user space share.
+
+Every struct layout the Python side packs or unpacks (the event record, the sys_rules entry), every
+value it reads from the kernel or writes into its maps (decisions, event flags, counters, argument
+and hook kinds, the registers of Go's calling convention) and every constant of the header it relies
+on is declared here and nowhere else, so no other module hard-codes a number of the C side.
+
+tests/bpf/test_abi.py compiles gohook.h with gcc and checks everything declared here against it (like
+Tetragon's alignchecker): an int constant X mirrors `#define GOHOOK_X` (DEFAULT_X: the default value of
+GOHOOK_X, which the renderer may override with a -D define); member M of an enum E mirrors
+`#define <ENUM_PREFIXES[E]>M`; a CStruct mirrors the C struct of its name field by field (offsets and
+size); EventLayout mirrors struct gohook_event for any GOHOOK_MAX_FRAMES / GOHOOK_ARG_MAX; GO_ARG_REGS
+mirrors the GOHOOK_REG macro. A name added here without its C counterpart fails that test.
+
+A base module: it imports nothing from gohook, so that every pipeline stage may import it.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Final
+
+# --- constants (#define GOHOOK_<name>) --------------------------------------------------------------------
+
+#: Return addresses recorded per event, also the stack-walk bound (GOHOOK_MAX_FRAMES; a power of two).
+DEFAULT_MAX_FRAMES: Final = 64
+#: Bytes of the captured argument (GOHOOK_ARG_MAX; a power of two).
+DEFAULT_ARG_MAX: Final = 256
+#: Module ids kept per address range of the range table (its logical frames, innermost first), u16 each.
+RANGE_MODULES: Final = 4
+#: range_flags bit: the range is a trusted module's code.
+RANGE_TRUSTED: Final = 1
+#: The text is split into pages of 1 << PAGE_SHIFT bytes; page_first[p] bounds the range search.
+PAGE_SHIFT: Final = 12
+#: Entries of the sys_rules map: x86-64 system call numbers 0..NSYSCALLS - 1.
+NSYSCALLS: Final = 512
+#: struct gohook_sysrule argument index "none" (-1 & 0xff).
+NOARG: Final = 0xFF
+#: gohook_event.hook_id of sentinel events: this bit | the system call number.
+SYSCALL_HOOK: Final = 0x80000000
+
+#: Go's integer argument registers (ABIInternal, amd64) in order: a plan names a register by its index here,
+#: and the entry programs read register i with GOHOOK_REG(ctx, i).
+GO_ARG_REGS: Final = ("rax", "rbx", "rcx", "rdi", "rsi", "r8", "r9", "r10", "r11")
+
+
+# --- enums (#define <prefix><member>) ---------------------------------------------------------------------
+
+
+class ArgKind(enum.IntEnum):
+    """How the BPF program reads a hook's interesting argument (gohook_event.arg_kind, GOHOOK_ARG_*)."""
+
+    NONE = 0
+    STRING = 1  # Go string in two registers: (ptr, len)
+    CSTRING = 2  # NUL-terminated bytes at a pointer register
+    STRING_SLICE0 = 3  # first element of a []string whose (ptr, len) are in two registers
+    INT = 4  # an integer register, reported as decimal
+    SOCKADDR = 5  # kernel struct sockaddr at (ptr, len) in two registers: family, address and port
+    IPPORT = 6  # *net.TCPAddr / UDPAddr / IPAddr in one register: IP []byte at +0, Port at +24
+    STRFIELD0 = 7  # a Go string that is the first field of the struct a register points to
+    INTFIELD0 = 8  # a word that is the first field of the struct a register points to
+
+
+class HookKind(enum.IntEnum):
+    """What a hook point's entry program does (gohook_call.kind, GOHOOK_K_*)."""
+
+    CALL = 0  # a hooked Go function: the capability call is charged by the stack walk
+    CGOCALL = 1  # runtime.cgocall: also tells the sentinel whose C code the thread runs
+    SITE = 3  # a `syscall` instruction in a module's own code: capability from the syscall number, owner decides
+
+
+class Decision(enum.IntEnum):
+    """gohook_event.decision (GOHOOK_ALLOW, _DENY, _AUDIT)."""
+
+    ALLOW = 0  # allowed, or unattributed and allowed
+    DENY = 1  # violation; SIGKILL was sent
+    AUDIT = 2  # violation; only recorded
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+class EventFlag(enum.IntFlag):
+    """gohook_event.flags (GOHOOK_F_*)."""
+
+    NONE = 0
+    UNATTRIBUTED = 1 << 0
+    DIRECT = 1 << 1
+    STOP_FP_ZERO = 1 << 2
+    STOP_GOEXIT = 1 << 3
+    STOP_OUTSIDE = 1 << 4
+    STOP_FAULT = 1 << 5
+    TRUNCATED = 1 << 6
+    ARG_TRUNCATED = 1 << 7
+    ARG_FAULT = 1 << 8
+    SIGNAL_FAILED = 1 << 9
+    INHERITED = 1 << 10  # no non-std frame: the module the goroutine inherited from its creator decided
+    GOPC = 1 << 11  # no non-std frame: the module of the goroutine's go statement decided
+    CGO = 1 << 12  # sentinel: the module whose cgo call the thread is in decided
+    SENTINEL = 1 << 13  # a system call seen by the sentinel, not a hook point
+    SITE = 1 << 14  # a `syscall` instruction in the module's own code
+    TRUSTED = 1 << 15  # a trusted module's frame was on the stack
+
+
+class CounterIndex(enum.IntEnum):
+    """Indexes of the per-CPU `counters` map (GOHOOK_C_*), in the order of gohook.bpf.loader.Counters."""
+
+    LOST = 0  # events dropped: ring buffer full
+    HITS = 1  # hook hits that were counted (not ignored)
+    DENIED = 2  # SIGKILLs sent
+    SIGFAIL = 3  # bpf_send_signal errors
+    IGNORED = 4  # direct-caller-only hooks called from std: not counted
+    GARBLED = 5  # per-CPU slot reused by a preempting run: call or event dropped
+    NOHANDLER = 6  # the tail call into the handler failed: the call was not checked
+    GOROUTINES = 7  # goroutines created with an inherited module (provenance records)
+    SYSCALLS = 8  # capability system calls the sentinel decided (no hook point covered them)
+    COVERED = 9  # capability system calls inside a hooked call (left to the hook)
+    EXEMPT = 10  # capability system calls of the runtime itself, or of std cgo calls
+
+
+#: Entries of the `counters` map.
+NCOUNTERS: Final = len(CounterIndex)
+
+#: The C name of every enum member: member M of enum E is `#define <ENUM_PREFIXES[E.__name__]>M` in gohook.h
+#: (EventFlag.NONE, no bit, has none).
+ENUM_PREFIXES: Final[Mapping[str, str]] = MappingProxyType({
+    "ArgKind": "GOHOOK_ARG_",
+    "HookKind": "GOHOOK_K_",
+    "Decision": "GOHOOK_",
+    "EventFlag": "GOHOOK_F_",
+    "CounterIndex": "GOHOOK_C_",
+})
+
+
+# --- structs ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CStruct:
+    """A struct of gohook.h as Python packs it: its fields in declaration order with `struct` codes.
+
+    Little-endian and without implicit padding: the C struct declares its padding as fields, so that
+    C's natural alignment and Python's packed layout agree (tests/bpf/test_abi.py checks they do).
+    """
+
+    name: str  # the struct tag in gohook.h
+    fields: tuple[tuple[str, str], ...]  # (field name, struct code)
+
+    @property
+    def format(self) -> struct.Struct:
+        return struct.Struct("<" + "".join(code for _, code in self.fields))
+
+    @property
+    def size(self) -> int:
+        return self.format.size
+
+    def offsets(self) -> dict[str, int]:
+        """Byte offset of every field, as C's offsetof gives it."""
+        out: dict[str, int] = {}
+        fmt = "<"
+        for name, code in self.fields:
+            out[name] = struct.calcsize(fmt)
+            fmt += code
+        return out
+
+    @property
+    def value_fields(self) -> tuple[str, ...]:
+        """The fields that carry values: all but the padding (pad, pad2, ...)."""
+        return tuple(name for name, _ in self.fields if not name.startswith("pad"))
+
+
+#: One entry of the sys_rules map (struct gohook_sysrule): the capability rule of one system call.
+SYSRULE: Final = CStruct("gohook_sysrule", (
+    ("valid", "B"), ("cap", "B"), ("cap_set", "B"), ("flags_arg", "B"), ("arg", "B"), ("arg_kind", "B"),
+    ("len_arg", "B"), ("pad", "B"), ("mask", "I"), ("pad2", "I"),
+))
+
+#: The fixed part of struct gohook_event, before arg[] and frames[]: fields in declaration order, struct codes.
+HEADER_FIELDS: Final = (
+    ("time_ns", "Q"),
+    ("goid", "Q"),
+    ("bias", "Q"),
+    ("pid", "I"),
+    ("tid", "I"),
+    ("hook_id", "I"),
+    ("capability", "I"),
+    ("flags", "I"),
+    ("module", "H"),
+    ("decision", "B"),
+    ("arg_kind", "B"),
+    ("arg_len", "H"),
+    ("nframes", "H"),
+    ("reserved", "I"),
+)
+
+_HEADER = struct.Struct("<" + "".join(code for _, code in HEADER_FIELDS))
+
+
+@dataclass(frozen=True, slots=True)
+class EventLayout:
+    """struct gohook_event for the sizes that parametrize it (GOHOOK_MAX_FRAMES, GOHOOK_ARG_MAX).
+
+    The header (HEADER_FIELDS), then char arg[arg_max], then __u64 frames[max_frames]. Only the first
+    nframes frames are valid; a record may stop right after them.
+    """
+
+    max_frames: int = DEFAULT_MAX_FRAMES
+    arg_max: int = DEFAULT_ARG_MAX
+
+    def __post_init__(self) -> None:
+        for name in ("max_frames", "arg_max"):
+            value = getattr(self, name)
+            if value < 8 or value & (value - 1):
+                raise ValueError(f"{name} must be a power of two >= 8, not {value}")
+
+    @property
+    def header(self) -> struct.Struct:
+        """The fixed part before arg[]."""
+        return _HEADER
+
+    @property
+    def arg_offset(self) -> int:
+        return self.header.size
+
+    @property
+    def frames_offset(self) -> int:
+        """offsetof(struct gohook_event, frames): also the smallest valid record."""
+        return self.arg_offset + self.arg_max
+
+    @property
+    def size(self) -> int:
+        """sizeof(struct gohook_event)."""
+        return self.frames_offset + 8 * self.max_frames
+
+    def offsets(self) -> dict[str, int]:
+        """Byte offset of every field, as C's offsetof would give it."""
+        out: dict[str, int] = {}
+        fmt = "<"
+        for name, code in HEADER_FIELDS:
+            out[name] = struct.calcsize(fmt)
+            fmt += code
+        out["arg"] = self.arg_offset
+        out["frames"] = self.frames_offset
+        return out
+
+
+#: The layout of the defaults (GOHOOK_MAX_FRAMES and GOHOOK_ARG_MAX not overridden).
+DEFAULT_LAYOUT: Final = EventLayout()

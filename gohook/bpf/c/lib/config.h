@@ -1,0 +1,113 @@
+/* lib/config.h: the plan constants of the gohook program, each with its default.
+ *
+ * Every constant that depends on the enforcement plan or on the loader's
+ * options is a -D define that gohook/bpf/render.py emits; the defaults here
+ * describe an empty plan, so the program also compiles on its own.
+ * tests/bpf/test_abi.py checks that every define the renderer emits has a
+ * default here (or in gohook.h).
+ */
+#ifndef GOHOOK_LIB_CONFIG_H
+#define GOHOOK_LIB_CONFIG_H
+
+#include "gohook.h"
+
+#ifndef GOHOOK_TEXT_START
+#define GOHOOK_TEXT_START 0ULL /* static vaddr of the Go text (runtime.text) */
+#endif
+#ifndef GOHOOK_TEXT_SIZE
+#define GOHOOK_TEXT_SIZE 0ULL /* text_end - text_start */
+#endif
+#ifndef GOHOOK_GOEXIT_START
+#define GOHOOK_GOEXIT_START 0ULL /* static vaddr of runtime.goexit */
+#endif
+#ifndef GOHOOK_GOEXIT_SIZE
+#define GOHOOK_GOEXIT_SIZE 0ULL /* 0: no goexit stop */
+#endif
+#ifndef GOHOOK_GOID_OFFSET
+#define GOHOOK_GOID_OFFSET 0 /* offset of goid in runtime.g; 0: unknown */
+#endif
+#ifndef GOHOOK_NOT_INHERITED
+#define GOHOOK_NOT_INHERITED 0 /* a module id goroutines never inherit (std:init); 0: none */
+#endif
+#ifndef GOHOOK_GOPC_OFFSET
+#define GOHOOK_GOPC_OFFSET 0 /* offset of gopc in runtime.g; 0: unknown */
+#endif
+#ifndef GOHOOK_NRANGES
+#define GOHOOK_NRANGES 1 /* entries of range_start / range_mods */
+#endif
+#ifndef GOHOOK_NPAGES
+#define GOHOOK_NPAGES 1 /* text pages; page_first has GOHOOK_NPAGES + 1 entries */
+#endif
+#ifndef GOHOOK_SEARCH_STEPS
+#define GOHOOK_SEARCH_STEPS 1 /* binary-search steps: ceil(log2(most ranges in one page + 1)) */
+#endif
+#ifndef GOHOOK_NMODULES
+#define GOHOOK_NMODULES 0 /* module ids 1..GOHOOK_NMODULES */
+#endif
+#ifndef GOHOOK_KILL
+#define GOHOOK_KILL 0 /* 1: a violation sends SIGKILL (enforce mode, action kill) */
+#endif
+#ifndef GOHOOK_STACK_MODE
+#define GOHOOK_STACK_MODE 0 /* 0: nearest non-std module decides; 1: every non-std module must allow */
+#endif
+#ifndef GOHOOK_DENY_UNATTRIBUTED
+#define GOHOOK_DENY_UNATTRIBUTED 0 /* 1: a call with no non-std frame (and no provenance) is a violation */
+#endif
+#ifndef GOHOOK_REPORT_ALLOWED
+#define GOHOOK_REPORT_ALLOWED 1 /* 1: allowed calls are reported too (learn mode, event streams) */
+#endif
+#ifndef GOHOOK_VIOLATION_PAGES
+#define GOHOOK_VIOLATION_PAGES 64 /* ring buffer for deny/audit events, in pages (power of two) */
+#endif
+#ifndef GOHOOK_RINGBUF_PAGES
+#define GOHOOK_RINGBUF_PAGES 256 /* ring buffer size in pages (power of two) */
+#endif
+#ifndef GOHOOK_STACK_COPY
+#define GOHOOK_STACK_COPY 4096 /* goroutine stack bytes copied in one read (power of two >= 16) */
+#endif
+#ifndef GOHOOK_SHARED_HANDLER
+#define GOHOOK_SHARED_HANDLER 1 /* 1: entries tail-call one handler program; 0: handler inlined in each */
+#endif
+#ifndef GOHOOK_PROVENANCE
+#define GOHOOK_PROVENANCE 0 /* 1: goroutine provenance (the CREATED programs) */
+#endif
+#ifndef GOHOOK_NEWG_REG
+#define GOHOOK_NEWG_REG bx /* the pt_regs field holding the new g at the "created" probe: bx or ax */
+#endif
+#ifndef GOHOOK_PARENT_GOID_OFFSET
+#define GOHOOK_PARENT_GOID_OFFSET 0 /* offset of parentGoid in runtime.g; 0: none (Go < 1.21) */
+#endif
+#ifndef GOHOOK_G_M_OFFSET
+#define GOHOOK_G_M_OFFSET 48 /* offset of m in runtime.g */
+#endif
+#ifndef GOHOOK_M_CURG_OFFSET
+#define GOHOOK_M_CURG_OFFSET 0 /* offset of curg in runtime.m */
+#endif
+/* the bytes of runtime.g from goid to parentGoid (or the other way round), read at once */
+#define GOHOOK_G_LO (GOHOOK_GOID_OFFSET < GOHOOK_PARENT_GOID_OFFSET ? GOHOOK_GOID_OFFSET : GOHOOK_PARENT_GOID_OFFSET)
+#define GOHOOK_G_SPAN                                                                                   \
+	((GOHOOK_GOID_OFFSET > GOHOOK_PARENT_GOID_OFFSET ? GOHOOK_GOID_OFFSET : GOHOOK_PARENT_GOID_OFFSET) + \
+	 8 - GOHOOK_G_LO)
+#ifndef GOHOOK_CREATED
+#define GOHOOK_CREATED /* CREATED(index, probe) ...: where goroutines are created (provenance) */
+#endif
+#ifndef GOHOOK_SENTINEL
+#define GOHOOK_SENTINEL 0 /* 1: the raw_syscalls:sys_enter sentinel */
+#endif
+#ifndef GOHOOK_SYSCALL_CAPBIT
+#define GOHOOK_SYSCALL_CAPBIT 0ULL /* bit of the `syscall` capability: a hook that checked it covers any call */
+#endif
+#ifndef GOHOOK_TABLE_ENTRIES
+#define GOHOOK_TABLE_ENTRIES 16384 /* goroutines, marks: LRU hash sizes */
+#endif
+#ifndef GOHOOK_EXEMPT
+#define GOHOOK_EXEMPT /* EXEMPT(start, end) ...: the runtime's own system-call functions (static vaddrs) */
+#endif
+#ifndef GOHOOK_HOOKS
+#define GOHOOK_HOOKS /* HOOK(...), HOOK_CGO(...), HOOK_VALUE(...), SITE(id, probe, owner): see below */
+#endif
+
+#define GOHOOK_EVENT_HEADER_SIZE ((__u64) & ((struct gohook_event *)0)->frames)
+#define GOHOOK_CGO_STD 0xffffffffu /* cgo_calls value: a cgo call of the standard library (or a trusted module) */
+
+#endif /* GOHOOK_LIB_CONFIG_H */

@@ -1,0 +1,258 @@
+/* lib/decide.h: the shared handler's body: walk, decide, kill, report.
+ *
+ * gohook_run is what every hook point's entry program runs (inlined, or
+ * through the tail call into gohook_handler), and the sentinel too:
+ *   1. walk the stack (lib/walk.h), attributing each return address through
+ *      the range table (lib/attribution.h);
+ *   2. decide which module is charged with the call, by the hook's kind and
+ *      the attribution mode; when the stack holds no non-std frame, the
+ *      module of the thread's cgo call (sentinel) or the goroutine's
+ *      provenance (lib/provenance.h) decides, else the call is unattributed;
+ *   3. send SIGKILL on a violation in enforce/kill mode, before anything that
+ *      can fail;
+ *   4. leave the sentinel a mark of the hooked call;
+ *   5. report the event through a ring buffer (gohook_fill_event,
+ *      gohook_output: a full ring buffer only increments a counter;
+ *      enforcement never depends on delivery).
+ * The state of a decision lives on the program's stack (struct gohook_walk and
+ * gohook_run's locals), never in shared memory, so a preempting run on the
+ * same CPU cannot change it.
+ */
+#ifndef GOHOOK_LIB_DECIDE_H
+#define GOHOOK_LIB_DECIDE_H
+
+#include "gohook.h"
+#include "lib/config.h"
+#include "lib/maps.h"
+#include "lib/walk.h"
+#include "lib/args.h"
+#include "lib/provenance.h"
+
+/* A direct_caller_only hook called by std code (frame 0's innermost logical
+ * frame is std): the standard library is the mechanism, the call is not
+ * counted. Returns 1 when so. */
+static __always_inline int gohook_ignored(struct gohook_walk *w, struct gohook_call *c)
+{
+	if (!c->direct || (w->mods0 & 0xffff))
+		return 0;
+#if GOHOOK_SENTINEL
+	if (c->kind == GOHOOK_K_CGOCALL) {
+		/* a cgo call of the standard library: its C code is not judged */
+		__u32 tid = (__u32)c->pid_tgid, std = GOHOOK_CGO_STD;
+		cgo_calls.update(&tid, &std);
+	}
+#endif
+	gohook_count(GOHOOK_C_IGNORED); /* called by std: the std lib is the mechanism */
+	return 1;
+}
+
+/* The event's fields, but for pid, tid and goid (set by gohook_run), and the argument. */
+static __always_inline void gohook_fill_event(struct gohook_event *ev, struct gohook_call *c, struct gohook_walk *w,
+					      __u32 module, __u32 flags, __u8 decision)
+{
+	ev->bias = w->bias;
+	ev->hook_id = c->hook_id;
+	ev->capability = c->capability;
+	ev->module = module;
+	ev->decision = decision;
+	ev->arg_kind = c->arg_kind;
+	ev->reserved = 0;
+	ev->flags = flags;
+	gohook_read_arg(c, ev);
+	ev->nframes = w->n; /* <= GOHOOK_MAX_FRAMES by construction */
+}
+
+/* The event into a ring buffer: `violations` for deny and audit, `events` for allowed calls. The whole
+ * struct, a constant size: a size computed from nframes would make the verifier check everything after
+ * the walk once per frame count (measured: 2-5x the verified instructions). */
+static __always_inline void gohook_output(struct gohook_event *ev, __u8 decision)
+{
+	if (decision != GOHOOK_ALLOW) {
+		if (violations.ringbuf_output(ev, sizeof(*ev), 0))
+			gohook_count(GOHOOK_C_LOST);
+	} else if (events.ringbuf_output(ev, sizeof(*ev), 0)) {
+		gohook_count(GOHOOK_C_LOST);
+	}
+}
+
+/* The shared handler: walk, decide, kill, report. bias: the load bias
+ * (run-time address - static address).
+ *
+ * What is a function of its own and what stays in this body was measured:
+ * clang optimizes an __always_inline function (its loops above all) before
+ * it inlines it, so a part moved into a function of its own can compile to
+ * other instructions, and the verifier's work depends on every one of them
+ * (the variant with the sentinel verifies close to the kernel's limit of 1M
+ * instructions). The walk loop as a function verified in 18 % more
+ * instructions; the decision's parts (charge, cgo and provenance fallbacks,
+ * kill), the sentinel's marks and the event's ids as functions in up to 4 %
+ * more, or less, depending on the mode. As it is, every program variant
+ * compiles to the same bytecode as the one-piece handler this replaced. */
+static __always_inline int gohook_run(struct gohook_regs *r, struct gohook_call *c, __u64 bias)
+{
+	__u32 zero = 0;
+	struct gohook_event *ev = scratch.lookup(&zero);
+	if (!ev)
+		return 0;
+	__u64 now = bpf_ktime_get_ns();
+	ev->time_ns = now; /* also the ownership tag of the scratch slot */
+
+	/* Walk. */
+	struct gohook_stack *sc = stack_copy.lookup(&zero);
+	struct gohook_walk w = {};
+	w.bias = bias;
+	w.capbit = 1ULL << (c->capability & 63);
+	w.base = r->sp;
+	__u64 pair[2] = {}; /* 16 bytes of scratch for the stack copy and ret0 */
+	__u64 stack_hi = gohook_copy_stack(r, sc, pair);
+	__u64 mark_sp;
+	__u64 ret0 = gohook_ret0(&w, sc, r, c, pair, &mark_sp);
+	/* sentinel: code outside the Go text (generated at run time, or C) may be
+	 * a leaf without a frame: then [RSP] is its caller */
+	int in_text = gohook_ip_in_text(r->ip, bias);
+	if (!(w.flags & GOHOOK_F_STOP_FAULT)) {
+		/* frame 0: ret0; for a `syscall` instruction (a site probe, or the
+		 * sentinel) the instruction itself: its function may have no frame */
+		__u64 first = c->kind == GOHOOK_K_SITE ? r->ip + 1 : c->kind == GOHOOK_K_SYSCALL && in_text ? r->ip : ret0;
+		if (!gohook_frame(&w, ev, first))
+			w.fp = r->bp;
+		else
+			w.stop = 1;
+	}
+	if (gohook_ignored(&w, c))
+		return 0;
+	if (!(w.flags & GOHOOK_F_STOP_FAULT) && !w.stop) {
+		int i;
+		for (i = 0; i < GOHOOK_MAX_FRAMES - 1; i++) {
+			if (gohook_step(&w, ev, sc))
+				break;
+		}
+		if (i == GOHOOK_MAX_FRAMES - 1)
+			w.flags |= GOHOOK_F_TRUNCATED;
+	}
+
+	__u32 tgid = c->pid_tgid >> 32, tid = (__u32)c->pid_tgid;
+	/* The goroutine id, read only where it is needed (provenance, the sentinel's marks, the event): a
+	 * read of user memory costs about 0.2 us, as much as the rest of an allowed call's decision. */
+	__u64 goid = 0;
+#if GOHOOK_SENTINEL
+	goid = gohook_goid(r);
+#endif
+	__u32 flags = w.flags, module;
+
+	/* Decide: the module charged with the call, by the hook's kind and the attribution mode. */
+	int allowed;
+	w.direct = w.mods0 & 0xffff;
+	if (GOHOOK_STACK_MODE && w.vmods) {
+		/* the innermost module of that frame that lacks the capability */
+#pragma unroll
+		for (int j = 0; j < GOHOOK_RANGE_MODULES; j++) {
+			__u32 m = (w.vmods >> (16 * j)) & 0xffff;
+			if (m && !w.violator && !(gohook_mask(m) & w.capbit))
+				w.violator = m;
+		}
+	}
+	if (c->kind == GOHOOK_K_SITE) {
+		flags |= GOHOOK_F_SITE;
+		module = c->owner; /* the module's own instruction */
+		allowed = (gohook_mask(module) & w.capbit) != 0;
+	} else if (c->direct) {
+		flags |= GOHOOK_F_DIRECT;
+		module = w.direct;
+		allowed = (gohook_mask(module) & w.capbit) != 0;
+	} else if (GOHOOK_STACK_MODE && w.violator) {
+		module = w.violator;
+		allowed = 0;
+	} else {
+		module = w.first;
+		allowed = GOHOOK_STACK_MODE || (gohook_mask(module) & w.capbit) != 0;
+	}
+	/* No module on the stack: the module of the thread's cgo call in progress (sentinel), else the
+	 * goroutine's provenance (unless a trusted module's frame was on the stack), else none. */
+#if GOHOOK_SENTINEL
+	if (!module && c->kind == GOHOOK_K_SYSCALL) {
+		__u32 *cm = cgo_calls.lookup(&tid);
+		if (cm && *cm) {
+			module = *cm;
+			flags |= GOHOOK_F_CGO;
+			allowed = (gohook_mask(module) & w.capbit) != 0;
+		}
+	}
+#endif
+#if GOHOOK_PROVENANCE
+	if (!module && !c->direct && !(flags & GOHOOK_F_TRUSTED)) {
+		int from = 0;
+		goid = gohook_goid(r);
+		module = gohook_provenance(tgid, r->r14, goid, bias, &flags, &from);
+		if (module)
+			allowed = (gohook_mask(module) & w.capbit) != 0;
+	}
+#endif
+	if (!module) {
+		/* (the sentinel does not apply `unattributed: deny` to code outside the Go
+		 * text: C code of the standard library's cgo calls is there too) */
+		flags |= GOHOOK_F_UNATTRIBUTED;
+		allowed = !GOHOOK_DENY_UNATTRIBUTED || (c->kind == GOHOOK_K_SYSCALL && !in_text);
+	}
+	if (c->kind == GOHOOK_K_SYSCALL)
+		flags |= GOHOOK_F_SENTINEL;
+
+	/* Count, and kill a violator in enforce/kill mode, before anything that can fail. */
+	gohook_count(c->kind == GOHOOK_K_SYSCALL ? GOHOOK_C_SYSCALLS : GOHOOK_C_HITS);
+	__u8 decision = GOHOOK_ALLOW;
+	if (!allowed) {
+		decision = GOHOOK_KILL ? GOHOOK_DENY : GOHOOK_AUDIT;
+		if (GOHOOK_KILL) {
+			if (bpf_send_signal(9)) {
+				flags |= GOHOOK_F_SIGNAL_FAILED;
+				gohook_count(GOHOOK_C_SIGFAIL);
+			} else {
+				gohook_count(GOHOOK_C_DENIED);
+			}
+		}
+	}
+	/* Leave the sentinel a mark of a hooked call: where its return address ret0 sits (relative to
+	 * g.stack.hi: stack copies keep it) and the capability it checked; runtime.cgocall also records
+	 * whose C code the thread runs. */
+#if GOHOOK_SENTINEL
+	if (c->kind != GOHOOK_K_SYSCALL) {
+		/* this goroutine's system calls inside the hooked call are the hook's */
+		struct gohook_gkey gk = {.tgid = tgid, .goid = goid};
+		struct gohook_marks *ms = stack_hi && goid ? marks.lookup(&gk) : 0;
+		if (!ms && stack_hi && goid) {
+			struct gohook_marks empty = {};
+			marks.update(&gk, &empty);
+			ms = marks.lookup(&gk);
+		}
+		if (ms) {
+			struct gohook_mark *slot = &ms->m[ms->n & (GOHOOK_MARKS - 1)];
+			slot->sp = stack_hi - mark_sp;
+			slot->ret = ret0;
+			slot->capbit = w.capbit;
+			ms->n++;
+		}
+		if (c->kind == GOHOOK_K_CGOCALL) {
+			__u32 cm = module ? module : GOHOOK_CGO_STD;
+			cgo_calls.update(&tid, &cm);
+		}
+	}
+#endif
+	if (allowed && !GOHOOK_REPORT_ALLOWED)
+		return 0;
+
+	/* Report. */
+	if (!goid)
+		goid = gohook_goid(r);
+	ev->pid = tgid;
+	ev->tid = tid;
+	ev->goid = goid;
+	gohook_fill_event(ev, c, &w, module, flags, decision);
+	if (ev->time_ns != now) {
+		gohook_count(GOHOOK_C_GARBLED);
+		return 0;
+	}
+	gohook_output(ev, decision);
+	return 0;
+}
+
+#endif /* GOHOOK_LIB_DECIDE_H */

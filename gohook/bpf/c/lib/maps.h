@@ -1,0 +1,101 @@
+/* lib/maps.h: the maps of the gohook program, the structs they hold, and the
+ * two accessors every part uses (gohook_count, gohook_mask).
+ *
+ * The range table (range_start, range_mods, range_deny, range_flags,
+ * page_first) and module_mask are filled by gohook/bpf/loader.py from
+ * gohook.bpf.render.build_tables; sys_rules from the plan's sentinel rules;
+ * the others are written by the programs themselves.
+ *
+ * Like every lib/ header this one is not compiled through `#include`: bcc
+ * rewrites map accesses (`counters.lookup(...)`) only in the main file, so
+ * gohook/bpf/render.py inlines the lib/ headers into gohook.bpf.c.
+ */
+#ifndef GOHOOK_LIB_MAPS_H
+#define GOHOOK_LIB_MAPS_H
+
+#include "gohook.h"
+#include "lib/config.h"
+
+BPF_RINGBUF_OUTPUT(events, GOHOOK_RINGBUF_PAGES);
+/* Violations (deny, audit) get their own ring buffer: a flood of allowed-call
+ * events can fill `events`, but never crowd out the events that matter. */
+BPF_RINGBUF_OUTPUT(violations, GOHOOK_VIOLATION_PAGES);
+BPF_PERCPU_ARRAY(counters, __u64, GOHOOK_NCOUNTERS);
+BPF_PERCPU_ARRAY(scratch, struct gohook_event, 1); /* the event being built (too big for the stack) */
+struct gohook_stack {
+	__u64 len;  /* valid bytes; read back from the map so the verifier does not track it per path */
+	__u8 bytes[GOHOOK_STACK_COPY];
+};
+BPF_PERCPU_ARRAY(stack_copy, struct gohook_stack, 1); /* [RSP, min(g.stack.hi, RSP + size)) of the caller */
+BPF_ARRAY(range_start, __u32, GOHOOK_NRANGES);     /* sorted range starts, offsets from text start */
+BPF_ARRAY(range_mods, __u64, GOHOOK_NRANGES);      /* 4 x u16 module ids per range, innermost first */
+BPF_ARRAY(range_deny, __u64, GOHOOK_NRANGES);      /* capabilities some module of the range lacks */
+BPF_ARRAY(range_flags, __u32, GOHOOK_NRANGES);     /* GOHOOK_RANGE_* */
+BPF_ARRAY(page_first, __u32, GOHOOK_NPAGES + 1);   /* text page -> index of the range holding its start */
+BPF_ARRAY(module_mask, __u64, GOHOOK_NMODULES + 1); /* module id -> allowed capability bits */
+
+#if GOHOOK_PROVENANCE || GOHOOK_SENTINEL
+/* A goroutine: (process, goroutine id). */
+struct gohook_gkey {
+	__u32 tgid;
+	__u32 pad;
+	__u64 goid;
+};
+BPF_TABLE("lru_hash", struct gohook_gkey, __u32, goroutines, GOHOOK_TABLE_ENTRIES); /* -> inherited module */
+BPF_TABLE("lru_hash", __u32, __u64, targets, 4096);  /* process of the binary -> load bias */
+#endif
+#if GOHOOK_SENTINEL
+/* The last counted hooks of a goroutine: the sentinel leaves the system calls
+ * made inside one of them (deeper stack, its return address still in place,
+ * same capability) to it. Several, because hooked calls nest (net.Listen's
+ * hook, then an open of /proc/sys/net/core/somaxconn, then bind). */
+struct gohook_mark {
+	__u64 sp;     /* g.stack.hi - RSP at the probe (where the return address is): stack copies keep it */
+	__u64 ret;    /* [sp]: still there while the hooked call runs */
+	__u64 capbit; /* the capability the hook checked */
+};
+#define GOHOOK_MARKS 4 /* power of two */
+struct gohook_marks {
+	__u64 n; /* marks written; the newest is m[(n - 1) % GOHOOK_MARKS] */
+	struct gohook_mark m[GOHOOK_MARKS];
+};
+BPF_TABLE("lru_hash", struct gohook_gkey, struct gohook_marks, marks, GOHOOK_TABLE_ENTRIES);
+BPF_TABLE("lru_hash", __u32, __u32, cgo_calls, 4096); /* thread -> module of its cgo call in progress */
+BPF_ARRAY(sys_rules, struct gohook_sysrule, GOHOOK_NSYSCALLS);
+#endif
+
+/* What one entry program hands the shared handler. */
+struct gohook_call {
+	__u64 pid_tgid;   /* who made the call: checked by the handler */
+	__u64 a0, a1;     /* the argument registers named by the hook's ArgRead */
+	__u64 probe;      /* static vaddr of the probe */
+	__u32 hook_id;
+	__u32 capability; /* bit index, after the FlagRule */
+	__u32 arg_kind;
+	__u32 direct;     /* direct_caller_only */
+	__u32 kind;       /* GOHOOK_K_* */
+	__u32 owner;      /* GOHOOK_K_SITE: module id of the probed code */
+	__u32 call_len;   /* >0: the probe is a call instruction of this length at a call site of the hooked
+			   * function (its return address is ip + call_len; RSP and RBP are the caller's) */
+	__u32 pad;
+};
+
+#if GOHOOK_SHARED_HANDLER
+BPF_PROG_ARRAY(handler, 1);             /* slot 0: gohook_handler, filled by the loader */
+BPF_PERCPU_ARRAY(calls, struct gohook_call, 1); /* entry -> handler, across the tail call */
+#endif
+
+static __always_inline void gohook_count(__u32 which)
+{
+	__u64 *v = counters.lookup(&which);
+	if (v)
+		*v += 1;
+}
+
+static __always_inline __u64 gohook_mask(__u32 module)
+{
+	__u64 *m = module_mask.lookup(&module);
+	return m ? *m : 0;
+}
+
+#endif /* GOHOOK_LIB_MAPS_H */

@@ -1,0 +1,141 @@
+/* lib/sentinel.h: the system-call sentinel's parts, and tamper resistance.
+ *
+ * The sentinel (GOHOOK_SENTINEL=1) is a raw_syscalls:sys_enter program
+ * (gohook_sentinel in gohook.bpf.c) limited to the processes of the binary
+ * (registered in `targets` by the "created" probe, which every Go process
+ * hits before its package initialization). For a capability system call
+ * (sys_rules, gohook_sysrule) that no hook point covers (no `marks` entry of
+ * this goroutine for an enclosing hooked call with the same capability:
+ * gohook_run leaves them), it walks the user stack from the saved registers
+ * with the same range table, falls back to the module of the cgo call in progress on
+ * the thread (cgo_calls, set by the runtime.cgocall hook and cleared at
+ * cgocall's RET), then to the goroutine's provenance, and decides like a hook
+ * (gohook_run). So code that makes its system calls itself (a raw
+ * `syscall` instruction, assembly, C through cgo) cannot get around the hook
+ * points. A tracepoint cannot stop a system call: a SIGKILL sent here lands
+ * when the call returns, so the call itself has happened. The module's own
+ * `syscall` instructions are therefore also probed one by one (kind SITE,
+ * lib/entry.h: the uprobe sits on the instruction and kills before it).
+ */
+#ifndef GOHOOK_LIB_SENTINEL_H
+#define GOHOOK_LIB_SENTINEL_H
+
+#include "gohook.h"
+#include "lib/config.h"
+#include "lib/maps.h"
+#include "lib/walk.h"
+#include "lib/provenance.h"
+#include "lib/decide.h"
+
+/* The kernel's system-call argument registers, by index. */
+#define GOHOOK_SYSARG(regs, i)                                                                  \
+	((i) == 0 ? (regs)->di : (i) == 1 ? (regs)->si : (i) == 2 ? (regs)->dx : (i) == 3 ? (regs)->r10 : \
+	 (i) == 4 ? (regs)->r8 : (i) == 5 ? (regs)->r9 : 0)
+
+#if GOHOOK_SENTINEL
+/* The capability of system call nr with arguments args (sys_rules); 0 when it
+ * needs none. Fills the capability and argument part of c. */
+static __always_inline int gohook_sysrule(__u64 *args, __u32 nr, struct gohook_call *c)
+{
+	struct gohook_sysrule *rule = sys_rules.lookup(&nr);
+	if (!rule || !rule->valid)
+		return 0;
+	__u32 cap = rule->cap;
+	if (rule->flags_arg != GOHOOK_NOARG && (args[rule->flags_arg & 7] & rule->mask))
+		cap = rule->cap_set;
+	c->capability = cap;
+	c->arg_kind = rule->arg == GOHOOK_NOARG ? GOHOOK_ARG_NONE : rule->arg_kind;
+	c->a0 = rule->arg == GOHOOK_NOARG ? 0 : args[rule->arg & 7];
+	c->a1 = rule->len_arg == GOHOOK_NOARG ? 0 : args[rule->len_arg & 7];
+	return 1;
+}
+
+/* The system-call argument registers of a uprobe on a `syscall` instruction. */
+#define GOHOOK_SYSARGS(ctx) {(ctx)->di, (ctx)->si, (ctx)->dx, (ctx)->r10, (ctx)->r8, (ctx)->r9, 0, 0}
+
+/* The runtime's own system-call functions (runtime.open for the huge-page
+ * size at start-up, ...): EXEMPT(start, end) pairs of static vaddrs. */
+#define EXEMPT(start, end) || (pc - (start) < (end) - (start))
+static __always_inline int gohook_exempt(__u64 pc)
+{
+	return 0 GOHOOK_EXEMPT;
+}
+
+/* The system-call argument registers saved at system-call entry (kregs: the kernel's pt_regs). */
+static __always_inline void gohook_sys_args(struct pt_regs *kregs, __u64 *args)
+{
+	bpf_probe_read_kernel(&args[0], 8, &kregs->di);
+	bpf_probe_read_kernel(&args[1], 8, &kregs->si);
+	bpf_probe_read_kernel(&args[2], 8, &kregs->dx);
+	bpf_probe_read_kernel(&args[3], 8, &kregs->r10);
+	bpf_probe_read_kernel(&args[4], 8, &kregs->r8);
+	bpf_probe_read_kernel(&args[5], 8, &kregs->r9);
+}
+
+/* The sentinel program's body (raw_syscalls:sys_enter as a raw tracepoint: args[0] is the user pt_regs,
+ * args[1] the system call number). In one piece, like gohook_run's walk loop: the marks loop as a function
+ * of its own changes the compiled code (see gohook_run). */
+static __always_inline int gohook_syscall(struct bpf_raw_tracepoint_args *ctx)
+{
+	/* Every system call of every process comes here while the sentinel is
+	 * attached: the rule test (one array lookup) goes first, the process
+	 * test (a hash lookup) second, the register reads only after both. */
+	__u32 nr = (__u32)ctx->args[1];
+	struct gohook_sysrule *rule = sys_rules.lookup(&nr);
+	if (!rule || !rule->valid)
+		return 0;
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
+	__u64 *bias = targets.lookup(&tgid);
+	if (!bias)
+		return 0;
+	struct pt_regs *kregs = (struct pt_regs *)ctx->args[0];
+	/* the user registers, one field at a time: a whole pt_regs would not fit the BPF stack */
+	__u64 args[8] = {}, ip = 0, sp = 0, bp = 0, r14 = 0;
+	gohook_sys_args(kregs, args);
+	struct gohook_call c = {};
+	if (!gohook_sysrule(args, nr, &c))
+		return 0;
+	bpf_probe_read_kernel(&ip, 8, &kregs->ip);
+	bpf_probe_read_kernel(&sp, 8, &kregs->sp);
+	bpf_probe_read_kernel(&bp, 8, &kregs->bp);
+	bpf_probe_read_kernel(&r14, 8, &kregs->r14);
+	/* the runtime's own system calls, and those of the C code of the standard library's cgo calls */
+	if (gohook_exempt(ip - *bias - 1)) {
+		gohook_count(GOHOOK_C_EXEMPT);
+		return 0;
+	}
+	__u32 *cm = cgo_calls.lookup(&tid);
+	if (cm && *cm == GOHOOK_CGO_STD) {
+		gohook_count(GOHOOK_C_EXEMPT);
+		return 0;
+	}
+	/* inside a hooked call of this goroutine that checked the capability (or `syscall`): the hook's,
+	 * while its mark's return address is still in place above RSP */
+	__u64 capbit = 1ULL << (c.capability & 63);
+	struct gohook_gkey gk = {.tgid = tgid};
+	if (GOHOOK_GOID_OFFSET && r14)
+		gk.goid = gohook_read_u64(r14 + GOHOOK_GOID_OFFSET);
+	struct gohook_marks *ms = gk.goid ? marks.lookup(&gk) : 0;
+	__u64 hi = ms ? gohook_read_u64(r14 + 8) : 0; /* g.stack.hi */
+	if (ms && hi) {
+#pragma unroll
+		for (int i = 0; i < GOHOOK_MARKS; i++) {
+			struct gohook_mark *m = &ms->m[i];
+			__u64 at = hi - m->sp;
+			if (m->sp && sp <= at && ((m->capbit & capbit) || (m->capbit & GOHOOK_SYSCALL_CAPBIT)) &&
+			    gohook_read_u64(at) == m->ret) {
+				gohook_count(GOHOOK_C_COVERED);
+				return 0;
+			}
+		}
+	}
+	c.pid_tgid = pid_tgid;
+	c.hook_id = GOHOOK_SYSCALL_HOOK | nr;
+	c.kind = GOHOOK_K_SYSCALL;
+	struct gohook_regs r = {.ip = ip, .sp = sp, .bp = bp, .r14 = r14};
+	return gohook_run(&r, &c, *bias);
+}
+#endif
+
+#endif /* GOHOOK_LIB_SENTINEL_H */

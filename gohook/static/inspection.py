@@ -1,0 +1,156 @@
+"""The whole static reading of a Go binary, and its JSON documents: what `gohook inspect` and `gohook symbols` show.
+
+inspect_binary() runs parse -> hook sites -> call graph -> analysis (the
+static stages, in order) and inspection_document() turns the result into the
+`gohook inspect --json` document:
+
+    {"binary": {"path", "go_version", "main_module", "pie", "stripped", "cgo"},
+     "modules": [{"path", "version", "inferred", "functions", "capabilities": [...]}],
+     "hooks": [{"function", "capability", "address", "file_offset", "probe_offset"}],
+     "gaps": [{"kind", "module", "detail"}]}
+
+Extra keys (paths per capability, probe kinds, timings) are added beside
+these; consumers must ignore keys they do not know. functions_document() and
+pcs_document() are the `gohook symbols --json` documents:
+
+    {"go_version", "main_module", "functions": [{"name", "entry", "end", "package", "module"}]}
+    {"pcs": [{"pc", "frames": [{"function", "file", "line", "inlined"}]}]}
+
+Here, below the views, so that policy generation and benchmarks reach the
+analysis without going through a command; feedback on the long steps goes
+through the small `Steps` protocol (gohook.views.progress.Progress fits it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from gohook.gosym import GoBinary
+
+if TYPE_CHECKING:
+    from gohook.sites.catalog import Catalog
+    from gohook.sites.hooks import HookReport
+    from gohook.static.analysis import Analysis
+
+
+class Steps(Protocol):
+    """Feedback on long steps: `with steps.step("parsing"): ...` (gohook.views.progress.Progress is one)."""
+
+    def step(self, label: str) -> AbstractContextManager[None]: ...
+
+
+class QuietSteps:
+    """Steps that show nothing."""
+
+    def step(self, label: str) -> AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+
+@dataclass
+class Inspection:
+    binary: GoBinary
+    hooks: HookReport
+    analysis: Analysis
+    timings: dict[str, float]
+
+
+def inspect_binary(path: str, catalog: Catalog | None = None, progress: Steps | None = None) -> Inspection:
+    """Run the whole static pipeline: parse -> hook sites -> call graph -> analysis."""
+    # Imported here, not at the top: every command module is imported to
+    # build the CLI parser, and capstone plus the catalog cost ~0.1 s of
+    # start-up that `gohook symbols` and `gohook --help` should not pay.
+    from gohook.sites.catalog import load_catalog
+    from gohook.sites.hooks import find_hook_sites
+    from gohook.static.analysis import analyze
+    from gohook.static.callgraph import CallGraph
+
+    steps: Steps = progress or QuietSteps()
+    t0 = time.perf_counter()
+    with steps.step("parsing the Go function table"):
+        binary = GoBinary.open(path)
+        binary.functions  # noqa: B018 - parse now, for the timing
+        binary.build_info  # noqa: B018
+    t1 = time.perf_counter()
+    catalog = catalog or load_catalog()
+    with steps.step("finding hook points"):
+        hooks = find_hook_sites(binary, catalog)
+    t2 = time.perf_counter()
+    with steps.step("disassembling and walking the call graph"):
+        graph = CallGraph(binary)
+        analysis = analyze(binary, hooks, graph)
+    t3 = time.perf_counter()
+    return Inspection(binary, hooks, analysis, {"parse": t1 - t0, "hooks": t2 - t1, "analysis": t3 - t2})
+
+
+def inspection_document(ins: Inspection) -> dict[str, Any]:
+    """The `gohook inspect --json` document of an inspection (see the module docstring)."""
+    b = ins.binary
+    modules = []
+    for rep in sorted(ins.analysis.modules.values(), key=lambda r: (r.path != b.main_module, r.path)):
+        modules.append({
+            "path": rep.path,
+            "version": rep.version,
+            "inferred": rep.inferred,
+            "functions": rep.functions,
+            "capabilities": sorted(rep.capabilities),
+            "paths": {c: list(p.path) for c, p in sorted(rep.capabilities.items())},
+            "indirect_calls": rep.indirect_calls,
+        })
+    hooks = [{
+        "function": s.function.name,
+        "capability": s.capability_label,
+        "address": s.function.entry,
+        "file_offset": b.vaddr_to_offset(s.function.entry),
+        "probe_offset": s.file_offset,
+        "probe_address": s.probe.address,
+        "probe_kind": s.probe.kind,
+        "probe_note": s.probe.reason,
+        "direct_caller_only": s.spec.direct_caller_only,
+    } for s in ins.hooks.sites]
+    gaps = [{"kind": g.kind, "module": g.module, "detail": g.detail, "remedy": g.remedy} for g in ins.analysis.gaps]
+    return {
+        "binary": {
+            "path": b.path,
+            "go_version": b.go_version,
+            "main_module": b.main_module,
+            "pie": b.is_pie,
+            "stripped": b.is_stripped,
+            "cgo": b.has_cgo,
+            "settings": dict(b.build_info.settings) if b._build_info_ok() and b.build_info else {},
+            "catalog_version": str(ins.hooks.go_version),
+        },
+        "modules": modules,
+        "hooks": hooks,
+        "absent": list(ins.hooks.absent),
+        "inlined_only": list(ins.hooks.inlined_only),
+        "gaps": gaps,
+        "timings": {k: round(v, 4) for k, v in ins.timings.items()},
+    }
+
+
+def functions_document(binary: GoBinary) -> dict[str, Any]:
+    """Every function of the binary with its package and module (`gohook symbols --json`)."""
+    funcs = []
+    for f in binary.functions:
+        funcs.append({
+            "name": f.name,
+            "entry": f.entry,
+            "end": f.end,
+            "package": binary.package_of(f.name),
+            "module": binary.module_of(f.name),
+        })
+    return {"go_version": binary.go_version, "main_module": binary.main_module, "functions": funcs}
+
+
+def pcs_document(binary: GoBinary, pcs: list[int]) -> dict[str, Any]:
+    """Return addresses expanded into logical frames (`gohook symbols --pc PC --json`)."""
+    out = []
+    for pc in pcs:
+        frames = [{"function": fr.function, "file": fr.file, "line": fr.line, "inlined": fr.inlined}
+                  for fr in binary.frames(pc, return_address=True)]
+        out.append({"pc": pc, "frames": frames})
+    return {"pcs": out}

@@ -1,0 +1,297 @@
+"""gohook.plan.build: binary + catalog + policy -> EnforcementPlan, on real Go binaries.
+
+The fixtures (tests/gofixtures.py) are built by the installed toolchains. Where a fact can be had without
+gohook it comes from elsewhere: function addresses from Go's debug/gosym (the oracle program of
+testdata/go/oracle), the binary's modules from `go version -m`, file offsets from the ELF program headers
+as pyelftools reads them, call instructions from their bytes, and masks are decoded through the plan's own
+bit -> name table rather than built with the catalog's mask().
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import gofixtures
+import pytest
+from elftools.elf.elffile import ELFFile
+from gofixtures import Toolchain
+
+from gohook.attribution.ranges import Range
+from gohook.bpf.abi import HookKind
+from gohook.errors import PolicyError
+from gohook.gosym import GoBinary
+from gohook.plan.build import STD_INIT, PlanBuild, build_plan, is_std_init
+from gohook.plan.model import EnforcementPlan
+from gohook.policy.format import CapabilityNames, Mode, ModuleRule, Policy, parse_policy
+from gohook.sites.catalog import Catalog, GoVersion, UnknownCapabilityError, load_catalog
+from gohook.sites.hooks import find_hook_sites
+
+MAIN = "example.com/capapp"
+FILEUTIL = "github.com/acme/fileutil"
+NETCLIENT = "github.com/acme/netclient"
+STRUTIL = "github.com/acme/go.strutil"
+TELEMETRY = "github.com/evil/telemetry"
+
+
+@cache
+def _catalog() -> Catalog:
+    return load_catalog()
+
+
+@cache
+def _binary(toolchain: Toolchain, fixture: str, mode: str = "default") -> GoBinary:
+    return GoBinary.open(gofixtures.build(toolchain, fixture, mode))
+
+
+def _plan(binary: GoBinary, policy: Policy, sentinel: str = "auto") -> PlanBuild:
+    catalog = _catalog()
+    return build_plan(binary, find_hook_sites(binary, catalog), catalog, policy, Mode.ENFORCE, sentinel)
+
+
+def _policy(text: str) -> Policy:
+    return parse_policy(text, CapabilityNames(c.name for c in _catalog().capabilities), "test.yaml")
+
+
+def _names(plan: EnforcementPlan, mask: int) -> set[str]:
+    """Capability names of a mask, by the plan's own bit -> name table."""
+    return {name for bit, name in enumerate(plan.capabilities) if mask >> bit & 1}
+
+
+def _module_id(plan: EnforcementPlan, module: str) -> int:
+    return plan.modules.index(module) + 1
+
+
+def _covering(ranges: tuple[Range, ...], pc: int) -> Range | None:
+    found = [r for r in ranges if r.start <= pc < r.end]
+    assert len(found) <= 1, f"overlapping ranges at {pc:#x}: {found}"
+    return found[0] if found else None
+
+
+@cache
+def _oracle_functions(path: Path) -> tuple[dict[str, Any], ...]:
+    return tuple(gofixtures.oracle(path)["functions"])
+
+
+# --- masks per module ---------------------------------------------------------------------------------------
+
+
+def test_masks_per_module_follow_the_policy(newest_toolchain: Toolchain) -> None:
+    """Exact keys, the longest matching glob, `default` for the rest; modules are those of `go version -m`."""
+    path = gofixtures.build(newest_toolchain, "capapp", "default")
+    binary = _binary(newest_toolchain, "capapp")
+    policy = _policy(f"""
+version: 1
+default: [env.read]
+modules:
+  {FILEUTIL}: [files.read]
+  github.com/acme/*: [network.connect]
+  {TELEMETRY}: []
+  {MAIN}: [files, exec]
+""")
+    plan = _plan(binary, policy).plan
+    info = gofixtures.go_version_m(newest_toolchain, path)
+    listed = {info["main"]["path"], *(d["path"] for d in info["deps"])}
+    assert plan.modules[-1] == STD_INIT
+    assert set(plan.modules[:-1]) <= listed, set(plan.modules) - listed
+    assert list(plan.modules[:-1]) == sorted(plan.modules[:-1])
+    assert {MAIN, FILEUTIL, NETCLIENT, STRUTIL, TELEMETRY} <= set(plan.modules)
+    assert set(plan.allowed) == set(range(1, len(plan.modules) + 1))
+    masks = {m: _names(plan, plan.allowed[_module_id(plan, m)]) for m in plan.modules}
+    assert masks[FILEUTIL] == {"files.read"}  # the exact key wins over the glob
+    assert masks[NETCLIENT] == masks[STRUTIL] == {"network.connect"}  # the glob
+    assert masks[TELEMETRY] == set()
+    assert masks[MAIN] == {"files.read", "files.write", "exec"}  # a family expands
+    assert masks["gopkg.in/acme.v2"] == {"env.read"}  # unlisted: the default
+    assert masks[STD_INIT] == set(plan.capabilities)  # package initializers hold everything
+    assert _names(plan, plan.default_mask) == {"env.read"}
+
+
+def test_unknown_capability_in_a_policy_is_an_error(newest_toolchain: Toolchain) -> None:
+    """A policy built in code (not parsed against the catalog) naming a capability the catalog lacks."""
+    binary = _binary(newest_toolchain, "capapp")
+    bad_module = Policy(path="t", modules=(ModuleRule(FILEUTIL, frozenset({"files.delete"})),))
+    with pytest.raises(UnknownCapabilityError, match="files.delete") as err:
+        _plan(binary, bad_module)
+    assert err.value.name == "files.delete"
+    with pytest.raises(UnknownCapabilityError, match="netwrok"):
+        _plan(binary, Policy(path="t", default=frozenset({"netwrok"})))
+    # the same policy text is refused when parsed against the catalog's vocabulary, before any plan
+    with pytest.raises(PolicyError, match="files.delete"):
+        _policy(f"version: 1\nmodules:\n  {FILEUTIL}: [files.delete]\n")
+
+
+# --- trusted modules ----------------------------------------------------------------------------------------
+
+
+def test_trusted_modules_are_transparent(newest_toolchain: Toolchain) -> None:
+    """A trusted module gets no id, no mask and no range; its functions (by Go's debug/gosym) are the trusted
+    spans; code of it inlined into an untrusted function attributes to that function's module only."""
+    path = gofixtures.build(newest_toolchain, "capapp", "default")
+    binary = _binary(newest_toolchain, "capapp")
+    open_plan = _plan(binary, _policy("version: 1\n")).plan
+    trusted_plan = _plan(binary, _policy(f"version: 1\ntrust: [{FILEUTIL}]\n")).plan
+
+    assert FILEUTIL in open_plan.modules and FILEUTIL not in trusted_plan.modules
+    assert set(trusted_plan.modules) == set(open_plan.modules) - {FILEUTIL}
+    assert open_plan.trusted == ()
+    own = sorted((f["entry"], f["end"]) for f in _oracle_functions(path)
+                 if f["name"].startswith(FILEUTIL + ".") and f["end"] > f["entry"])
+    assert own, "no fileutil function in the oracle's table"
+    assert list(trusted_plan.trusted) == own
+
+    fid = _module_id(open_plan, FILEUTIL)
+    main_open, main_trusted = _module_id(open_plan, MAIN), _module_id(trusted_plan, MAIN)
+    for entry, _end in own:  # untrusted: charged to fileutil; trusted: no range at all (transparent)
+        r = _covering(open_plan.ranges, entry)
+        assert r is not None and r.modules[0] == fid, (hex(entry), r)
+        assert _covering(trusted_plan.ranges, entry) is None, hex(entry)
+    ids = {i for r in trusted_plan.ranges for i in r.modules}
+    assert ids <= set(range(1, len(trusted_plan.modules) + 1))
+
+    # fileutil.ReadFile is inlined into main.doInline (the compiler says so, tests/test_gosym_oracle.py):
+    # there the open plan has (fileutil, main), the trusted one main alone
+    do_inline = next(f for f in _oracle_functions(path) if f["name"] == "main.doInline")
+    pcs = range(do_inline["entry"], do_inline["end"])
+    open_chains = {r.modules for pc in pcs if (r := _covering(open_plan.ranges, pc)) is not None}
+    trusted_chains = {r.modules for pc in pcs if (r := _covering(trusted_plan.ranges, pc)) is not None}
+    assert (fid, main_open) in open_chains, open_chains
+    assert trusted_chains == {(main_trusted,)}, trusted_chains
+
+
+# --- the std:init pseudo-module ----------------------------------------------------------------------------
+
+#: pkg.init or pkg.init.N, pkg a path whose last element has no dot (no method, no closure)
+_INIT = re.compile(r"(?P<pkg>(?:[\w.\-]+/)*[\w\-]+)\.init(?:\.\d+)?")
+
+
+def _std_init_by_name(name: str) -> bool:
+    """Independent of gohook.gosym: a standard-library package has no dot in its first path element."""
+    m = _INIT.fullmatch(name)
+    return m is not None and m["pkg"] != "main" and "." not in m["pkg"].split("/", 1)[0]
+
+
+def test_std_init_is_package_initializers_of_the_standard_library_only(newest_toolchain: Toolchain) -> None:
+    path = gofixtures.build(newest_toolchain, "capapp", "default")
+    binary = _binary(newest_toolchain, "capapp")
+    names = {f["name"] for f in _oracle_functions(path)}
+    expected = {n for n in names if _std_init_by_name(n)}
+    assert {n for n in names if is_std_init(binary, n)} == expected
+    assert {"runtime.init", "errors.init"} <= expected
+    assert any(re.fullmatch(r"runtime\.init\.\d+", n) for n in expected)
+    # closures of initializers (which run later, on anyone's behalf), methods called init and module
+    # initializers are not std:init
+    closures = [n for n in names if re.fullmatch(r"[\w/]+\.init(\.\d+)?\.func\d+", n)]
+    methods = [n for n in names if re.fullmatch(r"runtime\.\(\*\w+\)\.init", n)]
+    assert closures and methods
+    assert not [n for n in closures + methods if is_std_init(binary, n)]
+    assert not is_std_init(binary, "main.init") and not is_std_init(binary, FILEUTIL + ".init")
+
+    plan = _plan(binary, _policy("version: 1\n")).plan
+    sid = _module_id(plan, STD_INIT)
+    assert sid == len(plan.modules)  # after the real modules
+    by_name = {f["name"]: f for f in _oracle_functions(path)}
+    for name in sorted(expected):
+        f = by_name[name]
+        r = _covering(plan.ranges, f["entry"])
+        assert r is not None and r.modules[0] == sid, (name, r)
+    runtime_main = by_name["runtime.main"]
+    assert _covering(plan.ranges, runtime_main["entry"]) is None  # other std code: no range
+    assert plan.provenance is not None and plan.provenance.not_inherited == sid
+
+
+# --- the system-call sentinel ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("fixture", "mode", "setting", "on", "reason"), [
+    ("inlineapp", "default", "auto", False, "off (auto: no cgo, module assembly or module system calls)"),
+    ("inlineapp", "default", "on", True, "on (--sentinel on)"),
+    ("capapp", "default", "auto", True, "on (auto: raw system calls from module code (syscall.Syscall))"),
+    ("capapp", "default", "off", False, "off (--sentinel off), although the binary has raw system calls"),
+    ("capapp", "cgo", "auto", True, "on (auto: cgo: C code makes its own system calls)"),
+])
+def test_sentinel_reasons(newest_toolchain: Toolchain, fixture: str, mode: str, setting: str, on: bool,
+                          reason: str) -> None:
+    build = _plan(_binary(newest_toolchain, fixture, mode), _policy("version: 1\n"), setting)
+    assert build.sentinel_reason.startswith(reason), build.sentinel_reason
+    assert (build.plan.sentinel is not None) == on
+    kinds = [h.kind for h in build.plan.hooks]
+    if not on:
+        assert HookKind.SITE not in kinds and HookKind.CGOCALL not in kinds
+    elif any(h.function == "runtime.cgocall" for h in build.plan.hooks):
+        assert HookKind.CGOCALL in kinds  # the sentinel learns whose C code a thread runs
+    # `syscall` instruction sites, if any, come after every catalog hook point
+    sites = [i for i, k in enumerate(kinds) if k == HookKind.SITE]
+    assert sites == list(range(len(kinds) - len(sites), len(kinds)))
+
+
+def test_sentinel_setting_must_be_known(newest_toolchain: Toolchain) -> None:
+    with pytest.raises(ValueError, match="'sometimes'"):
+        _plan(_binary(newest_toolchain, "inlineapp"), _policy("version: 1\n"), "sometimes")
+
+
+# --- hook points on a real binary ---------------------------------------------------------------------------
+
+
+def _file_offset(elf: ELFFile, vaddr: int) -> int:
+    for seg in elf.iter_segments():
+        if seg["p_type"] == "PT_LOAD" and seg["p_vaddr"] <= vaddr < seg["p_vaddr"] + seg["p_filesz"]:
+            return vaddr - seg["p_vaddr"] + seg["p_offset"]
+    raise AssertionError(f"{vaddr:#x} is in no PT_LOAD segment")
+
+
+def _branch_target(data: bytes, offset: int, address: int) -> int:
+    """Target of the CALL rel32 / JMP rel32 / JMP rel8 at a file offset."""
+    op = data[offset]
+    if op in (0xE8, 0xE9):
+        return address + 5 + struct.unpack_from("<i", data, offset + 1)[0]
+    if op == 0xEB:
+        return address + 2 + struct.unpack_from("<b", data, offset + 1)[0]
+    raise AssertionError(f"no direct call or jump at {address:#x} (opcode {op:#x})")
+
+
+def test_hook_points_are_where_go_says_the_functions_are(toolchain: Toolchain) -> None:
+    """Every catalog function in the binary is planned or skipped with a reason; each hook point's entry is
+    the function's entry by Go's debug/gosym, its probe lies in the function (or is a direct call or jump
+    to it from module code, for direct_caller_only hooks), and its file offset is the probe's by the ELF
+    program headers."""
+    path = gofixtures.build(toolchain, "capapp", "default")
+    binary = _binary(toolchain, "capapp")
+    build = _plan(binary, _policy("version: 1\n"), "off")
+    plan = build.plan
+    functions = _oracle_functions(path)
+    entries: dict[str, set[int]] = {}
+    for f in functions:
+        entries.setdefault(f["name"], set()).add(f["entry"])
+    ends = {f["entry"]: f["end"] for f in functions}
+    data = path.read_bytes()
+    with path.open("rb") as fh:
+        elf = ELFFile(fh)
+        offsets = {h.probe: _file_offset(elf, h.probe) for h in plan.hooks}
+
+    catalog = _catalog()
+    wanted = {s.function for s in catalog.hooks_for(GoVersion.parse(binary.go_version or ""))} & set(entries)
+    planned = {h.function for h in plan.hooks}
+    skipped = dict(build.skipped)
+    assert wanted == planned | set(skipped), (wanted - planned - set(skipped), (planned | set(skipped)) - wanted)
+    assert all(skipped.values()), skipped
+    assert {"syscall.openat", "syscall.connect"} <= planned
+    assert [h.hook_id for h in plan.hooks] == list(range(len(plan.hooks)))
+    assert len(build.sites) == len(plan.hooks)  # sentinel off: no SITE points
+
+    for hook in plan.hooks:
+        where = f"{hook.function} #{hook.hook_id}"
+        assert hook.kind == HookKind.CALL, where
+        assert hook.entry in entries[hook.function], where
+        assert hook.file_offset == offsets[hook.probe], where
+        if hook.entry <= hook.probe < ends[hook.entry]:
+            assert hook.call_len == 0, where
+        else:  # a call site in module code
+            assert hook.direct_caller_only, where
+            assert _branch_target(data, hook.file_offset, hook.probe) == hook.entry, where
+            assert hook.call_len in (0, 5) and (hook.call_len == 5) == (data[hook.file_offset] == 0xE8), where
+            caller = binary.function_at(hook.probe)
+            assert caller is not None and not binary.is_std(caller.name), where
