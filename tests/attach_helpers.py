@@ -1,4 +1,4 @@
-"""Helpers for the live `gohook attach` tests (tests/test_attach_live.py).
+"""Helpers for the live `gohook attach` tests (tests/test_attach_live.py, tests/test_evasion.py).
 
 Everything goes through the real CLI, `python -m gohook attach`, in a child
 process: `Session` is a system-wide (or --pid) attach running in the

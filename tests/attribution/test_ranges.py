@@ -6,7 +6,7 @@ modules of each physical frame's logical frames (innermost first, std and transp
 must be what the range holding its return address - 1 says. Module paths of the runtime's function names
 come from their package paths here, not from gohook. Every piece of every function is also checked
 against gohook's own inline expansion (GoBinary.frames, itself checked against the runtime in
-tests/test_gosym_oracle.py). merge and module_id_map are checked on synthetic input.
+tests/gosym/test_oracle.py). merge and module_id_map are checked on synthetic input.
 
 The fixtures have no module function inlined into a standard-library function (Go does not inline across
 a function value, and std code calls module code only that way), so "inlined into transparent code" is

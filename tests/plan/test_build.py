@@ -152,7 +152,7 @@ def test_trusted_modules_are_transparent(newest_toolchain: Toolchain) -> None:
     ids = {i for r in trusted_plan.ranges for i in r.modules}
     assert ids <= set(range(1, len(trusted_plan.modules) + 1))
 
-    # fileutil.ReadFile is inlined into main.doInline (the compiler says so, tests/test_gosym_oracle.py):
+    # fileutil.ReadFile is inlined into main.doInline (the compiler says so, tests/gosym/test_oracle.py):
     # there the open plan has (fileutil, main), the trusted one main alone
     do_inline = next(f for f in _oracle_functions(path) if f["name"] == "main.doInline")
     pcs = range(do_inline["entry"], do_inline["end"])

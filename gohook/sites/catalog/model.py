@@ -189,7 +189,7 @@ class StructField:
     """A field the BPF program reads at ``offset`` bytes from the struct pointer.
 
     ``go_field`` ("net.TCPAddr.Port") names it for the offset check that
-    tests/test_catalog.py runs against each toolchain.
+    tests/sites/test_catalog.py runs against each toolchain.
     """
 
     name: str

@@ -20,7 +20,7 @@ import yaml
 
 from gohook.commands.main import main
 
-EXPECT = yaml.safe_load((Path(__file__).parent / "data" / "inspect_expect.yaml").read_text())
+EXPECT = yaml.safe_load((Path(__file__).parents[1] / "data" / "inspect_expect.yaml").read_text())
 MODES = ("default", "stripped", "pie", "cgo")
 _DOCS: dict[tuple[str, str], dict[str, Any]] = {}
 

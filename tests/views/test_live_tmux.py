@@ -16,7 +16,7 @@ from pathlib import Path
 import gofixtures
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _require_root_and_tmux() -> None:

@@ -45,7 +45,7 @@ from gohook.sites.catalog import (
     parse_signature,
 )
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 PROBE_SOURCE = REPO / "testdata" / "go" / "catalogprobe"
 PROBE_BUILD = REPO / "build" / "catalogprobe"
 CATALOG_YAML = REPO / "gohook" / "sites" / "catalog.yaml"
