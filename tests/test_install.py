@@ -136,6 +136,7 @@ def test_the_wheel_holds_the_c_and_the_catalog_and_no_tests(wheel: Path) -> None
     assert {"gohook/bpf/c/gohook.bpf.c", "gohook/bpf/c/doctor.bpf.c", "gohook/bpf/c/gohook.h"} <= c_files
     assert c_files <= names, sorted(c_files - names)
     assert "gohook/sites/catalog.yaml" in names
+    assert "gohook/sites/syscalls.yaml" in names
     assert "gohook/commands/main.py" in names and "gohook/bpf/selftest.py" in names
     assert not [n for n in names if n.startswith("tests/") or "/tests/" in n]
     assert all(n.startswith(("gohook/", "gohook-")) for n in names), sorted(names)[:20]

@@ -157,6 +157,7 @@ class _Loader:
         self.known = {c.name for c in caps}
         entries = tuple(self.entry(e, i) for i, e in enumerate(self.listing(top["hooks"], "hooks")))
         self.check_overlaps(entries)
+        self.check_hooked(caps, entries)
         gaps = tuple(self.gap(g, i) for i, g in enumerate(self.listing(top["gaps"], "gaps")))
         return Catalog(caps, entries, gaps, verified, self.source)
 
@@ -170,7 +171,7 @@ class _Loader:
         caps: list[Capability] = []
         for i, raw in enumerate(self.listing(value, "capabilities")):
             where = f"capabilities[{i}]"
-            m = self.mapping(raw, where, ("name", "bit", "description", "capslock"))
+            m = self.mapping(raw, where, ("name", "bit", "description", "capslock"), ("hooked",))
             name = self.string(m["name"], f"{where}.name")
             where = f"{where} {name}"
             if not _CAPABILITY_NAME.match(name) or name == ALL:
@@ -184,7 +185,10 @@ class _Loader:
             for c in capslock:
                 if c not in CAPSLOCK_NAMES:
                     raise self.fail(f"{where}.capslock", f"{c!r} is not a Capslock capability")
-            caps.append(Capability(name, bit, self.string(m["description"], f"{where}.description"), capslock))
+            hooked = self.boolean(m.get("hooked", True), f"{where}.hooked")
+            caps.append(
+                Capability(name, bit, self.string(m["description"], f"{where}.description"), capslock, hooked)
+            )
         if not caps:
             raise self.fail("capabilities", "no capabilities defined")
         seen_names: set[str] = set()
@@ -417,6 +421,20 @@ class _Loader:
                 raise self.fail(
                     f"hooks {a.function}", f"listed twice for Go {a.go} and {b.go} with the same capability"
                 )
+
+    def check_hooked(self, caps: Sequence[Capability], entries: Sequence[HookEntry]) -> None:
+        """`hooked: false` means no hook charges the capability (yet); every other capability has a hook.
+
+        Capabilities that come from the system call classification alone (memory.exec, io_uring, ...)
+        have no standard-library choke point in the catalog; saying so in the data keeps a forgotten
+        hook, or a hook charging a capability marked unhooked, from passing silently.
+        """
+        charged = {name for e in entries for spec in e.specs for name in spec.capabilities}
+        for cap in caps:
+            if cap.hooked and cap.name not in charged:
+                raise self.fail(f"capability {cap.name}", "no hook charges it (say `hooked: false` if none should)")
+            if not cap.hooked and cap.name in charged:
+                raise self.fail(f"capability {cap.name}", "is `hooked: false`, but a hook charges it")
 
     # gaps
 

@@ -136,12 +136,17 @@ class Capability:
     ``bit`` is its index in the u64 capability bitmask the BPF program and
     the policy maps use; it never changes once released. ``family`` is the
     part before the dot (``files`` for ``files.read``), or the name itself.
+    ``hooked`` is False for a capability no hook charges yet: it comes from
+    the system call classification (gohook/sites/syscalls.yaml) alone, and
+    the loader checks that no hook names it (and that every other one has a
+    hook).
     """
 
     name: str
     bit: int
     description: str
     capslock: tuple[str, ...]
+    hooked: bool = True
 
     @property
     def family(self) -> str:
