@@ -109,6 +109,7 @@ FIXTURES: dict[str, Fixture] = {
     "attachapp": Fixture("attachapp", GO_TESTDATA / "attachapp", "."),
     "bpfprobe": Fixture("bpfprobe", GO_TESTDATA / "bpfprobe", "."),
     "perfapp": Fixture("perfapp", GO_TESTDATA / "perfapp", "."),  # bench/evaluate.py's workload
+    "gapsapp": Fixture("gapsapp", GO_TESTDATA / "gapsapp", "."),  # gaps inspect names (tests/static/test_gaps.py)
 }
 ORACLE_FIXTURE = Fixture("oracle", GO_TESTDATA / "oracle", ".")
 MODPROXY_SOURCE = GO_TESTDATA / "modproxy"

@@ -12,22 +12,36 @@ through standard-library functions; calls into another module are that
 module's own (its call sites are sources of its own search). So the
 capabilities listed for a module are exactly those a caller-mode policy must
 grant it for the calls this analysis can see.
+
+Gaps name what no hook can block (docs/capabilities.md, "What inspect cannot
+block: gaps"): besides C, plugins, exec and the module's own `syscall`
+instructions, a module's calls of unexported standard-library functions
+(`linkname`: reachable only through //go:linkname), capability functions it
+takes as values for other code to run (`func_value`), its calls of system-call
+wrappers whose classes no hook charges yet (`syscall_wrapper`: mprotect, mmap,
+madvise, sendto, sendmsg, io_uring setup), and the system call numbers its
+raw calls load as constants, named by gohook.sites.syscalls.
 """
 
 from __future__ import annotations
 
 import bisect
 import fnmatch
+import re
+import struct
 from collections import deque
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import capstone
 
 from gohook.attribution.ranges import function_ranges
+from gohook.errors import GohookError
 from gohook.gosym import STD, GoBinary
 from gohook.gosym.pclntab import FLAG_ASM, Function
 from gohook.sites.catalog import FlagRule, ValueRule
 from gohook.sites.hooks import HookReport, HookSite
+from gohook.sites.syscalls import classify
 from gohook.static.callgraph import CallGraph
 
 # Standard-library handlers that serve files on a module's behalf: the opens happen later, in std code on
@@ -39,6 +53,59 @@ STD_HANDLERS = frozenset({"net/http.FileServer", "net/http.FileServerFS", "net/h
 # scheduling, signals, timers), not capabilities of the code that reaches them.
 RUNTIME_PACKAGES = ("runtime.", "internal/runtime/", "runtime/")
 
+# Runtime functions the compiler and linker call from any package's code (the builtin declarations
+# of cmd/compile/internal/typecheck/_builtin/runtime.go in Go 1.19 to 1.27, and what the back end
+# emits: stack growth, write barriers, bounds panics, malloc specializations, cgo stubs). Calls to
+# other unexported standard-library functions from a module's own frame are reachable only through
+# //go:linkname (gap `linkname`).
+_COMPILER_RUNTIME_NAMES = """
+    KeepAlive addCovMeta asanread asanregisterglobals asanwrite assertE2I assertE2I2 assertI2I assertI2I2 block
+    c128equal c128hash c64equal c64hash chancap chanlen chanrecv1 chanrecv2 chansend1 checkptrAlignment
+    checkptrArithmetic closechan cmpstring complex128div concatbyte2 concatbyte3 concatbyte4 concatbyte5 concatbytes
+    concatstring2 concatstring3 concatstring4 concatstring5 concatstrings convI2I convT convT16 convT32 convT64
+    convTnoptr convTslice convTstring countrunes decoderune deferrangefunc efaceeq f32equal f32hash f64equal
+    f64hash fastrand float64toint64 float64touint32 float64touint64 getcallerpc getcallersp gopanic gorecover
+    goschedguarded growslice growsliceBuf growsliceBufNoAlias growsliceNoAlias ifaceeq int64div int64mod
+    int64tofloat32 int64tofloat64 interequal interfaceSwitch interhash intstring makechan makechan64 makemap
+    makemap64 makemap_small makeslice makeslice64 makeslicecopy mallocgc mapIterNext mapIterStart mapaccess1
+    mapaccess1_fast32 mapaccess1_fast64 mapaccess1_faststr mapaccess1_fat mapaccess2 mapaccess2_fast32
+    mapaccess2_fast64 mapaccess2_faststr mapaccess2_fat mapassign mapassign_fast32 mapassign_fast32ptr
+    mapassign_fast64 mapassign_fast64ptr mapassign_faststr mapclear mapdelete mapdelete_fast32 mapdelete_fast64
+    mapdelete_faststr mapiterinit mapiternext memclrHasPointers memclrNoHeapPointers memmove moveSlice
+    moveSliceNoCap moveSliceNoCapNoScan moveSliceNoScan msanmove msanread msanwrite mulUintptr newobject
+    nilinterequal nilinterhash printbool printcomplex printcomplex128 printcomplex64 printeface printfloat
+    printfloat32 printfloat64 printhex printiface printint printlock printnl printpointer printquoted printslice
+    printsp printstring printuint printuintptr printunlock rand rand32 selectgo selectnbrecv selectnbsend
+    selectsetpc slicebytetostring slicebytetostringtmp slicecopy slicerunetostring strequal strhash
+    stringtoslicebyte stringtoslicerune throwinit typeAssert typedmemclr typedmemmove typedslicecopy
+    uint32tofloat64 uint64div uint64mod uint64tofloat32 uint64tofloat64 unsafeslicecheckptr unsafestringcheckptr
+    deferproc deferprocStack deferreturn newproc duffzero duffcopy wbZero wbMove memequal_varlen memhash_varlen
+    cgocall cgocallback addmoduledata gcWriteBarrier procyield
+"""
+COMPILER_RUNTIME = frozenset(_COMPILER_RUNTIME_NAMES.split())
+COMPILER_RUNTIME_PREFIXES = ("morestack", "gcWriteBarrier", "panic", "goPanic", "memequal", "memhash", "race",
+                             "msan", "asan", "libfuzzer", "mallocgc", "mallocTiny", "cgo", "_cgo", "check")
+_GENERATED = re.compile(r"^(func|gowrap|deferwrap|glob\.func)\d+$|-fm$|-range\d+$")
+
+# Wrappers of system calls whose classes (gohook/sites/syscalls.yaml: memory.exec, tamper, io_uring,
+# sendto/sendmsg with an address) no hook charges: function -> system call number.
+_WRAPPED = MappingProxyType({"Mprotect": 10, "Mmap": 9, "MmapPtr": 9, "Madvise": 28, "Sendto": 44, "Sendmsg": 46,
+                             "SendmsgN": 46, "SendmsgBuffers": 46})
+# Their unexported callees are listed too: where the compiler inlines a wrapper into module code, the call
+# site left there calls them (syscall.Mmap inlined calls syscall.(*mmapper).Mmap).
+_WRAPPED_INNER = MappingProxyType({"(*mmapper).Mmap": 9, "mmap": 9, "mprotect": 10, "madvise": 28, "sendto": 44,
+                                   "sendmsg": 46, "sendmsgN": 46})
+SYSCALL_WRAPPERS = MappingProxyType({f"{pkg}.{name}": nr for pkg in ("syscall", "golang.org/x/sys/unix")
+                                     for name, nr in (_WRAPPED | _WRAPPED_INNER).items()})
+IO_URING_SETUP = re.compile(r"io_?uring_?setup|setup_?io_?uring", re.IGNORECASE)
+IO_URING_SETUP_NR = 425
+
+# Entry points whose first argument (rax, Go register ABI) is the system call number.
+RAW_SYSCALL_ENTRIES = frozenset(f"{pkg}.{name}" for pkg in ("syscall", "golang.org/x/sys/unix")
+                                for name in ("Syscall", "Syscall6", "RawSyscall", "RawSyscall6", "RawSyscallNoError",
+                                             "SyscallNoError"))
+FUNC_VALUE_SEARCH_LIMIT = 4000  # std functions visited per function value before giving up (capabilities so far)
+
 
 @dataclass(frozen=True)
 class CapabilityPath:
@@ -48,10 +115,14 @@ class CapabilityPath:
 
 @dataclass(frozen=True)
 class Gap:
-    kind: str  # cgo, exec, plugin, raw_syscall, asm, inlined_hook, frame_pointer, unhooked_syscall, no_buildinfo
+    kind: str  # cgo, exec, plugin, raw_syscall, asm, inlined_hook, frame_pointer, unhooked_syscall, no_buildinfo,
+    # linkname, func_value, syscall_wrapper, std_handler, indirect_calls, unenforced_hook
     module: str  # module path, or "" for the whole binary
     detail: str
     remedy: str
+    function: str = ""  # the module function at fault, when one is
+    address: int = 0  # an example address in it (a call site, a `syscall` or `lea` instruction), when one is
+    syscalls: tuple[int, ...] = ()  # system call numbers seen as constants there (raw_syscall, asm, syscall_wrapper)
 
 
 @dataclass
@@ -129,6 +200,21 @@ def analyze(binary: GoBinary, hooks: HookReport, graph: CallGraph) -> Analysis:
     anchors = _reach_anchors(fns, hooks)
     funnels = _flag_funnels(binary, hooks, graph)
     gaps: list[Gap] = []
+    raw_numbers: dict[str, set[int]] = {}  # module -> system call numbers at its calls of syscall.Syscall*
+    linked: set[tuple[str, str, str]] = set()
+    valued: set[tuple[str, str, int]] = set()
+    value_caps: dict[int, frozenset[str]] = {}
+
+    def module_of_name(name: str) -> str:
+        return binary.module_of(name)
+
+    def value_capabilities(target: int) -> frozenset[str]:
+        """Capabilities a std function taken as a value reaches through the standard library (memoized)."""
+        got = value_caps.get(target)
+        if got is None:
+            got = value_caps[target] = _reach_capabilities(graph, target, module_of, hook_at, anchors)
+        return got
+
     # -- call sites attributed to modules (inline-aware) ---------------------------
     sources: dict[str, list[tuple[int, int, int]]] = {m: [] for m in modules}  # module -> (caller, site, callee)
     fp_checked = 0
@@ -144,13 +230,20 @@ def analyze(binary: GoBinary, hooks: HookReport, graph: CallGraph) -> Analysis:
         scan = graph.scan(i)
         if own != STD:
             modules[own].indirect_calls += scan.indirect_calls
+            numbers = _numbers(binary, f, scan.syscalls)
             if scan.syscalls:
                 gaps.append(Gap("raw_syscall", own, f"{f.name} issues the syscall instruction itself "
-                                f"({len(scan.syscalls)} site(s), e.g. {scan.syscalls[0]:#x}): no hook point sees it",
-                                "deny the module or review its assembly; the syscall sentinel reports it at run time"))
+                                f"({len(scan.syscalls)} site(s), e.g. {scan.syscalls[0]:#x}): no hook point sees it"
+                                + _numbers_note(numbers),
+                                "deny the module or review its assembly; the syscall sentinel reports it at run time",
+                                f.name, scan.syscalls[0], numbers))
             if f.flag & FLAG_ASM or binary.line_at(f.entry)[0].endswith(".s"):
-                gaps.append(Gap("asm", own, f"{f.name} is assembly: it may bypass frame pointers and hooks",
-                                "review the assembly; use unattributed: deny so forged stacks are not allowed"))
+                gaps.append(Gap("asm", own, f"{f.name} is assembly: it may bypass frame pointers and hooks"
+                                + _numbers_note(numbers),
+                                "review the assembly; use unattributed: deny so forged stacks are not allowed",
+                                f.name, scan.syscalls[0] if scan.syscalls else f.entry, numbers))
+            if IO_URING_SETUP.search(f.name.rpartition("/")[2]):
+                gaps.append(_wrapper_gap(own, f.name, f.name, f.entry, IO_URING_SETUP_NR))
             if scan.calls:
                 fp_checked += 1
                 code = binary.image.read(f.entry, min(64, f.end - f.entry))
@@ -175,7 +268,50 @@ def analyze(binary: GoBinary, hooks: HookReport, graph: CallGraph) -> Analysis:
             k = _range_index(starts, site)
             mods = ranges[k].modules if k >= 0 and site < ranges[k].end else ()
             if mods:
-                sources[names[mods[0]]].append((i, site, ti))
+                mod = names[mods[0]]
+                sources[mod].append((i, site, ti))
+                callee = fns[ti].name
+                if callee in SYSCALL_WRAPPERS:
+                    gaps.append(_wrapper_gap(mod, f.name, callee, site, SYSCALL_WRAPPERS[callee]))
+                elif callee in RAW_SYSCALL_ENTRIES:
+                    nr = constant_register(binary, graph, i, site, "rax")
+                    if nr is not None:
+                        raw_numbers.setdefault(mod, set()).add(nr)
+                elif (module_of[ti] == STD and linkname_only(callee, goroot_code=mod.split("/")[0] == "cmd")
+                      and (mod, f.name, callee) not in linked):
+                    frame = next(iter(_frames(binary, site)), None)
+                    if frame is not None and module_of_name(frame) == mod and not _cgo_generated(frame):
+                        linked.add((mod, f.name, callee))
+                        gaps.append(Gap("linkname", mod, f"{frame} calls {callee} (at {site:#x}), an unexported "
+                                        "standard-library function its code can reach only through //go:linkname: "
+                                        "hooks on the public API it bypasses do not see it",
+                                        "review the module; deny it the capabilities the linknamed function "
+                                        "reaches by other means, or remove the dependency", frame, site))
+        for site, ref in scan.address_refs:
+            ti = _function_value(binary, graph, ref)
+            if ti is None or ti == i or module_of[ti] != STD:
+                continue
+            k = _range_index(starts, site)
+            mods = ranges[k].modules if k >= 0 and site < ranges[k].end else ()
+            if not mods or (names[mods[0]], f.name, ti) in valued:
+                continue
+            valued.add((names[mods[0]], f.name, ti))
+            # Not when standard-library code inlined into the module takes a function of its own package (a
+            # closure of its own, like telemetry's counter.CountFlags.func1): that is std's business. Arguments
+            # an inlined std call materializes (reflect.ValueOf(os.WriteFile)) are the module's.
+            frames = _frames(binary, site)
+            if not frames or (module_of_name(frames[0]) == STD
+                              and binary.package_of(frames[0]) == binary.package_of(fns[ti].name)):
+                continue
+            frame = next((fr for fr in frames if module_of_name(fr) == names[mods[0]]), f.name)
+            caps = value_capabilities(ti)
+            if caps:
+                gaps.append(Gap("func_value", names[mods[0]],
+                                f"{frame} takes {fns[ti].name} as a value (at {site:#x}), which reaches "
+                                f"{', '.join(sorted(caps))}: whichever code calls it (another module's goroutine) "
+                                "is charged, not this module",
+                                "review where the value goes; deny those capabilities to the modules that run it",
+                                frame, site))
                 if fns[ti].name in STD_HANDLERS:
                     gaps.append(Gap("std_handler", names[mods[0]],
                                     f"{f.name} hands requests to {fns[ti].name}: the files it serves are opened "
@@ -261,8 +397,11 @@ def analyze(binary: GoBinary, hooks: HookReport, graph: CallGraph) -> Analysis:
             gaps.append(Gap("plugin", mod, "loads Go plugins: " + " -> ".join(caps["plugin"].path),
                             "plugin code is not in this binary's analysis: deny plugin"))
         if "syscall" in caps:
-            gaps.append(Gap("raw_syscall", mod, "makes raw system calls: " + " -> ".join(caps["syscall"].path),
-                            "hooked at the syscall.Syscall* entry (capability `syscall`); deny it unless needed"))
+            numbers = tuple(sorted(raw_numbers.get(mod, ())))
+            gaps.append(Gap("raw_syscall", mod, "makes raw system calls: " + " -> ".join(caps["syscall"].path)
+                            + _numbers_note(numbers, "at its call sites"),
+                            "hooked at the syscall.Syscall* entry (capability `syscall`); deny it unless needed",
+                            caps["syscall"].path[0], 0, numbers))
         if rep.indirect_calls:
             gaps.append(Gap("indirect_calls", mod, f"{rep.indirect_calls} indirect call sites (interfaces, closures, "
                             "function values) cannot be resolved statically: their capabilities are not listed",
@@ -298,7 +437,8 @@ class FlagFunnel:
 # function -> (flag register, hook whose rule the flag feeds). os.OpenFile(name string, flag int, perm FileMode):
 # name in rax/rbx, flag in rcx. os.Open, os.Create, os.ReadFile, os.WriteFile all call it with constants.
 FLAG_FUNNELS = {"os.OpenFile": ("rcx", "syscall.openat")}
-_REG_ALIASES = {"rcx": ("rcx", "ecx", "cx", "cl"), "rdi": ("rdi", "edi", "di", "dil")}
+_REG_ALIASES = {"rcx": ("rcx", "ecx", "cx", "cl"), "rdi": ("rdi", "edi", "di", "dil"),
+                "rax": ("rax", "eax", "ax", "al")}
 
 
 def _flag_funnels(binary: GoBinary, hooks: HookReport, graph: CallGraph) -> dict[int, FlagFunnel]:
@@ -322,7 +462,11 @@ def constant_register(binary: GoBinary, graph: CallGraph, caller: int, site: int
     or return: `xor ecx, ecx` is 0, `mov ecx, 0x242` is 0x242, anything else
     writing the register is unknown.
     """
-    f = graph.function(caller)
+    return _constant_before(binary, graph.function(caller), site, register)
+
+
+def _constant_before(binary: GoBinary, f: Function, site: int, register: str) -> int | None:
+    """The constant `register` holds at `site` in f (see constant_register)."""
     md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
     insns = [(a, m, o) for a, _s, m, o in md.disasm_lite(binary.image.read(f.entry, site - f.entry), f.entry)]
     names = _REG_ALIASES.get(register, (register,))
@@ -340,6 +484,110 @@ def constant_register(binary: GoBinary, graph: CallGraph, caller: int, site: int
             return int(src)
         return None
     return None
+
+
+def linkname_only(name: str, goroot_code: bool = False) -> bool:
+    """Whether a standard-library function is reachable from other packages only through //go:linkname.
+
+    Its own identifier (a method's name, not its receiver's) is unexported, or its package is internal
+    (`internal/...`, `.../internal/...`, `vendor/...`; unless the caller is itself in GOROOT, like the
+    `cmd` tools, which may import them: `goroot_code`); compiler-generated code (closures, wrappers,
+    type algorithms) and the runtime entry points the compiler itself calls (COMPILER_RUNTIME) are not.
+    """
+    if name.startswith(("type:", "type.", "go:", "go.")):
+        return False
+    base = name.split("[", 1)[0]
+    slash = base.rfind("/")
+    dot = base.find(".", slash + 1)
+    if dot < 0:
+        return False
+    pkg, ident = base[:dot], base[dot + 1 :].rpartition(".")[2]
+    if not ident or _GENERATED.search(ident) or _GENERATED.search(base[dot + 1 :]):
+        return False
+    runtime = pkg in ("runtime", "internal/runtime/sys", "internal/abi") or pkg.startswith("runtime/internal/")
+    if runtime and (ident in COMPILER_RUNTIME or ident.startswith(COMPILER_RUNTIME_PREFIXES)):
+        return False
+    internal = pkg.startswith(("internal/", "vendor/")) or "/internal/" in pkg or pkg.endswith("/internal")
+    return (internal and not goroot_code) or not ident[0].isupper()
+
+
+def _cgo_generated(name: str) -> bool:
+    """cmd/cgo's glue (_cgo_cmalloc, _Cfunc_*): it reaches runtime internals by its own //go:linkname."""
+    return name.rpartition(".")[2].startswith(("_cgo", "_C"))
+
+
+def _frames(binary: GoBinary, site: int) -> list[str]:
+    """The logical functions at an instruction, innermost first (inline-aware); empty if unknown."""
+    try:
+        return [fr.function for fr in binary.frames(site, return_address=False)]
+    except GohookError:
+        return []
+
+
+def _function_value(binary: GoBinary, graph: CallGraph, ref: int) -> int | None:
+    """The function an address loaded by `lea` stands for: a function entry (a code pointer, as the
+    compiler builds method values and closures with), or a static function value (a funcval whose first
+    word is a function entry, as `os.Remove` passed as data is); None otherwise."""
+    if binary.text_start <= ref < binary.text_end:
+        return graph.index_of(ref)
+    try:
+        (word,) = struct.unpack("<Q", binary.image.read(ref, 8))
+    except (GohookError, struct.error):
+        return None
+    if binary.text_start <= word < binary.text_end:
+        return graph.index_of(word)
+    return None
+
+
+def _reach_capabilities(graph: CallGraph, start: int, module_of: list[str], hook_at: dict[int, HookSite],
+                        anchors: dict[int, HookSite]) -> frozenset[str]:
+    """Capabilities reachable from a std function through std code (bounded by FUNC_VALUE_SEARCH_LIMIT)."""
+    caps: set[str] = set()
+    seen = {start}
+    queue = deque([start])
+    while queue and len(seen) <= FUNC_VALUE_SEARCH_LIMIT:
+        n = queue.popleft()
+        site = hook_at.get(n)
+        if site is not None:
+            if n == start or not site.spec.direct_caller_only:
+                caps.update(site.capabilities)
+            continue
+        anchor = anchors.get(n)
+        if anchor is not None:
+            caps.update(anchor.capabilities)
+        for m in graph.edges(n):
+            if m not in seen and module_of[m] == STD:
+                seen.add(m)
+                queue.append(m)
+    return frozenset(caps)
+
+
+def _numbers(binary: GoBinary, f: Function, syscalls: tuple[int, ...]) -> tuple[int, ...]:
+    """System call numbers loaded as constants into rax before f's `syscall` instructions."""
+    out = set()
+    for site in syscalls:
+        nr = _constant_before(binary, f, site, "rax")
+        if nr is not None:
+            out.add(nr)
+    return tuple(sorted(out))
+
+
+def _numbers_note(numbers: tuple[int, ...] | list[int], where: str = "") -> str:
+    """`; system calls seen: openat (257, files.write), getpid (39, system.read)` (empty without numbers)."""
+    if not numbers:
+        return ""
+    named = ", ".join(f"{c.name or 'syscall'} ({n}, {c.class_})" for n, c in ((n, classify(n)) for n in numbers))
+    return f"; system calls seen{' ' + where if where else ''}: {named}"
+
+
+def _wrapper_gap(module: str, function: str, callee: str, site: int, nr: int) -> Gap:
+    c = classify(nr)
+    what = f"calls {callee}" if callee != function else "is named like an io_uring setup"
+    return Gap("syscall_wrapper", module,
+               f"{function} {what} (at {site:#x}): {c.name} ({nr}) is {c.class_}, which no hook charges yet "
+               f"({c.reason})",
+               "deny the module or review it; the syscall sentinel sees the call at run time",
+               function, site, (nr,))
 
 
 def _is_runtime_code(binary: GoBinary, f: Function) -> bool:

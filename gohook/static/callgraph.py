@@ -8,7 +8,10 @@ From each function we keep:
     function) to other functions' entries: the edges of the graph;
   - the number of indirect calls (`call reg/mem`: interface methods,
     closures, function values), which cannot be resolved from the binary;
-  - the addresses of `syscall` instructions.
+  - the addresses of `syscall` instructions;
+  - the addresses a function loads with `lea reg, [rip + disp]` (code
+    pointers and static function values: gohook.static.analysis follows
+    them to functions taken as values).
 
 Reachability: from the functions of a module, breadth first over the
 edges, stopping at hook functions (a hook is where gohook sees the call).
@@ -20,6 +23,7 @@ share the already-read file) when more than one core is available.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -41,6 +45,7 @@ class FunctionScan:
     tail_jumps: tuple[tuple[int, int], ...]  # (jmp address, target) of jumps leaving the function
     indirect_calls: int
     syscalls: tuple[int, ...]  # addresses of `syscall` instructions
+    address_refs: tuple[tuple[int, int], ...] = ()  # (lea instruction address, rip-relative address it loads)
 
 
 def scan_code(code: bytes, entry: int) -> FunctionScan:
@@ -51,9 +56,17 @@ def scan_code(code: bytes, entry: int) -> FunctionScan:
     calls: list[tuple[int, int]] = []
     jumps: list[tuple[int, int]] = []
     syscalls: list[int] = []
+    refs: list[tuple[int, int]] = []
     indirect = 0
-    for address, _size, mnemonic, op_str in md.disasm_lite(code, entry):
-        if mnemonic == "call":
+    for address, size, mnemonic, op_str in md.disasm_lite(code, entry):
+        if mnemonic == "lea":
+            at = op_str.find("[rip ")
+            if at >= 0 and op_str.endswith("]"):
+                sign, _, disp = op_str[at + 5 : -1].partition(" ")
+                with contextlib.suppress(ValueError):
+                    off = int(disp, 16)
+                    refs.append((address, address + size + (off if sign == "+" else -off)))
+        elif mnemonic == "call":
             if op_str.startswith("0x"):
                 calls.append((address, int(op_str, 16)))
             else:
@@ -65,7 +78,7 @@ def scan_code(code: bytes, entry: int) -> FunctionScan:
                     jumps.append((address, target))
         elif mnemonic == "syscall":
             syscalls.append(address)
-    return FunctionScan(tuple(calls), tuple(jumps), indirect, tuple(syscalls))
+    return FunctionScan(tuple(calls), tuple(jumps), indirect, tuple(syscalls), tuple(refs))
 
 
 # -- parallel scan ------------------------------------------------------------------

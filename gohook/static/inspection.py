@@ -7,7 +7,13 @@ static stages, in order) and inspection_document() turns the result into the
     {"binary": {"path", "go_version", "main_module", "pie", "stripped", "cgo"},
      "modules": [{"path", "version", "inferred", "functions", "capabilities": [...]}],
      "hooks": [{"function", "capability", "address", "file_offset", "probe_offset"}],
-     "gaps": [{"kind", "module", "detail"}]}
+     "gaps": [{"kind", "module", "detail", "remedy", "function", "address", "syscalls": [{"nr", "name", "class"}]}]}
+
+A gap's `function` is the module function at fault and `address` an example
+site in it (a call, a `syscall` or `lea` instruction), both empty/0 for
+binary-level gaps; `syscalls` are the system call numbers seen there as
+constants, named and classified by gohook.sites.syscalls. Gap kinds are
+listed in docs/capabilities.md ("What inspect cannot block: gaps").
 
 Extra keys (paths per capability, probe kinds, timings) are added beside
 these; consumers must ignore keys they do not know. functions_document() and
@@ -111,7 +117,12 @@ def inspection_document(ins: Inspection) -> dict[str, Any]:
         "probe_note": s.probe.reason,
         "direct_caller_only": s.spec.direct_caller_only,
     } for s in ins.hooks.sites]
-    gaps = [{"kind": g.kind, "module": g.module, "detail": g.detail, "remedy": g.remedy} for g in ins.analysis.gaps]
+    from gohook.sites.syscalls import classify
+
+    gaps = [{"kind": g.kind, "module": g.module, "detail": g.detail, "remedy": g.remedy, "function": g.function,
+             "address": g.address,
+             "syscalls": [{"nr": nr, "name": classify(nr).name, "class": classify(nr).class_} for nr in g.syscalls]}
+            for g in ins.analysis.gaps]
     return {
         "binary": {
             "path": b.path,

@@ -45,10 +45,13 @@ def inspection_renderables(doc: dict[str, Any]) -> list[Any]:
     out.append(ht)
 
     gt = Table(title=f"Gaps ({len(doc['gaps'])}): what gohook cannot see", title_justify="left")
-    for col in ("kind", "module", "detail", "remedy"):
+    for col in ("kind", "module", "where", "detail", "remedy"):
         gt.add_column(col, overflow="fold")
     for g in doc["gaps"]:
-        gt.add_row(g["kind"], g["module"] or "(binary)", g["detail"], g["remedy"])
+        where = g.get("function", "") + (f" @ {g['address']:#x}" if g.get("address") else "")
+        if g.get("syscalls"):
+            where += "\n" + ", ".join(f"{s['name'] or 'syscall'} {s['nr']} ({s['class']})" for s in g["syscalls"])
+        gt.add_row(g["kind"], g["module"] or "(binary)", where, g["detail"], g["remedy"])
     out.append(gt)
     return out
 

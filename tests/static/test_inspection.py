@@ -73,6 +73,19 @@ def test_gaps(toolchain: gofixtures.Toolchain, mode: str) -> None:
             assert ("indirect_calls", m["path"]) in found
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_gap_system_call_numbers_and_absent_kinds(toolchain: gofixtures.Toolchain, mode: str) -> None:
+    """Gaps name the system call numbers their code loads as constants (issue 12 §5d); capapp has none of the
+    kinds in gap_kinds_absent (§5a-c), so none may be reported."""
+    _, doc = inspect_doc(toolchain, mode)
+    for gap in EXPECT["gaps"]:
+        if "syscalls" in gap and mode in gap.get("modes", MODES):
+            numbers = [[s["nr"] for s in g["syscalls"]] for g in doc["gaps"]
+                       if (g["kind"], g["module"]) == (gap["kind"], gap["module"])]
+            assert gap["syscalls"] in numbers, (gap, numbers)
+    assert not [g for g in doc["gaps"] if g["kind"] in EXPECT["gap_kinds_absent"]]
+
+
 @pytest.mark.parametrize("mode", ["default", "pie"])
 def test_hook_addresses_against_oracle_and_file(toolchain: gofixtures.Toolchain, mode: str) -> None:
     binary, doc = inspect_doc(toolchain, mode)

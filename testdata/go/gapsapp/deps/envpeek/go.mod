@@ -1,0 +1,3 @@
+module github.com/sysprobe/envpeek
+
+go 1.19

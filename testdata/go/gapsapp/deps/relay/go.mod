@@ -1,0 +1,3 @@
+module github.com/taskq/relay
+
+go 1.19

@@ -1,0 +1,3 @@
+module github.com/fastio/uring
+
+go 1.19
