@@ -13,17 +13,32 @@ learned policy (learn mode) and the exit status. The command line
 (gohook.commands.attach) only turns its arguments into AttachOptions;
 benchmarks and tests call prepare() and program_options() directly.
 
-Decisions happen in the kernel; this process only reports. A started
-command dies with gohook (PR_SET_PDEATHSIG, and an explicit kill on every
-exit path: fail closed), and the session's status is the command's (137
-when it was killed).
+Decisions happen in the kernel; this process reports, and checks that
+the probes are still there (gohook.bpf.integrity: at attach and every
+AttachOptions.integrity_interval seconds, in the `-- CMD` processes and the
+--pid targets; a removed probe is an event, and in enforce mode with action
+kill the process is killed from here).
+
+Fail closed: a started command runs in a new PID namespace whose init is
+gohook's (`_namespace_init`), not the command. That init dies with gohook
+(PR_SET_PDEATHSIG=SIGKILL, through a wrapper that has the same death
+signal), and when a namespace's init dies the kernel kills every process of
+the namespace. The command cannot clear the init's death signal (it is per
+process), cannot signal the init (a namespace's init gets no signal from
+inside that it has no handler for, SIGKILL included), and sees no pid
+outside its namespace (the namespace also gets its own /proc). So if gohook
+dies for any reason, SIGKILL included, the command dies too, before another
+hooked call. The session's status is the command's (128+N when signal N
+killed it: 137 for a kill). --pid targets are not gohook's children and
+keep running when gohook dies (docs/architecture.md).
 """
 
 from __future__ import annotations
 
-import ctypes
 import enum
+import inspect
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -35,20 +50,22 @@ from typing import TYPE_CHECKING, Any
 
 from gohook.errors import GohookError
 from gohook.events.decode import decode_events
-from gohook.events.symbolize import EventRecord, Symbolizer
+from gohook.events.symbolize import UNATTRIBUTED, EventRecord, Symbolizer
 from gohook.gosym import GoBinary
-from gohook.policy.format import CapabilityNames, Mode, Policy, load_policy
+from gohook.policy.format import Action, CapabilityNames, Mode, Policy, load_policy
 from gohook.policy.learn import Learner
 from gohook.views.jsonlines import LineOutput
 from gohook.views.progress import Progress
 
 if TYPE_CHECKING:
+    from gohook.bpf.integrity import Tamper
     from gohook.bpf.loader import Counters
     from gohook.bpf.render import ProgramOptions
     from gohook.plan.build import PlanBuild
+    from gohook.plan.model import EnforcementPlan
 
 log = logging.getLogger("gohook")
-PR_SET_PDEATHSIG = 1
+TAMPER_CAPABILITY = "tamper"  # EventRecord.capability of a removed-probe event
 
 
 class AttachUsageError(GohookError):
@@ -87,16 +104,186 @@ class AttachOptions:
     sentinel: str = "auto"
     output: OutputFormat = OutputFormat.TEXT
     learned_policy: str | None = None
+    integrity_interval: float = 0.5
 
     @property
     def as_json(self) -> bool:
         return self.output is OutputFormat.JSON
 
 
-def _die_with_parent() -> None:
-    """Runs in the child between fork and exec: SIGKILL it when gohook dies."""
+class ProbeGuard:
+    """Probe-integrity checks of one session (gohook.bpf.integrity): removed probes -> records, kills.
+
+    Each removed probe of a process is reported once; with kill (enforce mode, action kill) the process is
+    SIGKILLed from here, right after the check that found it. checks and seconds measure the cost (one
+    check = one process).
+    """
+
+    def __init__(self, plan: EnforcementPlan, binary: str, kill: bool) -> None:
+        from gohook.bpf.integrity import IntegrityChecker
+
+        self.checker = IntegrityChecker(plan, binary)
+        self.kill = kill
+        self.decision = "deny" if kill else "audit"
+        self.reported: set[tuple[int, int]] = set()  # (pid, file offset)
+        self.tampered: set[int] = set()
+        self.killed: set[int] = set()
+        self.checks = 0
+        self.seconds = 0.0
+
+    def check(self, pids: list[int]) -> list[EventRecord]:
+        """Check every pid (gone ones and ones that do not run the binary are skipped)."""
+        out: list[EventRecord] = []
+        for pid in pids:
+            if pid in self.killed:
+                continue
+            start = time.perf_counter()
+            found = self.checker.check(pid)
+            self.seconds += time.perf_counter() - start
+            self.checks += 1
+            fresh = [t for t in found or () if (pid, t.probe.file_offset) not in self.reported]
+            if not fresh:
+                continue
+            killed = False
+            if self.kill:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    killed = True
+                    self.killed.add(pid)
+                except ProcessLookupError:
+                    pass
+            self.tampered.add(pid)
+            for t in fresh:
+                self.reported.add((pid, t.probe.file_offset))
+                out.append(self.record(t, killed))
+        return out
+
+    def record(self, t: Tamper, killed: bool) -> EventRecord:
+        what = t.describe()
+        return EventRecord(time=time.time(), pid=t.pid, tid=t.pid, goid=0, capability=TAMPER_CAPABILITY,
+                           function=t.probe.what, module=UNATTRIBUTED, decision=self.decision, argument=None,
+                           unattributed=True, via="none",
+                           note=what + ("; killed from user space" if killed else ""), tamper=what)
+
+
+def _namespace_init(argv: list[str]) -> None:
+    """The `-- CMD` wrapper: `python -I -S -c SOURCE GOHOOK_PID CMD ARGS...` (standard library only).
+
+    This process (the wrapper, a child of gohook) sets its death signal,
+    checks that gohook is still its parent, unshares the PID namespace and
+    forks the namespace's init (pid 1), which sets its own death signal,
+    checks that the wrapper is still alive (a pipe only the wrapper writes),
+    mounts a private /proc, forks and execs CMD (pid 2), reaps every orphan
+    and exits with CMD's status when CMD exits (128+N for signal N); the
+    wrapper exits with the init's. The kernel then kills whatever is left in
+    the namespace. SIGINT, SIGTERM, SIGHUP and SIGQUIT are ignored by both
+    (the command gets them from the terminal itself; gohook ends the
+    session by SIGKILL of the wrapper); CMD starts with default handlers.
+    """
+    import ctypes
+    import os
+    import signal
+    import sys
+
+    pr_set_pdeathsig, clone_newpid, clone_newns = 1, 0x20000000, 0x00020000
+    ms_nosuid, ms_nodev, ms_noexec, ms_rec, ms_private = 0x2, 0x4, 0x8, 0x4000, 0x40000
     libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    quiet = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+
+    def status(wait_status: int) -> int:
+        code = os.waitstatus_to_exitcode(wait_status)
+        return 128 - code if code < 0 else code
+
+    for s in quiet:
+        signal.signal(s, signal.SIG_IGN)
+    libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != int(argv[0]):  # gohook died before the death signal was set
+        os._exit(128 + signal.SIGKILL)
+    if libc.unshare(clone_newpid) != 0:
+        print(f"gohook: cannot make a PID namespace for the command: {os.strerror(ctypes.get_errno())}",
+              file=sys.stderr)
+        os._exit(126)
+    alive_r, alive_w = os.pipe()
+    init = os.fork()
+    if init == 0:  # pid 1 of the new namespace
+        os.close(alive_w)
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+        os.set_blocking(alive_r, False)
+        try:
+            if os.read(alive_r, 1) == b"":  # the wrapper died before the death signal was set
+                os._exit(128 + signal.SIGKILL)
+        except BlockingIOError:
+            pass
+        os.close(alive_r)
+        # a /proc of this namespace: no host pid (gohook's /proc/PID/mem) is reachable through it
+        if (libc.unshare(clone_newns) != 0 or libc.mount(None, b"/", None, ms_rec | ms_private, None) != 0
+                or libc.mount(b"proc", b"/proc", b"proc", ms_nosuid | ms_nodev | ms_noexec, None) != 0):
+            print(f"gohook: warning: the command sees the host's /proc: {os.strerror(ctypes.get_errno())}",
+                  file=sys.stderr)
+        cmd = os.fork()
+        if cmd == 0:
+            for s in (*quiet, signal.SIGPIPE, signal.SIGXFSZ):
+                signal.signal(s, signal.SIG_DFL)
+            try:
+                os.execvp(argv[1], argv[1:])
+            except OSError as exc:
+                print(f"gohook: cannot run {argv[1]}: {exc.strerror}", file=sys.stderr)
+            os._exit(127)
+        while True:
+            pid, wait_status = os.wait()  # orphans of the namespace are reaped here too
+            if pid == cmd:
+                os._exit(status(wait_status))
+    os.close(alive_r)
+    os._exit(status(os.waitpid(init, 0)[1]))
+
+
+def _start_in_namespace(cmd: tuple[str, ...], as_json: bool) -> subprocess.Popen[bytes]:
+    """Start cmd under _namespace_init; the Popen is the wrapper (its status is the command's)."""
+    source = inspect.getsource(_namespace_init) + "\nimport sys\n_namespace_init(sys.argv[1:])\n"
+    # with --json, stdout carries only JSON lines: the child's own output goes to stderr
+    return subprocess.Popen([sys.executable, "-I", "-S", "-c", source, str(os.getpid()), *cmd],
+                            stdout=sys.stderr.fileno() if as_json else None)
+
+
+def _children(pid: int) -> list[int]:
+    """Children of every thread of process pid (/proc/PID/task/TID/children)."""
+    out: list[int] = []
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            out += [int(c) for c in Path(f"/proc/{pid}/task/{tid}/children").read_text().split()]
+        except OSError:
+            continue
+    return out
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below pid (host pids), parents before children."""
+    out: list[int] = []
+    todo = _children(pid)
+    while todo:
+        p = todo.pop(0)
+        out.append(p)
+        todo += _children(p)
+    return out
+
+
+def _command_pid(wrapper: subprocess.Popen[bytes], timeout: float = 5.0) -> tuple[int | None, int | None]:
+    """(host pid of the namespace's init, host pid of the command), None until they exist."""
+    init: int | None = None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and wrapper.poll() is None:
+        if init is None:
+            init = next(iter(_children(wrapper.pid)), None)
+        if init is not None:
+            cmd = next(iter(_children(init)), None)
+            if cmd is not None:
+                return init, cmd
+        time.sleep(0.002)
+    return init, None
 
 
 def exit_status(returncode: int) -> int:
@@ -215,12 +402,21 @@ def run_session(options: AttachOptions, *, on_record: Callable[[EventRecord], No
         try:
             if view is not None:
                 view.__enter__()
+            init: int | None = None
             if options.cmd:
-                # with --json, stdout carries only JSON lines: the child's own output goes to stderr
-                child = subprocess.Popen(list(options.cmd), preexec_fn=_die_with_parent,  # noqa: PLW1509 - PDEATHSIG
-                                         stdout=sys.stderr.fileno() if options.as_json else None)
-                print(f"gohook: started {' '.join(options.cmd)} (pid {child.pid})", file=sys.stderr)
+                child = _start_in_namespace(options.cmd, options.as_json)
+                init, cmd_pid = _command_pid(child)
+                print(f"gohook: started {' '.join(options.cmd)} (pid {cmd_pid or child.pid})", file=sys.stderr)
             deliver = on_record if on_record is not None else out.emit
+            guard = ProbeGuard(plan, options.binary, plan.mode is Mode.ENFORCE and plan.action is Action.KILL)
+
+            def check_probes() -> None:
+                nonlocal init
+                if init is None and child is not None:  # the wrapper was slow to fork the namespace's init
+                    init = next(iter(_children(child.pid)), None)
+                targets = list(options.pids) + (_descendants(init) if init is not None else [])
+                for rec in guard.check(targets):
+                    deliver(rec)
 
             def handle(records: list[bytes]) -> None:
                 for ev in decode_events(records, attached.options.layout):
@@ -231,8 +427,13 @@ def run_session(options: AttachOptions, *, on_record: Callable[[EventRecord], No
                     deliver(rec)
 
             deadline = time.monotonic() + options.duration if options.duration else None
+            check_probes()
+            next_check = time.monotonic() + options.integrity_interval
             while not stop["flag"]:
                 handle(attached.poll(100))
+                if options.integrity_interval > 0 and time.monotonic() >= next_check:
+                    check_probes()
+                    next_check = time.monotonic() + options.integrity_interval
                 if view is not None and view.tick(attached):
                     break
                 if child is not None and child.poll() is not None:
@@ -243,12 +444,12 @@ def run_session(options: AttachOptions, *, on_record: Callable[[EventRecord], No
             counters = attached.counters()
         finally:
             if child is not None and child.poll() is None:
-                child.kill()  # fail closed: the child never outlives enforcement
+                child.kill()  # fail closed: the wrapper's death kills the namespace's init, and with it the command
                 child.wait()
             if view is not None:
                 view.__exit__(None, None, None)
             attached.close()
-        return _finish(options, counters, learned, child)
+        return _finish(options, counters, learned, child, guard)
     finally:
         # restored only now: a second Ctrl-C while the summary or the learned policy is written is ignored
         for s, h in old.items():
@@ -256,10 +457,16 @@ def run_session(options: AttachOptions, *, on_record: Callable[[EventRecord], No
 
 
 def _finish(options: AttachOptions, counters: Counters, learned: Learner | None,
-            child: subprocess.Popen[bytes] | None) -> int:
+            child: subprocess.Popen[bytes] | None, guard: ProbeGuard) -> int:
     """Summary lines, the learned policy, and the exit status."""
     lost = f", {counters.lost} events lost" if counters.lost else ""
     print(f"gohook: {counters.hits} hooked calls, {counters.denied} killed{lost}", file=sys.stderr)
+    if guard.reported:
+        print(f"gohook: TAMPER: {len(guard.reported)} probes removed in {len(guard.tampered)} processes "
+              f"({len(guard.killed)} killed from user space)", file=sys.stderr)
+    if guard.checks:
+        log.info("gohook: %d probe-integrity checks of %d probes, %.1f us each", guard.checks,
+                 len(guard.checker.probes), guard.seconds / guard.checks * 1e6)
     if counters.signal_failed:
         print(f"gohook: WARNING: {counters.signal_failed} kill signals failed", file=sys.stderr)
     if learned is not None:

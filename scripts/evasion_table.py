@@ -36,8 +36,10 @@ TECHNIQUES = {
     7: "exec",
     8: "Stack forgery",
     9: "Concurrency races",
+    11: "Module paths that start like linker names",
     10: "Known limits",
 }
+KNOWN_LIMITS = 10  # the last section, not numbered
 
 HEADER = """\
 # Evasion: what a malicious dependency can try, and what gohook does
@@ -108,18 +110,34 @@ per goroutine created, on an instruction the kernel emulates
 kernel single-steps, at about 17 µs per goroutine, and the next one probed
 runtime.newproc as well).
 
+**Raw system calls are judged by their own number.** A raw system call from
+module code needs `syscall` *and* the capability of the system call it
+issues: the hooks on the call sites of `syscall.Syscall`, `Syscall6`,
+`RawSyscall` and `RawSyscall6` in module code (where `golang.org/x/sys/unix`'s
+`Syscall*` land too) read the number from RAX, the first argument in Go's
+register ABI, and its arguments from the next registers, and look it up in
+the same table as the sentinel (`gohook/sites/syscalls.py`: opens by their
+flags, path changes, connect, bind, listen, execve); a number without a rule
+needs only `syscall`. So a dependency granted only `syscall`, the capability
+every `golang.org/x/sys` user gets, is killed at `syscall.Syscall6(SYS_OPENAT,
+..., O_CREAT)` with an event that names files.write and the path. The call is
+reported once per capability: the denied ones, and with allowed calls reported
+both (learn mode learns both).
+
 **`syscall` instructions of module code.** `gohook attach` puts a uprobe on
 every `syscall` instruction inside an untrusted module's own functions (found
-by disassembly); the capability comes from the system call number in RAX
-(`gohook/syscalls.py`: opens by their flags, path changes, connect, bind,
-listen, execve), and the module that owns the code decides. The probe runs
-before the instruction, so a denied call never happens.
+by disassembly); the call needs `syscall` and the capability of the system
+call number in RAX, like a raw system call through `syscall.Syscall6`, and
+the module that owns the code decides. The probe runs before the instruction,
+so a denied call never happens.
 
 **The system-call sentinel.** A program on `raw_syscalls:sys_enter`, limited
 to the processes of the binary (each registers itself through the
 goroutine-created probe before its package initialization), checks every
 capability system call that no hook point covered (no enclosing hooked call
-of the same goroutine with the same capability). It attributes it by the user
+of the same goroutine that checked the same capability: an allowed `syscall`
+hook covers only the system call whose number it judged, never one of another
+capability). It attributes it by the user
 stack (the same range table; for code outside the Go text, `[RSP]` first),
 then by the cgo call in progress on the thread (set by the `runtime.cgocall`
 hook, cleared at cgocall's RET), then by goroutine provenance, and decides like
@@ -171,7 +189,7 @@ def render(rows: list[dict[str, Any]]) -> str:
         mine = sorted((r for r in rows if r["technique"] == number), key=lambda r: r["test"])
         if not mine:
             continue
-        out.append(f"## {number}. {title}\n" if number < 10 else f"## {title}\n")
+        out.append(f"## {number}. {title}\n" if number != KNOWN_LIMITS else f"## {title}\n")
         out.append("| variant | outcome | why | evidence (from the run) | test |")
         out.append("|---|---|---|---|---|")
         out.extend(row_markdown(r) for r in mine)

@@ -24,7 +24,12 @@ processes under it. Runs as root; in CI (CI=true) nothing here skips.
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
+import signal
+import subprocess
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +37,7 @@ from pathlib import Path
 import gofixtures
 import pytest
 from attach_helpers import (
+    ATTACHED_TIMEOUT,
     KILLED,
     STATUS_KILLED,
     Event,
@@ -41,6 +47,7 @@ from attach_helpers import (
     Waiting,
     attach_cmd,
     for_pid,
+    gohook_argv,
     policy_file,
     private_copy,
     run,
@@ -587,3 +594,140 @@ def test_a_value_table_on_a_stack_argument_decides_inlined_getpid(go: gofixtures
     assert [line for line in res.child_stdout if line.startswith("waiting pid")], res.child_stdout
     hits = [e for e in res.events if e["capability"] == "system.read"]
     assert hits and all((e["decision"], e["module"]) == ("allow", ATTACHAPP) for e in hits), show(hits)
+
+
+# --- issue 12 section 4: a tamper-proof enforcer ---------------------------------------------------------------
+
+EVASION = "example.com/evasion"
+UNPIN = "github.com/procguard/unpin"  # testdata/go/evasion/deps/unpin
+#: unpin may make raw system calls (prctl, kill, getppid, mprotect PROT_EXEC, madvise), read files and process
+#: state, signal processes; not env.read, files.write
+UNPIN_POLICY = {EVASION: ["all"],
+                UNPIN: ["syscall", "files.read", "system.read", "system.modify", "memory.exec"]}
+
+
+def _wait_for(what: str, cond: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what} after {timeout}s")
+        time.sleep(0.01)
+
+
+def _dead(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return True
+
+
+def test_sigkill_of_gohook_kills_its_command_which_cannot_clear_its_way_out(newest_go: gofixtures.Toolchain,
+                                                                             tmp_path: Path) -> None:
+    """Fail closed (issue 12 §4.1): the command clears its own PR_SET_PDEATHSIG, tries to SIGKILL its parent
+    and gohook (whose pid it is given), says "ready", sleeps 10 s and then writes a file that unpin may not
+    write. gohook is SIGKILLed from outside after "ready": the command must die with it (the namespace's
+    init dies with gohook, and the kernel kills the namespace), before the write. Under the old
+    `-- CMD` (a plain child with PR_SET_PDEATHSIG) the prctl undoes the death signal (on every thread: it
+    is per thread), the command's kill of its parent ends gohook, and once the dead gohook's uprobes are
+    gone (about 0.1 s each here, so seconds: hence the 10 s) the file appears (checked by hand with the
+    previous gohook/session.py)."""
+    app = _binary(newest_go, "evasion", "default", tmp_path)
+    policy = policy_file(tmp_path / "unpin.yaml", UNPIN_POLICY)
+    written = tmp_path / "outlived.txt"
+    err_path = tmp_path / "gohook-orphan.stderr"
+    argv = gohook_argv(app, policy, report_allowed=None)
+    # exec: the shell's pid ($$) becomes gohook's, so the command can be given gohook's host pid
+    script = " ".join(shlex.quote(a) for a in argv) + f" -- {shlex.quote(str(app))} unpin-orphan $$ 10 " \
+        + shlex.quote(str(written))
+    with open(err_path, "wb") as err:
+        proc = subprocess.Popen(["/bin/sh", "-c", "exec " + script], stdout=subprocess.DEVNULL, stderr=err,
+                                stdin=subprocess.DEVNULL)
+    try:
+        stderr = lambda: err_path.read_text(errors="replace")  # noqa: E731
+        _wait_for("the command's ready", lambda: "\nready\n" in stderr() or proc.poll() is not None,
+                  ATTACHED_TIMEOUT)
+        assert proc.poll() is None, f"gohook exited ({proc.returncode}) before the command was ready:\n{stderr()}"
+        m = re.search(r"gohook: started .* \(pid (\d+)\)", stderr())
+        assert m, stderr()
+        cmd_pid = int(m[1])
+        assert not _dead(cmd_pid)
+        os.kill(proc.pid, signal.SIGKILL)
+        assert proc.wait(30) == -signal.SIGKILL
+        _wait_for(f"the command (pid {cmd_pid}) to die with gohook", lambda: _dead(cmd_pid), 10)
+        time.sleep(10 + 3)  # the command's sleep, and a margin
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    out = stderr()
+    assert not written.exists(), f"the command outlived gohook and wrote {written}:\n{out}"
+    assert "prctl(PR_SET_PDEATHSIG, 0): ok" in out, out  # it did clear its own death signal
+    # its parent is the namespace's init (pid 1): the kill "succeeds" and is dropped; gohook is not visible
+    assert "kill(1, SIGKILL): ok" in out, out
+    assert f"kill({proc.pid}, SIGKILL): no such process" in out, out
+
+
+@pytest.mark.parametrize("method", ["write", "madvise"])
+def test_a_removed_probe_is_found_and_the_process_killed_before_the_unseen_call(
+        newest_go: gofixtures.Toolchain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, method: str) -> None:
+    """Probe integrity (issue 12 §4.2): unpin takes the int3 out of syscall.Getenv in its own process (by
+    writing the file's byte back through an RWX mprotect, or by madvise(MADV_DONTNEED) of the page), waits
+    2 s, then reads a variable it may not read. The kernel never sees that call; gohook's periodic check
+    does see the restored byte, reports it and kills the process before the read."""
+    monkeypatch.setenv("GOHOOK_SECRET", "s3cret")
+    app = _binary(newest_go, "evasion", "default", tmp_path)
+    policy = policy_file(tmp_path / "unpin.yaml", UNPIN_POLICY)
+    res = attach_cmd(app, policy, [str(app), "unpin-getenv", method, "2", "GOHOOK_SECRET"], tmp_path,
+                     report_allowed=None)
+    assert res.status == STATUS_KILLED, res.stderr
+    assert f"unhooked syscall.Getenv ({method}): 1 breakpoints" in res.child_stdout, res.stderr
+    assert not any("s3cret" in line for line in res.child_stdout), res.stderr
+    tampers = [e for e in res.events if "tamper" in e]
+    assert tampers, show(res.events)
+    getenv = [e for e in tampers if e["function"] == "syscall.Getenv"]
+    assert len(getenv) == 1, tampers
+    ev = getenv[0]
+    assert (ev["decision"], ev["capability"], ev["module"]) == ("deny", "tamper", UNATTRIBUTED), ev
+    assert ev["tamper"].startswith("probe removed at syscall.Getenv: byte 0x"), ev
+    assert ev["note"].endswith("killed from user space"), ev
+    assert re.search(r"gohook: TAMPER: \d+ probes removed in 1 processes \(1 killed from user space\)", res.stderr)
+
+
+def test_a_removed_probe_under_audit_is_reported_and_the_call_goes_unseen(
+        newest_go: gofixtures.Toolchain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same under --mode audit: the removal is an audit event, nothing is killed; the read itself is
+    not seen (the probe is gone), which is why enforce mode kills."""
+    monkeypatch.setenv("GOHOOK_SECRET", "s3cret")
+    app = _binary(newest_go, "evasion", "default", tmp_path)
+    policy = policy_file(tmp_path / "unpin.yaml", UNPIN_POLICY)
+    res = attach_cmd(app, policy, [str(app), "unpin-getenv", "madvise", "2", "GOHOOK_SECRET"], tmp_path,
+                     mode="audit", report_allowed=None)
+    assert res.status == 0, res.stderr
+    assert "GOHOOK_SECRET=s3cret" in res.child_stdout, res.stderr
+    [ev] = [e for e in res.events if e.get("tamper") and e["function"] == "syscall.Getenv"]
+    assert (ev["decision"], ev["capability"], ev["module"]) == ("audit", "tamper", UNATTRIBUTED), ev
+    assert ev["note"] == ev["tamper"], ev  # not killed
+    assert not [e for e in res.events if e["capability"] == "env.read"], show(res.events)
+    assert "0 killed from user space" in res.stderr, res.stderr
+
+
+def test_no_integrity_event_without_tampering(newest_go: gofixtures.Toolchain, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch, data: Data) -> None:
+    """Controls: unpin waits 3 s under the periodic checks without touching its text, then its read is
+    killed by the kernel hook (env.read, not a tamper event); attachapp's 8 goroutines make allowed calls
+    for 3 s: no integrity event, status 0."""
+    monkeypatch.setenv("GOHOOK_SECRET", "s3cret")
+    app = _binary(newest_go, "evasion", "default", tmp_path)
+    res = attach_cmd(app, policy_file(tmp_path / "unpin.yaml", UNPIN_POLICY),
+                     [str(app), "unpin-getenv", "none", "3", "GOHOOK_SECRET"], tmp_path, report_allowed=None)
+    assert res.status == STATUS_KILLED, res.stderr
+    assert not [e for e in res.events if "tamper" in e], show(res.events)
+    [ev] = res.events
+    assert (ev["decision"], ev["capability"], ev["module"], ev["function"]) == \
+        ("deny", "env.read", UNPIN, "syscall.Getenv"), show(res.events)
+    assert "TAMPER" not in res.stderr
+    loop = _binary(newest_go, "attachapp", "default", tmp_path)
+    res = attach_cmd(loop, policy_file(tmp_path / "loop.yaml", {VISIT: ["files.read"]}),
+                     [str(loop), "loop", "3", str(data.infile)], tmp_path, report_allowed=None)
+    assert res.status == 0, res.stderr
+    assert not res.events and "TAMPER" not in res.stderr, (show(res.events), res.stderr)

@@ -33,6 +33,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import count
 from pathlib import Path
 from typing import Any
 
@@ -660,7 +661,8 @@ def test_raw_syscall_functions(live: dict[str, dict[str, Trial]], record: Callab
         t = live["enforce"][technique]
         fact = assert_killed_before(t, "exists", not removed, removed)
         ev = decided(t, "deny", "syscall", RAWIO, via="direct", function=function)
-        record(5, variant, "blocked", "hooked (capability `syscall`, direct caller only)", evidence(ev, fact))
+        record(5, variant, "blocked", "hooked at its call sites in module code (direct caller only): needs "
+               "`syscall`, and the capability of the number it passes", evidence(ev, fact))
 
 
 def test_own_assembly_syscall_instruction(live: dict[str, dict[str, Trial]], record: Callable[..., None]) -> None:
@@ -684,6 +686,100 @@ def test_syscall_instruction_written_at_run_time(live: dict[str, dict[str, Trial
            "the raw_syscalls sentinel attributes it ([RSP] of the code outside the Go text is rawio's) and "
            "kills; a tracepoint cannot veto the call, so the one call ran",
            evidence(ev, "killed (SIGKILL) after the open: file created"))
+
+
+#: rawio's grants for the raw system calls judged by their number: session -> (gohook --mode, --report-allowed,
+#: rawio's capabilities). `syscall` alone is what every golang.org/x/sys user gets; the services' mode reports
+#: only violations.
+RAW_SESSIONS: dict[str, tuple[str, bool, list[str]]] = {
+    "syscall": ("enforce", False, ["syscall"]),
+    "audit": ("audit", True, ["syscall"]),
+    "granted": ("enforce", True, ["syscall", "files.write"]),
+}
+#: technique -> (where the deny is reported, via, the side effect removes a file)
+RAW_TECHNIQUES: dict[str, tuple[str, str, bool]] = {
+    "sys-syscall6": ("syscall.Syscall6", "direct", False),
+    "sys-rawsyscall": ("syscall.RawSyscall", "direct", True),
+    "sys-asm": (f"{RAWIO}.openat", "syscall-site", False),
+}
+
+
+@pytest.fixture(scope="module")
+def raw_calls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict[str, Trial]]]:
+    """RAW_TECHNIQUES under each of RAW_SESSIONS (attached at once), and on an unhooked copy; by session."""
+    root = tmp_path_factory.mktemp("rawcalls")
+    stage = Stage(root / "scratch")
+    steps = _techniques(stage)
+    built = gofixtures.build(_toolchain("1.27.3"), "evasion", "default")
+    control = private_copy(built, root / "control", "evasion-raw-control")
+    specs = {name: Session(private_copy(built, root / name, f"evasion-raw-{name}"),
+                           policy_file(root / name / "policy.yaml", {**BASELINE, RAWIO: caps}), root / name,
+                           mode=mode, report_allowed=report)
+             for name, (mode, report, caps) in RAW_SESSIONS.items()}
+    trials: dict[str, dict[str, Trial]] = {name: {} for name in specs}
+    try:
+        with sessions(*specs.values()):
+            for name, session in specs.items():
+                for technique in RAW_TECHNIQUES:
+                    args, observe = steps[technique]()
+                    ran = run(session.binary, *args)
+                    facts = observe()
+                    args, observe = steps[technique]()
+                    unhooked = run(control, *args)
+                    trials[name][technique] = Trial(technique, ran, facts, unhooked, observe())
+        for name, session in specs.items():
+            for trial in trials[name].values():
+                trial.events = for_pid(session.events, trial.ran.pid)
+        yield trials
+    finally:
+        stage.close()
+
+
+@pytest.mark.parametrize("technique", list(RAW_TECHNIQUES))
+def test_raw_system_call_needs_the_capability_of_its_number(raw_calls: dict[str, dict[str, Trial]],
+                                                            record: Callable[..., None], technique: str) -> None:
+    """A dependency granted only `syscall` issues openat(O_CREAT) / unlinkat itself: killed before the file
+    changes, and the event names files.write (not `syscall`, which it holds) with the path. Reporting only
+    violations, as a service would."""
+    function, via, removed = RAW_TECHNIQUES[technique]
+    t = raw_calls["syscall"][technique]
+    fact = assert_killed_before(t, "exists", not removed, removed)
+    ev = decided(t, "deny", "files.write", RAWIO, via=via, function=function)
+    assert str(ev["argument"]).endswith("/victim.txt" if removed else "/out.txt"), show([ev])
+    assert not [e for e in t.events if e["capability"] == "syscall" and e["decision"] != "allow"], show(t.events)
+    assert not [e for e in t.events if e["decision"] == "allow"], "allowed calls reported with reporting off"
+    what = {"sys-syscall6": "`syscall.Syscall6(SYS_OPENAT, ..., O_CREAT)`",
+            "sys-rawsyscall": "`syscall.RawSyscall(SYS_UNLINKAT, ...)`",
+            "sys-asm": "its own `syscall` instruction (openat, O_CREAT)"}[technique]
+    record(5, f"{what} from a dependency granted only `syscall`", "blocked",
+           "a raw system call is judged by its own number too: `syscall` and files.write", evidence(ev, fact))
+
+
+@pytest.mark.parametrize("technique", list(RAW_TECHNIQUES))
+def test_raw_system_call_with_both_capabilities_runs(raw_calls: dict[str, dict[str, Trial]], technique: str) -> None:
+    """No false kill: granted `syscall` and files.write, the same calls run to completion, each reported
+    allowed for both capabilities."""
+    function, via, removed = RAW_TECHNIQUES[technique]
+    t = raw_calls["granted"][technique]
+    assert t.ran.returncode == 0 and t.facts["exists"] == (not removed), t
+    assert not [e for e in t.events if e["decision"] != "allow"], show(t.events)
+    for capability in ("syscall", "files.write"):
+        decided(t, "allow", capability, RAWIO, via=via, function=function)
+
+
+def test_allowed_syscall_covers_no_other_capability(raw_calls: dict[str, dict[str, Trial]],
+                                                    record: Callable[..., None]) -> None:
+    """In audit mode the open runs: the hook at syscall.Syscall6 records the files.write violation, and the
+    sentinel, which sees the openat inside the hooked call, leaves it to the hook (no second event) because
+    the hook checked files.write; an allowed `syscall` alone would not have covered it."""
+    t = raw_calls["audit"]["sys-syscall6"]
+    assert t.ran.returncode == 0 and t.facts["exists"], t
+    ev = decided(t, "audit", "files.write", RAWIO, via="direct", function="syscall.Syscall6")
+    decided(t, "allow", "syscall", RAWIO, via="direct", function="syscall.Syscall6")
+    assert not [e for e in t.events if e["function"].startswith("syscall:")], show(t.events)
+    record(5, "`syscall.Syscall6(SYS_OPENAT, ..., O_CREAT)` granted only `syscall`, audit mode", "flagged",
+           "the hook's mark tells the sentinel which capability it checked: an allowed `syscall` covers no "
+           "system call of another capability", evidence(ev, "exit 0: audit mode lets the open run"))
 
 
 # --- 6. cgo ---------------------------------------------------------------------------------------------------
@@ -834,6 +930,136 @@ def test_main_own_work_is_allowed_everywhere(live: dict[str, dict[str, Trial]]) 
         ev = decided(t, "allow", "files.write", MAIN, via="stack")
         assert ev["function"] == "syscall.openat", show([ev])
         assert not [e for e in t.events if e["function"].startswith("syscall:")], (name, show(t.events))
+
+
+# --- 11. a module path that starts like a linker name ---------------------------------------------------------
+
+TELEMETRY = "go.evil.example/telemetry"
+#: The secret variable goprefix-env reads (set only in the runs' environment).
+SECRET_NAME, SECRET_VALUE = "GOHOOK_EVASION_SECRET", "s3cr3t-0c7f15e2"
+#: technique -> (capability, telemetry's function, observed side effect, its value when done, when not done)
+GOPREFIX: dict[str, tuple[str, str, str, Any, Any]] = {
+    "goprefix-env": ("env.read", "Secret", "printed", True, False),
+    "goprefix-dial": ("network.connect", "Beacon", "connections", 1, 0),
+    "goprefix-write": ("files.write", "Drop", "exists", True, False),
+}
+#: session -> (gohook --mode, telemetry's capabilities): the module is granted nothing, or what it uses.
+GOPREFIX_SESSIONS: dict[str, tuple[str, list[str]]] = {
+    "enforce": ("enforce", []),
+    "audit": ("audit", []),
+    "granted": ("enforce", ["env.read", "network.connect", "files.write"]),
+}
+
+
+@pytest.fixture(scope="module")
+def goprefix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict[str, dict[str, Trial]]]]:
+    """The goprefix techniques on the evasion program of every toolchain (Go 1.19 writes the pre-1.20 `go.`
+    linker names): trials by Go version, session (GOPREFIX_SESSIONS) and technique. One toolchain at a time:
+    its three sessions attach at once; each technique also runs on an unhooked copy (the control)."""
+    _toolchain("1.19")  # the release that matters: skip loudly (CI: fail) without it
+    root = tmp_path_factory.mktemp("goprefix")
+    listener = Listener()
+    scratch = count()
+
+    def step(technique: str) -> tuple[list[str], Callable[[Ran], dict[str, Any]]]:
+        if technique == "goprefix-env":
+            return [technique, SECRET_NAME], lambda ran: {"printed": SECRET_VALUE in ran.stdout}
+        if technique == "goprefix-dial":
+            listener.received()  # drop earlier connections
+            return [technique, listener.addr], lambda ran: {"connections": len(listener.received())}
+        out = root / "scratch" / f"run{next(scratch)}" / "out.txt"
+        out.parent.mkdir(parents=True)
+        return [technique, str(out)], lambda ran: {"exists": out.exists()}
+
+    def attempt(binary: Path, technique: str) -> tuple[Ran, dict[str, Any]]:
+        args, observe = step(technique)
+        ran = run(binary, *args, env={SECRET_NAME: SECRET_VALUE})
+        return ran, observe(ran)
+
+    trials: dict[str, dict[str, dict[str, Trial]]] = {}
+    try:
+        for toolchain in gofixtures.toolchains():
+            built = gofixtures.build(toolchain, "evasion", "default")
+            work = root / toolchain.version
+            control = private_copy(built, work / "control", "evasion-goprefix-control")
+            specs: dict[str, Session] = {}
+            for name, (mode, granted) in GOPREFIX_SESSIONS.items():
+                policy = policy_file(work / f"{name}.yaml", {**BASELINE, TELEMETRY: granted})
+                specs[name] = Session(private_copy(built, work, f"evasion-goprefix-{name}"), policy, work, mode=mode)
+            ran: dict[str, dict[str, tuple[Ran, dict[str, Any], Ran, dict[str, Any]]]] = {n: {} for n in specs}
+            with sessions(*specs.values()):
+                for technique in GOPREFIX:
+                    for name, session in specs.items():
+                        ran[name][technique] = (*attempt(session.binary, technique), *attempt(control, technique))
+            trials[toolchain.version] = {
+                name: {technique: Trial(technique, *outcome, events=for_pid(specs[name].events, outcome[0].pid))
+                       for technique, outcome in by_technique.items()}
+                for name, by_technique in ran.items()}
+        yield trials
+    finally:
+        listener.close()
+
+
+def _goprefix_frame(trial: Trial, ev: Event) -> None:
+    """The event's stack holds telemetry's function, charged to telemetry (not std): the module was seen."""
+    function = f"{TELEMETRY}.{GOPREFIX[trial.name][1]}"
+    frames = [(f["function"], f["module"]) for f in ev["stack"]]
+    assert (function, TELEMETRY) in frames, f"{function} is not on the stack as {TELEMETRY}'s:\n{show([ev])}"
+
+
+@pytest.mark.parametrize("technique", list(GOPREFIX))
+def test_module_path_starting_with_go_is_blocked_on_every_release(goprefix: dict[str, dict[str, dict[str, Trial]]],
+                                                                  record: Callable[..., None],
+                                                                  technique: str) -> None:
+    """go.evil.example/telemetry granted nothing: killed before its side effect, the event names the module
+    (before the fix, every `go.` name was the linker's: the module was std, and everything was allowed)."""
+    capability, _function, effect, done, undone = GOPREFIX[technique]
+    seen: list[tuple[Event, str]] = []
+    for version, by_session in goprefix.items():
+        t = by_session["enforce"][technique]
+        try:
+            fact = assert_killed_before(t, effect, done, undone)
+            ev = decided(t, "deny", capability, TELEMETRY, via="stack")
+            _goprefix_frame(t, ev)
+            if technique == "goprefix-env":
+                assert ev["argument"] == SECRET_NAME and SECRET_VALUE not in t.ran.stdout, show([ev])
+        except AssertionError as exc:
+            raise AssertionError(f"Go {version}: {exc}") from exc
+        seen.append((ev, fact))
+    ev, fact = seen[0]  # the oldest release: Go 1.19, whose own linker names start with `go.` too
+    variant = {"goprefix-env": "reads a secret environment variable",
+               "goprefix-dial": "dials out", "goprefix-write": "writes a file"}[technique]
+    record(11, f"`go.evil.example/telemetry` (granted nothing) {variant}", "blocked",
+           "a `go.` prefix alone never makes a function the linker's: pre-1.20 linker names are told from module "
+           "paths by the host-like first path element (`go.evil.example`); the module is read from the build "
+           "info on every release", evidence(ev, f"Go {', '.join(goprefix)}: {fact}"))
+
+
+@pytest.mark.parametrize("technique", list(GOPREFIX))
+def test_module_path_starting_with_go_is_named_in_audit_mode(goprefix: dict[str, dict[str, dict[str, Trial]]],
+                                                             technique: str) -> None:
+    """--mode audit: the call goes through and the event charges it to go.evil.example/telemetry."""
+    capability, _function, effect, done, _undone = GOPREFIX[technique]
+    for version, by_session in goprefix.items():
+        t = by_session["audit"][technique]
+        assert t.ran.returncode == 0 and t.facts.get(effect) == done, f"Go {version}:\n{t}"
+        ev = decided(t, "audit", capability, TELEMETRY, via="stack")
+        _goprefix_frame(t, ev)
+        assert not [e for e in t.events if e["decision"] == "deny"], f"Go {version}:\n{show(t.events)}"
+
+
+@pytest.mark.parametrize("technique", list(GOPREFIX))
+def test_module_path_starting_with_go_runs_when_granted(goprefix: dict[str, dict[str, dict[str, Trial]]],
+                                                        technique: str) -> None:
+    """No false kill: with the capability granted the technique runs to its end, allowed as telemetry's."""
+    capability, _function, effect, done, _undone = GOPREFIX[technique]
+    for version, by_session in goprefix.items():
+        t = by_session["granted"][technique]
+        assert t.ran.returncode == 0 and t.facts.get(effect) == done, f"Go {version}:\n{t}"
+        assert f"evasion {technique}: done" in t.ran.stdout, f"Go {version}:\n{t}"
+        ev = decided(t, "allow", capability, TELEMETRY, via="stack")
+        _goprefix_frame(t, ev)
+        assert not [e for e in t.events if e["decision"] != "allow"], f"Go {version}:\n{show(t.events)}"
 
 
 # --- static view ------------------------------------------------------------------------------------------------

@@ -42,6 +42,9 @@ NSYSCALLS: Final = 512
 NOARG: Final = 0xFF
 #: gohook_event.hook_id of sentinel events: this bit | the system call number.
 SYSCALL_HOOK: Final = 0x80000000
+#: Slots of the `handler` program array: one handler program per (hook kind, direct_caller_only), at
+#: handler_slot(kind, direct) (GOHOOK_HANDLER_SLOT).
+HANDLER_SLOTS: Final = 12
 
 #: Go's integer argument registers (ABIInternal, amd64) in order: a plan names a register by its index here,
 #: and the entry programs read register i with GOHOOK_REG(ctx, i).
@@ -70,7 +73,13 @@ class HookKind(enum.IntEnum):
 
     CALL = 0  # a hooked Go function: the capability call is charged by the stack walk
     CGOCALL = 1  # runtime.cgocall: also tells the sentinel whose C code the thread runs
-    SITE = 3  # a `syscall` instruction in a module's own code: capability from the syscall number, owner decides
+    SITE = 3  # a `syscall` instruction in a module's own code: `syscall` and its number's capability, owner decides
+    RAWCALL = 5  # a call site of syscall.Syscall*: `syscall` and the capability of the number it passes
+
+
+def handler_slot(kind: HookKind, direct: bool) -> int:
+    """The `handler` array slot of the handler program for hook points of this kind (GOHOOK_HANDLER_SLOT)."""
+    return int(kind) * 2 + int(direct)
 
 
 class Decision(enum.IntEnum):

@@ -38,19 +38,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gohook.bpf.abi import SYSRULE, CounterIndex
+from gohook.bpf.abi import SYSRULE, CounterIndex, handler_slot
 from gohook.bpf.errors import AttachError, BpfUnavailableError, CompileError, VerifierError
 from gohook.bpf.render import (
     CGOCALL_RET_NAME,
     DEFAULT_OPTIONS,
     FORGET_NAME,
-    HANDLER_NAME,
     SENTINEL_NAME,
     KernelTables,
     ProgramOptions,
     build_tables,
     created_name,
     entry_name,
+    handler_classes,
+    handler_name,
     program_source,
     render_cflags,
     render_program,
@@ -189,14 +190,13 @@ class Attached:
         self._fill(b"module_mask", t.module_mask, ct.c_uint64)
         if t.range_flags:
             self._fill(b"range_flags", t.range_flags, ct.c_uint32)
-        sentinel = self.plan.sentinel
-        if sentinel is not None:
-            rules = self._bpf[b"sys_rules"]
-            for nr, values in t.sys_rules:
-                leaf = rules.Leaf()
-                for name, value in zip(SYSRULE.value_fields, values, strict=True):
-                    setattr(leaf, name, value)
-                rules[ct.c_uint32(nr)] = leaf
+        rules = self._bpf[b"sys_rules"]
+        for nr, values in t.sys_rules:
+            leaf = rules.Leaf()
+            for name, value in zip(SYSRULE.value_fields, values, strict=True):
+                setattr(leaf, name, value)
+            rules[ct.c_uint32(nr)] = leaf
+        if self.plan.sentinel is not None:
             targets = self._bpf[b"targets"]
             for pid in self.pids:
                 targets[ct.c_uint32(pid)] = ct.c_uint64(load_bias(pid, self.plan.binary, self.plan.pie))
@@ -241,8 +241,11 @@ class Attached:
     def _load(self) -> None:
         start = time.monotonic()
         if self.options.shared_handler:
-            handler_fd = self._load_one(HANDLER_NAME.encode(), "the shared handler")
-            self._bpf[b"handler"][ct.c_int(0)] = ct.c_int(handler_fd)
+            for kind, direct in handler_classes(self.plan):
+                name = handler_name(kind, direct)
+                handler_fd = self._load_one(name.encode(), f"the handler of {kind.name} hooks"
+                                            + (" (direct caller only)" if direct else ""))
+                self._bpf[b"handler"][ct.c_int(handler_slot(kind, direct))] = ct.c_int(handler_fd)
         self._entry_fds = {h.hook_id: self._load_one(entry_name(h).encode(), f"hook {h.hook_id}, {h.function}")
                            for h in self.plan.hooks}
         if self.plan.provenance is not None:

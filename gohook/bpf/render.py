@@ -30,8 +30,14 @@ Kernel tables (filled into array maps by the loader):
 - range_flags[i]: RANGE_TRUSTED when range i is a trusted module's code (its
   module ids are 0, like std): a trusted frame on a stack stops the
   goroutine-provenance fallback.
-- sys_rules[nr]: the sentinel's capability rule for system call nr
-  (struct gohook_sysrule; gohook.sites.syscalls).
+- sys_rules[nr]: the capability rule of system call nr (struct
+  gohook_sysrule; the plan's syscall_rules, from gohook.sites.syscalls), for
+  the raw system-call hooks, the `syscall` instruction sites and the sentinel.
+
+The handler programs: GOHOOK_HANDLERS holds one `HANDLER(kind, direct)` per
+(hook kind, direct_caller_only) of the plan's hook points; each is the shared
+handler compiled for those constants (handler_name), in slot
+abi.handler_slot(kind, direct) of the `handler` program array.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ from pathlib import Path
 from gohook.bpf.abi import (
     DEFAULT_LAYOUT,
     GO_ARG_REGS,
+    HANDLER_SLOTS,
     NOARG,
     NSYSCALLS,
     PAGE_SHIFT,
@@ -52,6 +59,7 @@ from gohook.bpf.abi import (
     ArgKind,
     EventLayout,
     HookKind,
+    handler_slot,
 )
 from gohook.bpf.errors import PlanTableError
 from gohook.bpf.sources import c_dir
@@ -83,9 +91,10 @@ class ProgramOptions:
 
     report_allowed: report allowed calls too (learn mode always does). Off,
     the caller-mode walk stops at the deciding frame of an allowed call.
-    shared_handler: entry programs tail-call one handler program (verified
-    once) instead of each inlining it (about 50k verified instructions and
-    45 ms of loading per hook); bench/bench_probe.py measures both.
+    shared_handler: entry programs tail-call the handler program of their
+    kind (each verified once) instead of each inlining it (tens of thousands
+    of verified instructions and 45 ms of loading per hook);
+    bench/bench_probe.py measures both.
     """
 
     report_allowed: bool = True
@@ -113,7 +122,7 @@ class KernelTables:
     module_mask: tuple[int, ...]  # index = module id
     search_steps: int
     range_flags: tuple[int, ...] = ()  # RANGE_* per range (same length as range_start)
-    #: sys_rules entries (the plan's sentinel rules): (system call number, sys_rule_values' field values)
+    #: sys_rules entries (the plan's syscall_rules): (system call number, sys_rule_values' field values)
     sys_rules: tuple[tuple[int, tuple[int, ...]], ...] = ()
 
     @property
@@ -221,7 +230,7 @@ def build_tables(plan: EnforcementPlan) -> KernelTables:
 
     every = (1 << MAX_CAPABILITIES) - 1
     deny = tuple(_deny(m, masks, every) for m in mods)
-    rules = () if plan.sentinel is None else tuple(sys_rule_values(plan.sentinel.rules, len(plan.capabilities)).items())
+    rules = tuple(sys_rule_values(plan.syscall_rules, len(plan.capabilities)).items())
     return KernelTables(tuple(starts), tuple(mods), deny, page_first, tuple(masks), max(steps, 1), tuple(flags),
                         rules)
 
@@ -331,6 +340,12 @@ def hook_macro(hook: HookPoint, ncaps: int) -> str:
         if hook.owner <= 0:
             raise PlanTableError(f"hook {hook.hook_id} ({hook.function}): a syscall site needs its owner module")
         return f"SITE({hook.hook_id}, {hook.probe:#x}ULL, {hook.owner})"
+    if hook.kind == HookKind.RAWCALL:
+        if rule is not None or hook.syscall_args not in (3, 6):
+            raise PlanTableError(f"hook {hook.hook_id} ({hook.function}): a raw system-call hook takes the "
+                                 "number and 3 or 6 arguments, and no capability rule")
+        return (f"HOOK_RAW({hook.hook_id}, {hook.probe:#x}ULL, {cap}, {hook.syscall_args}, "
+                f"{int(hook.direct_caller_only)}, {hook.call_len})")
     name = "HOOK_CGO" if hook.kind == HookKind.CGOCALL else "HOOK"
     return (f"{name}({hook.hook_id}, {hook.probe:#x}ULL, {cap}, {int(kind)}, {a0}, {a1}, "
             f"{rreg}, {rmask:#x}ULL, {cset}, {cclear}, {int(hook.direct_caller_only)}, {hook.call_len})")
@@ -365,6 +380,16 @@ def hook_macros(plan: EnforcementPlan) -> list[str]:
     """The GOHOOK_HOOKS entries: one per hook point."""
     ncaps = len(plan.capabilities)
     return [hook_macro(h, ncaps) for h in sorted(plan.hooks, key=lambda h: h.hook_id)]
+
+
+def handler_classes(plan: EnforcementPlan) -> list[tuple[HookKind, bool]]:
+    """The (kind, direct_caller_only) of the plan's hook points: one handler program each, sorted by slot."""
+    return sorted({(HookKind(h.kind), h.direct_caller_only) for h in plan.hooks}, key=lambda k: handler_slot(*k))
+
+
+def handler_name(kind: HookKind, direct: bool) -> str:
+    """Name of the handler program of hook points of this kind (gohook.bpf.c's HANDLER(kind, direct))."""
+    return f"gohook_handler_{int(kind)}_{int(direct)}"
 
 
 def created_name(index: int) -> str:
@@ -422,6 +447,10 @@ def render_defines(plan: EnforcementPlan, options: ProgramOptions = DEFAULT_OPTI
     kill = plan.mode == Mode.ENFORCE and plan.action == Action.KILL
     report_allowed = options.report_allowed or plan.mode == Mode.LEARN
     hooks = " ".join(hook_macros(plan))
+    classes = handler_classes(plan)
+    if any(handler_slot(*k) >= HANDLER_SLOTS for k in classes):
+        raise PlanTableError(f"hook kinds {classes} do not fit the {HANDLER_SLOTS} handler slots")
+    handlers = " ".join(f"HANDLER({int(k)}, {int(d)})" for k, d in classes) if options.shared_handler else ""
     prov, sentinel = plan.provenance, plan.sentinel
     if sentinel is not None and prov is None:
         raise PlanTableError("the system-call sentinel needs goroutine provenance (its probe registers "
@@ -457,6 +486,7 @@ def render_defines(plan: EnforcementPlan, options: ProgramOptions = DEFAULT_OPTI
         "GOHOOK_RINGBUF_PAGES": str(options.ringbuf_pages),
         "GOHOOK_SHARED_HANDLER": str(int(options.shared_handler)),
         **extra,
+        "GOHOOK_HANDLERS": handlers,
         "GOHOOK_HOOKS": hooks,
     }
 
@@ -466,9 +496,6 @@ def render_cflags(plan: EnforcementPlan, options: ProgramOptions = DEFAULT_OPTIO
     """The bcc cflags: the include path of bpf/ and one -D per define."""
     defines = render_defines(plan, options, tables)
     return [f"-I{BPF_DIR}", *(f"-D{name}={value}" for name, value in defines.items())]
-
-
-HANDLER_NAME = "gohook_handler"  # the shared handler program (GOHOOK_SHARED_HANDLER=1)
 
 
 def entry_name(hook: HookPoint) -> str:

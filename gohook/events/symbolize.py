@@ -52,13 +52,18 @@ class EventRecord:
     unattributed: bool = False
     via: str = "stack"  # how the module was found: one of VIA
     note: str | None = None  # what the decision does not say (an exec's child, a sentinel kill)
+    tamper: str | None = None  # a removed probe (gohook.session.ProbeGuard), not a hooked call
 
     def as_json(self) -> dict[str, Any]:
         stamp = datetime.datetime.fromtimestamp(self.time, datetime.UTC).isoformat(timespec="microseconds")
-        return {"time": stamp.replace("+00:00", "Z"), "pid": self.pid, "tid": self.tid, "goid": self.goid,
-                "capability": self.capability, "function": self.function, "module": self.module,
-                "decision": self.decision, "argument": self.argument, "via": self.via, "note": self.note,
-                "stack": [f.as_json() for f in self.stack]}
+        out: dict[str, Any] = {
+            "time": stamp.replace("+00:00", "Z"), "pid": self.pid, "tid": self.tid, "goid": self.goid,
+            "capability": self.capability, "function": self.function, "module": self.module,
+            "decision": self.decision, "argument": self.argument, "via": self.via, "note": self.note,
+            "stack": [f.as_json() for f in self.stack]}
+        if self.tamper is not None:
+            out["tamper"] = self.tamper
+        return out
 
 
 #: EventRecord.via: how the responsible module was found (docs/evasion.md)

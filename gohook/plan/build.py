@@ -14,9 +14,12 @@ direct_caller_only hook placed at call sites (gohook.sites.hooks.place_direct_ho
 becomes one HookPoint per call site, or none (listed in `skipped`) when no
 non-std code calls it.
 
-Beyond the catalog (docs/evasion.md): every `syscall` instruction in an
-untrusted module's own code becomes a SITE hook point (its capability comes
-from the system call number, gohook.sites.syscalls); newproc.func1's call of
+Beyond the catalog (docs/evasion.md): a raw system call is judged by its own
+number (gohook.sites.syscalls, the plan's syscall_rules): the call sites of
+syscall.Syscall and its siblings become RAWCALL hook points, which need
+`syscall` and the capability of the number they pass, and every `syscall`
+instruction in an untrusted module's own code becomes a SITE hook point,
+which needs the same; newproc.func1's call of
 runtime.runqput (or newproc1's RET instructions) carries goroutine
 provenance; the
 raw_syscalls sentinel judges capability system calls no hook point covered,
@@ -76,6 +79,10 @@ class PlanBuild:
 #: the raw system-call functions (direct_caller_only hooks): module code calling them is raw system calls
 RAW_SYSCALL_FUNCTIONS = frozenset({"syscall.Syscall", "syscall.Syscall6", "syscall.RawSyscall",
                                    "syscall.RawSyscall6"})
+#: functions whose hook points are RAWCALL (func(trap, a1, ... uintptr), trap in RAX): `syscall` and the
+#: capability of the number trap; value: how many system-call arguments follow the number
+RAW_CALL_ARGS = {"syscall.Syscall": 3, "syscall.Syscall6": 6, "syscall.RawSyscall": 3, "syscall.RawSyscall6": 6,
+                 "syscall.AllThreadsSyscall": 3, "syscall.AllThreadsSyscall6": 6}
 
 
 def _reg_index(loc: object) -> int | None:
@@ -135,9 +142,22 @@ def hook_point(hook_id: int, site: HookSite, catalog: Catalog) -> tuple[HookPoin
     else:
         return None, "no capability"
     f = site.function
-    return HookPoint(hook_id=hook_id, function=f.name, entry=f.entry, probe=site.probe.address,
-                     file_offset=site.file_offset, capability=capability, arg=arg_read(spec.argument),
-                     rule=rule, direct_caller_only=spec.direct_caller_only), ""
+    point = HookPoint(hook_id=hook_id, function=f.name, entry=f.entry, probe=site.probe.address,
+                      file_offset=site.file_offset, capability=capability, arg=arg_read(spec.argument),
+                      rule=rule, direct_caller_only=spec.direct_caller_only)
+    return raw_call(point), ""
+
+
+def raw_call(point: HookPoint) -> HookPoint:
+    """point as a RAWCALL hook point when it hooks a raw system-call function with the number in RAX.
+
+    The call then needs the hook's capability (`syscall`) and the capability of the system call number it
+    passes (EnforcementPlan.syscall_rules), so that an allowed `syscall` is no master key.
+    """
+    nargs = RAW_CALL_ARGS.get(point.function)
+    if nargs is None or point.rule is not None or point.arg != ArgRead(ArgKind.INT, (0,)):
+        return point
+    return replace(point, kind=HookKind.RAWCALL, syscall_args=nargs)
 
 
 def hook_points(first_id: int, site: HookSite, catalog: Catalog) -> tuple[list[HookPoint], str]:
@@ -266,6 +286,7 @@ def build_plan(binary: GoBinary, hooks: HookReport, catalog: Catalog, policy: Po
         trusted=trusted_spans(binary, policy),
         provenance=provenance,
         sentinel=sentinel,
+        syscall_rules=syscall_rules(catalog),
     )
     return PlanBuild(plan, tuple(used), tuple(skipped), reason)
 
@@ -387,12 +408,13 @@ def plan_sentinel(binary: GoBinary, catalog: Catalog) -> Sentinel:
     cgocall = go_function(binary, "runtime.cgocall")
     rets = tuple(_probe(binary, a) for a in _instructions(binary, cgocall, "ret")) if cgocall else ()
     bits = {c.name: c.bit for c in catalog.capabilities}
-    return Sentinel(rules=syscall_rules(catalog), exempt=exempt_ranges(binary), cgocall_returns=rets,
-                    syscall_capability=bits.get("syscall", -1))
+    return Sentinel(exempt=exempt_ranges(binary), cgocall_returns=rets, syscall_capability=bits.get("syscall", -1))
 
 
 def syscall_sites(binary: GoBinary, module_id: object, first_id: int) -> list[HookPoint]:
     """A SITE hook point on every `syscall` instruction of an untrusted module's own code.
+
+    Its call needs `syscall` (Sentinel.syscall_capability) and the capability of the number in RAX.
 
     module_id maps a module path to its id (0: std or trusted). A byte scan for 0F 05 picks the
     functions to disassemble, so only real instruction starts count.

@@ -72,6 +72,9 @@ class HookPoint:
     call_len: int = 0
     kind: HookKind = HookKind.CALL
     owner: int = 0  # SITE: module id of the code holding the `syscall` instruction
+    # RAWCALL (a call site of syscall.Syscall and the like, the number in RAX): how many system-call
+    # arguments the function passes after the number (3 or 6; the kernel gets 0 for the others)
+    syscall_args: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +113,12 @@ class Provenance:
 
 @dataclass(frozen=True, slots=True)
 class SyscallRule:
-    """A capability system call for the sentinel and the `syscall`-instruction sites (gohook.sites.syscalls)."""
+    """The capability of one system call number (gohook.sites.syscalls).
+
+    Three judges use the rules (EnforcementPlan.syscall_rules): the raw system-call hooks (HookKind.RAWCALL:
+    syscall.Syscall6(SYS_OPENAT, ...) needs `syscall` and files.write), the `syscall` instructions of module
+    code (HookKind.SITE) and the sentinel. A number without a rule needs no capability of its own.
+    """
 
     nr: int  # x86-64 system call number
     name: str
@@ -125,12 +133,14 @@ class SyscallRule:
 
 @dataclass(frozen=True)
 class Sentinel:
-    """The raw_syscalls:sys_enter program: capability system calls no hook point covered."""
+    """The raw_syscalls:sys_enter program: capability system calls (EnforcementPlan.syscall_rules) no hook
+    point covered. A hooked call covers the system calls inside it that need the capability it checked,
+    no others: an allowed `syscall` hook (syscall.Syscall6) covers only the call of the number it judged."""
 
-    rules: tuple[SyscallRule, ...]
     exempt: tuple[tuple[int, int], ...]  # [start, end) of the runtime's own system-call functions
     cgocall_returns: tuple[ProbeAddress, ...]  # RET instructions of runtime.cgocall (the thread left C)
-    syscall_capability: int = -1  # bit of the `syscall` capability: a hook that checked it covers any call
+    # bit of the `syscall` capability, which a `syscall` instruction site needs besides its number's; -1: none
+    syscall_capability: int = -1
 
 
 @dataclass(frozen=True)
@@ -154,6 +164,8 @@ class EnforcementPlan:
     trusted: tuple[tuple[int, int], ...] = ()  # [start, end) of trusted modules' functions (sorted)
     provenance: Provenance | None = None
     sentinel: Sentinel | None = None  # needs provenance (its goroutine-created probe registers the processes)
+    # the capability of each system call number: for RAWCALL and SITE hook points and the sentinel
+    syscall_rules: tuple[SyscallRule, ...] = ()
 
     def module_name(self, module_id: int) -> str:
         return "std" if module_id == 0 else self.modules[module_id - 1]

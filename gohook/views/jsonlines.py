@@ -1,8 +1,9 @@
 """The line views of `gohook attach`: one JSON object per event (--json), or one readable line per event.
 
 JSON lines are the machine interface (EventRecord.as_json, compact
-separators); readable lines are `HH:MM:SS pid PID DECISION module capability
-function 'argument'`. Each line is flushed at once, so a pipe sees events as
+separators; a removed probe has a "tamper" key saying what happened);
+readable lines are `HH:MM:SS pid PID DECISION module capability function
+'argument'` (a removed probe: `... tamper FUNCTION: WHAT`). Each line is flushed at once, so a pipe sees events as
 they happen.
 """
 
@@ -24,6 +25,8 @@ def json_line(rec: EventRecord) -> str:
 def text_line(rec: EventRecord) -> str:
     """The record as one readable line, local time (no newline)."""
     arg = f" {rec.argument!r}" if rec.argument is not None else ""
+    if rec.tamper is not None:
+        arg = f": {rec.tamper}"
     when = time.strftime("%H:%M:%S", time.localtime(rec.time))
     return f"{when} pid {rec.pid} {rec.decision.upper():5} {rec.module} {rec.capability} {rec.function}{arg}"
 

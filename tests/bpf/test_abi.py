@@ -211,12 +211,12 @@ def _full_plan() -> EnforcementPlan:
                      capability=0)
     prov = Provenance((ProbeAddress(text + 0x200, 0x200),), "bx", 288, g_m_offset=48, m_curg_offset=184,
                       parent_goid_offset=280, not_inherited=2)
-    sentinel = Sentinel((SyscallRule(257, "openat", 0),), ((text + 0x300, text + 0x340),), (),
-                        syscall_capability=1)
+    sentinel = Sentinel(((text + 0x300, text + 0x340),), (), syscall_capability=1)
     return EnforcementPlan(binary="/bin/app", pie=False, text_start=text, text_end=text + 0x10000,
                            capabilities=("files.read", "syscall"), modules=("a", "b"),
                            ranges=(Range(text + 0x2000, text + 0x3000, (1,)),), hooks=(hook,), goid_offset=152,
-                           goexit=(text + 0x100, text + 0x120), provenance=prov, sentinel=sentinel)
+                           goexit=(text + 0x100, text + 0x120), provenance=prov, sentinel=sentinel,
+                           syscall_rules=(SyscallRule(257, "openat", 0),))
 
 
 def test_every_rendered_define_has_a_default(tmp_path: Path) -> None:

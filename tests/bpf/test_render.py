@@ -11,12 +11,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gohook.attribution.ranges import Range
-from gohook.bpf.abi import RANGE_TRUSTED, ArgKind, HookKind
+from gohook.bpf.abi import HANDLER_SLOTS, RANGE_TRUSTED, ArgKind, HookKind, handler_slot
 from gohook.bpf.errors import PlanTableError
 from gohook.bpf.render import (
     BPF_DIR,
     ProgramOptions,
     build_tables,
+    handler_classes,
+    handler_name,
     hook_macro,
     pack_modules,
     program_source,
@@ -221,7 +223,7 @@ def test_print_program_shows_defines_and_source() -> None:
     text = render_program(_plan(hooks=(_hook(0), _hook(1))))
     assert "#define GOHOOK_KILL 1" in text
     assert "\tHOOK(1, 0x402004ULL" in text
-    assert "struct gohook_event {" in text and "int gohook_handler(struct pt_regs *ctx)" in text
+    assert "struct gohook_event {" in text and "int gohook_handler_##kind_##_##direct_(struct pt_regs *ctx)" in text
 
 
 # --- provenance, the sentinel and trusted code (moved from tests/test_evasion.py: pure, no root needed) ---------
@@ -252,8 +254,8 @@ def test_provenance_and_sentinel_defines() -> None:
     prov = Provenance((ProbeAddress(text + 0x200, 0x200),), "bx", 288, g_m_offset=48, m_curg_offset=184,
                       parent_goid_offset=280)
     rule = SyscallRule(257, "openat", 0, 1, flags_arg=2, mask=0x643, arg=1, arg_kind=ArgKind.CSTRING)
-    sentinel = Sentinel((rule,), ((text + 0x300, text + 0x340),), (), syscall_capability=2)
-    d = render_defines(_prov_plan(provenance=prov, sentinel=sentinel))
+    sentinel = Sentinel(((text + 0x300, text + 0x340),), (), syscall_capability=2)
+    d = render_defines(_prov_plan(provenance=prov, sentinel=sentinel, syscall_rules=(rule,)))
     assert (d["GOHOOK_PROVENANCE"], d["GOHOOK_GOPC_OFFSET"], d["GOHOOK_SENTINEL"]) == ("1", "288", "1")
     assert (d["GOHOOK_NEWG_REG"], d["GOHOOK_PARENT_GOID_OFFSET"], d["GOHOOK_M_CURG_OFFSET"]) == ("bx", "280", "184")
     assert d["GOHOOK_CREATED"] == "CREATED(0, 0x401200ULL)"
@@ -285,9 +287,29 @@ def test_provenance_and_sentinel_defines() -> None:
 def test_tables_carry_the_sentinel_rules() -> None:
     """build_tables computes the sys_rules entries once; the loader fills the map from them."""
     rule = SyscallRule(257, "openat", 0, 1, flags_arg=2, mask=0x643, arg=1, arg_kind=ArgKind.CSTRING)
-    sentinel = Sentinel((rule,), (), (), syscall_capability=2)
-    assert build_tables(_prov_plan(sentinel=sentinel)).sys_rules == (
+    assert build_tables(_prov_plan(syscall_rules=(rule,))).sys_rules == (
         (257, (1, 0, 1, 2, 1, int(ArgKind.CSTRING), 0xFF, 0x643)),)
     assert build_tables(_prov_plan()).sys_rules == ()
     with pytest.raises(PlanTableError, match="capability bit 7"):
-        build_tables(_prov_plan(sentinel=Sentinel((SyscallRule(42, "connect", 7),), (), ())))
+        build_tables(_prov_plan(syscall_rules=(SyscallRule(42, "connect", 7),)))
+
+
+def test_raw_system_call_hooks_and_the_handler_program_of_each_kind() -> None:
+    """A raw system-call hook point renders as HOOK_RAW (the number in RAX, 3 or 6 arguments after it); each
+    (kind, direct_caller_only) of the plan's hook points gets one handler program, in its slot."""
+    raw = _hook(5, function="syscall.Syscall6", capability=2, arg=ArgRead(ArgKind.INT, (0,)), kind=HookKind.RAWCALL,
+                direct_caller_only=True, call_len=5, syscall_args=6, probe=TEXT + 8)
+    assert hook_macro(raw, 3) == "HOOK_RAW(5, 0x401008ULL, 2, 6, 1, 5)"
+    for bad in (replace(raw, syscall_args=4), replace(raw, rule=FlagRule(2, 0x643, 1, 0))):
+        with pytest.raises(PlanTableError, match="raw system-call hook"):
+            hook_macro(bad, 3)
+    plan = _plan(hooks=(_hook(0), _hook(1, direct_caller_only=True), raw, _hook(6, kind=HookKind.CGOCALL,
+                                                                                  direct_caller_only=True)))
+    classes = handler_classes(plan)
+    assert classes == [(HookKind.CALL, False), (HookKind.CALL, True), (HookKind.CGOCALL, True),
+                       (HookKind.RAWCALL, True)]
+    assert [handler_slot(k, d) for k, d in classes] == [0, 1, 3, 11]
+    assert all(handler_slot(k, d) < HANDLER_SLOTS for k in HookKind for d in (False, True))
+    assert render_defines(plan)["GOHOOK_HANDLERS"] == "HANDLER(0, 0) HANDLER(0, 1) HANDLER(1, 1) HANDLER(5, 1)"
+    assert handler_name(HookKind.RAWCALL, True) == "gohook_handler_5_1"
+    assert render_defines(plan, ProgramOptions(shared_handler=False))["GOHOOK_HANDLERS"] == ""

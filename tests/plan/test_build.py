@@ -24,7 +24,7 @@ from gohook.attribution.ranges import Range
 from gohook.bpf.abi import HookKind
 from gohook.errors import PolicyError
 from gohook.gosym import GoBinary
-from gohook.plan.build import STD_INIT, PlanBuild, build_plan, is_std_init
+from gohook.plan.build import RAW_CALL_ARGS, STD_INIT, PlanBuild, build_plan, is_std_init
 from gohook.plan.model import EnforcementPlan
 from gohook.policy.format import CapabilityNames, Mode, ModuleRule, Policy, parse_policy
 from gohook.sites.catalog import Catalog, GoVersion, UnknownCapabilityError, load_catalog
@@ -284,7 +284,8 @@ def test_hook_points_are_where_go_says_the_functions_are(toolchain: Toolchain) -
 
     for hook in plan.hooks:
         where = f"{hook.function} #{hook.hook_id}"
-        assert hook.kind == HookKind.CALL, where
+        # a raw system-call function is judged by the number it passes too (RAWCALL), even without the sentinel
+        assert hook.kind == (HookKind.RAWCALL if hook.function in RAW_CALL_ARGS else HookKind.CALL), where
         assert hook.entry in entries[hook.function], where
         assert hook.file_offset == offsets[hook.probe], where
         if hook.entry <= hook.probe < ends[hook.entry]:
@@ -295,3 +296,33 @@ def test_hook_points_are_where_go_says_the_functions_are(toolchain: Toolchain) -
             assert hook.call_len in (0, 5) and (hook.call_len == 5) == (data[hook.file_offset] == 0xE8), where
             caller = binary.function_at(hook.probe)
             assert caller is not None and not binary.is_std(caller.name), where
+
+
+def test_raw_system_calls_are_judged_by_their_number(newest_toolchain: Toolchain) -> None:
+    """rawio's calls of syscall.Syscall6 and syscall.RawSyscall are RAWCALL hook points: `syscall`, and the
+    capability of the number they pass (the plan's syscall_rules, with or without the sentinel); its own
+    `syscall` instruction is a SITE, which needs `syscall` too (Sentinel.syscall_capability)."""
+    from gohook.plan.build import syscall_rules
+    from gohook.sites.syscalls import OPEN_WRITE_MASK
+
+    catalog = _catalog()
+    bits = {c.name: c.bit for c in catalog.capabilities}
+    binary = _binary(newest_toolchain, "evasion")
+    rawio = "github.com/perfkit/rawio"
+    for setting in ("off", "on"):
+        plan = _plan(binary, _policy("version: 1\n"), setting).plan
+        raw = {h.function: h for h in plan.hooks if h.kind == HookKind.RAWCALL
+               and binary.module_of(binary.function_at(h.probe).name) == rawio}  # type: ignore[union-attr]
+        assert set(raw) == {"syscall.Syscall6", "syscall.RawSyscall"}, raw
+        assert (raw["syscall.Syscall6"].syscall_args, raw["syscall.RawSyscall"].syscall_args) == (6, 3)
+        assert all(h.capability == bits["syscall"] and h.direct_caller_only and h.call_len for h in raw.values())
+        assert plan.syscall_rules == syscall_rules(catalog)
+        openat = {r.nr: r for r in plan.syscall_rules}[257]
+        assert (openat.capability, openat.capability_if_set, openat.mask) == (
+            bits["files.read"], bits["files.write"], OPEN_WRITE_MASK)
+        sites = [h for h in plan.hooks if h.kind == HookKind.SITE]
+        if setting == "off":
+            assert plan.sentinel is None and not sites
+        else:
+            assert plan.sentinel is not None and plan.sentinel.syscall_capability == bits["syscall"]
+            assert f"{rawio}.openat" in {h.function for h in sites}, sites  # (other modules may have some)

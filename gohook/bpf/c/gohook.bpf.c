@@ -8,12 +8,13 @@
  *   lib/args.h         the capture of the hooked call's argument
  *   lib/provenance.h   goroutine ids and goroutine provenance
  *   lib/decide.h       the shared handler gohook_run: walk, decide, kill, report
+ *   lib/sysrules.h     the capability of a system call number (sentinel, sites, raw calls)
  *   lib/sentinel.h     the system-call sentinel's parts
- *   lib/entry.h        the entry-program macros (HOOK, HOOK_CGO, HOOK_VALUE, SITE)
+ *   lib/entry.h        the entry-program macros (HOOK, HOOK_CGO, HOOK_VALUE, HOOK_RAW, SITE)
  * and gohook.h is what the program shares with user space (gohook/bpf/abi.py).
  *
  * Every hook point gets an entry program (GOHOOK_HOOKS) that hands its
- * constants to the shared handler, which
+ * constants to the handler program of its kind (GOHOOK_HANDLERS), which
  *   1. computes the load bias (ctx->ip - static probe address: the kernel sets
  *      ip to the probe address before running uprobe programs), so PIE
  *      binaries work in any number of processes without registration;
@@ -48,15 +49,19 @@
 #include "lib/args.h"
 #include "lib/provenance.h"
 #include "lib/decide.h"
+#include "lib/sysrules.h"
 #include "lib/sentinel.h"
 #include "lib/entry.h"
 
 #if GOHOOK_SHARED_HANDLER
-/* The handler program: the loader puts it in handler[0]. Under a preemptible
- * kernel another uprobe run on this CPU could reuse the per-CPU slot between
- * the entry's write and this read; the pid_tgid check catches that (counted
- * as garbled; the call is let through). */
-int gohook_handler(struct pt_regs *ctx)
+/* The handler programs, one per (kind, direct_caller_only) the plan's hook points have (GOHOOK_HANDLERS,
+ * rendered by gohook/bpf/render.py): the loader puts HANDLER(kind, direct) in slot
+ * GOHOOK_HANDLER_SLOT(kind, direct) of `handler`. Each runs gohook_run compiled for its constants, so the
+ * verifier explores only the paths of that kind (one handler for every kind would verify the walk once
+ * per kind and direct_caller_only together, past the kernel's limit with `unattributed: deny`). Under a
+ * preemptible kernel another uprobe run on this CPU could reuse the per-CPU slot between the entry's
+ * write and this read; the pid_tgid check catches that (counted as garbled; the call is let through). */
+static __always_inline int gohook_handle(struct pt_regs *ctx, const __u32 kind, const __u32 direct)
 {
 	struct gohook_call *slot = gohook_slot();
 	if (!slot)
@@ -67,11 +72,15 @@ int gohook_handler(struct pt_regs *ctx)
 		return 0;
 	}
 	struct gohook_regs r = gohook_uprobe_regs(ctx);
-	return gohook_run(&r, &c, ctx->ip - c.probe);
+	return gohook_run(&r, &c, ctx->ip - c.probe, kind, direct);
 }
+
+#define HANDLER(kind_, direct_)                                                                  \
+	int gohook_handler_##kind_##_##direct_(struct pt_regs *ctx) { return gohook_handle(ctx, kind_, direct_); }
+GOHOOK_HANDLERS
 #endif
 
-/* One entry program per hook point: HOOK, HOOK_CGO, HOOK_VALUE, SITE (lib/entry.h). */
+/* One entry program per hook point: HOOK, HOOK_CGO, HOOK_VALUE, HOOK_RAW, SITE (lib/entry.h). */
 GOHOOK_HOOKS
 
 #if GOHOOK_PROVENANCE

@@ -88,8 +88,17 @@
 #define GOHOOK_K_CALL 0    /* a hooked Go function: frame 0 is the return address at [RSP] */
 #define GOHOOK_K_CGOCALL 1 /* runtime.cgocall: also records the cgo call's module for the sentinel */
 /* 2: unused (was runtime.newproc's entry, before provenance moved to one probe) */
-#define GOHOOK_K_SITE 3    /* a `syscall` instruction in module code: capability from the syscall number */
+#define GOHOOK_K_SITE 3    /* a `syscall` instruction in module code: `syscall` and the number's capability */
 #define GOHOOK_K_SYSCALL 4 /* the sentinel (raw_syscalls:sys_enter): frame 0 is the user instruction pointer */
+#define GOHOOK_K_RAWCALL 5 /* a call of a raw system-call function (syscall.Syscall*) at its call site: `syscall`
+			    * and the capability of the system call number it passes */
+
+/* The handler programs (GOHOOK_SHARED_HANDLER): one per (kind, direct_caller_only) of the plan's hook
+ * points, each compiled for its constants so that the verifier explores only that kind's paths; an entry
+ * program tail-calls slot GOHOOK_HANDLER_SLOT(kind, direct) of the `handler` program array
+ * (gohook.bpf.abi.handler_slot). */
+#define GOHOOK_HANDLER_SLOTS 12
+#define GOHOOK_HANDLER_SLOT(kind, direct) ((kind) * 2 + ((direct) != 0))
 
 /* gohook_event.hook_id of sentinel events: this bit | the system call number */
 #define GOHOOK_SYSCALL_HOOK 0x80000000u

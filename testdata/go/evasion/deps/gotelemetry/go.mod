@@ -1,0 +1,3 @@
+module go.evil.example/telemetry
+
+go 1.21

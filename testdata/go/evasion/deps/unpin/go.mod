@@ -1,0 +1,3 @@
+module github.com/procguard/unpin
+
+go 1.21
