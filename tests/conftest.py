@@ -12,7 +12,9 @@ toolchain is an error raised by gofixtures.toolchains().
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -68,3 +70,38 @@ def go_version_m() -> Callable[[Toolchain, Path], dict[str, Any]]:
 def go_runtime_frames() -> Callable[[Path], dict[str, Any]]:
     """runtime_frames(inlineapp binary) -> raw runtime.Callers PCs and CallersFrames frames."""
     return gofixtures.runtime_frames
+
+
+EVASION_RESULTS = gofixtures.REPO_ROOT / "build" / "evasion" / "results.json"
+
+
+# --- docs/evasion.md rows: tests/test_evasion.py and tests/test_boundary.py record, its last test renders
+
+
+@dataclass
+class Results:
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, request: pytest.FixtureRequest, technique: int, variant: str, outcome: str, why: str,
+            evidence: str) -> None:
+        self.rows.append({"technique": technique, "variant": variant, "outcome": outcome, "why": why,
+                          "evidence": evidence, "test": request.node.nodeid})
+
+
+@pytest.fixture(scope="session")
+def results() -> Iterator[Results]:
+    res = Results()
+    yield res
+    if res.rows:
+        EVASION_RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        EVASION_RESULTS.write_text(json.dumps({"rows": res.rows}, indent=1) + "\n", encoding="utf-8")
+
+
+@pytest.fixture
+def record(request: pytest.FixtureRequest, results: Results) -> Callable[..., None]:
+    """record(technique, variant, outcome, why, evidence): one row of docs/evasion.md, from a passing test."""
+
+    def add(technique: int, variant: str, outcome: str, why: str, evidence: str) -> None:
+        results.add(request, technique, variant, outcome, why, evidence)
+
+    return add

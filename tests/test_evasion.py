@@ -54,6 +54,7 @@ from attach_helpers import (
     show,
     stack_functions,
 )
+from conftest import EVASION_RESULTS
 
 from gohook.events.symbolize import UNATTRIBUTED
 from gohook.gosym import GoBinary
@@ -94,7 +95,6 @@ BASELINE: dict[str, list[str]] = {
 }
 
 HAMMER_WRITES = 25  # per goroutine: fanout.Workers (8) goroutines
-RESULTS = gofixtures.REPO_ROOT / "build" / "evasion" / "results.json"
 TABLE_SCRIPT = gofixtures.REPO_ROOT / "scripts" / "evasion_table.py"
 
 Event = dict[str, Any]
@@ -108,36 +108,7 @@ def _root() -> None:
     gofixtures.require_root("the adversarial suite's uprobes")
 
 
-# --- result rows -> build/evasion/results.json -> docs/evasion.md ----------------------------------------
-
-
-@dataclass
-class Results:
-    rows: list[dict[str, Any]] = field(default_factory=list)
-
-    def add(self, request: pytest.FixtureRequest, technique: int, variant: str, outcome: str, why: str,
-            evidence: str) -> None:
-        self.rows.append({"technique": technique, "variant": variant, "outcome": outcome, "why": why,
-                          "evidence": evidence, "test": request.node.nodeid})
-
-
-@pytest.fixture(scope="session")
-def results() -> Iterator[Results]:
-    res = Results()
-    yield res
-    if res.rows:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps({"rows": res.rows}, indent=1) + "\n", encoding="utf-8")
-
-
-@pytest.fixture
-def record(request: pytest.FixtureRequest, results: Results) -> Callable[..., None]:
-    """record(technique, variant, outcome, why, evidence): one row of docs/evasion.md, from a passing test."""
-
-    def add(technique: int, variant: str, outcome: str, why: str, evidence: str) -> None:
-        results.add(request, technique, variant, outcome, why, evidence)
-
-    return add
+# --- result rows: the `record` fixture of tests/conftest.py (shared with tests/test_boundary.py) -----------
 
 
 def _table_module() -> Any:
@@ -1162,13 +1133,13 @@ def test_syscall_rules_follow_the_catalog() -> None:
 # --- the document ---------------------------------------------------------------------------------------------
 
 
-def test_docs_table_matches_this_run(results: Results) -> None:
+def test_docs_table_matches_this_run(results: Any) -> None:
     """docs/evasion.md holds the rows recorded by this run (all of them when the whole file ran)."""
     table = _table_module()
     doc = (gofixtures.REPO_ROOT / "docs" / "evasion.md").read_text(encoding="utf-8")
     if not results.rows:  # only this test was selected: check against the last complete run's results
-        assert RESULTS.exists(), "no results: run the whole of tests/test_evasion.py"
-        assert doc == table.render(json.loads(RESULTS.read_text(encoding="utf-8"))["rows"])
+        assert EVASION_RESULTS.exists(), "no results: run the whole of tests/test_evasion.py"
+        assert doc == table.render(json.loads(EVASION_RESULTS.read_text(encoding="utf-8"))["rows"])
         return
     stale = [r["test"] for r in results.rows if table.row_markdown(r) not in doc]
     assert not stale, (f"docs/evasion.md is out of date for {stale}: run the suite, then "

@@ -33,6 +33,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from gohook.errors import PolicyError
+from gohook.sites.catalog.model import NOT_IN_ALL
 
 
 class Action(enum.Enum):
@@ -107,7 +108,11 @@ class Policy:
 
 
 class CapabilityNames:
-    """The capability vocabulary: exact names, families (prefix before the dot) and `all`."""
+    """The capability vocabulary: exact names, families (prefix before the dot) and `all`.
+
+    `all` is every capability except NOT_IN_ALL (gohook.sites.catalog): a policy that trusts the
+    application with everything does not thereby let it switch gohook off.
+    """
 
     def __init__(self, names: Iterable[str]) -> None:
         self.names = tuple(names)
@@ -115,7 +120,7 @@ class CapabilityNames:
 
     def expand(self, word: str) -> frozenset[str] | None:
         if word == "all":
-            return frozenset(self.names)
+            return frozenset(self.names) - NOT_IN_ALL
         if word in self.names:
             return frozenset((word,))
         if word in self.families:
@@ -258,7 +263,7 @@ def render_policy(policy: Policy, *, header: Sequence[str] = (), notes: dict[str
             for note in notes.get(rule.pattern, ()):
                 lines.append(f"  # {note}")
             key = rule.pattern if not rule.is_glob and ":" not in rule.pattern else f'"{rule.pattern}"'
-            caps = ["all"] if all_names and set(rule.capabilities) == set(all_names) else rule.capabilities
+            caps = ["all"] if all_names and set(rule.capabilities) == set(all_names) - NOT_IN_ALL else rule.capabilities
             lines.append(f"  {key}: {_flow(caps)}")
     else:
         lines.append("modules: {}")

@@ -29,6 +29,8 @@ from gohook.errors import GohookError
 from gohook.sites.catalog.goabi import Location
 
 ALL = "all"
+#: Capabilities `all` leaves out: only granted by name (they switch enforcement itself off).
+NOT_IN_ALL = frozenset({"tamper"})
 
 
 class CatalogError(GohookError):
@@ -388,7 +390,7 @@ class Catalog:
     def expand(self, name: str) -> tuple[Capability, ...]:
         """Capabilities named by a capability, a family ("files") or "all", in bit order."""
         if name == ALL:
-            return self.capabilities
+            return tuple(c for c in self.capabilities if c.name not in NOT_IN_ALL)
         if name in self._by_name:
             return (self._by_name[name],)
         members = tuple(c for c in self.capabilities if c.family == name)

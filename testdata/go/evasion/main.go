@@ -28,13 +28,18 @@ import (
 
 	"github.com/asmkit/trampoline"
 	"github.com/cbridge/nativefs"
+	"github.com/cfgsrc/envfile"
 	"github.com/devops-kit/shellcmd"
+	"github.com/fastenv/linkenv"
 	"github.com/funcutil/walkers"
 	"github.com/funcutil/walkers/webhooks"
+	"github.com/hotcode/jit"
 	_ "github.com/metricsd/autoreg" // technique 3 lives in its init()
+	"github.com/otelkit/exporter"
 	"github.com/parallel-go/fanout"
 	"github.com/perfkit/rawio"
 	"github.com/procguard/unpin"
+	"github.com/sysutil/rawx"
 	"github.com/tinyhelpers/fsx"
 	"github.com/workerpool/asyncfs"
 	"github.com/workerpool/asyncfs/httpfetch"
@@ -267,7 +272,27 @@ func usage() {
 	}
 }
 
+// register adds the techniques of the dependencies that keep their own table (issue 12's classes); each
+// checks its own arguments.
+func register() {
+	for _, table := range []map[string]func([]string) error{
+		exporter.Techniques,
+		jit.Techniques,
+		envfile.Techniques,
+		linkenv.Techniques,
+		rawx.Techniques,
+	} {
+		for name, run := range table {
+			if _, dup := techniques[name]; dup {
+				panic("evasion: technique " + name + " registered twice")
+			}
+			techniques[name] = technique{"", run}
+		}
+	}
+}
+
 func main() {
+	register()
 	if len(os.Args) < 2 {
 		usage()
 		os.Exit(2)

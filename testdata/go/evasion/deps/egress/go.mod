@@ -1,0 +1,3 @@
+module github.com/otelkit/exporter
+
+go 1.21

@@ -1,0 +1,3 @@
+module github.com/hotcode/jit
+
+go 1.21

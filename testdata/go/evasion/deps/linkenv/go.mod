@@ -1,0 +1,3 @@
+module github.com/fastenv/linkenv
+
+go 1.21

@@ -1,0 +1,3 @@
+module github.com/cfgsrc/envfile
+
+go 1.21

@@ -1,0 +1,3 @@
+module github.com/sysutil/rawx
+
+go 1.21
