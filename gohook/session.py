@@ -29,8 +29,12 @@ inside that it has no handler for, SIGKILL included), and sees no pid
 outside its namespace (the namespace also gets its own /proc). So if gohook
 dies for any reason, SIGKILL included, the command dies too, before another
 hooked call. The session's status is the command's (128+N when signal N
-killed it: 137 for a kill). --pid targets are not gohook's children and
-keep running when gohook dies (docs/architecture.md).
+killed it: 137 for a kill). --pid targets are not gohook's children: in
+enforce mode gohook traces each one (`PidLeash`: PTRACE_SEIZE of its main
+thread with PTRACE_O_EXITKILL, so the kernel SIGKILLs it when gohook's
+tracing thread exits, gohook's death included) and detaches at a clean stop.
+A target that is already traced cannot be leashed: gohook says so and goes
+on without (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -260,6 +265,89 @@ def _children(pid: int) -> list[int]:
     return out
 
 
+_PTRACE_CONT, _PTRACE_DETACH, _PTRACE_SEIZE, _PTRACE_INTERRUPT, _PTRACE_LISTEN = 7, 17, 0x4206, 0x4207, 0x4208
+_PTRACE_O_EXITKILL = 0x100000
+_PTRACE_EVENT_STOP = 128
+_WALL = 0x40000000
+
+
+class PidLeash(threading.Thread):
+    """Fail closed for a --pid target: trace its main thread with PTRACE_O_EXITKILL, pass its signals on.
+
+    The kernel SIGKILLs a tracee with PTRACE_O_EXITKILL when its tracer thread exits, so if gohook dies
+    (SIGKILL included) the target dies before it runs another instruction. Tracing costs a stop of the
+    main thread for each signal delivered to it (Go's preemption SIGURG, SIGPROF ...), which this thread
+    passes on unchanged; group stops (SIGSTOP) stay stops (PTRACE_LISTEN). stop() detaches: the target
+    runs on. Written with ctypes rather than python-ptrace: four requests and a wait loop, and the tracer
+    must be one long-lived thread of ours (ptrace links are per thread).
+    """
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True, name=f"gohook-leash-{pid}")
+        self.pid = pid
+        self.error = ""  # why the target could not be leashed ("" once it is)
+        self.ready = threading.Event()
+        self._stopping = threading.Event()
+        import ctypes
+
+        self._libc = ctypes.CDLL(None, use_errno=True)
+        self._libc.ptrace.restype = ctypes.c_long
+        self._libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
+        self._errno = ctypes.get_errno
+
+    def _ptrace(self, request: int, data: int = 0) -> int:
+        return int(self._libc.ptrace(request, self.pid, None, data or None))
+
+    def run(self) -> None:
+        if self._ptrace(_PTRACE_SEIZE, _PTRACE_O_EXITKILL) != 0:
+            self.error = os.strerror(self._errno())
+            self.ready.set()
+            return
+        self.ready.set()
+        detaching = False
+        while True:
+            if self._stopping.is_set() and not detaching:
+                detaching = self._ptrace(_PTRACE_INTERRUPT) == 0
+                if not detaching:
+                    return  # gone
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG | _WALL)
+            except ChildProcessError:
+                return  # the target is gone
+            if pid == 0:
+                self._stopping.wait(0.002)
+                continue
+            if not os.WIFSTOPPED(status):
+                return  # exited or killed
+            sig, event = os.WSTOPSIG(status), status >> 16
+            if event == _PTRACE_EVENT_STOP:
+                if detaching and sig == signal.SIGTRAP:
+                    self._ptrace(_PTRACE_DETACH)  # our interrupt: leave it running, untraced
+                    return
+                self._ptrace(_PTRACE_LISTEN)  # a group stop (SIGSTOP ...): stays stopped until SIGCONT
+            elif detaching:
+                self._ptrace(_PTRACE_DETACH, sig)  # the pending signal goes with the detach
+                return
+            else:
+                self._ptrace(_PTRACE_CONT, sig)  # a signal for the target: deliver it unchanged
+
+    def stop(self) -> None:
+        """Detach (the target keeps running) and end the thread."""
+        self._stopping.set()
+        self.join(10)
+
+
+def _own_processes(*others: int | None) -> list[int]:
+    """gohook's own process, every thread of it, and others (the -- CMD wrapper and namespace init): what
+    a target may not signal, trace or write (the guard's GUARD test; threads come and go, so the session
+    names them again at every integrity check)."""
+    try:
+        tids = [int(t) for t in os.listdir("/proc/self/task")]
+    except OSError:
+        tids = []
+    return [os.getpid(), *tids, *(p for p in others if p is not None)]
+
+
 def _descendants(pid: int) -> list[int]:
     """Every process below pid (host pids), parents before children."""
     out: list[int] = []
@@ -399,10 +487,17 @@ def run_session(options: AttachOptions, *, on_record: Callable[[EventRecord], No
             state = ViewState(binary=options.binary, mode=plan.mode.value, hooks=attached.probe_count)
             view = LiveView(state)
             on_record = state.add
+        leashes = [PidLeash(pid) for pid in options.pids] if plan.mode is Mode.ENFORCE else []
         try:
             if view is not None:
                 view.__enter__()
             init: int | None = None
+            for leash in leashes:
+                leash.start()
+                leash.ready.wait(10)
+                if leash.error:
+                    print(f"gohook: WARNING: --pid {leash.pid}: cannot trace it ({leash.error}): it keeps running "
+                          "if gohook dies (not fail-closed)", file=sys.stderr)
             if options.cmd:
                 child = _start_in_namespace(options.cmd, options.as_json)
                 init, cmd_pid = _command_pid(child)
@@ -414,6 +509,7 @@ def run_session(options: AttachOptions, *, on_record: Callable[[EventRecord], No
                 nonlocal init
                 if init is None and child is not None:  # the wrapper was slow to fork the namespace's init
                     init = next(iter(_children(child.pid)), None)
+                attached.guard_processes(_own_processes(child.pid if child is not None else None, init))
                 targets = list(options.pids) + (_descendants(init) if init is not None else [])
                 for rec in guard.check(targets):
                     deliver(rec)
@@ -443,6 +539,8 @@ def run_session(options: AttachOptions, *, on_record: Callable[[EventRecord], No
             handle(attached.drain())
             counters = attached.counters()
         finally:
+            for leash in leashes:
+                leash.stop()
             if child is not None and child.poll() is None:
                 child.kill()  # fail closed: the wrapper's death kills the namespace's init, and with it the command
                 child.wait()

@@ -37,6 +37,11 @@ TECHNIQUES = {
     8: "Stack forgery",
     9: "Concurrency races",
     11: "Module paths that start like linker names",
+    12: "Network egress without connect(2)",
+    13: "Executable memory and patched code",
+    14: "The environment and process memory through /proc files",
+    15: "Linkname into the runtime",
+    16: "Switching the enforcer off",
     10: "Known limits",
 }
 KNOWN_LIMITS = 10  # the last section, not numbered

@@ -16,7 +16,7 @@ CACHE="${GOHOOK_CACHE:-/var/cache/gohook}"
 VENV="$ROOT/.venv"
 GO_VERSIONS=(1.21.13 1.24.11 1.27.3)
 DEB_PACKAGES=(python3-bpfcc python3-venv python3-pip python3-dev linux-headers-amd64 golang-1.19-go binutils gcc libc6-dev
-              tmux wrk)
+              tmux wrk dwarves)
 FAILED=0
 mkdir -p "$CACHE"
 

@@ -139,6 +139,7 @@ class Session:
     pids: tuple[int, ...] = ()
     keep_allowed: bool = True
     report_allowed: bool | None = True
+    extra: tuple[str, ...] = ()  # more `gohook attach` arguments (e.g. --sentinel off)
     proc: subprocess.Popen[bytes] | None = None
     returncode: int | None = None
     _interrupted: bool = False
@@ -155,7 +156,7 @@ class Session:
     def start(self) -> None:
         with open(self._stderr_path, "wb") as err:
             self.proc = subprocess.Popen(gohook_argv(self.binary, self.policy, mode=self.mode, pids=self.pids,
-                                                     report_allowed=self.report_allowed),
+                                                     report_allowed=self.report_allowed, extra=self.extra),
                                          stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL)
         self._reader = _StdoutReader(self.proc.stdout, self.keep_allowed)
         self._reader.start()
@@ -253,7 +254,8 @@ class CmdRun:
 
 
 def attach_cmd(binary: Path, policy: Path | None, cmd: Sequence[str], workdir: Path, *, mode: str | None = None,
-               keep_allowed: bool = True, report_allowed: bool | None = True, timeout: float = 300.0) -> CmdRun:
+               keep_allowed: bool = True, report_allowed: bool | None = True, timeout: float = 300.0,
+               extra: Sequence[str] = ()) -> CmdRun:
     """Run `gohook attach --binary B --policy P --json -- CMD`.
 
     With --json, gohook's stdout carries only JSON lines; the child's own
@@ -261,7 +263,7 @@ def attach_cmd(binary: Path, policy: Path | None, cmd: Sequence[str], workdir: P
     """
     err_path = workdir / f"gohook-cmd-{binary.name}.stderr"
     with open(err_path, "wb") as err:
-        argv = gohook_argv(binary, policy, mode=mode, extra=["--", *cmd], report_allowed=report_allowed)
+        argv = gohook_argv(binary, policy, mode=mode, extra=[*extra, "--", *cmd], report_allowed=report_allowed)
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL)
     reader = _StdoutReader(proc.stdout, keep_allowed)
     reader.start()

@@ -40,6 +40,8 @@ PAGE_SHIFT: Final = 12
 NSYSCALLS: Final = 512
 #: struct gohook_sysrule argument index "none" (-1 & 0xff).
 NOARG: Final = 0xFF
+#: struct gohook_sysrule capability "none": the call needs nothing (-1 & 0xff).
+NOCAP: Final = 0xFF
 #: gohook_event.hook_id of sentinel events: this bit | the system call number.
 SYSCALL_HOOK: Final = 0x80000000
 #: Slots of the `handler` program array: one handler program per (hook kind, direct_caller_only), at
@@ -75,6 +77,27 @@ class HookKind(enum.IntEnum):
     CGOCALL = 1  # runtime.cgocall: also tells the sentinel whose C code the thread runs
     SITE = 3  # a `syscall` instruction in a module's own code: `syscall` and its number's capability, owner decides
     RAWCALL = 5  # a call site of syscall.Syscall*: `syscall` and the capability of the number it passes
+
+
+class Judge(enum.IntFlag):
+    """Which judges use a sys_rules entry (gohook_sysrule.judges, GOHOOK_J_*)."""
+
+    RAW = 1 << 0  # raw system-call hooks (HOOK_RAW) and module `syscall` instructions (SITE)
+    SENTINEL = 1 << 1  # the raw_syscalls:sys_enter sentinel
+    GUARD = 1 << 2  # the per-system-call guard tracepoints
+
+
+class RuleTestKind(enum.IntEnum):
+    """The argument tests of a sys_rules entry (gohook_sysrule.test, test2; GOHOOK_T_*)."""
+
+    NONE = 0
+    MASK = 1  # args[a] & operand
+    EQ = 2  # args[a] == operand
+    GUARD = 3  # (u32)args[a] names one of gohook's own processes or threads (from gohook's pid namespace)
+    TEXT = 4  # [args[a], args[a] + args[a + 1]) overlaps the binary's text in this process
+    SELF = 5  # (u32)args[a] is the calling process
+    PTR = 6  # the u64 at user address args[a] + operand is not 0
+    TYPE = 7  # bit (args[a] & 0xf) of operand: socket(2)'s type is one of a set
 
 
 def handler_slot(kind: HookKind, direct: bool) -> int:
@@ -143,6 +166,8 @@ ENUM_PREFIXES: Final[Mapping[str, str]] = MappingProxyType({
     "Decision": "GOHOOK_",
     "EventFlag": "GOHOOK_F_",
     "CounterIndex": "GOHOOK_C_",
+    "Judge": "GOHOOK_J_",
+    "RuleTestKind": "GOHOOK_T_",
 })
 
 
@@ -185,8 +210,9 @@ class CStruct:
 
 #: One entry of the sys_rules map (struct gohook_sysrule): the capability rule of one system call.
 SYSRULE: Final = CStruct("gohook_sysrule", (
-    ("valid", "B"), ("cap", "B"), ("cap_set", "B"), ("flags_arg", "B"), ("arg", "B"), ("arg_kind", "B"),
-    ("len_arg", "B"), ("pad", "B"), ("mask", "I"), ("pad2", "I"),
+    ("judges", "B"), ("cap", "B"), ("arg", "B"), ("arg_kind", "B"), ("len_arg", "B"), ("test", "B"),
+    ("test_arg", "B"), ("cap_set", "B"), ("operand", "Q"), ("test2", "B"), ("test2_arg", "B"),
+    ("cap2_set", "B"), ("pad", "5s"), ("operand2", "Q"),
 ))
 
 #: The fixed part of struct gohook_event, before arg[] and frames[]: fields in declaration order, struct codes.

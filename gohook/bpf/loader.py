@@ -43,7 +43,10 @@ from gohook.bpf.errors import AttachError, BpfUnavailableError, CompileError, Ve
 from gohook.bpf.render import (
     CGOCALL_RET_NAME,
     DEFAULT_OPTIONS,
+    FILEOPEN_NAME,
+    FILEOPEN_SYSCALLS,
     FORGET_NAME,
+    GUARD_NAME,
     SENTINEL_NAME,
     KernelTables,
     ProgramOptions,
@@ -196,7 +199,7 @@ class Attached:
             for name, value in zip(SYSRULE.value_fields, values, strict=True):
                 setattr(leaf, name, value)
             rules[ct.c_uint32(nr)] = leaf
-        if self.plan.sentinel is not None:
+        if self.plan.sentinel is not None or self.plan.file_open or self.plan.guard is not None:
             targets = self._bpf[b"targets"]
             for pid in self.pids:
                 targets[ct.c_uint32(pid)] = ct.c_uint64(load_bias(pid, self.plan.binary, self.plan.pie))
@@ -258,6 +261,14 @@ class Attached:
                                                             _BPF_PROG_TYPE_RAW_TRACEPOINT)
             self._extra_fds[FORGET_NAME] = self._load_one(FORGET_NAME.encode(), "process exit/exec",
                                                           _BPF_PROG_TYPE_TRACEPOINT)
+        if self.plan.file_open:
+            self._extra_fds[FILEOPEN_NAME] = self._load_one(FILEOPEN_NAME.encode(), "the file-open judge",
+                                                            _BPF_PROG_TYPE_TRACEPOINT)
+            if self.plan.sentinel is None:
+                self._extra_fds[FORGET_NAME] = self._load_one(FORGET_NAME.encode(), "process exit/exec",
+                                                              _BPF_PROG_TYPE_TRACEPOINT)
+        if self.plan.guard is not None:
+            self._extra_fds[GUARD_NAME] = self._load_one(GUARD_NAME.encode(), "the guard", _BPF_PROG_TYPE_TRACEPOINT)
         self._ringbuf_cb = self._on_record
         self._bpf[b"events"].open_ring_buffer(self._ringbuf_cb)
         self._bpf[b"violations"].open_ring_buffer(self._ringbuf_cb)  # deny/audit: never crowded out
@@ -275,6 +286,8 @@ class Attached:
         try:
             # the sentinel first: a process the goroutine-created probe registers must already be watched
             self._attach_tracepoints()
+            self._attach_fileopen()
+            self._attach_guard()
             for fd, offset, what, tag in self._uprobe_list():
                 for pid in self.pids or (-1,):
                     ev_name = f"gohook_{os.getpid()}_{tag}_{max(pid, 0)}".encode()
@@ -325,6 +338,42 @@ class Attached:
                 raise AttachError(f"cannot attach to tracepoint sched:{event.decode()}: "
                                   f"{os.strerror(ct.get_errno()) or 'libbcc error'}")
             self._tracepoints.append((f"sched:{event.decode()}", fd))
+
+    def _attach_fileopen(self) -> None:
+        """The file-open judge at the exit of each open system call (lib/fileopen.h), and, without the
+        sentinel, the program that forgets processes (the sentinel's _attach_tracepoints attaches it otherwise)."""
+        if not self.plan.file_open or any(w.startswith("syscalls:") for w, _ in self._tracepoints):
+            return
+        lib = self._bcc.lib
+        events = [("syscalls", f"sys_exit_{name}") for name in FILEOPEN_SYSCALLS]
+        if self.plan.sentinel is None:
+            events += [("sched", "sched_process_exec"), ("sched", "sched_process_exit")]
+        for category, event in events:
+            prog = FILEOPEN_NAME if category == "syscalls" else FORGET_NAME
+            fd = lib.bpf_attach_tracepoint(self._extra_fds[prog], category.encode(), event.encode())
+            if fd < 0:
+                raise AttachError(f"cannot attach to tracepoint {category}:{event}: "
+                                  f"{os.strerror(ct.get_errno()) or 'libbcc error'}")
+            self._tracepoints.append((f"{category}:{event}", fd))
+
+    def _attach_guard(self) -> None:
+        """The guard program on syscalls:sys_enter_<name> of each guarded system call (lib/guard.h)."""
+        if self.plan.guard is None or any(w.startswith("syscalls:sys_enter_") for w, _ in self._tracepoints):
+            return
+        lib = self._bcc.lib
+        for name in self.plan.guard.syscalls:
+            fd = lib.bpf_attach_tracepoint(self._extra_fds[GUARD_NAME], b"syscalls", f"sys_enter_{name}".encode())
+            if fd < 0:
+                raise AttachError(f"cannot attach the guard to tracepoint syscalls:sys_enter_{name}: "
+                                  f"{os.strerror(ct.get_errno()) or 'libbcc error'}")
+            self._tracepoints.append((f"syscalls:sys_enter_{name}", fd))
+
+    def guard_processes(self, pids: Iterable[int]) -> None:
+        """Name gohook's own processes and threads (numbers of this pid namespace) to the GUARD test:
+        signals, ptrace and memory writes aimed at them are tamper. -1 (every process) always is."""
+        table = self._bpf[b"guarded"]
+        for pid in (-1, *pids):
+            table[ct.c_uint32(pid & 0xFFFFFFFF)] = ct.c_uint8(1)
 
     def detach_probes(self) -> None:
         """Remove every uprobe and tracepoint; the program, its maps and pending events stay."""

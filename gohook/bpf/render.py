@@ -43,6 +43,7 @@ abi.handler_slot(kind, direct) of the `handler` program array.
 from __future__ import annotations
 
 import bisect
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,7 @@ from gohook.bpf.abi import (
     GO_ARG_REGS,
     HANDLER_SLOTS,
     NOARG,
+    NOCAP,
     NSYSCALLS,
     PAGE_SHIFT,
     RANGE_MODULES,
@@ -61,9 +63,11 @@ from gohook.bpf.abi import (
     HookKind,
     handler_slot,
 )
+from gohook.bpf.btf import BtfError, kernel_offsets
 from gohook.bpf.errors import PlanTableError
 from gohook.bpf.sources import c_dir
 from gohook.plan.model import (
+    DestinationRule,
     EnforcementPlan,
     HookPoint,
     Provenance,
@@ -80,6 +84,7 @@ HEADER_FILE = "gohook.h"
 LIB_DIR = "lib"  # headers of the program by concern, inlined into it by program_source
 CGOCALL_RET_NAME = "gohook_cgocall_ret"
 SENTINEL_NAME = "gohook_sentinel"
+GUARD_NAME = "gohook_guard"  # the guard: attached to syscalls:sys_enter_<name> of each guarded call
 FORGET_NAME = "gohook_forget"
 MAX_MODULE_ID = 0xFFFF  # module ids are u16 in the range table and the event
 MAX_CAPABILITIES = 64  # allowed masks are u64
@@ -101,6 +106,12 @@ class ProgramOptions:
     ringbuf_pages: int = 256
     layout: EventLayout = DEFAULT_LAYOUT
     shared_handler: bool = True
+    # the GOHOOK_KO_* kernel struct offsets of lib/fileopen.h as (define, offset); None: the running
+    # kernel's, from its BTF (gohook.bpf.btf.kernel_offsets)
+    kernel_offsets: tuple[tuple[str, int], ...] | None = None
+    # (st_dev, st_ino) of the pid namespace gohook's own processes are named in (the guard's GUARD test);
+    # None: this process's (/proc/self/ns/pid)
+    pid_namespace: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         pages = self.ringbuf_pages
@@ -259,20 +270,26 @@ def _with_trusted(segments: list[tuple[int, int]], plan: EnforcementPlan, size: 
 
 def sys_rule_values(rules: tuple[SyscallRule, ...], ncaps: int) -> dict[int, tuple[int, ...]]:
     """struct gohook_sysrule fields (abi.SYSRULE.value_fields: all but the padding) by system call number:
-    (valid, cap, cap_set, flags_arg, arg, arg_kind, len_arg, mask); argument index -1 becomes NOARG."""
+    (judges, cap, arg, arg_kind, len_arg, test, test_arg, cap_set, operand, test2, test2_arg, cap2_set,
+    operand2); argument index -1 becomes NOARG, capability -1 NOCAP."""
     out: dict[int, tuple[int, ...]] = {}
     for r in rules:
         if not 0 <= r.nr < NSYSCALLS:
             raise PlanTableError(f"system call {r.name}: number {r.nr} is outside the rule table (0..{NSYSCALLS - 1})")
-        for bit in (r.capability, r.capability_if_set):
+        if len(r.tests) > 2:
+            raise PlanTableError(f"system call {r.name}: {len(r.tests)} argument tests (at most 2)")
+        for bit in (r.capability, *(t.capability for t in r.tests)):
             if bit != -1 and not 0 <= bit < min(ncaps, MAX_CAPABILITIES):
                 raise PlanTableError(f"system call {r.name}: capability bit {bit} is not one of the plan's {ncaps}")
-        for idx in (r.flags_arg, r.arg, r.len_arg):
+        for idx in (r.arg, r.len_arg, *(t.arg for t in r.tests)):
             if not -1 <= idx < 6:
                 raise PlanTableError(f"system call {r.name}: argument index {idx} is not 0..5")
-        cap_set = r.capability_if_set if r.capability_if_set >= 0 else r.capability
-        out[r.nr] = (1, r.capability, cap_set, r.flags_arg & NOARG, r.arg & NOARG, int(r.arg_kind),
-                     r.len_arg & NOARG, r.mask)
+        if not r.judges:
+            raise PlanTableError(f"system call {r.name}: a rule no judge uses")
+        tests = [(int(t.kind), t.arg & NOARG, t.capability & NOCAP, t.operand & (2**64 - 1)) for t in r.tests]
+        tests += [(0, NOARG, NOCAP, 0)] * (2 - len(tests))
+        out[r.nr] = (int(r.judges), r.capability & NOCAP, r.arg & NOARG, int(r.arg_kind), r.len_arg & NOARG,
+                     *tests[0], *tests[1])
     return out
 
 
@@ -335,7 +352,9 @@ def hook_macro(hook: HookPoint, ncaps: int) -> str:
             raise PlanTableError(f"hook {hook.hook_id} ({hook.function}): flag mask {rule.mask:#x} is not 64-bit")
         rmask = rule.mask
         cset = _capability(rule.cap_if_set, hook, ncaps)
-        cclear = _capability(rule.cap_if_clear, hook, ncaps)
+        cclear = -1 if rule.cap_if_clear == -1 else _capability(rule.cap_if_clear, hook, ncaps)  # -1: no capability
+        if isinstance(rule, DestinationRule):
+            return _destination_hook_macro(hook, rule, cset)
     if hook.kind == HookKind.SITE:
         if hook.owner <= 0:
             raise PlanTableError(f"hook {hook.hook_id} ({hook.function}): a syscall site needs its owner module")
@@ -349,6 +368,20 @@ def hook_macro(hook: HookPoint, ncaps: int) -> str:
     name = "HOOK_CGO" if hook.kind == HookKind.CGOCALL else "HOOK"
     return (f"{name}({hook.hook_id}, {hook.probe:#x}ULL, {cap}, {int(kind)}, {a0}, {a1}, "
             f"{rreg}, {rmask:#x}ULL, {cset}, {cclear}, {int(hook.direct_caller_only)}, {hook.call_len})")
+
+
+def _destination_hook_macro(hook: HookPoint, rule: DestinationRule, cap: int) -> str:
+    """`HOOK_DEST(id, probe, cap, dest_reg, len_reg, direct, call_len)`: cap when the send has a destination
+    (other than the kernel over netlink), no capability without one; the destination is the argument."""
+    if hook.kind != HookKind.CALL or rule.mask != (1 << 64) - 1:
+        raise PlanTableError(f"hook {hook.hook_id} ({hook.function}): a destination rule goes on a plain hook "
+                             "and tests the whole pointer")
+    dreg = _reg(rule.reg, hook, "destination")
+    lreg = _reg(rule.len_reg, hook, "destination length")
+    if lreg < 0:
+        raise PlanTableError(f"hook {hook.hook_id} ({hook.function}): a destination rule needs its length register")
+    return (f"HOOK_DEST({hook.hook_id}, {hook.probe:#x}ULL, {cap}, {dreg}, {lreg}, "
+            f"{int(hook.direct_caller_only)}, {hook.call_len})")
 
 
 def _value_hook_macro(hook: HookPoint, rule: ValueRule, ncaps: int) -> str:
@@ -430,6 +463,40 @@ def provenance_defines(plan: EnforcementPlan, prov: Provenance) -> dict[str, str
     }
 
 
+#: Capabilities lib/fileopen.h charges, by the define that carries each one's bit index.
+FILEOPEN_CAPABILITIES = (("GOHOOK_FO_ENV_READ", "env.read"), ("GOHOOK_FO_TAMPER", "tamper"),
+                         ("GOHOOK_FO_SYSTEM_MODIFY", "system.modify"))
+#: The file-open program and the system calls it runs at the exit of (syscalls:sys_exit_<name>).
+FILEOPEN_NAME = "gohook_fileopen"
+FILEOPEN_SYSCALLS = ("openat", "openat2", "open", "creat")
+
+
+def fileopen_defines(plan: EnforcementPlan, options: ProgramOptions) -> dict[str, str]:
+    """The defines of lib/fileopen.h: the kernel struct offsets (from BTF) and the capability bits."""
+    offsets = options.kernel_offsets
+    if offsets is None:
+        try:
+            offsets = kernel_offsets()
+        except BtfError as exc:
+            raise PlanTableError(f"judging opens of /proc and /sys files needs the kernel's BTF: {exc}") from exc
+    out = {"GOHOOK_FILEOPEN": "1"}
+    for name, off in offsets:
+        if not name.startswith("GOHOOK_KO_") or not 0 <= off < 1 << 16:
+            raise PlanTableError(f"kernel offset {name}={off} is not plausible")
+        out[name] = str(off)
+    for define, cap in FILEOPEN_CAPABILITIES:
+        if cap not in plan.capabilities:
+            raise PlanTableError(f"judging opens of /proc and /sys files needs capability {cap!r} in the plan")
+        out[define] = str(plan.capabilities.index(cap))
+    return out
+
+
+def own_pid_namespace() -> tuple[int, int]:
+    """(st_dev, st_ino) of this process's pid namespace: the namespace gohook's own pids are numbers in."""
+    st = os.stat("/proc/self/ns/pid")
+    return st.st_dev, st.st_ino
+
+
 def render_defines(plan: EnforcementPlan, options: ProgramOptions = DEFAULT_OPTIONS,
                    tables: KernelTables | None = None) -> dict[str, str]:
     """Every -D define of the program for plan, in a stable order."""
@@ -462,11 +529,24 @@ def render_defines(plan: EnforcementPlan, options: ProgramOptions = DEFAULT_OPTI
         extra["GOHOOK_SENTINEL"] = "1"
         cap = sentinel.syscall_capability
         extra["GOHOOK_SYSCALL_CAPBIT"] = f"{(1 << cap) if cap >= 0 else 0:#x}ULL"  # (build_tables validated the rules)
-        for start, end in sentinel.exempt:
-            if not plan.text_start <= start < end <= plan.text_end:
-                raise PlanTableError(f"exempt range [{start:#x}, {end:#x}) is empty or outside the text")
-        if sentinel.exempt:
-            extra["GOHOOK_EXEMPT"] = " ".join(f"EXEMPT({s:#x}ULL, {e:#x}ULL)" for s, e in sentinel.exempt)
+    guard = plan.guard
+    if guard is not None:
+        if prov is None:
+            raise PlanTableError("the guard needs goroutine provenance (its probe registers the processes)")
+        if sentinel is not None and sentinel.exempt != guard.exempt:
+            raise PlanTableError("the sentinel and the guard exempt different runtime functions")
+        extra["GOHOOK_GUARD"] = "1"
+        dev, ino = options.pid_namespace or own_pid_namespace()
+        extra["GOHOOK_PIDNS_DEV"] = f"{dev:#x}ULL"
+        extra["GOHOOK_PIDNS_INO"] = f"{ino:#x}ULL"
+    exempt = guard.exempt if guard is not None else sentinel.exempt if sentinel is not None else ()
+    for start, end in exempt:
+        if not plan.text_start <= start < end <= plan.text_end:
+            raise PlanTableError(f"exempt range [{start:#x}, {end:#x}) is empty or outside the text")
+    if exempt:
+        extra["GOHOOK_EXEMPT"] = " ".join(f"EXEMPT({s:#x}ULL, {e:#x}ULL)" for s, e in exempt)
+    if plan.file_open:
+        extra.update(fileopen_defines(plan, options))
     return {
         "GOHOOK_MAX_FRAMES": str(options.layout.max_frames),
         "GOHOOK_ARG_MAX": str(options.layout.arg_max),

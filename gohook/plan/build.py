@@ -34,17 +34,20 @@ from dataclasses import dataclass, replace
 import capstone
 
 from gohook.attribution.ranges import build_ranges, module_id_map
-from gohook.bpf.abi import GO_ARG_REGS, ArgKind, HookKind
+from gohook.bpf.abi import GO_ARG_REGS, ArgKind, HookKind, Judge, RuleTestKind
 from gohook.gosym import STD, GoBinary
 from gohook.gosym.pclntab import FLAG_ASM, Function
 from gohook.plan.model import (
     SENTINEL_SETTINGS,
     ArgRead,
+    DestinationRule,
     EnforcementPlan,
     FlagRule,
+    Guard,
     HookPoint,
     ProbeAddress,
     Provenance,
+    RuleTest,
     Sentinel,
     SyscallRule,
     ValueRule,
@@ -52,11 +55,12 @@ from gohook.plan.model import (
 from gohook.policy.format import Mode, Policy
 from gohook.sites.catalog import ArgKind as CatArgKind
 from gohook.sites.catalog import ArgSpec, Catalog, HookSpec
+from gohook.sites.catalog import DestinationRule as CatDestinationRule
 from gohook.sites.catalog import FlagRule as CatFlagRule
 from gohook.sites.catalog import ValueRule as CatValueRule
 from gohook.sites.goruntime import GOffsets, curg_offsets, g_offsets
 from gohook.sites.hooks import HookReport, HookSite
-from gohook.sites.syscalls import OPEN_WRITE_MASK, SYSCALLS
+from gohook.sites.syscalls import GUARD, RAW, SENTINEL, all_rules
 
 _ARG_KINDS = {
     CatArgKind.STRING: ArgKind.STRING,
@@ -135,8 +139,14 @@ def hook_point(hook_id: int, site: HookSite, catalog: Catalog) -> tuple[HookPoin
         reg = _reg_index(spec.rule.at)
         if reg is None:
             return None, "capability decided by a stack argument (not read in BPF yet)"
-        rule = FlagRule(reg, spec.rule.mask, catalog.capability(spec.rule.set).bit,
-                        catalog.capability(spec.rule.clear).bit)
+        clear = catalog.capability(spec.rule.clear).bit if spec.rule.clear is not None else -1
+        if isinstance(spec.rule, CatDestinationRule):
+            len_reg = _reg_index(spec.rule.length_at)
+            if len_reg is None:
+                return None, "destination length on the stack (not read in BPF)"
+            rule = DestinationRule(reg, spec.rule.mask, catalog.capability(spec.rule.set).bit, -1, len_reg)
+        else:
+            rule = FlagRule(reg, spec.rule.mask, catalog.capability(spec.rule.set).bit, clear)
     elif spec.capability is not None:
         capability = catalog.capability(spec.capability).bit
     else:
@@ -262,6 +272,7 @@ def build_plan(binary: GoBinary, hooks: HookReport, catalog: Catalog, policy: Po
         for i in cgocall:
             points[i] = replace(points[i], kind=HookKind.CGOCALL)
         points.extend(sites)
+    rules = syscall_rules(catalog)
     all_caps = catalog.mask(["all"])
     allowed = {i + 1: all_caps if m == STD_INIT else catalog.mask(policy.capabilities_of(m))
                for i, m in enumerate(ordered)}
@@ -286,7 +297,9 @@ def build_plan(binary: GoBinary, hooks: HookReport, catalog: Catalog, policy: Po
         trusted=trusted_spans(binary, policy),
         provenance=provenance,
         sentinel=sentinel,
-        syscall_rules=syscall_rules(catalog),
+        guard=plan_guard(binary, rules) if provenance is not None else None,
+        syscall_rules=rules,
+        file_open=provenance is not None,  # its goroutine-created probe registers the processes
     )
     return PlanBuild(plan, tuple(used), tuple(skipped), reason)
 
@@ -383,12 +396,22 @@ def exempt_ranges(binary: GoBinary) -> tuple[tuple[int, int], ...]:
     return tuple(spans)
 
 
+_JUDGES = {RAW: Judge.RAW, SENTINEL: Judge.SENTINEL, GUARD: Judge.GUARD}
+
+
 def syscall_rules(catalog: Catalog) -> tuple[SyscallRule, ...]:
-    """gohook.sites.syscalls with capability bits of this catalog (rules whose capability it lacks are left out)."""
+    """gohook.sites.syscalls.all_rules with capability bits of this catalog (rules naming a capability it
+    lacks are left out)."""
     names = {c.name: c.bit for c in catalog.capabilities}
+
+    def bit(name: str | None) -> int | None:
+        return -1 if name is None else names.get(name)
+
     out = []
-    for spec in SYSCALLS:
-        if spec.capability not in names or (spec.write_capability and spec.write_capability not in names):
+    for spec in all_rules():
+        tests = tuple(RuleTest(RuleTestKind[t.kind.upper()], t.arg, bit(t.capability), t.operand)  # type: ignore[arg-type]
+                      for t in spec.all_tests)
+        if bit(spec.capability) is None or any(t.capability is None for t in tests):
             continue
         if spec.sockaddr_arg >= 0:
             arg, kind, length = spec.sockaddr_arg, ArgKind.SOCKADDR, spec.sockaddr_arg + 1
@@ -396,12 +419,17 @@ def syscall_rules(catalog: Catalog) -> tuple[SyscallRule, ...]:
             arg, kind, length = spec.path_arg, ArgKind.CSTRING, -1
         else:
             arg, kind, length = -1, ArgKind.NONE, -1
-        out.append(SyscallRule(
-            nr=spec.nr, name=spec.name, capability=names[spec.capability],
-            capability_if_set=names[spec.write_capability] if spec.write_capability else -1,
-            flags_arg=spec.flags_arg if spec.write_capability else -1,
-            mask=OPEN_WRITE_MASK if spec.write_capability else 0, arg=arg, arg_kind=kind, len_arg=length))
+        judges = Judge(0)
+        for j in spec.judges:
+            judges |= _JUDGES[j]
+        out.append(SyscallRule(nr=spec.nr, name=spec.name, capability=bit(spec.capability),  # type: ignore[arg-type]
+                               tests=tests, judges=judges, arg=arg, arg_kind=kind, len_arg=length))
     return tuple(out)
+
+
+def plan_guard(binary: GoBinary, rules: tuple[SyscallRule, ...]) -> Guard:
+    """The guard tracepoints: one per system call whose rule names the GUARD judge."""
+    return Guard(syscalls=tuple(r.name for r in rules if r.judges & Judge.GUARD), exempt=exempt_ranges(binary))
 
 
 def plan_sentinel(binary: GoBinary, catalog: Catalog) -> Sentinel:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gohook.attribution.ranges import Range
-from gohook.bpf.abi import ArgKind, HookKind
+from gohook.bpf.abi import ArgKind, HookKind, Judge, RuleTestKind
 from gohook.policy.format import Action, Attribution, Mode
 
 
@@ -35,7 +35,15 @@ class FlagRule:
     reg: int  # index into gohook.bpf.abi.GO_ARG_REGS
     mask: int
     cap_if_set: int  # capability bit index
-    cap_if_clear: int
+    cap_if_clear: int  # capability bit index; -1: no capability (the call is not counted)
+
+
+@dataclass(frozen=True, slots=True)
+class DestinationRule(FlagRule):
+    """A send's destination (struct sockaddr * in `reg`, its length in `len_reg`): `cap_if_set` when given,
+    except the kernel over netlink (AF_NETLINK, pid 0, no groups, length 12); none otherwise (HOOK_DEST)."""
+
+    len_reg: int = -1  # index into gohook.bpf.abi.GO_ARG_REGS
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,23 +120,46 @@ class Provenance:
 
 
 @dataclass(frozen=True, slots=True)
+class RuleTest:
+    """One argument test of a SyscallRule (gohook.sites.syscalls.ArgTest with a capability bit)."""
+
+    kind: RuleTestKind
+    arg: int  # argument index 0..5
+    capability: int  # bit index when the test holds; -1: the call then needs nothing
+    operand: int = 0  # mask (MASK), value (EQ), offset (PTR)
+
+
+@dataclass(frozen=True, slots=True)
 class SyscallRule:
     """The capability of one system call number (gohook.sites.syscalls).
 
-    Three judges use the rules (EnforcementPlan.syscall_rules): the raw system-call hooks (HookKind.RAWCALL:
-    syscall.Syscall6(SYS_OPENAT, ...) needs `syscall` and files.write), the `syscall` instructions of module
-    code (HookKind.SITE) and the sentinel. A number without a rule needs no capability of its own.
+    Three judges use the rules (EnforcementPlan.syscall_rules), each only the rules that name it in
+    ``judges``: the raw system-call hooks (HookKind.RAWCALL: syscall.Syscall6(SYS_OPENAT, ...) needs
+    `syscall` and files.write) and the `syscall` instructions of module code (HookKind.SITE), the sentinel,
+    and the guard tracepoints (Guard). The tests run in order; the first that holds decides, else
+    ``capability``. A number without a rule needs no capability of its own.
     """
 
     nr: int  # x86-64 system call number
     name: str
-    capability: int  # bit index (flags clear, or no flags rule)
-    capability_if_set: int = -1  # bit index when args[flags_arg] & mask; -1: no flags rule
-    flags_arg: int = -1  # argument index holding open flags
-    mask: int = 0
+    capability: int  # bit index when no test holds; -1: none
+    tests: tuple[RuleTest, ...] = ()  # at most two
+    judges: Judge = Judge.RAW | Judge.SENTINEL
     arg: int = -1  # argument index reported (-1: none)
     arg_kind: ArgKind = ArgKind.NONE  # CSTRING or SOCKADDR
     len_arg: int = -1  # SOCKADDR: argument index of its length
+
+
+@dataclass(frozen=True)
+class Guard:
+    """The guard: per-system-call tracepoints (syscalls:sys_enter_NAME) that judge, in every enforced process
+    and whatever --sentinel says, the system calls that can disable enforcement or escape it (the rules
+    whose judges include Judge.GUARD: executable or writable code, dropped code pages, signals, ptrace and
+    memory writes aimed at gohook's own processes, io_uring, bpf). Each fires only for its own system call.
+    """
+
+    syscalls: tuple[str, ...]  # tracepoint names: sys_enter_<name>
+    exempt: tuple[tuple[int, int], ...]  # [start, end) of the runtime's own system-call functions
 
 
 @dataclass(frozen=True)
@@ -164,8 +195,12 @@ class EnforcementPlan:
     trusted: tuple[tuple[int, int], ...] = ()  # [start, end) of trusted modules' functions (sorted)
     provenance: Provenance | None = None
     sentinel: Sentinel | None = None  # needs provenance (its goroutine-created probe registers the processes)
+    guard: Guard | None = None  # needs provenance too
     # the capability of each system call number: for RAWCALL and SITE hook points and the sentinel
     syscall_rules: tuple[SyscallRule, ...] = ()
+    # judge opens of procfs/sysfs files by the file the kernel opened (/proc/PID/environ: env.read,
+    # /proc/PID/mem for writing: tamper, other write-opens: system.modify; gohook/bpf/c/lib/fileopen.h)
+    file_open: bool = False
 
     def module_name(self, module_id: int) -> str:
         return "std" if module_id == 0 else self.modules[module_id - 1]

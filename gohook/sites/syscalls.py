@@ -42,15 +42,53 @@ from gohook.sites.catalog import CatalogError, load_catalog
 OPEN_WRITE_MASK = 0x643  # O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND (as the catalog's syscall.openat rule)
 
 
+#: The judges of a rule (SyscallSpec.judges): the raw system-call hooks and `syscall` instruction sites
+#: of module code (RAW), the raw_syscalls:sys_enter sentinel (SENTINEL), the per-system-call guard
+#: tracepoints that run whatever --sentinel says (GUARD).
+RAW: Final = "raw"
+SENTINEL: Final = "sentinel"
+GUARD: Final = "guard"
+JUDGES: Final = (RAW, SENTINEL, GUARD)
+
+#: ArgTest kinds (GOHOOK_T_* of gohook.h).
+TEST_KINDS: Final = ("mask", "eq", "guard", "text", "self", "ptr", "type")
+
+
+@dataclass(frozen=True, slots=True)
+class ArgTest:
+    """One argument test of a rule: when it holds, the call needs ``capability`` (None: nothing).
+
+    mask: ``args[arg] & operand``; eq: ``args[arg] == operand``; guard: ``args[arg]`` (a pid or tid)
+    names one of gohook's own processes or threads, from gohook's pid namespace; text: the range
+    ``[args[arg], args[arg] + args[arg + 1])`` overlaps the binary's code in the process; self:
+    ``args[arg]`` is the calling process; ptr: the word at user address ``args[arg] + operand`` is not 0;
+    type: bit ``args[arg] & 0xf`` of ``operand`` is set (socket(2)'s type, without its flags, is one of a set).
+    """
+
+    kind: str
+    arg: int
+    capability: str | None
+    operand: int = 0
+
+
 @dataclass(frozen=True, slots=True)
 class SyscallSpec:
     nr: int
     name: str
-    capability: str  # when there is no flags rule, or the flags say read
+    capability: str | None  # when no test holds (None: the call needs nothing), or the flags say read
     write_capability: str = ""  # when args[flags_arg] & OPEN_WRITE_MASK
     flags_arg: int = -1
     path_arg: int = -1  # argument index of a NUL-terminated path to report
     sockaddr_arg: int = -1  # argument index of a struct sockaddr (its length follows)
+    tests: tuple[ArgTest, ...] = ()  # at most two, tried in order (the flags rule, if any, is the first)
+    judges: frozenset[str] = frozenset({RAW, SENTINEL})
+
+    @property
+    def all_tests(self) -> tuple[ArgTest, ...]:
+        """The flags rule as a mask test, then the other tests."""
+        if not self.write_capability:
+            return self.tests
+        return (ArgTest("mask", self.flags_arg, self.write_capability, OPEN_WRITE_MASK), *self.tests)
 
 
 SYSCALLS: tuple[SyscallSpec, ...] = (
@@ -81,6 +119,85 @@ SYSCALLS: tuple[SyscallSpec, ...] = (
 )
 
 BY_NUMBER = {s.nr: s for s in SYSCALLS}
+
+PROT_EXEC: Final = 0x4
+MREMAP_FIXED: Final = 0x2
+READ_IMPLIES_EXEC: Final = 0x0400000
+PERSONALITY_QUERY: Final = 0xFFFFFFFF
+PTRACE_TRACEME: Final = 0
+SHM_EXEC: Final = 0o100000
+AF_PACKET: Final = 17
+SOCK_RAW: Final = 3
+SOCK_PACKET: Final = 10
+MEMORY = frozenset({RAW, GUARD})
+
+#: Rules that read the arguments of system calls whose class depends on them (the `depends` of the
+#: classification). The GUARD ones are judged by per-system-call tracepoints in every enforced
+#: process, sentinel or not: the calls that can make memory executable, drop or patch the probed
+#: code, signal, trace or write gohook's own processes, or open a second system-call interface. A
+#: tracepoint cannot stop the call itself, but the SIGKILL it sends lands before the process runs
+#: another instruction: before the code made executable or writable is run or written, the
+#: io_uring is used, the signal's sender makes another call. The sends are the sentinel's: their Go
+#: wrappers (syscall.sendto, syscall.sendmsg) are hook points with the same semantics.
+REFINED: tuple[SyscallSpec, ...] = (
+    SyscallSpec(9, "mmap", None, judges=MEMORY, tests=(
+        ArgTest("mask", 2, "memory.exec", PROT_EXEC), ArgTest("text", 0, "memory.exec"))),
+    SyscallSpec(10, "mprotect", None, judges=MEMORY, tests=(
+        ArgTest("mask", 2, "memory.exec", PROT_EXEC), ArgTest("text", 0, "memory.exec"))),
+    SyscallSpec(329, "pkey_mprotect", None, judges=MEMORY, tests=(
+        ArgTest("mask", 2, "memory.exec", PROT_EXEC), ArgTest("text", 0, "memory.exec"))),
+    SyscallSpec(25, "mremap", None, judges=MEMORY, tests=(
+        ArgTest("text", 0, "memory.exec"), ArgTest("mask", 3, "memory.exec", MREMAP_FIXED))),
+    SyscallSpec(28, "madvise", None, judges=MEMORY, tests=(ArgTest("text", 0, "tamper"),)),
+    SyscallSpec(135, "personality", None, judges=MEMORY, tests=(
+        ArgTest("eq", 0, None, PERSONALITY_QUERY), ArgTest("mask", 0, "memory.exec", READ_IMPLIES_EXEC))),
+    SyscallSpec(440, "process_madvise", "tamper", judges=MEMORY),
+    SyscallSpec(62, "kill", "system.modify", judges=MEMORY, tests=(
+        ArgTest("guard", 0, "tamper"), ArgTest("self", 0, None))),
+    SyscallSpec(200, "tkill", "system.modify", judges=MEMORY, tests=(ArgTest("guard", 0, "tamper"),)),
+    SyscallSpec(234, "tgkill", "system.modify", judges=MEMORY, tests=(
+        ArgTest("guard", 0, "tamper"), ArgTest("self", 0, None))),
+    SyscallSpec(129, "rt_sigqueueinfo", "system.modify", judges=MEMORY, tests=(
+        ArgTest("guard", 0, "tamper"), ArgTest("self", 0, None))),
+    SyscallSpec(297, "rt_tgsigqueueinfo", "system.modify", judges=MEMORY, tests=(
+        ArgTest("guard", 0, "tamper"), ArgTest("self", 0, None))),
+    # a pidfd by itself does nothing: signalling through it is pidfd_send_signal (system.modify)
+    SyscallSpec(434, "pidfd_open", None, judges=MEMORY, tests=(ArgTest("guard", 0, "tamper"),)),
+    SyscallSpec(101, "ptrace", "process.debug", judges=MEMORY, tests=(
+        ArgTest("guard", 1, "tamper"), ArgTest("eq", 0, None, PTRACE_TRACEME))),
+    SyscallSpec(310, "process_vm_readv", "process.debug", judges=MEMORY, tests=(
+        ArgTest("guard", 0, "tamper"), ArgTest("self", 0, None))),
+    SyscallSpec(311, "process_vm_writev", "process.debug", judges=MEMORY, tests=(
+        ArgTest("guard", 0, "tamper"), ArgTest("self", 0, None))),
+    SyscallSpec(438, "pidfd_getfd", "process.debug", judges=MEMORY),
+    SyscallSpec(425, "io_uring_setup", "io_uring", judges=MEMORY),
+    SyscallSpec(321, "bpf", "kernel.trace", judges=MEMORY),
+    SyscallSpec(298, "perf_event_open", "kernel.trace", judges=MEMORY),
+    SyscallSpec(30, "shmat", "files.write", tests=(ArgTest("mask", 2, "memory.exec", SHM_EXEC),),
+                judges=frozenset({RAW})),
+    # raw and packet sockets receive the host's traffic with no bind; other sockets carry nothing until
+    # connect, bind or a send with an address (each judged); (AF_INET, SOCK_PACKET) is a packet socket too
+    SyscallSpec(41, "socket", None, judges=frozenset({RAW}), tests=(
+        ArgTest("eq", 0, "network.listen", AF_PACKET),
+        ArgTest("type", 1, "network.listen", 1 << SOCK_RAW | 1 << SOCK_PACKET))),
+    SyscallSpec(44, "sendto", None, sockaddr_arg=4, tests=(ArgTest("mask", 4, "network.connect", 2**64 - 1),)),
+    SyscallSpec(46, "sendmsg", None, tests=(ArgTest("ptr", 1, "network.connect", 0),)),
+    SyscallSpec(307, "sendmmsg", "network.connect"),
+)
+
+
+def all_rules(table: SyscallTable | None = None) -> tuple[SyscallSpec, ...]:
+    """Every rule, by number: SYSCALLS, REFINED, and for every other capability or tamper class of the
+    classification its worst case, for the RAW judge only (a module's own raw system call needs the
+    capability of the number it issues; the sentinel keeps to the calls the catalog's hooks cover)."""
+    table = table if table is not None else syscall_table()
+    rules = {s.nr: s for s in REFINED} | {s.nr: s for s in SYSCALLS}
+    for e in table.entries:
+        if e.nr in rules or e.nr >= MAX_NR:
+            continue
+        if e.capability is not None or e.class_ == TAMPER:
+            rules[e.nr] = SyscallSpec(e.nr, e.name, e.capability or TAMPER, judges=frozenset({RAW}))
+    return tuple(rules[nr] for nr in sorted(rules))
 MAX_NR = 512  # size of the kernel's rule table (GOHOOK_NSYSCALLS)
 
 # --- the classification ----------------------------------------------------------------
@@ -208,7 +325,7 @@ def rule_disagreements(table: SyscallTable, specs: Sequence[SyscallSpec] = SYSCA
     problems = []
     for spec in specs:
         entry = table.classify(spec.nr)
-        worst = spec.write_capability or spec.capability
+        worst = spec.write_capability or spec.capability or NONE
         if entry.name != spec.name:
             problems.append(f"{spec.nr}: the rule says {spec.name!r}, the table {entry.name or entry.class_!r}")
         if entry.class_ != worst:

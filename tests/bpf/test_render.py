@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gohook.attribution.ranges import Range
-from gohook.bpf.abi import HANDLER_SLOTS, RANGE_TRUSTED, ArgKind, HookKind, handler_slot
+from gohook.bpf.abi import HANDLER_SLOTS, RANGE_TRUSTED, ArgKind, HookKind, Judge, RuleTestKind, handler_slot
 from gohook.bpf.errors import PlanTableError
 from gohook.bpf.render import (
     BPF_DIR,
@@ -35,6 +35,7 @@ from gohook.plan.model import (
     HookPoint,
     ProbeAddress,
     Provenance,
+    RuleTest,
     Sentinel,
     SyscallRule,
     ValueRule,
@@ -253,7 +254,7 @@ def test_provenance_and_sentinel_defines() -> None:
     text = 0x401000
     prov = Provenance((ProbeAddress(text + 0x200, 0x200),), "bx", 288, g_m_offset=48, m_curg_offset=184,
                       parent_goid_offset=280)
-    rule = SyscallRule(257, "openat", 0, 1, flags_arg=2, mask=0x643, arg=1, arg_kind=ArgKind.CSTRING)
+    rule = SyscallRule(257, "openat", 0, (RuleTest(RuleTestKind.MASK, 2, 1, 0x643),), arg=1, arg_kind=ArgKind.CSTRING)
     sentinel = Sentinel(((text + 0x300, text + 0x340),), (), syscall_capability=2)
     d = render_defines(_prov_plan(provenance=prov, sentinel=sentinel, syscall_rules=(rule,)))
     assert (d["GOHOOK_PROVENANCE"], d["GOHOOK_GOPC_OFFSET"], d["GOHOOK_SENTINEL"]) == ("1", "288", "1")
@@ -271,7 +272,18 @@ def test_provenance_and_sentinel_defines() -> None:
     assert d["GOHOOK_EXEMPT"] == "EXEMPT(0x401300ULL, 0x401340ULL)"
     assert "CREATED" not in d["GOHOOK_HOOKS"]
     assert "GOHOOK_PROVENANCE" not in render_defines(_prov_plan())
-    assert sys_rule_values((rule,), 3) == {257: (1, 0, 1, 2, 1, int(ArgKind.CSTRING), 0xFF, 0x643)}
+    raw_sentinel = int(Judge.RAW | Judge.SENTINEL)
+    assert sys_rule_values((rule,), 3) == {257: (raw_sentinel, 0, 1, int(ArgKind.CSTRING), 0xFF,
+                                                 int(RuleTestKind.MASK), 2, 1, 0x643, 0, 0xFF, 0xFF, 0)}
+    # "needs nothing" is NOCAP, both as the fallback and as a test's outcome
+    kill = SyscallRule(62, "kill", 2, (RuleTest(RuleTestKind.GUARD, 0, 1), RuleTest(RuleTestKind.SELF, 0, -1)),
+                       judges=Judge.RAW | Judge.GUARD)
+    assert sys_rule_values((kill,), 3)[62][1:] == (2, 0xFF, 0, 0xFF, int(RuleTestKind.GUARD), 0, 1, 0,
+                                                   int(RuleTestKind.SELF), 0, 0xFF, 0)
+    with pytest.raises(PlanTableError, match="at most 2"):
+        sys_rule_values((replace(kill, tests=kill.tests * 2),), 3)
+    with pytest.raises(PlanTableError, match="no judge"):
+        sys_rule_values((replace(kill, judges=Judge(0)),), 3)
     site = HookPoint(hook_id=3, function="m.f", entry=text, probe=text + 8, file_offset=8, capability=0,
                      kind=HookKind.SITE, owner=2)
     assert hook_macro(site, 3) == "SITE(3, 0x401008ULL, 2)"
@@ -286,9 +298,10 @@ def test_provenance_and_sentinel_defines() -> None:
 
 def test_tables_carry_the_sentinel_rules() -> None:
     """build_tables computes the sys_rules entries once; the loader fills the map from them."""
-    rule = SyscallRule(257, "openat", 0, 1, flags_arg=2, mask=0x643, arg=1, arg_kind=ArgKind.CSTRING)
+    rule = SyscallRule(257, "openat", 0, (RuleTest(RuleTestKind.MASK, 2, 1, 0x643),), arg=1, arg_kind=ArgKind.CSTRING)
     assert build_tables(_prov_plan(syscall_rules=(rule,))).sys_rules == (
-        (257, (1, 0, 1, 2, 1, int(ArgKind.CSTRING), 0xFF, 0x643)),)
+        (257, (int(Judge.RAW | Judge.SENTINEL), 0, 1, int(ArgKind.CSTRING), 0xFF, int(RuleTestKind.MASK), 2, 1,
+               0x643, 0, 0xFF, 0xFF, 0)),)
     assert build_tables(_prov_plan()).sys_rules == ()
     with pytest.raises(PlanTableError, match="capability bit 7"):
         build_tables(_prov_plan(syscall_rules=(SyscallRule(42, "connect", 7),)))

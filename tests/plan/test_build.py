@@ -106,7 +106,7 @@ modules:
     assert masks[TELEMETRY] == set()
     assert masks[MAIN] == {"files.read", "files.write", "exec"}  # a family expands
     assert masks["gopkg.in/acme.v2"] == {"env.read"}  # unlisted: the default
-    assert masks[STD_INIT] == set(plan.capabilities)  # package initializers hold everything
+    assert masks[STD_INIT] == set(plan.capabilities) - {"tamper"}  # package initializers hold `all`
     assert _names(plan, plan.default_mask) == {"env.read"}
 
 
@@ -302,8 +302,10 @@ def test_raw_system_calls_are_judged_by_their_number(newest_toolchain: Toolchain
     """rawio's calls of syscall.Syscall6 and syscall.RawSyscall are RAWCALL hook points: `syscall`, and the
     capability of the number they pass (the plan's syscall_rules, with or without the sentinel); its own
     `syscall` instruction is a SITE, which needs `syscall` too (Sentinel.syscall_capability)."""
+    from gohook.bpf.abi import Judge, RuleTestKind
     from gohook.plan.build import syscall_rules
-    from gohook.sites.syscalls import OPEN_WRITE_MASK
+    from gohook.plan.model import RuleTest
+    from gohook.sites.syscalls import OPEN_WRITE_MASK, syscall_table
 
     catalog = _catalog()
     bits = {c.name: c.bit for c in catalog.capabilities}
@@ -318,8 +320,18 @@ def test_raw_system_calls_are_judged_by_their_number(newest_toolchain: Toolchain
         assert all(h.capability == bits["syscall"] and h.direct_caller_only and h.call_len for h in raw.values())
         assert plan.syscall_rules == syscall_rules(catalog)
         openat = {r.nr: r for r in plan.syscall_rules}[257]
-        assert (openat.capability, openat.capability_if_set, openat.mask) == (
-            bits["files.read"], bits["files.write"], OPEN_WRITE_MASK)
+        assert (openat.capability, openat.tests) == (
+            bits["files.read"], (RuleTest(RuleTestKind.MASK, 2, bits["files.write"], OPEN_WRITE_MASK),))
+        # every capability or tamper class of the classification has a rule for the raw judges
+        rules = {r.nr: r for r in plan.syscall_rules}
+        for entry in syscall_table().entries:
+            if entry.capability is not None or entry.class_ == "tamper":
+                assert entry.nr in rules and rules[entry.nr].judges & Judge.RAW, entry
+        # the guard's calls are attached as tracepoints; the sentinel keeps to the hooked semantics
+        assert plan.guard is not None
+        assert set(plan.guard.syscalls) == {r.name for r in plan.syscall_rules if r.judges & Judge.GUARD}
+        assert {"mprotect", "madvise", "kill", "ptrace", "io_uring_setup"} <= set(plan.guard.syscalls)
+        assert not any(r.judges & Judge.SENTINEL for r in plan.syscall_rules if r.judges & Judge.GUARD)
         sites = [h for h in plan.hooks if h.kind == HookKind.SITE]
         if setting == "off":
             assert plan.sentinel is None and not sites

@@ -455,3 +455,76 @@ def test_struct_offsets_match_the_compiler(toolchain: Toolchain, catalog) -> Non
     assert recorded, "the catalog records no struct fields"
     assert {k: int(actual[k]) for k in recorded if k in actual} == recorded, json.dumps(actual)
     assert set(recorded) <= set(actual), f"probe does not print {set(recorded) - set(actual)}"
+
+
+def test_exec_memory_flag_rule_has_a_no_capability_outcome(catalog) -> None:
+    """`clear: null`: mprotect/mmap without PROT_EXEC are no capability call (bbolt's read-only maps pass)."""
+    for function in ("syscall.Mprotect", "syscall.mmap"):
+        (spec,) = catalog.hooks_named(function, GoVersion(1, 27))
+        rule = spec.rule
+        assert isinstance(rule, FlagRule) and rule.clear is None, function
+        assert spec.capabilities == {"memory.exec"}
+        assert rule.evaluate(0x1 | 0x4) == "memory.exec"  # PROT_READ|PROT_EXEC
+        assert rule.evaluate(0x1) is None and rule.evaluate(0x1 | 0x2) is None  # PROT_READ, PROT_READ|PROT_WRITE
+    assert catalog.capability("memory.exec").hooked
+
+
+def test_send_destination_rule(catalog) -> None:
+    """`destination`: a NULL destination (connected socket) and the kernel over netlink are no capability;
+    any other address, of any family, is network.connect. The length is the rule's own register."""
+    import struct
+
+    from gohook.sites.catalog import DestinationRule
+
+    for function, at, length_at in (("syscall.sendto", "r8", "r9"), ("syscall.sendmsgN", "r10", "r11")):
+        for version in catalog.verified:
+            (spec,) = catalog.hooks_named(function, version)
+            rule = spec.rule
+            assert isinstance(rule, DestinationRule), (function, version)
+            assert (str(rule.at), str(rule.length_at)) == (at, length_at)
+            assert spec.argument is not None and spec.argument.kind is ArgKind.SOCKADDR
+            assert [str(loc) for loc in spec.argument.at] == [at, length_at]
+        kernel_nl = struct.pack("<HHII", 16, 0, 0, 0)
+        inet = struct.pack("<HH4s8x", 2, 53, bytes([127, 0, 0, 1]))
+        assert rule.evaluate_sockaddr(0, 0, b"") is None
+        assert rule.evaluate_sockaddr(0x1000, 12, kernel_nl) is None
+        assert rule.evaluate_sockaddr(0x1000, 12, struct.pack("<HHII", 16, 0, 4242, 0)) == "network.connect"
+        assert rule.evaluate_sockaddr(0x1000, 16, kernel_nl + b"\0" * 4) == "network.connect"  # length decides
+        assert rule.evaluate_sockaddr(0x1000, 16, inet) == "network.connect"
+        assert rule.evaluate(0) is None and rule.evaluate(0x1000) == "network.connect"
+
+
+def test_destination_and_null_rules_are_validated(raw_doc: dict[str, Any]) -> None:
+    """A destination rule on a parameter that is not an unsafe.Pointer, or a misspelt `clear`, is refused."""
+    doc = copy.deepcopy(raw_doc)
+    sendto = next(h for h in doc["hooks"] if h["function"] == "syscall.sendto")
+    sendto["rule"]["param"], sendto["rule"]["at"] = "flags", "rsi"
+    with pytest.raises(CatalogError, match="destination is an unsafe.Pointer"):
+        parse_catalog(yaml.safe_dump(doc))
+    doc = copy.deepcopy(raw_doc)
+    mprotect = next(h for h in doc["hooks"] if h["function"] == "syscall.Mprotect")
+    mprotect["rule"]["clear"] = "nothing"
+    with pytest.raises(CatalogError, match="unknown capability 'nothing'"):
+        parse_catalog(yaml.safe_dump(doc))
+
+
+def test_send_system_call_wrappers_have_only_hooked_callers(toolchain: Toolchain) -> None:
+    """Oracle go tool objdump: in catalogprobe, the generated sendmsg wrapper is called only from sendmsgN and
+    sendto only from Sendto / sendtoInet4/6 (and the hooks sit on sendmsgN and sendto): no inlined copy of
+    sendmsgN elsewhere reaches sendmsg(2) past the hook."""
+    binary = build_probe(toolchain, cgo=False)
+    out = subprocess.run([str(toolchain.go), "tool", "objdump", str(binary)], capture_output=True, text=True,
+                         env=_go_env(toolchain, cgo=False), timeout=600, check=True).stdout
+    callers: dict[str, set[str]] = {"syscall.sendmsg": set(), "syscall.sendmsgN": set(), "syscall.sendto": set()}
+    fn = ""
+    for line in out.splitlines():
+        if line.startswith("TEXT "):
+            fn = line.split()[1]
+            continue
+        for target in callers:
+            if f"CALL {target}(SB)" in line:
+                callers[target].add(fn)
+    assert callers["syscall.sendmsg"] == {"syscall.sendmsgN(SB)"}, callers
+    assert callers["syscall.sendmsgN"], "nothing calls sendmsgN out of line"
+    assert callers["syscall.sendto"] <= {"syscall.Sendto(SB)", "syscall.sendtoInet4(SB)", "syscall.sendtoInet6(SB)",
+                                         "syscall.SendtoInet4(SB)", "syscall.SendtoInet6(SB)"}, callers

@@ -8,7 +8,8 @@
  *   lib/args.h         the capture of the hooked call's argument
  *   lib/provenance.h   goroutine ids and goroutine provenance
  *   lib/decide.h       the shared handler gohook_run: walk, decide, kill, report
- *   lib/sysrules.h     the capability of a system call number (sentinel, sites, raw calls)
+ *   lib/sysrules.h     the capability of a system call number (sentinel, sites, raw calls, guard)
+ *   lib/guard.h        per-system-call tracepoints against tampering and escapes (always on)
  *   lib/sentinel.h     the system-call sentinel's parts
  *   lib/entry.h        the entry-program macros (HOOK, HOOK_CGO, HOOK_VALUE, HOOK_RAW, SITE)
  * and gohook.h is what the program shares with user space (gohook/bpf/abi.py).
@@ -51,6 +52,8 @@
 #include "lib/decide.h"
 #include "lib/sysrules.h"
 #include "lib/sentinel.h"
+#include "lib/guard.h"
+#include "lib/fileopen.h"
 #include "lib/entry.h"
 
 #if GOHOOK_SHARED_HANDLER
@@ -113,5 +116,32 @@ int gohook_forget(void *ctx)
 	if ((__u32)pid_tgid == tgid)
 		targets.delete(&tgid);
 	return 0;
+}
+#endif
+
+#if GOHOOK_FILEOPEN
+/* syscalls:sys_exit_{open,openat,openat2,creat}: the capability the opened file carries (lib/fileopen.h). */
+int gohook_fileopen(struct gohook_sys_exit_args *ctx)
+{
+	return gohook_fileopen_run(ctx);
+}
+#if !GOHOOK_SENTINEL
+/* sched:sched_process_exec / sched_process_exit: as the sentinel's, for `targets` (lib/fileopen.h). */
+int gohook_forget(void *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+	if ((__u32)pid_tgid == tgid)
+		targets.delete(&tgid);
+	return 0;
+}
+#endif
+#endif
+
+#if GOHOOK_GUARD
+/* syscalls:sys_enter_<name> of each guarded system call (lib/guard.h). */
+int gohook_guard(struct gohook_sys_enter_args *ctx)
+{
+	return gohook_guard_run(ctx);
 }
 #endif

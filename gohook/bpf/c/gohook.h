@@ -115,20 +115,42 @@
 	 (i) == 4 ? (ctx)->si : (i) == 5 ? (ctx)->r8 : (i) == 6 ? (ctx)->r9 : (i) == 7 ? (ctx)->r10 : \
 	 (i) == 8 ? (ctx)->r11 : 0)
 
-/* One entry of the sys_rules map, indexed by x86-64 system call number:
- * which capability the call needs (as the catalog's hook for it would say).
- * Mirrored by gohook.bpf.abi.SYSRULE. */
+/* Which judges use a sys_rules entry (gohook_sysrule.judges; gohook.bpf.abi.Judge). */
+#define GOHOOK_J_RAW 1      /* raw system-call hooks (HOOK_RAW) and module `syscall` instructions (SITE) */
+#define GOHOOK_J_SENTINEL 2 /* the raw_syscalls:sys_enter sentinel */
+#define GOHOOK_J_GUARD 4    /* the per-system-call guard tracepoints (lib/guard.h), always on */
+
+/* The argument tests of a sys_rules entry (gohook_sysrule.test, test2; gohook.bpf.abi.RuleTest). */
+#define GOHOOK_T_NONE 0
+#define GOHOOK_T_MASK 1  /* args[a] & operand */
+#define GOHOOK_T_EQ 2    /* args[a] == operand */
+#define GOHOOK_T_GUARD 3 /* (u32)args[a] names one of gohook's own processes or threads (guarded), seen from
+                          * gohook's pid namespace */
+#define GOHOOK_T_TEXT 4  /* [args[a], args[a] + args[a + 1]) overlaps the binary's text in this process */
+#define GOHOOK_T_SELF 5  /* (u32)args[a] is the calling process (its tgid) */
+#define GOHOOK_T_PTR 6   /* the u64 at user address args[a] + operand is not 0 (sendmsg's msg->msg_name) */
+#define GOHOOK_T_TYPE 7  /* bit (args[a] & 0xf) of operand: socket(2)'s type, without SOCK_NONBLOCK/SOCK_CLOEXEC */
+
+#define GOHOOK_NOCAP 0xff /* gohook_sysrule capability "none": not a capability call */
+
+/* One entry of the sys_rules map, indexed by x86-64 system call number: which capability the call needs.
+ * The tests run in order; the first that holds gives its capability, else cap. Mirrored by
+ * gohook.bpf.abi.SYSRULE. */
 struct gohook_sysrule {
-	__u8 valid;     /* 1: a capability system call */
-	__u8 cap;       /* capability bit index (when the flags rule says clear, or there is none) */
-	__u8 cap_set;   /* capability bit index when args[flags_arg] & mask */
-	__u8 flags_arg; /* argument index of open flags; GOHOOK_NOARG: none */
-	__u8 arg;       /* argument index of the reported argument; GOHOOK_NOARG: none */
-	__u8 arg_kind;  /* GOHOOK_ARG_CSTRING, GOHOOK_ARG_SOCKADDR or GOHOOK_ARG_NONE */
-	__u8 len_arg;   /* GOHOOK_ARG_SOCKADDR: argument index of the length */
-	__u8 pad;
-	__u32 mask;     /* open flags that make the call cap_set */
-	__u32 pad2;
+	__u8 judges;   /* GOHOOK_J_* bits: the judges that use the rule (0: no rule) */
+	__u8 cap;      /* capability bit index when no test holds; GOHOOK_NOCAP: none */
+	__u8 arg;      /* argument index of the reported argument; GOHOOK_NOARG: none */
+	__u8 arg_kind; /* GOHOOK_ARG_CSTRING, GOHOOK_ARG_SOCKADDR or GOHOOK_ARG_NONE */
+	__u8 len_arg;  /* GOHOOK_ARG_SOCKADDR: argument index of the length */
+	__u8 test;     /* first test: GOHOOK_T_* */
+	__u8 test_arg; /* its argument index */
+	__u8 cap_set;  /* its capability (or GOHOOK_NOCAP) */
+	__u64 operand; /* its mask or value */
+	__u8 test2;    /* second test, likewise */
+	__u8 test2_arg;
+	__u8 cap2_set;
+	__u8 pad[5];
+	__u64 operand2;
 };
 
 /* One hooked call. frames[] comes last so a record may be cut after nframes

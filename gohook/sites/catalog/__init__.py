@@ -15,7 +15,7 @@ Typical use by the code that plans hook points and renders the BPF program::
     for hook in catalog.hooks_for(version):               # one Go release's view
         ...  # look hook.function up in the pclntab, attach at its probe offset
         bit = catalog.capability(hook.capability).bit     # fixed capability, or
-        hook.rule                                         # FlagRule / ValueRule
+        hook.rule                                         # FlagRule / DestinationRule / ValueRule
         hook.argument                                     # what to read, where
     allowed = catalog.mask(["files", "network.connect"])  # policy -> u64 bitmask
 """
@@ -34,6 +34,7 @@ from gohook.sites.catalog.model import (
     Capability,
     Catalog,
     CatalogError,
+    DestinationRule,
     FieldKind,
     FlagRule,
     GapSpec,
@@ -62,6 +63,7 @@ __all__ = [
     "Capability",
     "Catalog",
     "CatalogError",
+    "DestinationRule",
     "FieldKind",
     "FlagRule",
     "GapSpec",

@@ -27,6 +27,7 @@ from gohook.sites.catalog.model import (
     Capability,
     Catalog,
     CatalogError,
+    DestinationRule,
     FieldKind,
     FlagRule,
     GapSpec,
@@ -323,10 +324,12 @@ class _Loader:
         kind = raw.get("kind") if isinstance(raw, Mapping) else None
         if kind == "flags":
             m = self.mapping(raw, where, ("kind", "param", "at", "mask", "set", "clear"))
+        elif kind == "destination":
+            m = self.mapping(raw, where, ("kind", "param", "at", "length", "set"))
         elif kind == "value":
             m = self.mapping(raw, where, ("kind", "param", "at", "cases"), ("default",))
         else:
-            raise self.fail(f"{where}.kind", f"expected flags or value, got {kind!r}")
+            raise self.fail(f"{where}.kind", f"expected flags, destination or value, got {kind!r}")
         pname = self.string(m["param"], f"{where}.param")
         at = self.location(m["at"], f"{where}.at")
         expected = self.words_from(params, self.param(pname, params, f"{where}.param"), 1, f"{where}.param")
@@ -336,9 +339,17 @@ class _Loader:
             mask = self.integer(m["mask"], f"{where}.mask")
             if mask <= 0:
                 raise self.fail(f"{where}.mask", "must be a positive bit mask")
-            return FlagRule(
-                pname, at, mask, self.cap_name(m["set"], f"{where}.set"), self.cap_name(m["clear"], f"{where}.clear")
-            )
+            clear = None if m["clear"] is None else self.cap_name(m["clear"], f"{where}.clear")
+            return FlagRule(pname, at, mask, self.cap_name(m["set"], f"{where}.set"), clear)
+        if kind == "destination":
+            index = self.param(pname, params, f"{where}.param")
+            if params[index].type != "unsafe.Pointer":
+                raise self.fail(f"{where}.param", f"a destination is an unsafe.Pointer, not {params[index].type}")
+            lname = self.string(m["length"], f"{where}.length")
+            lindex = self.param(lname, params, f"{where}.length")
+            length_at = self.words_from(params, lindex, 1, f"{where}.length")[0]
+            return DestinationRule(pname, at, (1 << 64) - 1, self.cap_name(m["set"], f"{where}.set"), None,
+                                   length_at)
         cases = []
         for i, c in enumerate(self.listing(m["cases"], f"{where}.cases")):
             cw = f"{where}.cases[{i}]"

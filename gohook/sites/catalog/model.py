@@ -217,22 +217,58 @@ class ArgSpec:
 
 @dataclass(frozen=True)
 class FlagRule:
-    """Capability by flag bits: ``set`` if ``value & mask`` is non-zero, else ``clear``."""
+    """Capability by flag bits: ``set`` if ``value & mask`` is non-zero, else ``clear``.
+
+    ``clear`` None means "no capability": the call is not a capability call and is not counted
+    (syscall.Mprotect without PROT_EXEC).
+    """
 
     param: str
     at: Location
     mask: int
     set: str
-    clear: str
+    clear: str | None
 
     @property
     def outcomes(self) -> frozenset[str]:
         """Every capability this rule can decide."""
-        return frozenset({self.set, self.clear})
+        return frozenset(c for c in (self.set, self.clear) if c is not None)
 
-    def evaluate(self, value: int) -> str:
-        """The capability for one argument value (what the BPF program computes)."""
+    def evaluate(self, value: int) -> str | None:
+        """The capability for one argument value (what the BPF program computes), or None for none."""
         return self.set if value & self.mask else self.clear
+
+
+#: AF_NETLINK, and the length of a struct sockaddr_nl (family u16, pad u16, pid u32, groups u32).
+AF_NETLINK = 16
+SOCKADDR_NL_LEN = 12
+
+
+@dataclass(frozen=True)
+class DestinationRule(FlagRule):
+    """Capability by a send's destination (catalog rule kind ``destination``).
+
+    A flags rule on the destination pointer (``mask`` all ones, ``clear`` None: no destination is no
+    capability: a send on a connected socket) that also passes, uncounted, the one destination that
+    reaches no peer: the kernel over netlink (a struct sockaddr_nl of family AF_NETLINK, pid 0, no
+    groups, given with its exact length 12 in ``length_at``). That is syscall.NetlinkRIB's send, under
+    net.Interfaces and net.InterfaceAddrs. The length is a register (not memory a racing thread can
+    change); the contents are read from memory.
+    """
+
+    length_at: Location | None = None
+
+    def evaluate_sockaddr(self, pointer: int, length: int, sockaddr: bytes) -> str | None:
+        """What the BPF program decides for a destination pointer, its length and its first bytes."""
+        if not pointer:
+            return None
+        if length == SOCKADDR_NL_LEN and len(sockaddr) >= SOCKADDR_NL_LEN:
+            family = int.from_bytes(sockaddr[0:2], "little")
+            pid = int.from_bytes(sockaddr[4:8], "little")
+            groups = int.from_bytes(sockaddr[8:12], "little")
+            if family == AF_NETLINK and pid == 0 and groups == 0:
+                return None
+        return self.set
 
 
 @dataclass(frozen=True)
@@ -269,7 +305,7 @@ class ValueRule:
         return self.default
 
 
-Rule = FlagRule | ValueRule
+Rule = FlagRule | DestinationRule | ValueRule
 
 
 class Presence(Enum):

@@ -73,6 +73,16 @@ func files() {
 
 func network() {
 	keep(net.Dial("tcp", "127.0.0.1:1"))
+	// sends with a destination (syscall.sendto, syscall.sendmsgN)
+	sa := &syscall.SockaddrInet4{Port: 1, Addr: [4]byte{127, 0, 0, 1}}
+	keep(syscall.Sendto(3, []byte("x"), 0, sa), syscall.Sendmsg(3, []byte("x"), nil, sa, 0))
+	keep(syscall.SendmsgN(3, []byte("x"), nil, sa, 0))
+	if uc, err := net.ListenUDP("udp", nil); err == nil {
+		ua := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}
+		keep(uc.WriteTo([]byte("x"), ua))
+		keep(uc.WriteToUDP([]byte("x"), ua))
+		keep(uc.WriteMsgUDP([]byte("x"), nil, ua))
+	}
 	keep(net.DialTimeout("udp", "127.0.0.1:1", time.Second))
 	keep(net.DialTCP("tcp", nil, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}))
 	keep(net.DialUDP("udp", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}))
@@ -97,7 +107,7 @@ func network() {
 	keep(http.ListenAndServe("127.0.0.1:0", nil))
 	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
 	keep(err)
-	sa := &syscall.SockaddrInet4{Port: 1, Addr: [4]byte{127, 0, 0, 1}}
+	sa = &syscall.SockaddrInet4{Port: 1, Addr: [4]byte{127, 0, 0, 1}}
 	keep(syscall.Connect(fd, sa), syscall.Bind(fd, sa), syscall.Listen(fd, 1))
 }
 
@@ -142,6 +152,10 @@ func system() {
 		keep(p.Signal(syscall.Signal(0)), p.Kill())
 	}
 	keep(syscall.Setuid(0), syscall.Setgid(0), syscall.Setreuid(0, 0), syscall.Setregid(0, 0))
+	// executable memory (syscall.Mprotect, syscall.mmap)
+	if m, err := syscall.Mmap(-1, 0, 4096, syscall.PROT_READ|syscall.PROT_EXEC, syscall.MAP_ANON|syscall.MAP_PRIVATE); err == nil {
+		keep(syscall.Mprotect(m, syscall.PROT_READ))
+	}
 	keep(syscall.Setresuid(0, 0, 0), syscall.Setresgid(0, 0, 0), syscall.Setgroups(nil))
 	keep(syscall.Sethostname([]byte("x")), syscall.Setdomainname([]byte("x")))
 	keep(syscall.Mount("a", "b", "c", 0, ""), syscall.Unmount("b", 0), syscall.Reboot(0))

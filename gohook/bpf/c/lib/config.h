@@ -94,6 +94,15 @@
 #ifndef GOHOOK_SENTINEL
 #define GOHOOK_SENTINEL 0 /* 1: the raw_syscalls:sys_enter sentinel */
 #endif
+#ifndef GOHOOK_GUARD
+#define GOHOOK_GUARD 0 /* 1: the guard tracepoints (lib/guard.h) */
+#endif
+#ifndef GOHOOK_PIDNS_DEV
+#define GOHOOK_PIDNS_DEV 0ULL /* st_dev of gohook's pid namespace (the GOHOOK_T_GUARD test) */
+#endif
+#ifndef GOHOOK_PIDNS_INO
+#define GOHOOK_PIDNS_INO 0ULL /* st_ino of gohook's pid namespace */
+#endif
 #ifndef GOHOOK_SYSCALL_CAPBIT
 #define GOHOOK_SYSCALL_CAPBIT 0ULL /* bit of the `syscall` capability: what a `syscall` instruction site needs
 				    * besides its number's capability (0: none) */

@@ -88,6 +88,8 @@ static __always_inline void gohook_tail_call(struct pt_regs *ctx, __u32 slot)
 		int cap_ = (cap); /* < 0: not a capability call (HOOK_VALUE) */                 \
 		if (cap_ < 0)                                                                    \
 			return 0;                                                                \
+		if ((rreg) >= 0 && ((GOHOOK_REG(ctx, rreg) & (rmask)) ? (cset) : (cclear)) < 0) \
+			return 0; /* a flag rule's "no capability" outcome (-1) */               \
 		GOHOOK_CALL(c)                                                                   \
 		GOHOOK_FILL_CALL(c, ctx, id, probe_, cap_, akind, areg0, areg1, rreg, rmask, cset, cclear, direct_, clen); \
 		c->kind = kind_;                                                                 \
@@ -114,7 +116,7 @@ static __always_inline void gohook_tail_call(struct pt_regs *ctx, __u32 slot)
 		c->kind = GOHOOK_K_RAWCALL;                                                      \
 		__u64 args[8] = GOHOOK_GOSYSARGS(ctx, nargs);                                    \
 		__u32 cap2_ = c->capability;                                                     \
-		gohook_sysrule(args, (__u32)ctx->ax, c, &cap2_);                                 \
+		gohook_sysrule(args, (__u32)ctx->ax, GOHOOK_J_RAW, ctx->ip - (probe_), c, &cap2_);                                 \
 		c->cap2 = cap2_;                                                                 \
 		GOHOOK_DISPATCH(ctx, c, GOHOOK_K_RAWCALL, direct_)                               \
 	}
@@ -129,7 +131,8 @@ static __always_inline void gohook_tail_call(struct pt_regs *ctx, __u32 slot)
 		__u64 args[8] = GOHOOK_SYSARGS(ctx);                                             \
 		GOHOOK_FILL_CALL(c, ctx, id, probe_, 0, GOHOOK_ARG_NONE, -1, -1, -1, 0, 0, 0, 0, 0); \
 		__u32 cap_ = __builtin_ctzll(GOHOOK_SYSCALL_CAPBIT | 1ULL << 63);                \
-		if (!gohook_sysrule(args, (__u32)ctx->ax, c, &cap_) && !GOHOOK_SYSCALL_CAPBIT)   \
+		if (!gohook_sysrule(args, (__u32)ctx->ax, GOHOOK_J_RAW, ctx->ip - (probe_), c, &cap_) && \
+		    !GOHOOK_SYSCALL_CAPBIT)                                                     \
 			return 0; /* neither `syscall` nor a rule: not counted */                \
 		c->capability = GOHOOK_SYSCALL_CAPBIT ? __builtin_ctzll(GOHOOK_SYSCALL_CAPBIT | 1ULL << 63) : cap_; \
 		c->cap2 = cap_;                                                                  \
@@ -155,5 +158,31 @@ static __always_inline void gohook_tail_call(struct pt_regs *ctx, __u32 slot)
 		return (dflt);                                                                   \
 	}                                                                                        \
 	HOOK_KIND(id, GOHOOK_K_CALL, probe_, gohook_value_##id(ctx), GOHOOK_ARG_NONE, -1, -1, -1, 0, 0, 0, direct_, clen)
+
+/* HOOK_DEST(id, probe, cap, dest_reg, len_reg, direct, call_len): a send whose destination (struct sockaddr *
+ * in dest_reg, its length in len_reg; the reported argument) reaches a peer without connect(2): cap, except
+ * no destination (NULL: a connected socket) and the kernel over netlink (AF_NETLINK, pid 0, no groups, length
+ * exactly GOHOOK_SOCKADDR_NL_LEN: syscall.NetlinkRIB under net.Interfaces), which are not counted. An
+ * unreadable destination counts. */
+#define GOHOOK_AF_NETLINK 16
+#define GOHOOK_SOCKADDR_NL_LEN 12
+struct gohook_sockaddr_nl {
+	__u16 family;
+	__u16 pad;
+	__u32 pid;
+	__u32 groups;
+};
+static __always_inline int gohook_dest_cap(__u64 sa, __u32 len, int cap) /* len: a _Socklen (uint32) */
+{
+	struct gohook_sockaddr_nl nl = {};
+	if (!sa)
+		return -1;
+	if (len != GOHOOK_SOCKADDR_NL_LEN || bpf_probe_read_user(&nl, sizeof(nl), (void *)sa))
+		return cap;
+	return nl.family == GOHOOK_AF_NETLINK && !nl.pid && !nl.groups ? -1 : cap;
+}
+#define HOOK_DEST(id, probe_, cap, dreg, lreg, direct_, clen)                                   \
+	HOOK_KIND(id, GOHOOK_K_CALL, probe_, gohook_dest_cap(GOHOOK_REG(ctx, dreg), GOHOOK_REG(ctx, lreg), cap), \
+		  GOHOOK_ARG_SOCKADDR, dreg, lreg, -1, 0, 0, 0, direct_, clen)
 
 #endif /* GOHOOK_LIB_ENTRY_H */

@@ -68,8 +68,11 @@ BPF_TABLE("lru_hash", struct gohook_gkey, struct gohook_marks, marks, GOHOOK_TAB
 BPF_TABLE("lru_hash", __u32, __u32, cgo_calls, 4096); /* thread -> module of its cgo call in progress */
 #endif
 /* system call number -> capability: for the sentinel, the `syscall` instruction sites and the raw
- * system-call hooks (HOOK_RAW), which judge a call by the number it issues */
+ * system-call hooks (HOOK_RAW), which judge a call by the number it issues, and the guard */
 BPF_ARRAY(sys_rules, struct gohook_sysrule, GOHOOK_NSYSCALLS);
+/* gohook's own processes and threads, by their numbers in gohook's pid namespace (and -1: every process):
+ * the targets of signals, ptrace and memory writes that are tamper (GOHOOK_T_GUARD). Filled by the session. */
+BPF_HASH(guarded, __u32, __u8, 1024);
 
 /* What one entry program hands the shared handler. */
 struct gohook_call {

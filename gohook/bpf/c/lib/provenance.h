@@ -129,7 +129,7 @@ static __always_inline int gohook_created(struct pt_regs *ctx, __u64 probe)
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32;
 	__u64 bias = ctx->ip - probe;
-#if GOHOOK_SENTINEL
+#if GOHOOK_SENTINEL || GOHOOK_FILEOPEN || GOHOOK_GUARD /* lib/fileopen.h and lib/guard.h judge them too */
 	if (!targets.lookup(&tgid))
 		targets.update(&tgid, &bias);
 #endif

@@ -28,7 +28,7 @@
 #include "lib/decide.h"
 #include "lib/sysrules.h"
 
-#if GOHOOK_SENTINEL
+#if GOHOOK_SENTINEL || GOHOOK_GUARD
 /* The runtime's own system-call functions (runtime.open for the huge-page
  * size at start-up, ...): EXEMPT(start, end) pairs of static vaddrs. */
 #define EXEMPT(start, end) || (pc - (start) < (end) - (start))
@@ -48,29 +48,19 @@ static __always_inline void gohook_sys_args(struct pt_regs *kregs, __u64 *args)
 	bpf_probe_read_kernel(&args[5], 8, &kregs->r9);
 }
 
-/* The sentinel program's body (raw_syscalls:sys_enter as a raw tracepoint: args[0] is the user pt_regs,
- * args[1] the system call number). In one piece, like gohook_run's walk loop: the marks loop as a function
- * of its own changes the compiled code (see gohook_run). */
-static __always_inline int gohook_syscall(struct bpf_raw_tracepoint_args *ctx)
+/* Judge system call nr of a process of the binary (load bias `bias`) at its entry, as judge `judge`
+ * (GOHOOK_J_SENTINEL or GOHOOK_J_GUARD), from the user registers saved in kregs. In one piece, like
+ * gohook_run's walk loop: the marks loop as a function of its own changes the compiled code (see
+ * gohook_run). */
+static __always_inline int gohook_judge_syscall(struct pt_regs *kregs, __u32 nr, __u64 bias, const __u32 judge)
 {
-	/* Every system call of every process comes here while the sentinel is
-	 * attached: the rule test (one array lookup) goes first, the process
-	 * test (a hash lookup) second, the register reads only after both. */
-	__u32 nr = (__u32)ctx->args[1];
-	struct gohook_sysrule *rule = sys_rules.lookup(&nr);
-	if (!rule || !rule->valid)
-		return 0;
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
-	__u64 *bias = targets.lookup(&tgid);
-	if (!bias)
-		return 0;
-	struct pt_regs *kregs = (struct pt_regs *)ctx->args[0];
 	/* the user registers, one field at a time: a whole pt_regs would not fit the BPF stack */
 	__u64 args[8] = {}, ip = 0, sp = 0, bp = 0, r14 = 0;
 	gohook_sys_args(kregs, args);
 	struct gohook_call c = {};
-	if (!gohook_sysrule(args, nr, &c, &c.capability))
+	if (!gohook_sysrule(args, nr, judge, bias, &c, &c.capability))
 		return 0;
 	c.cap2 = c.capability;
 	bpf_probe_read_kernel(&ip, 8, &kregs->ip);
@@ -78,10 +68,11 @@ static __always_inline int gohook_syscall(struct bpf_raw_tracepoint_args *ctx)
 	bpf_probe_read_kernel(&bp, 8, &kregs->bp);
 	bpf_probe_read_kernel(&r14, 8, &kregs->r14);
 	/* the runtime's own system calls, and those of the C code of the standard library's cgo calls */
-	if (gohook_exempt(ip - *bias - 1)) {
+	if (gohook_exempt(ip - bias - 1)) {
 		gohook_count(GOHOOK_C_EXEMPT);
 		return 0;
 	}
+#if GOHOOK_SENTINEL
 	__u32 *cm = cgo_calls.lookup(&tid);
 	if (cm && *cm == GOHOOK_CGO_STD) {
 		gohook_count(GOHOOK_C_EXEMPT);
@@ -90,7 +81,8 @@ static __always_inline int gohook_syscall(struct bpf_raw_tracepoint_args *ctx)
 	/* inside a hooked call of this goroutine that checked this capability: the hook's, while its mark's
 	 * return address is still in place above RSP. Only the same capability: a raw system-call hook
 	 * (syscall.Syscall6) checked `syscall` and the capability of the number it passed, so an allowed
-	 * `syscall` covers no other system call. */
+	 * `syscall` covers no other system call. (Marks are kept only with the sentinel: without it the guard
+	 * judges a hooked call's system call again, from the same stack, to the same verdict.) */
 	__u64 capbit = 1ULL << (c.capability & 63);
 	struct gohook_gkey gk = {.tgid = tgid};
 	if (GOHOOK_GOID_OFFSET && r14)
@@ -109,11 +101,32 @@ static __always_inline int gohook_syscall(struct bpf_raw_tracepoint_args *ctx)
 			}
 		}
 	}
+#endif
 	c.pid_tgid = pid_tgid;
 	c.hook_id = GOHOOK_SYSCALL_HOOK | nr;
 	c.kind = GOHOOK_K_SYSCALL;
 	struct gohook_regs r = {.ip = ip, .sp = sp, .bp = bp, .r14 = r14};
-	return gohook_run(&r, &c, *bias, GOHOOK_K_SYSCALL, 0);
+	return gohook_run(&r, &c, bias, GOHOOK_K_SYSCALL, 0);
+}
+#endif
+
+#if GOHOOK_SENTINEL
+/* The sentinel program's body (raw_syscalls:sys_enter as a raw tracepoint: args[0] is the user pt_regs,
+ * args[1] the system call number). */
+static __always_inline int gohook_syscall(struct bpf_raw_tracepoint_args *ctx)
+{
+	/* Every system call of every process comes here while the sentinel is
+	 * attached: the rule test (one array lookup) goes first, the process
+	 * test (a hash lookup) second, the register reads only after both. */
+	__u32 nr = (__u32)ctx->args[1];
+	struct gohook_sysrule *rule = sys_rules.lookup(&nr);
+	if (!rule || !(rule->judges & GOHOOK_J_SENTINEL))
+		return 0;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 *bias = targets.lookup(&tgid);
+	if (!bias)
+		return 0;
+	return gohook_judge_syscall((struct pt_regs *)ctx->args[0], nr, *bias, GOHOOK_J_SENTINEL);
 }
 #endif
 

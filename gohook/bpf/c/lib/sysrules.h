@@ -16,16 +16,57 @@
 #include "lib/config.h"
 #include "lib/maps.h"
 
-/* The capability of system call nr with arguments args (sys_rules) into *cap; 0 when the number has no
- * rule. The argument the rule reports, if any, goes into c's argument part. */
-static __always_inline int gohook_sysrule(__u64 *args, __u32 nr, struct gohook_call *c, __u32 *cap)
+/* Does argument test `test` hold for args? bias: the binary's load bias in this process (GOHOOK_T_TEXT). */
+static __always_inline int gohook_systest(__u8 test, __u8 a, __u64 operand, __u64 *args, __u64 bias)
+{
+	__u64 v = args[a & 7];
+	switch (test) {
+	case GOHOOK_T_MASK:
+		return (v & operand) != 0;
+	case GOHOOK_T_EQ:
+		return v == operand;
+	case GOHOOK_T_GUARD: {
+		/* only a caller in gohook's own pid namespace can name gohook's processes by these numbers */
+		struct bpf_pidns_info ns = {};
+		if (bpf_get_ns_current_pid_tgid(GOHOOK_PIDNS_DEV, GOHOOK_PIDNS_INO, &ns, sizeof(ns)))
+			return 0;
+		__u32 pid = (__u32)v;
+		return guarded.lookup(&pid) != 0;
+	}
+	case GOHOOK_T_TEXT: {
+		__u64 lo = bias + GOHOOK_TEXT_START, len = args[(a + 1) & 7];
+		return v < lo + GOHOOK_TEXT_SIZE && v + len > lo;
+	}
+	case GOHOOK_T_TYPE:
+		return ((1ULL << (v & 0xf)) & operand) != 0;
+	case GOHOOK_T_SELF:
+		return (__u32)v == (__u32)(bpf_get_current_pid_tgid() >> 32);
+	case GOHOOK_T_PTR: {
+		__u64 p = 0;
+		if (bpf_probe_read_user(&p, sizeof(p), (void *)(v + operand)))
+			return 1; /* unreadable: the kernel fails the call, or the memory changed under us: assume the worst */
+		return p != 0;
+	}
+	}
+	return 0;
+}
+
+/* The capability judge `judge` (GOHOOK_J_*) gives system call nr with arguments args, into *cap; 0 when it
+ * has no rule for the number, or the rule says the call needs none. The argument the rule reports, if
+ * any, goes into c's argument part. */
+static __always_inline int gohook_sysrule(__u64 *args, __u32 nr, __u32 judge, __u64 bias, struct gohook_call *c,
+					  __u32 *cap)
 {
 	struct gohook_sysrule *rule = sys_rules.lookup(&nr);
-	if (!rule || !rule->valid)
+	if (!rule || !(rule->judges & judge))
 		return 0;
 	__u32 k = rule->cap;
-	if (rule->flags_arg != GOHOOK_NOARG && (args[rule->flags_arg & 7] & rule->mask))
+	if (rule->test && gohook_systest(rule->test, rule->test_arg, rule->operand, args, bias))
 		k = rule->cap_set;
+	else if (rule->test2 && gohook_systest(rule->test2, rule->test2_arg, rule->operand2, args, bias))
+		k = rule->cap2_set;
+	if (k == GOHOOK_NOCAP)
+		return 0;
 	*cap = k;
 	if (rule->arg != GOHOOK_NOARG) {
 		c->arg_kind = rule->arg_kind;

@@ -1,0 +1,232 @@
+"""Switching the enforcer off, from inside the process (issue 12 §3, §4): the guard and the raw rules.
+
+testdata/go/evasion/deps/rawx (github.com/sysutil/rawx) makes its system calls with its own `syscall`
+instruction and goes for the calls that would disable gohook or slip past it: code made writable and
+the breakpoints put back, code pages dropped (MADV_DONTNEED), an anonymous page made executable, an
+io_uring, a look at the host's BPF programs, signals / ptrace / process_vm_writev aimed at gohook's own
+process, a datagram sent with sendto and no connect.
+
+The module is granted `syscall` and files.read (it reads /proc/self/exe), so every one of these needs
+the capability of the system call it makes, not only `syscall`. Two background sessions judge them in
+two ways: `--sentinel on` (the uprobe on the module's `syscall` instruction, before it runs) and
+`--sentinel off` (only the guard: per-system-call tracepoints, always on, whose SIGKILL lands before the
+process runs another instruction). Each technique also runs on an unhooked copy (the control: the
+technique works when nobody watches), and under a third session that grants the capabilities (no false
+kill). Oracles: exit statuses, the secret variable's value in stdout, a UDP listener on 127.0.0.1.
+
+Fail closed: `gohook attach --pid` targets die with gohook (SIGKILL included).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gofixtures
+import pytest
+from attach_helpers import (
+    KILLED,
+    Ran,
+    Session,
+    for_pid,
+    policy_file,
+    private_copy,
+    run,
+    sessions,
+    show,
+)
+
+pytestmark = pytest.mark.bpf
+
+MAIN = "example.com/evasion"
+RAWX = "github.com/sysutil/rawx"
+SECRET = ("RAWX_SECRET", "hunter2-rawx")
+
+#: the capabilities every rawx technique needs besides the one it smuggles
+BASE = ["syscall", "files.read"]
+#: ... and everything it smuggles (the no-false-kill session)
+GRANTED = [*BASE, "memory.exec", "io_uring", "kernel.trace", "network.connect", "tamper"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _root() -> None:
+    gofixtures.require_root("the guard's tracepoints and uprobes")
+
+
+@dataclass
+class Trial:
+    """One technique: its run under each session and on the control copy."""
+
+    args: tuple[str, ...]
+    runs: dict[str, Ran] = field(default_factory=dict)
+    received: dict[str, list[bytes]] = field(default_factory=dict)  # UDP datagrams per run
+    events: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+
+class Udp:
+    """A UDP socket on 127.0.0.1: what reached it during one run."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.5)
+        self.addr = f"127.0.0.1:{self.sock.getsockname()[1]}"
+
+    def drain(self) -> list[bytes]:
+        got = []
+        while True:
+            try:
+                got.append(self.sock.recv(4096))
+            except TimeoutError:
+                return got
+
+
+#: technique name -> (argv builder from (gohook pid, udp address), judged capability, docs technique number)
+TECHNIQUES: dict[str, tuple[Callable[[int, str], tuple[str, ...]], str, int]] = {
+    "unhook-write": (lambda g, a: ("rawx-unhook", "write", "1", SECRET[0]), "memory.exec", 16),
+    "unhook-madvise": (lambda g, a: ("rawx-unhook", "madvise", "1", SECRET[0]), "tamper", 16),
+    "exec-page": (lambda g, a: ("rawx-exec-page",), "memory.exec", 13),
+    "io_uring": (lambda g, a: ("rawx-uring",), "io_uring", 16),
+    "bpf": (lambda g, a: ("rawx-bpf",), "kernel.trace", 16),
+    "signal-gohook": (lambda g, a: ("rawx-kill", str(g), "0"), "tamper", 16),
+    "ptrace-gohook": (lambda g, a: ("rawx-ptrace", str(g)), "tamper", 16),
+    "pvwrite-gohook": (lambda g, a: ("rawx-pvwrite", str(g)), "tamper", 16),
+    "sendto": (lambda g, a: ("rawx-sendto", a), "network.connect", 12),
+}
+#: what `--sentinel off` leaves to the guard: sendto from a module's own instruction is the sentinel's
+GUARDED = tuple(t for t in TECHNIQUES if t != "sendto")
+
+#: session name -> (extra gohook arguments, rawx's grant)
+SESSIONS: dict[str, tuple[tuple[str, ...], list[str]]] = {
+    "site": (("--sentinel", "on"), BASE),
+    "guard": (("--sentinel", "off"), BASE),
+    "granted": (("--sentinel", "on"), GRANTED),
+}
+
+
+@pytest.fixture(scope="module")
+def trials(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Trial]]:
+    root = tmp_path_factory.mktemp("rawx")
+    built = gofixtures.build(gofixtures.live_toolchain("1.27"), "evasion", "default")
+    specs: dict[str, Session] = {}
+    for name, (extra, grant) in SESSIONS.items():
+        work = root / name
+        binary = private_copy(built, work, f"evasion-{name}")
+        policy = policy_file(work / "policy.yaml", {MAIN: ["all"], RAWX: grant})
+        specs[name] = Session(binary, policy, work, extra=extra)
+    control = private_copy(built, root / "control", "evasion-control")
+    udp = Udp()
+    out = {t: Trial(()) for t in TECHNIQUES}
+    env = {SECRET[0]: SECRET[1]}
+    try:
+        with sessions(*specs.values()):
+            for technique, (argv, _cap, _n) in TECHNIQUES.items():
+                for name, session in specs.items():
+                    if name == "guard" and technique not in GUARDED:
+                        continue
+                    assert session.proc is not None
+                    args = argv(session.proc.pid, udp.addr)
+                    out[technique].runs[name] = run(session.binary, *args, env=env)
+                    out[technique].received[name] = udp.drain()
+                args = argv(os.getpid(), udp.addr)  # the control names a process that is not gohook
+                out[technique].runs["control"] = run(control, *args, env=env)
+                out[technique].received["control"] = udp.drain()
+        for trial in out.values():
+            for name, session in specs.items():
+                if name in trial.runs:
+                    trial.events[name] = for_pid(session.events, trial.runs[name].pid)
+        yield out
+    finally:
+        udp.sock.close()
+
+
+def _effect(trial: Trial, name: str) -> bool:
+    """Did the technique's effect happen in run `name`? (the secret printed, a datagram arrived, or the
+    program ran to its end)"""
+    ran = trial.runs[name]
+    return SECRET[1] in ran.stdout or bool(trial.received.get(name)) or ran.returncode == 0
+
+
+@pytest.mark.parametrize("technique", list(TECHNIQUES))
+def test_control_shows_the_technique_works(trials: dict[str, Trial], technique: str) -> None:
+    trial = trials[technique]
+    ran = trial.runs["control"]
+    assert ran.returncode == 0, ran
+    if technique.startswith("unhook"):
+        assert SECRET[1] in ran.stdout, ran
+    if technique == "sendto":
+        assert trial.received["control"] == [b"rawx datagram"], trial.received
+
+
+@pytest.mark.parametrize("session", ["site", "guard"])
+@pytest.mark.parametrize("technique", list(TECHNIQUES))
+def test_killed_before_the_effect(trials: dict[str, Trial], technique: str, session: str,
+                                  record: Callable[..., None]) -> None:
+    trial = trials[technique]
+    if session not in trial.runs:
+        pytest.skip(f"{technique} from a module's own `syscall` instruction is the sentinel's (not a guard call)")
+    ran, events = trial.runs[session], trial.events[session]
+    _argv, capability, number = TECHNIQUES[technique]
+    assert ran.returncode == KILLED, f"{ran}\n{show(events)}"
+    assert SECRET[1] not in ran.stdout and not trial.received[session], ran
+    denied = [e for e in events if e["decision"] == "deny"]
+    assert denied, show(events)
+    e = denied[0]
+    assert (e["module"], e["capability"]) == (RAWX, capability), show(events)
+    assert e["via"] == ("syscall-site" if session == "site" else "stack"), show(events)
+    judge = ("the uprobe on the module's own `syscall` instruction (--sentinel on)" if session == "site"
+             else "the guard's syscalls:sys_enter tracepoint (--sentinel off)")
+    record(number, f"rawx: {technique.replace('-', ' ')}, {judge}", "blocked",
+           f"needs {capability} besides `syscall`; the SIGKILL lands before the next instruction",
+           f"exit -9, effect absent; event {e['capability']} {e['module']} via {e['via']} ({e['function']})")
+
+
+@pytest.mark.parametrize("technique", list(TECHNIQUES))
+def test_granted_runs_to_completion(trials: dict[str, Trial], technique: str) -> None:
+    """No false kill: with the capability granted, every technique runs to its end."""
+    trial = trials[technique]
+    ran = trial.runs["granted"]
+    assert ran.returncode == 0, f"{ran}\n{show(trial.events['granted'])}"
+    assert not [e for e in trial.events["granted"] if e["decision"] != "allow"], show(trial.events["granted"])
+    if technique == "sendto":
+        assert trial.received["granted"] == [b"rawx datagram"]
+
+
+# --- fail closed for --pid targets --------------------------------------------------------------------------
+
+
+def test_pid_target_dies_with_gohook(tmp_path: Path, record: Callable[..., None]) -> None:
+    """`gohook attach --pid P` traces P (PTRACE_O_EXITKILL): SIGKILL of gohook kills P before it can make
+    another call; the file P writes afterwards never appears."""
+    built = gofixtures.build(gofixtures.live_toolchain("1.27"), "evasion", "default")
+    binary = private_copy(built, tmp_path, "evasion-pid")
+    policy = policy_file(tmp_path / "policy.yaml", {MAIN: ["all"], RAWX: BASE})
+    later = tmp_path / "after-gohook.txt"
+    target = subprocess.Popen([str(binary), "rawx-wait", "60", str(later)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    session = Session(binary, policy, tmp_path, pids=(target.pid,))
+    try:
+        session.start()
+        session.wait_attached()
+        assert target.poll() is None, "the target ended before gohook attached"
+        assert session.proc is not None
+        session.proc.send_signal(signal.SIGKILL)
+        session.proc.wait(30)
+        status = target.wait(60)
+    finally:
+        if target.poll() is None:
+            target.kill()
+            target.wait()
+        if session.proc is not None and session.proc.poll() is None:
+            session.proc.kill()
+    assert status == KILLED, f"target exited {status}: {target.stdout.read() if target.stdout else ''}"
+    assert not later.exists()
+    record(16, "SIGKILL of `gohook attach --pid` (not a -- CMD start)", "blocked",
+           "gohook traces --pid targets with PTRACE_O_EXITKILL: the kernel kills them when gohook dies",
+           "target exit -9, its later file write absent")
