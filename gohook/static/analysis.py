@@ -18,9 +18,11 @@ block: gaps"): besides C, plugins, exec and the module's own `syscall`
 instructions, a module's calls of unexported standard-library functions
 (`linkname`: reachable only through //go:linkname), capability functions it
 takes as values for other code to run (`func_value`), its calls of system-call
-wrappers whose classes no hook charges yet (`syscall_wrapper`: mprotect, mmap,
-madvise, sendto, sendmsg, io_uring setup), and the system call numbers its
-raw calls load as constants, named by gohook.sites.syscalls.
+wrappers whose class depends on their arguments (`syscall_wrapper`: mprotect,
+mmap, madvise, sendto, sendmsg, io_uring setup: judged at run time by their
+hooks, the raw rules and the guard, but worth a reviewer's look), and the
+system call numbers its raw calls load as constants, named by
+gohook.sites.syscalls.
 """
 
 from __future__ import annotations
@@ -584,9 +586,9 @@ def _wrapper_gap(module: str, function: str, callee: str, site: int, nr: int) ->
     c = classify(nr)
     what = f"calls {callee}" if callee != function else "is named like an io_uring setup"
     return Gap("syscall_wrapper", module,
-               f"{function} {what} (at {site:#x}): {c.name} ({nr}) is {c.class_}, which no hook charges yet "
-               f"({c.reason})",
-               "deny the module or review it; the syscall sentinel sees the call at run time",
+               f"{function} {what} (at {site:#x}): {c.name} ({nr}) can be {c.class_} ({c.reason}); enforcement "
+               "judges each call by its arguments (its hook, the raw-system-call rules, the guard's tracepoint)",
+               f"grant {c.class_} only if the module needs it; review why it makes this call",
                function, site, (nr,))
 
 

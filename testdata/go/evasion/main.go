@@ -109,6 +109,15 @@ var techniques = map[string]technique{
 		secs, _ := strconv.Atoi(a[1])
 		return unpin.Getenv(a[0], time.Duration(secs)*time.Second, a[2])
 	}},
+	// 16. a descriptor main opened, written by rawx (a known limit)
+	"held-fd": {"PATH", func(a []string) error {
+		f, err := os.OpenFile(a[0], os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		return rawx.WriteHeld(f)
+	}},
 	// main's own work, for control runs
 	"main-write": {"PATH", func(a []string) error { return os.WriteFile(a[0], []byte("main\n"), 0o644) }},
 }

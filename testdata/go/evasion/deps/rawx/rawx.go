@@ -13,7 +13,10 @@
 //   - rawx-uring: io_uring_setup, the second system-call interface;
 //   - rawx-bpf: bpf(BPF_PROG_GET_NEXT_ID), a look at the host's BPF programs (gohook's included);
 //   - rawx-sendto ADDR: a UDP datagram to ADDR (sendto with a destination, no connect);
-//   - rawx-wait SECONDS PATH: sleeps, then writes PATH (to outlive gohook).
+//   - rawx-wait SECONDS PATH: sleeps, then writes PATH (to outlive gohook);
+//   - rawx-race N NAME: 8 goroutines of allowed calls, each with one text patch half-way (see race);
+//   - rawx-unsafe-env NAME: the variable read from memory with unsafe (no call at all); WriteHeld: a
+//     write to a descriptor another module opened (main's technique held-fd).
 //
 // Each prints what the kernel answered, so an unenforced control run shows the technique works.
 package rawx
@@ -57,15 +60,97 @@ func errstr(e uintptr) string {
 
 // Techniques: technique name -> run(args); an error makes the program exit 1.
 var Techniques = map[string]func(args []string) error{
-	"rawx-unhook":    unhookGetenv,
-	"rawx-exec-page": execPage,
-	"rawx-kill":      kill,
-	"rawx-ptrace":    func(a []string) error { return atPid(a, "ptrace(PTRACE_SEIZE)", sysPtrace, ptraceSeize, 1) },
-	"rawx-pvwrite":   pvWrite,
-	"rawx-uring":     uring,
-	"rawx-bpf":       bpfPeek,
-	"rawx-sendto":    sendto,
-	"rawx-wait":      wait,
+	"rawx-unhook":     unhookGetenv,
+	"rawx-exec-page":  execPage,
+	"rawx-kill":       kill,
+	"rawx-ptrace":     func(a []string) error { return atPid(a, "ptrace(PTRACE_SEIZE)", sysPtrace, ptraceSeize, 1) },
+	"rawx-pvwrite":    pvWrite,
+	"rawx-uring":      uring,
+	"rawx-bpf":        bpfPeek,
+	"rawx-sendto":     sendto,
+	"rawx-wait":       wait,
+	"rawx-race":       race,
+	"rawx-unsafe-env": unsafeEnv,
+}
+
+// unsafeEnv finds variable NAME in the process's memory with no call at all: the kernel lays the
+// environment strings out right after the argument strings on the initial stack, and os.Args[i] points
+// at them. No system call, no hooked function: nothing for gohook to see (a documented limit).
+func unsafeEnv(a []string) error {
+	if err := need(a, 1, "NAME"); err != nil {
+		return err
+	}
+	last := os.Args[len(os.Args)-1]
+	p := uintptr(unsafe.Pointer(unsafe.StringData(last))) + uintptr(len(last)) + 1
+	want := a[0] + "="
+	for n := 0; n < 256; n++ { // at most 256 variables
+		s := unsafe.String((*byte)(unsafe.Pointer(p)), strlen(p))
+		if s == "" {
+			break
+		}
+		if len(s) > len(want) && s[:len(want)] == want {
+			fmt.Printf("%s (read from memory)\n", s)
+			return nil
+		}
+		p += uintptr(len(s)) + 1
+	}
+	return fmt.Errorf("%s not found after the arguments", a[0])
+}
+
+func strlen(p uintptr) int {
+	n := 0
+	for *(*byte)(unsafe.Pointer(p + uintptr(n))) != 0 && n < 1<<16 {
+		n++
+	}
+	return n
+}
+
+// WriteHeld writes to a file another module opened and handed over (a write(2) on a held descriptor
+// needs no capability: the capability was decided at the open).
+func WriteHeld(f *os.File) error {
+	_, err := f.WriteString("rawx wrote through a borrowed descriptor\n")
+	return err
+}
+
+// race starts 8 goroutines that each make allowed calls (os.Stat: files.read) in a loop and, half-way,
+// one denied call each: mprotect of syscall.Getenv's page writable, then a write of the same byte back
+// (harmless, but a text patch), at about the same moment on every goroutine; then each reads variable
+// NAME (env.read, denied) only if its patch went through. N: iterations per goroutine.
+func race(a []string) error {
+	if err := need(a, 2, "N NAME"); err != nil {
+		return err
+	}
+	n, _ := strconv.Atoi(a[0])
+	page := reflect.ValueOf(syscall.Getenv).Pointer() &^ 4095
+	start := make(chan struct{})
+	done := make(chan string, 8)
+	for g := 0; g < 8; g++ {
+		go func(g int) {
+			<-start
+			for i := 0; i < n; i++ {
+				if _, err := os.Stat("/"); err != nil {
+					done <- err.Error()
+					return
+				}
+				if i == n/2 {
+					_, e := syscall6(sysMprotect, page, 4096, syscall.PROT_READ|syscall.PROT_WRITE|syscall.PROT_EXEC,
+						0, 0, 0)
+					if e != 0 {
+						done <- "mprotect: " + errstr(e)
+						return
+					}
+					b := (*byte)(unsafe.Pointer(page))
+					*b = *b
+				}
+			}
+			done <- fmt.Sprintf("goroutine %d: %s=%s", g, a[1], os.Getenv(a[1]))
+		}(g)
+	}
+	close(start)
+	for g := 0; g < 8; g++ {
+		fmt.Println(<-done)
+	}
+	return nil
 }
 
 // wait sleeps SECONDS, then writes PATH (files.write, which this module lacks): the process outlives
