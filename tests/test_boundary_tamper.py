@@ -103,11 +103,12 @@ TECHNIQUES: dict[str, tuple[Callable[[int, str], tuple[str, ...]], str, int]] = 
 #: what `--sentinel off` leaves to the guard: sendto from a module's own instruction is the sentinel's
 GUARDED = tuple(t for t in TECHNIQUES if t != "sendto")
 
-#: session name -> (extra gohook arguments, rawx's grant)
-SESSIONS: dict[str, tuple[tuple[str, ...], list[str]]] = {
-    "site": (("--sentinel", "on"), BASE),
-    "guard": (("--sentinel", "off"), BASE),
-    "granted": (("--sentinel", "on"), GRANTED),
+#: session name -> (extra gohook arguments, rawx's grant, mode)
+SESSIONS: dict[str, tuple[tuple[str, ...], list[str], str]] = {
+    "site": (("--sentinel", "on"), BASE, "enforce"),
+    "guard": (("--sentinel", "off"), BASE, "enforce"),
+    "granted": (("--sentinel", "on"), GRANTED, "enforce"),
+    "audit": (("--sentinel", "off"), BASE, "audit"),
 }
 
 
@@ -116,11 +117,11 @@ def trials(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Trial
     root = tmp_path_factory.mktemp("rawx")
     built = gofixtures.build(gofixtures.live_toolchain("1.27"), "evasion", "default")
     specs: dict[str, Session] = {}
-    for name, (extra, grant) in SESSIONS.items():
+    for name, (extra, grant, mode) in SESSIONS.items():
         work = root / name
         binary = private_copy(built, work, f"evasion-{name}")
         policy = policy_file(work / "policy.yaml", {MAIN: ["all"], RAWX: grant})
-        specs[name] = Session(binary, policy, work, extra=extra)
+        specs[name] = Session(binary, policy, work, mode=mode, extra=extra)
     control = private_copy(built, root / "control", "evasion-control")
     udp = Udp()
     out = {t: Trial(()) for t in TECHNIQUES}
@@ -129,7 +130,7 @@ def trials(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Trial
         with sessions(*specs.values()):
             for technique, (argv, _cap, _n) in TECHNIQUES.items():
                 for name, session in specs.items():
-                    if name == "guard" and technique not in GUARDED:
+                    if name in ("guard", "audit") and technique not in GUARDED:
                         continue
                     assert session.proc is not None
                     args = argv(session.proc.pid, udp.addr)
@@ -192,6 +193,18 @@ def test_killed_before_the_effect(trials: dict[str, Trial], technique: str, sess
     record(number, f"rawx: {technique.replace('-', ' ')}, {judge}", "blocked",
            f"needs {capability} besides `syscall`; the SIGKILL lands before the next instruction",
            f"exit -9, effect absent; event {e['capability']} {e['module']} via {e['via']} ({e['function']})")
+
+
+@pytest.mark.parametrize("technique", GUARDED)
+def test_audit_names_the_module_and_lets_it_run(trials: dict[str, Trial], technique: str) -> None:
+    """Audit mode (guard only): the run completes, and the event names the module and the capability."""
+    trial = trials[technique]
+    ran, events = trial.runs["audit"], trial.events["audit"]
+    _argv, capability, _n = TECHNIQUES[technique]
+    assert ran.returncode == 0, f"{ran}\n{show(events)}"
+    assert [e for e in events if e["decision"] == "audit" and (e["module"], e["capability"]) == (RAWX, capability)], \
+        show(events)
+    assert not [e for e in events if e["decision"] == "deny"], show(events)
 
 
 @pytest.mark.parametrize("session", ["site", "guard"])
