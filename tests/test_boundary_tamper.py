@@ -32,8 +32,10 @@ import gofixtures
 import pytest
 from attach_helpers import (
     KILLED,
+    STATUS_KILLED,
     Ran,
     Session,
+    attach_cmd,
     for_pid,
     policy_file,
     private_copy,
@@ -91,6 +93,7 @@ class Udp:
 TECHNIQUES: dict[str, tuple[Callable[[int, str], tuple[str, ...]], str, int]] = {
     "unhook-write": (lambda g, a: ("rawx-unhook", "write", "1", SECRET[0]), "memory.exec", 16),
     "unhook-madvise": (lambda g, a: ("rawx-unhook", "madvise", "1", SECRET[0]), "tamper", 16),
+    "unhook-int80": (lambda g, a: ("rawx-unhook", "int80", "1", SECRET[0]), "tamper", 16),
     "exec-page": (lambda g, a: ("rawx-exec-page",), "memory.exec", 13),
     "io_uring": (lambda g, a: ("rawx-uring",), "io_uring", 16),
     "bpf": (lambda g, a: ("rawx-bpf",), "kernel.trace", 16),
@@ -100,8 +103,9 @@ TECHNIQUES: dict[str, tuple[Callable[[int, str], tuple[str, ...]], str, int]] = 
     "sendto": (lambda g, a: ("rawx-sendto", a), "network.connect", 12),
     "race-8-goroutines": (lambda g, a: ("rawx-race", "200", SECRET[0]), "memory.exec", 9),
 }
-#: what `--sentinel off` leaves to the guard: sendto from a module's own instruction is the sentinel's
-GUARDED = tuple(t for t in TECHNIQUES if t != "sendto")
+#: what `--sentinel off` leaves to the guard: sendto from a module's own instruction is the sentinel's, and
+#: so is the i386 table (`int 0x80`: no per-syscall tracepoint fires for it, no uprobe sits on `int`)
+GUARDED = tuple(t for t in TECHNIQUES if t not in ("sendto", "unhook-int80"))
 
 #: session name -> (extra gohook arguments, rawx's grant, mode)
 SESSIONS: dict[str, tuple[tuple[str, ...], list[str], str]] = {
@@ -130,7 +134,9 @@ def trials(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Trial
         with sessions(*specs.values()):
             for technique, (argv, _cap, _n) in TECHNIQUES.items():
                 for name, session in specs.items():
-                    if name in ("guard", "audit") and technique not in GUARDED:
+                    if name == "audit" and technique not in GUARDED:
+                        continue
+                    if name == "guard" and technique not in (*GUARDED, "unhook-int80"):
                         continue
                     assert session.proc is not None
                     args = argv(session.proc.pid, udp.addr)
@@ -177,8 +183,8 @@ def test_control_shows_the_technique_works(trials: dict[str, Trial], technique: 
 def test_killed_before_the_effect(trials: dict[str, Trial], technique: str, session: str,
                                   record: Callable[..., None]) -> None:
     trial = trials[technique]
-    if session not in trial.runs:
-        pytest.skip(f"{technique} from a module's own `syscall` instruction is the sentinel's (not a guard call)")
+    if session == "guard" and technique not in GUARDED:
+        pytest.skip(f"{technique} from a module's own instruction is the sentinel's (not a guard call)")
     ran, events = trial.runs[session], trial.events[session]
     _argv, capability, number = TECHNIQUES[technique]
     assert ran.returncode == KILLED, f"{ran}\n{show(events)}"
@@ -187,12 +193,46 @@ def test_killed_before_the_effect(trials: dict[str, Trial], technique: str, sess
     assert denied, show(events)
     e = denied[0]
     assert (e["module"], e["capability"]) == (RAWX, capability), show(events)
-    assert e["via"] == ("syscall-site" if session == "site" else "stack"), show(events)
+    assert e["via"] == ("syscall-site" if session == "site" and technique != "unhook-int80" else "stack"), \
+        show(events)
     judge = ("the uprobe on the module's own `syscall` instruction (--sentinel on)" if session == "site"
              else "the guard's syscalls:sys_enter tracepoint (--sentinel off)")
+    if technique == "unhook-int80":
+        judge = "the sentinel, which sees the i386 table (TS_COMPAT) and charges tamper"
     record(number, f"rawx: {technique.replace('-', ' ')}, {judge}", "blocked",
            f"needs {capability} besides `syscall`; the SIGKILL lands before the next instruction",
            f"exit -9, effect absent; event {e['capability']} {e['module']} via {e['via']} ({e['function']})")
+
+
+def test_i386_call_without_the_sentinel(trials: dict[str, Trial], tmp_path: Path,
+                                        record: Callable[..., None]) -> None:
+    """`--sentinel off`: an `int 0x80` mprotect of the text is seen by nothing at its entry (no syscall
+    tracepoint fires for the i386 table, uprobes refuse `int`). Under `-- CMD` the periodic probe check
+    finds the restored breakpoint and kills the process before its wait ends and the variable is read; a
+    system-wide session checks no process, so there it goes through (pinned down)."""
+    trial = trials["unhook-int80"]
+    ran, events = trial.runs["guard"], trial.events["guard"]
+    assert ran.returncode == 0 and SECRET[1] in ran.stdout, ran  # system-wide, sentinel off: not covered
+    record(10, "rawx: `int 0x80` mprotect of the text with `--sentinel off`, system-wide session (no --pid, no "
+           "-- CMD)", "not covered", "only the sentinel sees the i386 table (`gohook attach` turns it on for "
+           "module assembly unless told `--sentinel off`); a system-wide session runs no probe check",
+           f"exit 0, the secret printed; {len([e for e in events if e['decision'] != 'allow'])} violations")
+    built = gofixtures.build(gofixtures.live_toolchain("1.27"), "evasion", "default")
+    binary = private_copy(built, tmp_path, "evasion-int80")
+    policy = policy_file(tmp_path / "policy.yaml", {MAIN: ["all"], RAWX: BASE})
+    os.environ[SECRET[0]] = SECRET[1]
+    try:
+        cmd = attach_cmd(binary, policy, [str(binary), "rawx-unhook", "int80", "2", SECRET[0]], tmp_path,
+                         extra=("--sentinel", "off"))
+    finally:
+        del os.environ[SECRET[0]]
+    tampered = [e for e in cmd.events if e.get("tamper")]
+    assert cmd.status == STATUS_KILLED and not any(SECRET[1] in line for line in cmd.child_stdout), cmd.stderr
+    assert tampered and tampered[0]["decision"] == "deny", show(cmd.events)
+    record(16, "rawx: `int 0x80` mprotect of the text, then the breakpoints put back, `--sentinel off`, "
+           "under `-- CMD`", "flagged", "only the sentinel sees the i386 table; without it the probe check "
+           "finds the restored byte within its interval and kills from user space",
+           f"exit 137 before the read; event: {tampered[0]['tamper']}")
 
 
 @pytest.mark.parametrize("technique", GUARDED)

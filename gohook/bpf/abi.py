@@ -44,6 +44,8 @@ NOARG: Final = 0xFF
 NOCAP: Final = 0xFF
 #: gohook_event.hook_id of sentinel events: this bit | the system call number.
 SYSCALL_HOOK: Final = 0x80000000
+#: ... | this bit too: the number is of the i386 table (`int 0x80`, `sysenter` from 64-bit code).
+SYSCALL_I386: Final = 0x40000000
 #: Slots of the `handler` program array: one handler program per (hook kind, direct_caller_only), at
 #: handler_slot(kind, direct) (GOHOOK_HANDLER_SLOT).
 HANDLER_SLOTS: Final = 12

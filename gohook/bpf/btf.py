@@ -246,6 +246,8 @@ FILEOPEN_FIELDS: tuple[tuple[str, str, str, int], ...] = (
     ("GOHOOK_KO_DENTRY_NAME", "dentry", "d_name.name", 8),
     ("GOHOOK_KO_INODE_SB", "inode", "i_sb", 8),
     ("GOHOOK_KO_SB_MAGIC", "super_block", "s_magic", 8),
+    # the sentinel: is the current system call an i386 one (TS_COMPAT in the task's thread_info.status)?
+    ("GOHOOK_KO_TASK_TI_STATUS", "task_struct", "thread_info.status", 4),
 )
 
 

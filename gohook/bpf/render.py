@@ -529,6 +529,11 @@ def render_defines(plan: EnforcementPlan, options: ProgramOptions = DEFAULT_OPTI
         extra["GOHOOK_SENTINEL"] = "1"
         cap = sentinel.syscall_capability
         extra["GOHOOK_SYSCALL_CAPBIT"] = f"{(1 << cap) if cap >= 0 else 0:#x}ULL"  # (build_tables validated the rules)
+        if sentinel.compat_capability >= 0:
+            if not sentinel.compat_capability < min(len(plan.capabilities), MAX_CAPABILITIES):
+                raise PlanTableError(f"the sentinel's i386 capability bit {sentinel.compat_capability} is not "
+                                     "one of the plan's")
+            extra["GOHOOK_COMPAT_CAP"] = str(sentinel.compat_capability)
     guard = plan.guard
     if guard is not None:
         if prov is None:

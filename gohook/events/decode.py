@@ -14,7 +14,16 @@ import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from gohook.bpf.abi import DEFAULT_LAYOUT, HEADER_FIELDS, SYSCALL_HOOK, ArgKind, Decision, EventFlag, EventLayout
+from gohook.bpf.abi import (
+    DEFAULT_LAYOUT,
+    HEADER_FIELDS,
+    SYSCALL_HOOK,
+    SYSCALL_I386,
+    ArgKind,
+    Decision,
+    EventFlag,
+    EventLayout,
+)
 from gohook.errors import GohookError
 
 
@@ -66,8 +75,17 @@ class Event:
 
     @property
     def syscall_nr(self) -> int | None:
-        """The system call number of a sentinel event, else None."""
-        return self.hook_id & ~SYSCALL_HOOK if self.hook_id & SYSCALL_HOOK else None
+        """The x86-64 system call number of a sentinel or guard event, else None."""
+        if not self.hook_id & SYSCALL_HOOK or self.hook_id & SYSCALL_I386:
+            return None
+        return self.hook_id & ~SYSCALL_HOOK
+
+    @property
+    def i386_nr(self) -> int | None:
+        """The i386 system call number of a call through `int 0x80` or `sysenter` (the sentinel), else None."""
+        if self.hook_id & SYSCALL_HOOK and self.hook_id & SYSCALL_I386:
+            return self.hook_id & 0xFFFF
+        return None
 
 
 AF_UNIX, AF_INET, AF_INET6 = 1, 2, 10

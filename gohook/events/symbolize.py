@@ -145,6 +145,8 @@ class Symbolizer:
         nr = event.syscall_nr
         if nr is not None:
             return f"syscall:{syscall_name(nr)}"
+        if event.i386_nr is not None:
+            return f"syscall:i386 {event.i386_nr}"
         hook = self.hooks.get(event.hook_id)
         if hook is None:
             return f"hook#{event.hook_id}"

@@ -220,6 +220,10 @@ def sentinel_needs(binary: GoBinary, points: list[HookPoint], sites: list[HookPo
         return "cgo: C code makes its own system calls"
     if sites:
         return f"{len(sites)} `syscall` instructions in module code"
+    compat = compat_instructions(binary, module_id)
+    if compat:
+        return (f"{len(compat)} `int 0x80`/`sysenter` instructions in module code (the i386 system-call table: "
+                f"only the sentinel sees those calls; {compat[0][0]})")
     raw = sorted({p.function for p in points if p.function in RAW_SYSCALL_FUNCTIONS})
     if raw:
         return "raw system calls from module code (" + ", ".join(raw) + ")"
@@ -436,7 +440,38 @@ def plan_sentinel(binary: GoBinary, catalog: Catalog) -> Sentinel:
     cgocall = go_function(binary, "runtime.cgocall")
     rets = tuple(_probe(binary, a) for a in _instructions(binary, cgocall, "ret")) if cgocall else ()
     bits = {c.name: c.bit for c in catalog.capabilities}
-    return Sentinel(exempt=exempt_ranges(binary), cgocall_returns=rets, syscall_capability=bits.get("syscall", -1))
+    return Sentinel(exempt=exempt_ranges(binary), cgocall_returns=rets, syscall_capability=bits.get("syscall", -1),
+                    compat_capability=bits.get("tamper", -1))
+
+
+#: The system-call instructions of x86-64 code: `syscall` (0F 05) enters the x86-64 table; `int 0x80`
+#: (CD 80) and `sysenter` (0F 34) enter the i386 table (CONFIG_IA32_EMULATION), with other numbers. The
+#: kernel's per-system-call tracepoints (the guard) do not fire for i386 calls, and uprobes refuse `int`
+#: instructions (verified on 6.18): only the sentinel sees them (Sentinel.compat_capability).
+_SYSCALL_BYTES = (b"\x0f\x05", b"\xcd\x80", b"\x0f\x34")
+
+
+def _system_call_instructions(binary: GoBinary, f: Function) -> list[tuple[int, bool]]:
+    """(address, compat) of every system-call instruction of f; compat: `int 0x80` or `sysenter`."""
+    code = binary.image.read(f.entry, f.end - f.entry)
+    if not any(b in code for b in _SYSCALL_BYTES):
+        return []
+    out = []
+    for address, _size, mnemonic, op in _MD.disasm_lite(code, f.entry):
+        if mnemonic == "syscall":
+            out.append((address, False))
+        elif mnemonic == "sysenter" or (mnemonic == "int" and op.strip() == "0x80"):
+            out.append((address, True))
+    return out
+
+
+def compat_instructions(binary: GoBinary, module_id: object) -> list[tuple[str, int]]:
+    """(function, address) of every `int 0x80` and `sysenter` in an untrusted module's own code."""
+    out = []
+    for f in sorted(binary.functions, key=lambda f: f.entry):
+        if f.end > f.entry and not binary.is_std(f.name) and module_id(binary.module_of(f.name)):  # type: ignore[operator]
+            out += [(f.name, a) for a, compat in _system_call_instructions(binary, f) if compat]
+    return out
 
 
 def syscall_sites(binary: GoBinary, module_id: object, first_id: int) -> list[HookPoint]:
@@ -444,18 +479,19 @@ def syscall_sites(binary: GoBinary, module_id: object, first_id: int) -> list[Ho
 
     Its call needs `syscall` (Sentinel.syscall_capability) and the capability of the number in RAX.
 
-    module_id maps a module path to its id (0: std or trusted). A byte scan for 0F 05 picks the
-    functions to disassemble, so only real instruction starts count.
+    module_id maps a module path to its id (0: std or trusted). A byte scan picks the functions to
+    disassemble, so only real instruction starts count.
     """
     out: list[HookPoint] = []
     for f in sorted(binary.functions, key=lambda f: f.entry):
         if f.end <= f.entry or binary.is_std(f.name):
             continue
         owner = module_id(binary.module_of(f.name))  # type: ignore[operator]
-        if not owner or b"\x0f\x05" not in binary.image.read(f.entry, f.end - f.entry):
+        if not owner:
             continue
-        for address in _instructions(binary, f, "syscall"):
-            out.append(HookPoint(hook_id=first_id + len(out), function=f.name, entry=f.entry, probe=address,
-                                 file_offset=binary.vaddr_to_offset(address), capability=0,
-                                 kind=HookKind.SITE, owner=owner))
+        for address, compat in _system_call_instructions(binary, f):
+            if not compat:
+                out.append(HookPoint(hook_id=first_id + len(out), function=f.name, entry=f.entry, probe=address,
+                                     file_offset=binary.vaddr_to_offset(address), capability=0,
+                                     kind=HookKind.SITE, owner=owner))
     return out

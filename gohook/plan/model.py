@@ -172,6 +172,9 @@ class Sentinel:
     cgocall_returns: tuple[ProbeAddress, ...]  # RET instructions of runtime.cgocall (the thread left C)
     # bit of the `syscall` capability, which a `syscall` instruction site needs besides its number's; -1: none
     syscall_capability: int = -1
+    # bit of `tamper`, which a system call through the i386 table (`int 0x80`, `sysenter`) needs whatever it
+    # calls; -1: none
+    compat_capability: int = -1
 
 
 @dataclass(frozen=True)

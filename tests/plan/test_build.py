@@ -338,3 +338,25 @@ def test_raw_system_calls_are_judged_by_their_number(newest_toolchain: Toolchain
         else:
             assert plan.sentinel is not None and plan.sentinel.syscall_capability == bits["syscall"]
             assert f"{rawio}.openat" in {h.function for h in sites}, sites  # (other modules may have some)
+
+
+def test_i386_system_call_instructions_are_found_and_turn_the_sentinel_on(newest_toolchain: Toolchain) -> None:
+    """rawx.int80 (testdata/go/evasion/deps/rawx) executes `int 0x80`: compat_instructions finds it at the
+    address `go tool objdump` prints `INT $0x80` at, the sentinel is planned to charge such calls `tamper`
+    (Sentinel.compat_capability), and no SITE probe goes on it (uprobes refuse `int`)."""
+    import subprocess
+
+    from gohook.plan.build import compat_instructions
+
+    binary = _binary(newest_toolchain, "evasion")
+    path = gofixtures.build(newest_toolchain, "evasion", "default")
+    dump = subprocess.run([str(newest_toolchain.go), "tool", "objdump", "-s", "rawx.int80", str(path)],
+                          capture_output=True, text=True, check=True, timeout=300).stdout
+    expected = {int(line.split()[1], 16) for line in dump.splitlines() if "INT $0x80" in line}
+    assert expected, dump
+    build = _plan(binary, _policy("version: 1\n"), "on")
+    found = compat_instructions(binary, lambda m: 0 if m in ("std", "example.com/evasion") else 1)
+    assert {a for f, a in found if f == "github.com/sysutil/rawx.int80"} == expected
+    assert build.plan.sentinel is not None
+    assert build.plan.sentinel.compat_capability == _catalog().capability("tamper").bit
+    assert not [h for h in build.plan.hooks if h.probe in expected]

@@ -102,6 +102,8 @@
 
 /* gohook_event.hook_id of sentinel events: this bit | the system call number */
 #define GOHOOK_SYSCALL_HOOK 0x80000000u
+/* ... | this bit too: the number is of the i386 table (`int 0x80`, `sysenter` from 64-bit code) */
+#define GOHOOK_SYSCALL_I386 0x40000000u
 
 #define GOHOOK_NOARG 0xff /* gohook_sysrule: no such argument */
 

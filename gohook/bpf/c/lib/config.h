@@ -103,6 +103,9 @@
 #ifndef GOHOOK_PIDNS_INO
 #define GOHOOK_PIDNS_INO 0ULL /* st_ino of gohook's pid namespace */
 #endif
+#ifndef GOHOOK_COMPAT_CAP
+#define GOHOOK_COMPAT_CAP -1 /* capability bit index a system call through the i386 table needs (tamper); -1: none */
+#endif
 #ifndef GOHOOK_SYSCALL_CAPBIT
 #define GOHOOK_SYSCALL_CAPBIT 0ULL /* bit of the `syscall` capability: what a `syscall` instruction site needs
 				    * besides its number's capability (0: none) */

@@ -110,6 +110,28 @@ static __always_inline int gohook_judge_syscall(struct pt_regs *kregs, __u32 nr,
 }
 #endif
 
+#if GOHOOK_SENTINEL && GOHOOK_COMPAT_CAP >= 0 && defined(GOHOOK_KO_TASK_TI_STATUS)
+#define GOHOOK_TS_COMPAT 0x0002 /* arch/x86/include/asm/thread_info.h: the current system call is an i386 one */
+/* A system call through the i386 table, number nr (i386 numbering): tamper, attributed like any other
+ * (never exempt: the runtime makes none). Reported with hook id GOHOOK_SYSCALL_HOOK | GOHOOK_SYSCALL_I386 | nr. */
+static __always_inline int gohook_judge_compat(struct pt_regs *kregs, __u32 nr, __u64 bias)
+{
+	__u64 ip = 0, sp = 0, bp = 0, r14 = 0;
+	bpf_probe_read_kernel(&ip, 8, &kregs->ip);
+	bpf_probe_read_kernel(&sp, 8, &kregs->sp);
+	bpf_probe_read_kernel(&bp, 8, &kregs->bp);
+	bpf_probe_read_kernel(&r14, 8, &kregs->r14);
+	struct gohook_call c = {};
+	c.pid_tgid = bpf_get_current_pid_tgid();
+	c.capability = GOHOOK_COMPAT_CAP;
+	c.cap2 = GOHOOK_COMPAT_CAP;
+	c.hook_id = GOHOOK_SYSCALL_HOOK | GOHOOK_SYSCALL_I386 | (nr & 0xffff);
+	c.kind = GOHOOK_K_SYSCALL;
+	struct gohook_regs r = {.ip = ip, .sp = sp, .bp = bp, .r14 = r14};
+	return gohook_run(&r, &c, bias, GOHOOK_K_SYSCALL, 0);
+}
+#endif
+
 #if GOHOOK_SENTINEL
 /* The sentinel program's body (raw_syscalls:sys_enter as a raw tracepoint: args[0] is the user pt_regs,
  * args[1] the system call number). */
@@ -119,6 +141,21 @@ static __always_inline int gohook_syscall(struct bpf_raw_tracepoint_args *ctx)
 	 * attached: the rule test (one array lookup) goes first, the process
 	 * test (a hash lookup) second, the register reads only after both. */
 	__u32 nr = (__u32)ctx->args[1];
+#if GOHOOK_COMPAT_CAP >= 0 && defined(GOHOOK_KO_TASK_TI_STATUS)
+	/* A system call through the i386 table (`int 0x80`, `sysenter` from 64-bit code: TS_COMPAT): its
+	 * number is not an x86-64 one, the guard's tracepoints do not fire for it and uprobes cannot sit on
+	 * `int`: only this program sees it. It needs tamper, whatever it calls. Read before the rule test, so
+	 * that no i386 number is taken for the x86-64 call of the same number. */
+	__u32 status = 0;
+	bpf_probe_read_kernel(&status, sizeof(status), (void *)(bpf_get_current_task() + GOHOOK_KO_TASK_TI_STATUS));
+	if (status & GOHOOK_TS_COMPAT) {
+		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+		__u64 *bias = targets.lookup(&tgid);
+		if (!bias)
+			return 0;
+		return gohook_judge_compat((struct pt_regs *)ctx->args[0], nr, *bias);
+	}
+#endif
 	struct gohook_sysrule *rule = sys_rules.lookup(&nr);
 	if (!rule || !(rule->judges & GOHOOK_J_SENTINEL))
 		return 0;

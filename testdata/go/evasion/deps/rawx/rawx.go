@@ -3,9 +3,10 @@
 // no standard-library function and no raw system-call hook is on the way, and goes for the system calls
 // that switch enforcement off or slip past it:
 //
-//   - rawx-unhook write|madvise SECONDS NAME: makes the code of syscall.Getenv writable (mprotect) and
-//     puts back the bytes under gohook's breakpoints, or drops its page (madvise MADV_DONTNEED), waits,
-//     then reads variable NAME, which this module may not (env.read);
+//   - rawx-unhook write|int80|madvise SECONDS NAME: makes the code of syscall.Getenv writable (mprotect,
+//     through the x86-64 table or through `int 0x80` and the i386 table) and puts back the bytes under
+//     gohook's breakpoints, or drops its page (madvise MADV_DONTNEED), waits, then reads variable NAME,
+//     which this module may not (env.read);
 //   - rawx-exec-page: maps an anonymous page read-write, writes `ret` into it, makes it executable
 //     (mprotect PROT_EXEC) and calls it;
 //   - rawx-kill PID SIG / rawx-ptrace PID / rawx-pvwrite PID: signal SIG (0: only a check), PTRACE_SEIZE or
@@ -33,6 +34,10 @@ import (
 )
 
 func syscall6(nr, a1, a2, a3, a4, a5, a6 uintptr) (r uintptr, errno uintptr)
+
+func int80(nr, a1, a2, a3 uintptr) (r uintptr)
+
+const i386Mprotect = 125
 
 const (
 	sysMmap          = 9
@@ -173,7 +178,7 @@ func need(a []string, n int, usage string) error {
 
 //go:noinline
 func unhookGetenv(a []string) error {
-	if err := need(a, 3, "write|madvise SECONDS NAME"); err != nil {
+	if err := need(a, 3, "write|int80|madvise SECONDS NAME"); err != nil {
 		return err
 	}
 	entry := reflect.ValueOf(syscall.Getenv).Pointer()
@@ -201,6 +206,19 @@ func unhookGetenv(a []string) error {
 			}
 		}
 		fmt.Printf("restored %d bytes\n", restored)
+	case "int80": // the same mprotect through the i386 table (the text of a non-PIE binary is below 4 GiB)
+		r := int80(i386Mprotect, page, span, syscall.PROT_READ|syscall.PROT_WRITE|syscall.PROT_EXEC)
+		fmt.Printf("int 0x80 mprotect(text, rwx): %d\n", int(r))
+		if r != 0 {
+			return fmt.Errorf("int 0x80 mprotect: %d", int(r))
+		}
+		for i := range mem {
+			if mem[i] == 0xCC {
+				if j := bytesIndex(exe, mem, i); j >= 0 {
+					mem[i] = exe[j+i]
+				}
+			}
+		}
 	case "madvise":
 		_, e := syscall6(sysMadvise, page, span, madvDontneed, 0, 0, 0)
 		fmt.Printf("madvise(text, MADV_DONTNEED): %s\n", errstr(e))

@@ -21,3 +21,15 @@ ok:
 	MOVQ	AX, r+56(FP)
 	MOVQ	$0, errno+64(FP)
 	RET
+
+// func int80(nr, a1, a2, a3 uintptr) (r uintptr)
+// The i386 system-call interface from 64-bit code (`int 0x80`: i386 numbers, 32-bit arguments in
+// EBX, ECX, EDX). The kernel's per-system-call tracepoints do not fire for these calls.
+TEXT ·int80(SB), NOSPLIT, $0-40
+	MOVQ	a1+8(FP), BX
+	MOVQ	a2+16(FP), CX
+	MOVQ	a3+24(FP), DX
+	MOVQ	nr+0(FP), AX
+	INT	$0x80
+	MOVQ	AX, r+32(FP)
+	RET
