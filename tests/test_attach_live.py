@@ -601,9 +601,11 @@ def test_a_value_table_on_a_stack_argument_decides_inlined_getpid(go: gofixtures
 EVASION = "example.com/evasion"
 UNPIN = "github.com/procguard/unpin"  # testdata/go/evasion/deps/unpin
 #: unpin may make raw system calls (prctl, kill, getppid, mprotect PROT_EXEC, madvise), read files and process
-#: state, signal processes; not env.read, files.write
+#: state, signal processes; not env.read, files.write. It is granted `tamper` too, so that the guard (which
+#: charges an mprotect or madvise of the text `memory.exec` / `tamper` at its system call: the first line,
+#: tests/test_boundary_tamper.py) lets the removal happen and these tests see the second line, the probe check.
 UNPIN_POLICY = {EVASION: ["all"],
-                UNPIN: ["syscall", "files.read", "system.read", "system.modify", "memory.exec"]}
+                UNPIN: ["syscall", "files.read", "system.read", "system.modify", "memory.exec", "tamper"]}
 
 
 def _wait_for(what: str, cond: Callable[[], bool], timeout: float) -> None:

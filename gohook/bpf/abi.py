@@ -46,6 +46,8 @@ NOCAP: Final = 0xFF
 SYSCALL_HOOK: Final = 0x80000000
 #: ... | this bit too: the number is of the i386 table (`int 0x80`, `sysenter` from 64-bit code).
 SYSCALL_I386: Final = 0x40000000
+#: ... | this bit instead: judged at the open's exit by the file it opened (the file-open judge).
+SYSCALL_OPENED: Final = 0x20000000
 #: Slots of the `handler` program array: one handler program per (hook kind, direct_caller_only), at
 #: handler_slot(kind, direct) (GOHOOK_HANDLER_SLOT).
 HANDLER_SLOTS: Final = 12

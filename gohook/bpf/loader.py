@@ -199,7 +199,7 @@ class Attached:
             for name, value in zip(SYSRULE.value_fields, values, strict=True):
                 setattr(leaf, name, value)
             rules[ct.c_uint32(nr)] = leaf
-        if self.plan.sentinel is not None or self.plan.file_open or self.plan.guard is not None:
+        if self._uses_targets:
             targets = self._bpf[b"targets"]
             for pid in self.pids:
                 targets[ct.c_uint32(pid)] = ct.c_uint64(load_bias(pid, self.plan.binary, self.plan.pie))
@@ -259,16 +259,14 @@ class Attached:
             self._extra_fds[CGOCALL_RET_NAME] = self._load_one(CGOCALL_RET_NAME.encode(), "runtime.cgocall's RET")
             self._extra_fds[SENTINEL_NAME] = self._load_one(SENTINEL_NAME.encode(), "the system-call sentinel",
                                                             _BPF_PROG_TYPE_RAW_TRACEPOINT)
-            self._extra_fds[FORGET_NAME] = self._load_one(FORGET_NAME.encode(), "process exit/exec",
-                                                          _BPF_PROG_TYPE_TRACEPOINT)
         if self.plan.file_open:
             self._extra_fds[FILEOPEN_NAME] = self._load_one(FILEOPEN_NAME.encode(), "the file-open judge",
                                                             _BPF_PROG_TYPE_TRACEPOINT)
-            if self.plan.sentinel is None:
-                self._extra_fds[FORGET_NAME] = self._load_one(FORGET_NAME.encode(), "process exit/exec",
-                                                              _BPF_PROG_TYPE_TRACEPOINT)
         if self.plan.guard is not None:
             self._extra_fds[GUARD_NAME] = self._load_one(GUARD_NAME.encode(), "the guard", _BPF_PROG_TYPE_TRACEPOINT)
+        if self._uses_targets:
+            self._extra_fds[FORGET_NAME] = self._load_one(FORGET_NAME.encode(), "process exit/exec",
+                                                          _BPF_PROG_TYPE_TRACEPOINT)
         self._ringbuf_cb = self._on_record
         self._bpf[b"events"].open_ring_buffer(self._ringbuf_cb)
         self._bpf[b"violations"].open_ring_buffer(self._ringbuf_cb)  # deny/audit: never crowded out
@@ -286,8 +284,6 @@ class Attached:
         try:
             # the sentinel first: a process the goroutine-created probe registers must already be watched
             self._attach_tracepoints()
-            self._attach_fileopen()
-            self._attach_guard()
             for fd, offset, what, tag in self._uprobe_list():
                 for pid in self.pids or (-1,):
                     ev_name = f"gohook_{os.getpid()}_{tag}_{max(pid, 0)}".encode()
@@ -323,50 +319,40 @@ class Attached:
                     for i, r in enumerate(sentinel.cgocall_returns)]
         return out
 
-    def _attach_tracepoints(self) -> None:
-        if self.plan.sentinel is None or self._tracepoints:
-            return
-        lib = self._bcc.lib
-        fd = lib.bpf_attach_raw_tracepoint(self._extra_fds[SENTINEL_NAME], b"sys_enter")
-        if fd < 0:
-            raise AttachError(f"cannot attach the system-call sentinel to raw tracepoint sys_enter: "
-                              f"{os.strerror(ct.get_errno()) or 'libbcc error'}")
-        self._tracepoints.append(("raw_syscalls:sys_enter", fd))
-        for event in (b"sched_process_exec", b"sched_process_exit"):
-            fd = lib.bpf_attach_tracepoint(self._extra_fds[FORGET_NAME], b"sched", event)
-            if fd < 0:
-                raise AttachError(f"cannot attach to tracepoint sched:{event.decode()}: "
-                                  f"{os.strerror(ct.get_errno()) or 'libbcc error'}")
-            self._tracepoints.append((f"sched:{event.decode()}", fd))
+    @property
+    def _uses_targets(self) -> bool:
+        """Judges that run for the processes of the binary in `targets` (the sentinel, the file-open judge,
+        the guard): `targets` is then filled, and emptied by the forget program at exec and exit."""
+        return self.plan.sentinel is not None or self.plan.file_open or self.plan.guard is not None
 
-    def _attach_fileopen(self) -> None:
-        """The file-open judge at the exit of each open system call (lib/fileopen.h), and, without the
-        sentinel, the program that forgets processes (the sentinel's _attach_tracepoints attaches it otherwise)."""
-        if not self.plan.file_open or any(w.startswith("syscalls:") for w, _ in self._tracepoints):
+    def _attach_tracepoints(self) -> None:
+        """Every tracepoint program of the plan; before the uprobes, so that a process the goroutine-created
+        probe registers is already watched: the sentinel on raw_syscalls:sys_enter, the file-open judge at
+        syscalls:sys_exit_<open> (lib/fileopen.h), the guard at syscalls:sys_enter_<name> of each guarded
+        system call (lib/guard.h), the forget program at sched:sched_process_exec/exit."""
+        if self._tracepoints:
             return
         lib = self._bcc.lib
-        events = [("syscalls", f"sys_exit_{name}") for name in FILEOPEN_SYSCALLS]
-        if self.plan.sentinel is None:
-            events += [("sched", "sched_process_exec"), ("sched", "sched_process_exit")]
-        for category, event in events:
-            prog = FILEOPEN_NAME if category == "syscalls" else FORGET_NAME
+        if self.plan.sentinel is not None:
+            fd = lib.bpf_attach_raw_tracepoint(self._extra_fds[SENTINEL_NAME], b"sys_enter")
+            if fd < 0:
+                raise AttachError(f"cannot attach the system-call sentinel to raw tracepoint sys_enter: "
+                                  f"{os.strerror(ct.get_errno()) or 'libbcc error'}")
+            self._tracepoints.append(("raw_syscalls:sys_enter", fd))
+        events: list[tuple[str, str, str, str]] = []  # (program, category, event, what)
+        if self.plan.file_open:
+            events += [(FILEOPEN_NAME, "syscalls", f"sys_exit_{n}", "the file-open judge") for n in FILEOPEN_SYSCALLS]
+        if self.plan.guard is not None:
+            events += [(GUARD_NAME, "syscalls", f"sys_enter_{n}", "the guard") for n in self.plan.guard.syscalls]
+        if self._uses_targets:
+            events += [(FORGET_NAME, "sched", e, "process exit/exec") for e in ("sched_process_exec",
+                                                                                 "sched_process_exit")]
+        for prog, category, event, what in events:
             fd = lib.bpf_attach_tracepoint(self._extra_fds[prog], category.encode(), event.encode())
             if fd < 0:
-                raise AttachError(f"cannot attach to tracepoint {category}:{event}: "
+                raise AttachError(f"cannot attach {what} to tracepoint {category}:{event}: "
                                   f"{os.strerror(ct.get_errno()) or 'libbcc error'}")
             self._tracepoints.append((f"{category}:{event}", fd))
-
-    def _attach_guard(self) -> None:
-        """The guard program on syscalls:sys_enter_<name> of each guarded system call (lib/guard.h)."""
-        if self.plan.guard is None or any(w.startswith("syscalls:sys_enter_") for w, _ in self._tracepoints):
-            return
-        lib = self._bcc.lib
-        for name in self.plan.guard.syscalls:
-            fd = lib.bpf_attach_tracepoint(self._extra_fds[GUARD_NAME], b"syscalls", f"sys_enter_{name}".encode())
-            if fd < 0:
-                raise AttachError(f"cannot attach the guard to tracepoint syscalls:sys_enter_{name}: "
-                                  f"{os.strerror(ct.get_errno()) or 'libbcc error'}")
-            self._tracepoints.append((f"syscalls:sys_enter_{name}", fd))
 
     def guard_processes(self, pids: Iterable[int]) -> None:
         """Name gohook's own processes and threads (numbers of this pid namespace) to the GUARD test:

@@ -19,6 +19,7 @@ from gohook.bpf.abi import (
     HEADER_FIELDS,
     SYSCALL_HOOK,
     SYSCALL_I386,
+    SYSCALL_OPENED,
     ArgKind,
     Decision,
     EventFlag,
@@ -78,7 +79,12 @@ class Event:
         """The x86-64 system call number of a sentinel or guard event, else None."""
         if not self.hook_id & SYSCALL_HOOK or self.hook_id & SYSCALL_I386:
             return None
-        return self.hook_id & ~SYSCALL_HOOK
+        return self.hook_id & 0xFFFF
+
+    @property
+    def opened(self) -> bool:
+        """Judged at an open's exit by the file it opened (the file-open judge), not at a call's entry."""
+        return bool(self.hook_id & SYSCALL_HOOK and self.hook_id & SYSCALL_OPENED)
 
     @property
     def i386_nr(self) -> int | None:

@@ -78,6 +78,8 @@ VIA = {
 }
 NOTE_EXEC_CHILD = "the started program runs outside enforcement"
 NOTE_SENTINEL_KILL = "killed at system-call entry: a tracepoint cannot stop the call, so the call itself ran"
+NOTE_OPENED_KILL = ("killed when the open returned, by what the opened file is: the process ran no instruction "
+                    "after it (nothing was read or written through it)")
 
 
 def via_of(flags: EventFlag) -> str:
@@ -153,6 +155,8 @@ class Symbolizer:
         return hook.function
 
     def note(self, event: Event, capability: str) -> str | None:
+        if event.decision is Decision.DENY and event.opened:
+            return NOTE_OPENED_KILL
         if event.decision is Decision.DENY and event.flags & EventFlag.SENTINEL:
             return NOTE_SENTINEL_KILL
         if capability == "exec" and event.decision is not Decision.DENY:

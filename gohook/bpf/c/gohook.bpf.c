@@ -107,8 +107,11 @@ int gohook_sentinel(struct bpf_raw_tracepoint_args *ctx)
 {
 	return gohook_syscall(ctx);
 }
+#endif
 
-/* sched:sched_process_exec / sched_process_exit: the process no longer runs the binary. */
+#if GOHOOK_SENTINEL || GOHOOK_FILEOPEN || GOHOOK_GUARD
+/* sched:sched_process_exec / sched_process_exit: the process no longer runs the binary (`targets`, which
+ * the sentinel, the file-open judge and the guard judge). */
 int gohook_forget(void *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -125,17 +128,6 @@ int gohook_fileopen(struct gohook_sys_exit_args *ctx)
 {
 	return gohook_fileopen_run(ctx);
 }
-#if !GOHOOK_SENTINEL
-/* sched:sched_process_exec / sched_process_exit: as the sentinel's, for `targets` (lib/fileopen.h). */
-int gohook_forget(void *ctx)
-{
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tgid = pid_tgid >> 32;
-	if ((__u32)pid_tgid == tgid)
-		targets.delete(&tgid);
-	return 0;
-}
-#endif
 #endif
 
 #if GOHOOK_GUARD

@@ -104,6 +104,8 @@
 #define GOHOOK_SYSCALL_HOOK 0x80000000u
 /* ... | this bit too: the number is of the i386 table (`int 0x80`, `sysenter` from 64-bit code) */
 #define GOHOOK_SYSCALL_I386 0x40000000u
+/* ... | this bit instead: judged at the open's exit by the file it opened (lib/fileopen.h) */
+#define GOHOOK_SYSCALL_OPENED 0x20000000u
 
 #define GOHOOK_NOARG 0xff /* gohook_sysrule: no such argument */
 

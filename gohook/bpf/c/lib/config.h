@@ -94,6 +94,19 @@
 #ifndef GOHOOK_SENTINEL
 #define GOHOOK_SENTINEL 0 /* 1: the raw_syscalls:sys_enter sentinel */
 #endif
+#ifndef GOHOOK_FILEOPEN
+#define GOHOOK_FILEOPEN 0 /* 1: judge opens of procfs/sysfs files (lib/fileopen.h, with the GOHOOK_KO_* offsets) */
+#endif
+/* lib/fileopen.h: capability bit indexes (render.py, from the plan's capability names) */
+#ifndef GOHOOK_FO_ENV_READ
+#define GOHOOK_FO_ENV_READ 5
+#endif
+#ifndef GOHOOK_FO_TAMPER
+#define GOHOOK_FO_TAMPER 16
+#endif
+#ifndef GOHOOK_FO_SYSTEM_MODIFY
+#define GOHOOK_FO_SYSTEM_MODIFY 8
+#endif
 #ifndef GOHOOK_GUARD
 #define GOHOOK_GUARD 0 /* 1: the guard tracepoints (lib/guard.h) */
 #endif

@@ -53,21 +53,8 @@
 #include "lib/maps.h"
 #include "lib/decide.h"
 
-#ifndef GOHOOK_FILEOPEN
-#define GOHOOK_FILEOPEN 0 /* 1: judge opens of procfs/sysfs files (render.py, with the GOHOOK_KO_* offsets) */
-#endif
 
 #if GOHOOK_FILEOPEN
-/* capability bit indexes (render.py, from the plan's capability names) */
-#ifndef GOHOOK_FO_ENV_READ
-#define GOHOOK_FO_ENV_READ 5
-#endif
-#ifndef GOHOOK_FO_TAMPER
-#define GOHOOK_FO_TAMPER 16
-#endif
-#ifndef GOHOOK_FO_SYSTEM_MODIFY
-#define GOHOOK_FO_SYSTEM_MODIFY 8
-#endif
 
 #define GOHOOK_PROC_SUPER_MAGIC 0x9fa0ULL      /* include/uapi/linux/magic.h PROC_SUPER_MAGIC */
 #define GOHOOK_SYSFS_MAGIC 0x62656572ULL       /* SYSFS_MAGIC (securityfs mounts report it too, on 6.18) */
@@ -179,7 +166,7 @@ static __always_inline int gohook_fileopen_run(struct gohook_sys_exit_args *ctx)
 	c.pid_tgid = pid_tgid;
 	c.capability = capv;
 	c.cap2 = capv;
-	c.hook_id = GOHOOK_SYSCALL_HOOK | (__u32)ctx->nr;
+	c.hook_id = GOHOOK_SYSCALL_HOOK | GOHOOK_SYSCALL_OPENED | (__u32)ctx->nr;
 	c.kind = GOHOOK_K_SYSCALL;
 	c.a0 = path;
 	c.arg_kind = GOHOOK_ARG_CSTRING;

@@ -34,8 +34,11 @@ static __always_inline int gohook_systest(__u8 test, __u8 a, __u64 operand, __u6
 		return guarded.lookup(&pid) != 0;
 	}
 	case GOHOOK_T_TEXT: {
-		__u64 lo = bias + GOHOOK_TEXT_START, len = args[(a + 1) & 7];
-		return v < lo + GOHOOK_TEXT_SIZE && v + len > lo;
+		/* address 0 is mmap's "anywhere" (MAP_FIXED at 0 fails: mmap_min_addr), not the text */
+		__u64 lo = bias + GOHOOK_TEXT_START, end = v + args[(a + 1) & 7];
+		if (end < v)
+			end = ~0ULL; /* a length that wraps covers the rest of the address space */
+		return v && v < lo + GOHOOK_TEXT_SIZE && end > lo;
 	}
 	case GOHOOK_T_TYPE:
 		return ((1ULL << (v & 0xf)) & operand) != 0;
