@@ -338,14 +338,15 @@ class PidLeash(threading.Thread):
 
 
 def _own_processes(*others: int | None) -> list[int]:
-    """gohook's own process, every thread of it, and others (the -- CMD wrapper and namespace init): what
-    a target may not signal, trace or write (the guard's GUARD test; threads come and go, so the session
-    names them again at every integrity check)."""
+    """gohook's own process, every thread of it, its process group, and others (the -- CMD wrapper and
+    namespace init): what a target may not signal, trace or write (the guard's GUARD test; threads come and
+    go, so the session names them again at every integrity check)."""
     try:
         tids = [int(t) for t in os.listdir("/proc/self/task")]
     except OSError:
         tids = []
-    return [os.getpid(), *tids, *(p for p in others if p is not None)]
+    # -pgid: kill(-pgid) signals gohook's whole process group
+    return [os.getpid(), *tids, -os.getpgrp(), *(p for p in others if p is not None)]
 
 
 def _descendants(pid: int) -> list[int]:

@@ -86,10 +86,10 @@ func unsafeEnv(a []string) error {
 		return err
 	}
 	last := os.Args[len(os.Args)-1]
-	p := uintptr(unsafe.Pointer(unsafe.StringData(last))) + uintptr(len(last)) + 1
+	p := *(*uintptr)(unsafe.Pointer(&last)) + uintptr(len(last)) + 1 // the string's data pointer (Go 1.19: no StringData)
 	want := a[0] + "="
 	for n := 0; n < 256; n++ { // at most 256 variables
-		s := unsafe.String((*byte)(unsafe.Pointer(p)), strlen(p))
+		s := string(unsafe.Slice((*byte)(unsafe.Pointer(p)), strlen(p)))
 		if s == "" {
 			break
 		}
