@@ -57,6 +57,7 @@ OPS = ("open", "getenv", "dial", "exec")
 NONE, GOHOOK, EVENTS, CALLEE, ENTRY, SENTINEL, HOOKS_ONLY, STRACE, STRACE_CAPS, CLI, CLI_EVENTS, TRAPS = (
     "none", "gohook", "gohook+events", "gohook-callee", "gohook-entry", "gohook+sentinel", "gohook-hooksonly",
     "syscall-trace", "syscall-trace-caps", "gohook-cli", "gohook-cli+events", "uprobes-noop")
+CLI_BASE = "gohook-cli@base"  # `gohook-cli` run from another checkout (--base-tree): before/after a change
 
 DESCRIPTIONS = {
     NONE: "no instrumentation",
@@ -84,6 +85,8 @@ DESCRIPTIONS = {
          "at every start; only violations are events)",
     CLI_EVENTS: "the real command reporting every allowed call, `gohook attach --report-allowed --json -- CMD` "
                 "(what the live view and learn mode do)",
+    CLI_BASE: "`gohook-cli` run from the checkout given by --base-tree (PYTHONPATH=that tree): the same command "
+              "before a change, interleaved with the one after it",
 }
 
 
@@ -130,8 +133,10 @@ QUICK = Settings(
 class Context:
     """What the phases share: settings, the workspace, the loaded configurations."""
 
-    def __init__(self, settings: Settings, ws: fixture.Workspace, binary: GoBinary, results: dict[str, Any]) -> None:
+    def __init__(self, settings: Settings, ws: fixture.Workspace, binary: GoBinary, results: dict[str, Any],
+                 base_tree: Path | None = None) -> None:
         self.settings = settings
+        self.base_tree = base_tree
         self.ws = ws
         self.binary = binary
         self.results = results
@@ -208,6 +213,10 @@ class Context:
             return cfg.AttachCli(name, d, app, self.ws.policy, self.ws.root)
         if name == CLI_EVENTS:
             return cfg.AttachCli(name, d, app, self.ws.policy, self.ws.root, ("--report-allowed",))
+        if name == CLI_BASE:
+            if self.base_tree is None:
+                raise KeyError(f"{name} needs --base-tree")
+            return cfg.AttachCli(name, d, app, self.ws.policy, self.ws.root, tree=self.base_tree)
         raise KeyError(name)
 
     def add(self, config: cfg.Instrumentation) -> cfg.Instrumentation:
@@ -626,6 +635,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--results", type=Path, help="write the report from this results.json instead of measuring")
     ap.add_argument("--http-rounds", type=int, help="interleaved rounds of the HTTP phase (7 full, 2 quick): more "
                     "rounds narrow the spread on a busy machine")
+    ap.add_argument("--base-tree", type=Path, help=f"another gohook checkout (e.g. `git worktree add /tmp/base REV`): "
+                    f"adds the configuration {CLI_BASE}, that tree's `gohook attach`, to the HTTP phase")
     ap.add_argument("-v", "--verbose", action="store_true", help="progress on stderr")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(name)s %(relativeCreated)7.0fms: %(message)s")
@@ -651,6 +662,10 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"unknown configurations {', '.join(sorted(keep - set(DESCRIPTIONS)))}")
         settings = replace(settings, **{f: tuple(c for c in getattr(settings, f) if c in keep)
                                         for f in ("micro_configs", "scale_configs", "http_configs")})
+    if args.base_tree is not None:
+        if not (args.base_tree / "gohook" / "__main__.py").is_file():
+            ap.error(f"--base-tree {args.base_tree}: not a gohook checkout")
+        settings = replace(settings, http_configs=(*settings.http_configs, CLI_BASE))
     if args.http_rounds is not None:
         if args.http_rounds < 1:
             ap.error("--http-rounds must be at least 1")
@@ -659,11 +674,12 @@ def main(argv: list[str] | None = None) -> int:
     source = fixture.build_perfapp()
     results: dict[str, Any] = {"settings": asdict(settings), "machine": machine(), "source": source_state(),
                                "started": time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(started)),
-                               "phases": phases, "descriptions": DESCRIPTIONS}
+                               "phases": phases, "descriptions": DESCRIPTIONS,
+                               "base_tree": str(args.base_tree.resolve()) if args.base_tree else None}
     with fixture.Workspace.create(source) as ws:
         binary = GoBinary.open(ws.app)
         results["binary"] = {"go": binary.go_version, "size": ws.app.stat().st_size}
-        ctx = Context(settings, ws, binary, results)
+        ctx = Context(settings, ws, binary, results, args.base_tree.resolve() if args.base_tree else None)
         results["plan"] = {"hooks": len(ctx.plan.hooks), "modules": list(ctx.plan.modules),
                            "ranges": len(ctx.plan.ranges),
                            "functions": sorted({h.function for h in ctx.plan.hooks}),

@@ -239,10 +239,11 @@ class AttachCli(Instrumentation):
     """
 
     def __init__(self, name: str, description: str, app: Path, policy: Path, log_dir: Path,
-                 extra_args: tuple[str, ...] = ()) -> None:
+                 extra_args: tuple[str, ...] = (), tree: Path | None = None) -> None:
         super().__init__(name, description, app)
         self.policy, self.log_dir = policy, log_dir
         self.extra_args = extra_args
+        self.tree = tree  # run another checkout's gohook (PYTHONPATH=tree, cwd=tree): before/after a change
         self._log: Path | None = None
         self._out: Path | None = None
         self._runs = 0
@@ -257,15 +258,39 @@ class AttachCli(Instrumentation):
         self._out = self.log_dir / f"{self.name}-{self._runs}.jsonl"
         popen.pop("stdout", None)
         popen.pop("stderr", None)
+        if self.tree is not None:
+            popen.setdefault("env", dict(os.environ, PYTHONPATH=str(self.tree)))
+            popen.setdefault("cwd", self.tree)
         with self._log.open("w") as err, self._out.open("w") as out:
             return subprocess.Popen(self.command(args), stdout=out, stderr=err, text=True, **popen)
 
     def workload_pid(self, proc: subprocess.Popen[str]) -> int:
-        """The service is the command's child."""
-        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
-        if len(children) != 1:
-            raise RuntimeError(f"{self.name}: expected one child of gohook attach, found {children}")
-        return int(children[0])
+        """The service: the one descendant of the command running this configuration's binary.
+
+        Not simply the command's child: gohook starts the command under a PID-namespace init of its own
+        (fail closed, issue 12), so the child is that init's wrapper and the service a grandchild or
+        deeper; its CPU time would be the wrapper's, a few ms, and the cost per request would read 0.
+        """
+        app = self.app.resolve()
+        found: list[int] = []
+        todo, seen = [proc.pid], set()
+        while todo:
+            pid = todo.pop()
+            if pid in seen:
+                continue
+            seen.add(pid)
+            try:
+                if pid != proc.pid and Path(f"/proc/{pid}/exe").resolve() == app:
+                    found.append(pid)
+                    continue
+                for task in Path(f"/proc/{pid}/task").iterdir():
+                    todo.extend(int(c) for c in (task / "children").read_text().split())
+            except OSError:
+                continue
+        if len(found) != 1:
+            raise RuntimeError(f"{self.name}: expected one process running {app} under gohook attach "
+                               f"(pid {proc.pid}), found {found}")
+        return found[0]
 
     def agent_cpu_seconds(self, proc: subprocess.Popen[str]) -> float:
         return process_cpu_seconds(proc.pid)

@@ -721,6 +721,10 @@ class Report:
         return out
 
 
+#: Everything from this line on in an existing performance.md is kept when the report is written again.
+KEPT_MARKER = "<!-- kept by bench/evaluate.py: hand-written sections below this line -->"
+
+
 def write(results: dict[str, Any], out_dir: Path) -> Path:
     """Write out_dir/performance.md, out_dir/perf/*.png and out_dir/perf/results.json; returns the .md path."""
     fig_dir = out_dir / FIGURES
@@ -729,5 +733,10 @@ def write(results: dict[str, Any], out_dir: Path) -> Path:
     text = rep.render()
     (fig_dir / "results.json").write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
     md = out_dir / "performance.md"
+    if md.exists():  # hand-written sections (before/after measurements of one change) survive a new run
+        old = md.read_text()
+        at = old.find(KEPT_MARKER)
+        if at >= 0:
+            text = text.rstrip("\n") + "\n\n" + old[at:]
     md.write_text(text)
     return md

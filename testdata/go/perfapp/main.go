@@ -10,6 +10,9 @@
 //	    loopback (github.com/acme/upclient) and serves DIR/NAME from disk (this
 //	    module); prints "listening http://ADDR" once it accepts connections
 //	    (and writes the URL to FILE)
+//	perfapp churn -op OP -n N
+//	    OP (madvise, mprotect, mmap, gc, getpid) N times: system calls gohook's
+//	    guard watches (churn.go); prints one JSON line with ns_per_op
 //	perfapp upstream [-addr HOST:PORT] [-ready FILE]
 //	    the upstream service: GET /meta?name=NAME answers a small JSON document;
 //	    prints "listening http://ADDR"
@@ -34,7 +37,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: perfapp micro|serve|upstream [flags]")
+		fmt.Fprintln(os.Stderr, "usage: perfapp micro|serve|upstream|churn [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -45,6 +48,8 @@ func main() {
 		err = serve(os.Args[2:])
 	case "upstream":
 		err = upstream(os.Args[2:])
+	case "churn":
+		err = churn(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}

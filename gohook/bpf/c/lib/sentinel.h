@@ -48,17 +48,18 @@ static __always_inline void gohook_sys_args(struct pt_regs *kregs, __u64 *args)
 	bpf_probe_read_kernel(&args[5], 8, &kregs->r9);
 }
 
-/* Judge system call nr of a process of the binary (load bias `bias`) at its entry, as judge `judge`
- * (GOHOOK_J_SENTINEL or GOHOOK_J_GUARD), from the user registers saved in kregs. In one piece, like
+/* Judge system call nr with arguments args of a process of the binary (load bias `bias`) at its entry, as
+ * judge `judge` (GOHOOK_J_SENTINEL or GOHOOK_J_GUARD), from the user registers saved in kregs. In one piece, like
  * gohook_run's walk loop: the marks loop as a function of its own changes the compiled code (see
  * gohook_run). */
-static __always_inline int gohook_judge_syscall(struct pt_regs *kregs, __u32 nr, __u64 bias, const __u32 judge)
+static __always_inline int gohook_judge_syscall(struct pt_regs *kregs, __u64 *args, __u32 nr, __u64 bias,
+						const __u32 judge)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
-	/* the user registers, one field at a time: a whole pt_regs would not fit the BPF stack */
-	__u64 args[8] = {}, ip = 0, sp = 0, bp = 0, r14 = 0;
-	gohook_sys_args(kregs, args);
+	/* the user registers, one field at a time, and only for a capability call: a whole pt_regs would not
+	 * fit the BPF stack, and most calls the guard sees (the runtime's mmap, madvise) need nothing */
+	__u64 ip = 0, sp = 0, bp = 0, r14 = 0;
 	struct gohook_call c = {};
 	if (!gohook_sysrule(args, nr, judge, bias, &c, &c.capability))
 		return 0;
@@ -163,7 +164,10 @@ static __always_inline int gohook_syscall(struct bpf_raw_tracepoint_args *ctx)
 	__u64 *bias = targets.lookup(&tgid);
 	if (!bias)
 		return 0;
-	return gohook_judge_syscall((struct pt_regs *)ctx->args[0], nr, *bias, GOHOOK_J_SENTINEL);
+	struct pt_regs *kregs = (struct pt_regs *)ctx->args[0];
+	__u64 args[8] = {};
+	gohook_sys_args(kregs, args);
+	return gohook_judge_syscall(kregs, args, nr, *bias, GOHOOK_J_SENTINEL);
 }
 #endif
 
