@@ -441,8 +441,24 @@ class Attached:
         self.close()
 
 
+def _first_load_vaddr(binary: str) -> int:
+    """The link-time address of file offset 0 (the PT_LOAD segment that starts the file): 0 for Go PIE
+    binaries up to 1.26, 0x400000 for Go 1.27's (which link PIE at the non-PIE base)."""
+    from elftools.elf.elffile import ELFFile  # pyelftools: only needed for --pid targets of PIE binaries
+
+    try:
+        with open(binary, "rb") as f:
+            for seg in ELFFile(f).iter_segments():
+                if seg["p_type"] == "PT_LOAD" and seg["p_offset"] == 0:
+                    return int(seg["p_vaddr"])
+    except (OSError, ValueError) as exc:
+        raise AttachError(f"{binary}: cannot read its program headers: {exc}") from exc
+    raise AttachError(f"{binary}: no loadable segment starts the file")
+
+
 def load_bias(pid: int, binary: str, pie: bool) -> int:
-    """Run-time address - static address of binary in process pid (0 unless PIE), from /proc/PID/maps."""
+    """Run-time address - static address of binary in process pid (0 unless PIE), from /proc/PID/maps: where
+    file offset 0 is mapped, less its link-time address."""
     if not pie:
         return 0
     target = os.path.realpath(binary)
@@ -453,7 +469,7 @@ def load_bias(pid: int, binary: str, pie: bool) -> int:
     for line in lines:
         fields = line.split(maxsplit=5)
         if len(fields) == 6 and fields[5] == target and int(fields[2], 16) == 0:
-            return int(fields[0].split("-")[0], 16)  # Go PIE binaries link at vaddr 0
+            return int(fields[0].split("-")[0], 16) - _first_load_vaddr(target)
     raise AttachError(f"process {pid} does not map {binary}")
 
 

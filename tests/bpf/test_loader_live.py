@@ -298,3 +298,30 @@ def test_attach_errors_are_typed(capapp: GoBinary) -> None:
     plan = _openfile_plan(capapp, {})
     with pytest.raises(AttachError, match="process"):
         attach(plan, pids=[2**22 + 12345])  # beyond pid_max
+
+
+@pytest.mark.parametrize("version", ["1.21", "1.27"])
+def test_load_bias_of_a_pie_process_maps_static_addresses_to_its_code(version: str, tmp_path: Path) -> None:
+    """load_bias (the bias --pid targets are registered with for the sentinel, the guard and the file-open
+    judge) against the kernel's mapping: the bytes of main.main in the running process, read through
+    /proc/PID/mem at static address + bias, are the file's bytes there. Go 1.21 links PIE at 0, Go 1.27 at
+    0x400000: a bias taken as the mapping's start would be off by that much."""
+    from gohook.bpf.loader import load_bias
+
+    toolchain = gofixtures.live_toolchain(version)
+    app = tmp_path / "attachapp-pie"
+    shutil.copy2(gofixtures.build(toolchain, "attachapp", "pie"), app)
+    binary = GoBinary.open(str(app))
+    assert binary.is_pie
+    f = binary.functions_by_name["main.main"]
+    want = binary.image.read(f.entry, 32)
+    proc = subprocess.Popen([str(app), "wait"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().startswith("waiting pid")
+        bias = load_bias(proc.pid, str(app), True)
+        with open(f"/proc/{proc.pid}/mem", "rb") as mem:
+            mem.seek(f.entry + bias)
+            assert mem.read(32) == want, f"bias {bias:#x}"
+    finally:
+        proc.kill()
+        proc.wait()
