@@ -340,6 +340,29 @@ class Waiting:
             self.proc.communicate()
 
 
+class UdpSink:
+    """A loopback UDP socket owned by the test: how many datagrams arrived?"""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.setblocking(False)
+        host, port = self.sock.getsockname()
+        self.addr = f"{host}:{port}"
+
+    def received(self) -> list[bytes]:
+        """Every datagram that arrived since the last call (loopback delivery is done when sendto returns)."""
+        out = []
+        while True:
+            try:
+                out.append(self.sock.recv(65536))
+            except BlockingIOError:
+                return out
+
+    def close(self) -> None:
+        self.sock.close()
+
+
 class Listener:
     """A loopback TCP listener owned by the test: did anyone connect, and what did they send?"""
 
@@ -387,3 +410,20 @@ def stack_functions(event: Event) -> list[str]:
 
 def stack_modules(event: Event) -> list[str]:
     return [f["module"] for f in event["stack"]]
+
+
+@dataclass
+class Trial:
+    """One technique run (tests/test_evasion.py, tests/test_boundary_hooks.py): under enforcement (`ran`,
+    `events`, `facts`) and on an unhooked copy (`control*`)."""
+
+    name: str
+    ran: Ran
+    facts: dict[str, Any]
+    control: Ran
+    control_facts: dict[str, Any]
+    events: list[Event] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.ran}\nfacts {self.facts}\ncontrol {self.control} {self.control_facts}\n" \
+               f"{show(self.events)}"

@@ -12,7 +12,6 @@ status. Each passing check records a row for docs/evasion.md (`record`, tests/co
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,20 @@ from typing import Any
 
 import gofixtures
 import pytest
-from attach_helpers import KILLED, Listener, Ran, Session, for_pid, policy_file, private_copy, run, sessions, show
+from attach_helpers import (
+    KILLED,
+    Listener,
+    Ran,
+    Session,
+    Trial,
+    UdpSink,
+    for_pid,
+    policy_file,
+    private_copy,
+    run,
+    sessions,
+    show,
+)
 
 pytestmark = pytest.mark.bpf
 
@@ -78,45 +90,6 @@ SESSIONS: dict[str, tuple[str, bool]] = {"enforce": ("enforce", False), "audit":
 #: exporter lacks network.connect).
 CONTROLS = ("jit-mmap-file", "egress-connected")
 VERSIONS = ("1.27", "1.21")
-
-
-@dataclass
-class Trial:
-    """One technique run under a session (`ran`, `facts`, `events`) and on an unhooked copy (`control*`)."""
-
-    name: str
-    ran: Ran
-    facts: dict[str, Any]
-    control: Ran
-    control_facts: dict[str, Any]
-    events: list[Event]
-
-    def __str__(self) -> str:
-        return (f"{self.name}: {self.ran}\nfacts {self.facts}\ncontrol {self.control} {self.control_facts}\n"
-                f"{show(self.events)}")
-
-
-class UdpSink:
-    """A loopback UDP socket owned by the test: how many datagrams arrived?"""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.setblocking(False)
-        host, port = self.sock.getsockname()
-        self.addr = f"{host}:{port}"
-
-    def received(self) -> list[bytes]:
-        """Every datagram that arrived since the last call (loopback delivery is done when sendto returns)."""
-        out = []
-        while True:
-            try:
-                out.append(self.sock.recv(65536))
-            except BlockingIOError:
-                return out
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from attach_helpers import (
     STATUS_KILLED,
     Ran,
     Session,
+    UdpSink,
     attach_cmd,
     for_pid,
     policy_file,
@@ -62,31 +62,13 @@ def _root() -> None:
 
 
 @dataclass
-class Trial:
+class Runs:
     """One technique: its run under each session and on the control copy."""
 
     args: tuple[str, ...]
     runs: dict[str, Ran] = field(default_factory=dict)
     received: dict[str, list[bytes]] = field(default_factory=dict)  # UDP datagrams per run
     events: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-
-
-class Udp:
-    """A UDP socket on 127.0.0.1: what reached it during one run."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.5)
-        self.addr = f"127.0.0.1:{self.sock.getsockname()[1]}"
-
-    def drain(self) -> list[bytes]:
-        got = []
-        while True:
-            try:
-                got.append(self.sock.recv(4096))
-            except TimeoutError:
-                return got
 
 
 #: technique name -> (argv builder from (gohook pid, udp address), judged capability, docs technique number)
@@ -117,7 +99,7 @@ SESSIONS: dict[str, tuple[tuple[str, ...], list[str], str]] = {
 
 
 @pytest.fixture(scope="module")
-def trials(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Trial]]:
+def trials(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Runs]]:
     root = tmp_path_factory.mktemp("rawx")
     built = gofixtures.build(gofixtures.live_toolchain("1.27"), "evasion", "default")
     specs: dict[str, Session] = {}
@@ -127,8 +109,8 @@ def trials(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Trial
         policy = policy_file(work / "policy.yaml", {MAIN: ["all"], RAWX: grant})
         specs[name] = Session(binary, policy, work, mode=mode, extra=extra)
     control = private_copy(built, root / "control", "evasion-control")
-    udp = Udp()
-    out = {t: Trial(()) for t in TECHNIQUES}
+    udp = UdpSink()
+    out = {t: Runs(()) for t in TECHNIQUES}
     env = {SECRET[0]: SECRET[1]}
     try:
         with sessions(*specs.values()):
@@ -141,12 +123,12 @@ def trials(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Trial
                     assert session.proc is not None
                     args = argv(session.proc.pid, udp.addr)
                     out[technique].runs[name] = run(session.binary, *args, env=env)
-                    out[technique].received[name] = udp.drain()
+                    out[technique].received[name] = udp.received()
                 args = argv(os.getpid(), udp.addr)  # the control names a process that is not gohook
                 out[technique].runs["control"] = run(control, *args, env=env)
-                out[technique].received["control"] = udp.drain()
+                out[technique].received["control"] = udp.received()
             for technique, args in _limits(root).items():  # known limits: under enforcement, they work
-                out[technique] = Trial(args, runs={"site": run(specs["site"].binary, *args, env=env)})
+                out[technique] = Runs(args, runs={"site": run(specs["site"].binary, *args, env=env)})
         for trial in out.values():
             for name, session in specs.items():
                 if name in trial.runs:
@@ -160,15 +142,8 @@ def _limits(root: Path) -> dict[str, tuple[str, ...]]:
     return {"limit-unsafe-env": ("rawx-unsafe-env", SECRET[0]), "limit-held-fd": ("held-fd", str(root / "held.txt"))}
 
 
-def _effect(trial: Trial, name: str) -> bool:
-    """Did the technique's effect happen in run `name`? (the secret printed, a datagram arrived, or the
-    program ran to its end)"""
-    ran = trial.runs[name]
-    return SECRET[1] in ran.stdout or bool(trial.received.get(name)) or ran.returncode == 0
-
-
 @pytest.mark.parametrize("technique", list(TECHNIQUES))
-def test_control_shows_the_technique_works(trials: dict[str, Trial], technique: str) -> None:
+def test_control_shows_the_technique_works(trials: dict[str, Runs], technique: str) -> None:
     trial = trials[technique]
     ran = trial.runs["control"]
     assert ran.returncode == 0, ran
@@ -180,7 +155,7 @@ def test_control_shows_the_technique_works(trials: dict[str, Trial], technique: 
 
 @pytest.mark.parametrize("session", ["site", "guard"])
 @pytest.mark.parametrize("technique", list(TECHNIQUES))
-def test_killed_before_the_effect(trials: dict[str, Trial], technique: str, session: str,
+def test_killed_before_the_effect(trials: dict[str, Runs], technique: str, session: str,
                                   record: Callable[..., None]) -> None:
     trial = trials[technique]
     if session == "guard" and technique not in GUARDED:
@@ -204,7 +179,7 @@ def test_killed_before_the_effect(trials: dict[str, Trial], technique: str, sess
            f"exit -9, effect absent; event {e['capability']} {e['module']} via {e['via']} ({e['function']})")
 
 
-def test_i386_call_without_the_sentinel(trials: dict[str, Trial], tmp_path: Path,
+def test_i386_call_without_the_sentinel(trials: dict[str, Runs], tmp_path: Path,
                                         record: Callable[..., None]) -> None:
     """`--sentinel off`: an `int 0x80` mprotect of the text is seen by nothing at its entry (no syscall
     tracepoint fires for the i386 table, uprobes refuse `int`). Under `-- CMD` the periodic probe check
@@ -236,7 +211,7 @@ def test_i386_call_without_the_sentinel(trials: dict[str, Trial], tmp_path: Path
 
 
 @pytest.mark.parametrize("technique", GUARDED)
-def test_audit_names_the_module_and_lets_it_run(trials: dict[str, Trial], technique: str) -> None:
+def test_audit_names_the_module_and_lets_it_run(trials: dict[str, Runs], technique: str) -> None:
     """Audit mode (guard only): the run completes, and the event names the module and the capability."""
     trial = trials[technique]
     ran, events = trial.runs["audit"], trial.events["audit"]
@@ -248,7 +223,7 @@ def test_audit_names_the_module_and_lets_it_run(trials: dict[str, Trial], techni
 
 
 @pytest.mark.parametrize("session", ["site", "guard"])
-def test_race_of_allowed_and_denied_calls_charges_every_denial_right(trials: dict[str, Trial],
+def test_race_of_allowed_and_denied_calls_charges_every_denial_right(trials: dict[str, Runs],
                                                                        session: str) -> None:
     """8 goroutines of allowed files.read calls, each with one text patch half-way: every deny is the
     module's memory.exec, every allowed call its files.read (none charged to another module), and no
@@ -264,7 +239,7 @@ def test_race_of_allowed_and_denied_calls_charges_every_denial_right(trials: dic
 
 
 @pytest.mark.parametrize("technique", list(TECHNIQUES))
-def test_granted_runs_to_completion(trials: dict[str, Trial], technique: str) -> None:
+def test_granted_runs_to_completion(trials: dict[str, Runs], technique: str) -> None:
     """No false kill: with the capability granted, every technique runs to its end."""
     trial = trials[technique]
     ran = trial.runs["granted"]
@@ -277,7 +252,7 @@ def test_granted_runs_to_completion(trials: dict[str, Trial], technique: str) ->
 # --- known limits ----------------------------------------------------------------------------------------
 
 
-def test_known_limit_unsafe_read_of_the_environment(trials: dict[str, Trial], record: Callable[..., None]) -> None:
+def test_known_limit_unsafe_read_of_the_environment(trials: dict[str, Runs], record: Callable[..., None]) -> None:
     """The environment strings sit after the argument strings on the initial stack: a read through unsafe
     is no call at all. Pinned down: it works under enforcement, and nothing is reported."""
     trial = trials["limit-unsafe-env"]
@@ -290,7 +265,7 @@ def test_known_limit_unsafe_read_of_the_environment(trials: dict[str, Trial], re
            "`unsafe` is the only trace", "exit 0, the secret printed, no env.read event")
 
 
-def test_known_limit_write_to_a_descriptor_another_module_opened(trials: dict[str, Trial], tmp_path: Path,
+def test_known_limit_write_to_a_descriptor_another_module_opened(trials: dict[str, Runs], tmp_path: Path,
                                                                   record: Callable[..., None]) -> None:
     """main opens a file for writing and hands the *os.File to rawx, which has no files.write: write(2) on a
     held descriptor needs no capability (it was decided at the open, for main)."""

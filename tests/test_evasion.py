@@ -31,7 +31,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import count
 from pathlib import Path
@@ -45,6 +45,7 @@ from attach_helpers import (
     Listener,
     Ran,
     Session,
+    Trial,
     attach_cmd,
     for_pid,
     policy_file,
@@ -148,22 +149,6 @@ class HttpTarget:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-@dataclass
-class Trial:
-    """One technique run: under enforcement (`ran`, `events`, `facts`) and on an unhooked copy (`control*`)."""
-
-    name: str
-    ran: Ran
-    facts: dict[str, Any]
-    control: Ran
-    control_facts: dict[str, Any]
-    events: list[Event] = field(default_factory=list)
-
-    def __str__(self) -> str:
-        return f"{self.name}: {self.ran}\nfacts {self.facts}\ncontrol {self.control} {self.control_facts}\n" \
-               f"{show(self.events)}"
 
 
 #: A technique: its arguments for a fresh scratch directory, and what to observe after a run.
