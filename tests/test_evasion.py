@@ -631,16 +631,28 @@ def test_own_assembly_syscall_instruction(live: dict[str, dict[str, Trial]], rec
 
 
 def test_syscall_instruction_written_at_run_time(live: dict[str, dict[str, Trial]],
+                                                 raw_calls: dict[str, dict[str, Trial]],
                                                  record: Callable[..., None]) -> None:
-    """No scan of the binary can find it: the sentinel sees the system call, attributes it, kills after it."""
+    """No scan of the binary can find the `syscall` in code written at run time. Without memory.exec the
+    module cannot make the page: killed at `syscall.mmap(PROT_EXEC)`, before the open. With it (a JIT's
+    grant), the sentinel sees the system call, attributes it and kills after it."""
     t = live["enforce"]["sys-jit"]
+    assert t.ran.returncode == KILLED and t.control.returncode == 0 and t.control_facts["exists"], t
+    assert not t.facts["exists"], "the executable mapping is refused: the code never runs"
+    ev = decided(t, "deny", "memory.exec", RAWIO, function="syscall.mmap")
+    record(5, "`syscall` in machine code the module writes into an executable page", "blocked",
+           "the executable mapping is memory.exec at `syscall.mmap` (flags rule), refused before the system call",
+           evidence(ev, "killed (SIGKILL) before the open: no file"))
+    t = raw_calls["jit"]["sys-jit"]
     assert t.ran.returncode == KILLED and t.control.returncode == 0, t
     assert t.facts["exists"], "a tracepoint cannot stop the system call: the file must exist"
     ev = decided(t, "deny", "files.write", RAWIO, via="stack", function="syscall:openat")
     assert ev["note"] and "ran" in ev["note"], show([ev])
-    record(5, "`syscall` in machine code the module writes into an executable page", "flagged",
-           "the raw_syscalls sentinel attributes it ([RSP] of the code outside the Go text is rawio's) and "
-           "kills; a tracepoint cannot veto the call, so the one call ran",
+    assert not [e for e in t.events if e["capability"] == "memory.exec" and e["decision"] != "allow"], \
+        show(t.events)
+    record(5, "`syscall` in machine code written into an executable page by a module granted memory.exec",
+           "flagged", "the raw_syscalls sentinel attributes it ([RSP] of the code outside the Go text is "
+           "rawio's) and kills; a tracepoint cannot veto the call, so the one call ran",
            evidence(ev, "killed (SIGKILL) after the open: file created"))
 
 
@@ -651,7 +663,10 @@ RAW_SESSIONS: dict[str, tuple[str, bool, list[str]]] = {
     "syscall": ("enforce", False, ["syscall"]),
     "audit": ("audit", True, ["syscall"]),
     "granted": ("enforce", True, ["syscall", "files.write"]),
+    "jit": ("enforce", False, ["memory.exec"]),
 }
+#: the techniques a session runs instead of all of RAW_TECHNIQUES
+RAW_SESSION_TECHNIQUES: dict[str, tuple[str, ...]] = {"jit": ("sys-jit",)}
 #: technique -> (where the deny is reported, via, the side effect removes a file)
 RAW_TECHNIQUES: dict[str, tuple[str, str, bool]] = {
     "sys-syscall6": ("syscall.Syscall6", "direct", False),
@@ -676,7 +691,7 @@ def raw_calls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, di
     try:
         with sessions(*specs.values()):
             for name, session in specs.items():
-                for technique in RAW_TECHNIQUES:
+                for technique in RAW_SESSION_TECHNIQUES.get(name, tuple(RAW_TECHNIQUES)):
                     args, observe = steps[technique]()
                     ran = run(session.binary, *args)
                     facts = observe()
