@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "build" / "evasion" / "results.json"
 DOC = ROOT / "docs" / "evasion.md"
 
-OUTCOMES = ("blocked", "flagged", "not covered")
+OUTCOMES = ("blocked", "flagged", "not covered", "allowed")
 
 TECHNIQUES = {
     1: "Goroutine laundering",
@@ -71,7 +71,9 @@ Outcomes:
   reported at run time (an event naming the module, or marked
   `(unattributed)`) and `gohook inspect` lists the gap where it can see it;
 - **not covered**: gohook lets it through as somebody else's call; the reason
-  is given, and the test pins the behaviour down.
+  is given, and the test pins the behaviour down;
+- **allowed**: a control for false kills: with the capability granted (or
+  none needed), the same technique runs to completion and nothing is denied.
 
 Every event in `gohook attach --json` says how its module was found
 (`"via"`): `stack` (a module frame on the stack), `direct` (the direct caller
