@@ -57,3 +57,11 @@ class AddressError(GohookError):
 
 class PolicyError(GohookError):
     """A policy file is invalid; the message names file and line."""
+
+
+class PatternError(PolicyError):
+    """An argument pattern of a scoped rule is invalid (gohook.policy.patterns).
+
+    parse_pattern raises it with the problem alone; the policy loader re-raises
+    it with file, line, capability and the pattern's text in front.
+    """

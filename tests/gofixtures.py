@@ -110,6 +110,7 @@ FIXTURES: dict[str, Fixture] = {
     "bpfprobe": Fixture("bpfprobe", GO_TESTDATA / "bpfprobe", "."),
     "perfapp": Fixture("perfapp", GO_TESTDATA / "perfapp", "."),  # bench/evaluate.py's workload
     "gapsapp": Fixture("gapsapp", GO_TESTDATA / "gapsapp", "."),  # gaps inspect names (tests/static/test_gaps.py)
+    "argscope": Fixture("argscope", GO_TESTDATA / "argscope", "."),  # argument-scoped rules (test_argument_rules)
 }
 ORACLE_FIXTURE = Fixture("oracle", GO_TESTDATA / "oracle", ".")
 MODPROXY_SOURCE = GO_TESTDATA / "modproxy"

@@ -50,7 +50,23 @@ SYSCALL_I386: Final = 0x40000000
 SYSCALL_OPENED: Final = 0x20000000
 #: Slots of the `handler` program array: one handler program per (hook kind, direct_caller_only), at
 #: handler_slot(kind, direct) (GOHOOK_HANDLER_SLOT).
-HANDLER_SLOTS: Final = 12
+HANDLER_SLOTS: Final = 14
+#: ... and the slot of the argument check (lib/argmatch.h), which handlers tail-call for argument-scoped grants.
+ARGCHECK_SLOT: Final = 12
+#: ... and of its glob match.
+GLOBMATCH_SLOT: Final = 13
+#: Bytes of an argument the argument-pattern tries can match (longer ones match nothing).
+GLOB_DATA: Final = 240
+#: Globs sharing one literal prefix (one arg_globs entry).
+GLOB_ALTS: Final = 4
+#: Bytes of a glob's literal suffix.
+SUFFIX_MAX: Final = 16
+#: Ports per network of one arg_addrs entry.
+ADDR_PORTS: Final = 8
+#: Nested prefixes the argument check tries, longest first.
+MATCH_TRIES: Final = 8
+#: struct gohook_hookscope register "none".
+NOREG: Final = 0xFF
 
 #: Go's integer argument registers (ABIInternal, amd64) in order: a plan names a register by its index here,
 #: and the entry programs read register i with GOHOOK_REG(ctx, i).
@@ -72,6 +88,27 @@ class ArgKind(enum.IntEnum):
     IPPORT = 6  # *net.TCPAddr / UDPAddr / IPAddr in one register: IP []byte at +0, Port at +24
     STRFIELD0 = 7  # a Go string that is the first field of the struct a register points to
     INTFIELD0 = 8  # a word that is the first field of the struct a register points to
+
+
+class ArgClass(enum.IntEnum):
+    """What an argument-scoped grant matches a hook point's argument as (gohook_hookscope.arg_class, the
+    class byte of an arg_globs key; GOHOOK_AC_*)."""
+
+    NONE = 0  # not matched: a scoped grant does not cover the call
+    PATH = 1  # an absolute path (files.*, exec)
+    ENV = 2  # an environment variable name
+    ADDRESS = 3  # a struct sockaddr or an IP and port (network.*)
+    UNIX = 4  # arg_globs class of Unix socket paths
+    ABSTRACT = 5  # arg_globs class of abstract Unix socket names
+
+
+class GlobKind(enum.IntEnum):
+    """One glob of an arg_globs entry after its literal prefix (gohook_globalt.kind, GOHOOK_GLOB_*)."""
+
+    EXACT = 1  # the argument is the prefix
+    TREE = 2  # the prefix, then anything
+    SEGMENT = 3  # the prefix, then no '/', ending with the suffix
+    SUFFIX = 4  # the prefix, then anything ending with the suffix
 
 
 class HookKind(enum.IntEnum):
@@ -141,6 +178,7 @@ class EventFlag(enum.IntFlag):
     SENTINEL = 1 << 13  # a system call seen by the sentinel, not a hook point
     SITE = 1 << 14  # a `syscall` instruction in the module's own code
     TRUSTED = 1 << 15  # a trusted module's frame was on the stack
+    ARG_SCOPED = 1 << 16  # decided by the argument (argument-scoped grant): `pattern` names the one that matched
 
 
 class CounterIndex(enum.IntEnum):
@@ -172,6 +210,8 @@ ENUM_PREFIXES: Final[Mapping[str, str]] = MappingProxyType({
     "CounterIndex": "GOHOOK_C_",
     "Judge": "GOHOOK_J_",
     "RuleTestKind": "GOHOOK_T_",
+    "ArgClass": "GOHOOK_AC_",
+    "GlobKind": "GOHOOK_GLOB_",
 })
 
 
@@ -219,6 +259,30 @@ SYSRULE: Final = CStruct("gohook_sysrule", (
     ("cap2_set", "B"), ("pad", "5s"), ("operand2", "Q"),
 ))
 
+#: hook_scopes value (struct gohook_hookscope): how a hook point's argument is matched.
+HOOKSCOPE: Final = CStruct("gohook_hookscope", (
+    ("arg_class", "B"), ("dirfd_reg", "B"), ("second_ptr", "B"), ("second_len", "B"), ("second_dirfd", "B"),
+    ("second_cap0", "B"), ("second_cap1", "B"), ("pad", "B"),
+))
+#: arg_globs key (struct gohook_globkey): bits of prefix, then (module, capability, class) and the bytes.
+GLOBKEY: Final = CStruct("gohook_globkey", (
+    ("prefixlen", "I"), ("module", "H"), ("cap", "B"), ("arg_class", "B"), ("data", f"{GLOB_DATA}s"),
+))
+#: arg_globs value (struct gohook_globval): the prefix's length and its GLOB_ALTS globs.
+GLOBVAL: Final = CStruct("gohook_globval", (("plen", "I"), ("pad", "I"), *(
+    field for i in range(GLOB_ALTS) for field in (
+        (f"alt[{i}].kind", "I"), (f"alt[{i}].pattern", "I"), (f"alt[{i}].suffix_len", "I"),
+        (f"alt[{i}].suffix", f"{SUFFIX_MAX}s")))))
+#: arg_addrs key (struct gohook_addrkey): bits of prefix, then (module, capability) and the IPv6 address.
+ADDRKEY: Final = CStruct("gohook_addrkey", (
+    ("prefixlen", "I"), ("module", "H"), ("cap", "B"), ("pad", "B"), ("addr", "16s"),
+))
+#: arg_addrs value (struct gohook_addrval): the network's ports and the patterns that allow them.
+ADDRVAL: Final = CStruct("gohook_addrval", (
+    ("prefixlen", "I"), ("any_port", "I"), *((f"ports[{i}]", "H") for i in range(ADDR_PORTS)),
+    *((f"patterns[{i}]", "I") for i in range(ADDR_PORTS)),
+))
+
 #: The fixed part of struct gohook_event, before arg[] and frames[]: fields in declaration order, struct codes.
 HEADER_FIELDS: Final = (
     ("time_ns", "Q"),
@@ -234,7 +298,7 @@ HEADER_FIELDS: Final = (
     ("arg_kind", "B"),
     ("arg_len", "H"),
     ("nframes", "H"),
-    ("reserved", "I"),
+    ("pattern", "I"),
 )
 
 _HEADER = struct.Struct("<" + "".join(code for _, code in HEADER_FIELDS))

@@ -30,6 +30,7 @@ from __future__ import annotations
 import ctypes as ct
 import logging
 import os
+import struct
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
@@ -38,14 +39,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gohook.bpf.abi import SYSRULE, CounterIndex, handler_slot
+from gohook.bpf.abi import ARGCHECK_SLOT, GLOBMATCH_SLOT, SYSRULE, CounterIndex, handler_slot
+from gohook.bpf.argtables import ArgTables, build_arg_tables
 from gohook.bpf.errors import AttachError, BpfUnavailableError, CompileError, VerifierError
 from gohook.bpf.render import (
+    ARGCHECK_NAME,
     CGOCALL_RET_NAME,
     DEFAULT_OPTIONS,
     FILEOPEN_NAME,
     FILEOPEN_SYSCALLS,
     FORGET_NAME,
+    GLOBMATCH_NAME,
     GUARD_NAME,
     SENTINEL_NAME,
     KernelTables,
@@ -147,6 +151,7 @@ class Attached:
         self.options = options
         self.pids = tuple(pids)
         self.tables: KernelTables = build_tables(plan)
+        self.arg_tables: ArgTables | None = build_arg_tables(plan)
         self.cflags = render_cflags(plan, options, self.tables)
         self._bcc = _bcc()
         self._bpf: Any = None
@@ -199,11 +204,25 @@ class Attached:
             for name, value in zip(SYSRULE.value_fields, values, strict=True):
                 setattr(leaf, name, value)
             rules[ct.c_uint32(nr)] = leaf
+        if self.arg_tables is not None:
+            self._fill_arg_tables(self.arg_tables)
         if self._uses_targets:
             targets = self._bpf[b"targets"]
             for pid in self.pids:
                 targets[ct.c_uint32(pid)] = ct.c_uint64(load_bias(pid, self.plan.binary, self.plan.pie))
         self.timings["fill"] = time.monotonic() - start
+
+    def _fill_arg_tables(self, t: ArgTables) -> None:
+        """The maps of argument-scoped grants (gohook.bpf.argtables): raw bytes into bcc's leaf types."""
+        self._fill(b"module_scoped", t.module_scoped, ct.c_uint64)
+        for name, items in ((b"hook_scopes", [(struct.pack("<I", i), v) for i, v in t.hook_scopes.items()]),
+                            (b"arg_globs", t.glob_items()), (b"arg_addrs", t.addr_items())):
+            table = self._bpf[name]
+            for key, value in items:
+                k, v = table.Key(), table.Leaf()
+                ct.memmove(ct.byref(k), key, ct.sizeof(k))
+                ct.memmove(ct.byref(v), value, ct.sizeof(v))
+                table[k] = v
 
     def _fill(self, name: bytes, values: tuple[int, ...], ctype: Any) -> None:
         table = self._bpf[name]
@@ -244,6 +263,12 @@ class Attached:
     def _load(self) -> None:
         start = time.monotonic()
         if self.options.shared_handler:
+            if self.arg_tables is not None:
+                for name, slot, what in ((ARGCHECK_NAME, ARGCHECK_SLOT, "the argument check of argument-scoped grants"),
+                                         (GLOBMATCH_NAME, GLOBMATCH_SLOT, "the glob match of argument-scoped grants")):
+                    fd = self._load_one(name.encode(), what)
+                    self._extra_fds[name] = fd
+                    self._bpf[b"handler"][ct.c_int(slot)] = ct.c_int(fd)
             for kind, direct in handler_classes(self.plan):
                 name = handler_name(kind, direct)
                 handler_fd = self._load_one(name.encode(), f"the handler of {kind.name} hooks"

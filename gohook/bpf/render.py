@@ -63,6 +63,7 @@ from gohook.bpf.abi import (
     HookKind,
     handler_slot,
 )
+from gohook.bpf.argtables import build_arg_tables
 from gohook.bpf.btf import BtfError, kernel_offsets
 from gohook.bpf.errors import PlanTableError
 from gohook.bpf.sources import c_dir
@@ -86,6 +87,8 @@ CGOCALL_RET_NAME = "gohook_cgocall_ret"
 SENTINEL_NAME = "gohook_sentinel"
 GUARD_NAME = "gohook_guard"  # the guard: attached to syscalls:sys_enter_<name> of each guarded call
 FORGET_NAME = "gohook_forget"
+ARGCHECK_NAME = "gohook_argcheck"  # the argument check of argument-scoped grants (lib/argmatch.h)
+GLOBMATCH_NAME = "gohook_globmatch"  # its glob match
 MAX_MODULE_ID = 0xFFFF  # module ids are u16 in the range table and the event
 MAX_CAPABILITIES = 64  # allowed masks are u64
 
@@ -552,6 +555,15 @@ def render_defines(plan: EnforcementPlan, options: ProgramOptions = DEFAULT_OPTI
         extra["GOHOOK_EXEMPT"] = " ".join(f"EXEMPT({s:#x}ULL, {e:#x}ULL)" for s, e in exempt)
     if plan.file_open:
         extra.update(fileopen_defines(plan, options))
+    arg_tables = build_arg_tables(plan)
+    if arg_tables is not None:
+        if not options.shared_handler:
+            raise PlanTableError("argument-scoped grants need the shared handler (its tail call reaches the "
+                                 "argument check)")
+        extra["GOHOOK_ARG_RULES"] = "1"
+        extra["GOHOOK_NHOOKSCOPES"] = str(max(1, len(arg_tables.hook_scopes)))
+        extra["GOHOOK_NGLOBS"] = str(max(1, len(arg_tables.globs)))
+        extra["GOHOOK_NADDRS"] = str(max(1, len(arg_tables.addrs)))
     return {
         "GOHOOK_MAX_FRAMES": str(options.layout.max_frames),
         "GOHOOK_ARG_MAX": str(options.layout.arg_max),

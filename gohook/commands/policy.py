@@ -5,20 +5,26 @@ merge A.yaml B.yaml [...] [-o out.yaml]
     settings take the stricter value (gohook.policy.ops.merge_policies).
 
 diff OLD.yaml NEW.yaml [--json]
-    What NEW adds or removes per module key, default, trust and settings
+    What NEW adds or removes per module key, default, trust and settings,
+    and per scoped capability the argument patterns it adds, widens or drops
     (gohook.policy.ops.diff_policies). Exit status 1 when NEW grants anything
-    OLD did not, 0 otherwise.
+    OLD did not (a capability, a pattern no old pattern covers, patterns ->
+    any), 0 otherwise.
 
 generate BIN [-o out.yaml]
     A policy allowing each module what static analysis finds it reaches
     (gohook.policy.generate.generate_policy_text).
 
 check P.yaml [--binary BIN]
-    The policy is valid (YAML, keys, capability names: one line with file
-    and line, exit 2) and, given --binary, every module pattern matches some
-    module of that binary (exit 1 and one line per pattern that matches nothing).
+    The policy is valid (YAML, keys, capability names, argument patterns:
+    one line with file and line, exit 2); no argument pattern is one that
+    can never match (gohook.policy.ops.check_patterns: exit 1, one line
+    each; patterns another one covers are printed as notes); and, given
+    --binary, every module pattern matches some module of that binary (exit
+    1 and one line per pattern that matches nothing).
 
-All exit 2 with one line (`gohook: p.yaml:3: ...`) on a bad policy file.
+All exit 2 with one line (`gohook: p.yaml:3: ...`) on a bad policy file, and
+never show a traceback.
 """
 
 from __future__ import annotations
@@ -30,8 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from gohook.errors import Exit, GohookError
-from gohook.policy.format import load_policy
-from gohook.policy.ops import diff_policies, load_source, merge_policies, render_diff, vocabulary
+from gohook.policy.format import load_policy, quote_pattern
+from gohook.policy.ops import check_patterns, diff_policies, load_source, merge_policies, render_diff, vocabulary
 
 __all__ = ["add_policy_subcommands", "register"]
 
@@ -72,7 +78,10 @@ def run_generate(args: argparse.Namespace) -> int:
 
     text = generate_policy_text(args.binary, Progress(enabled=sys.stderr.isatty()))
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        try:
+            Path(args.output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise GohookError(f"{args.output}: cannot write: {exc.strerror}") from None
         print(f"gohook: wrote {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
@@ -81,8 +90,18 @@ def run_generate(args: argparse.Namespace) -> int:
 
 def run_check(args: argparse.Namespace) -> int:
     policy = load_policy(args.policy, vocabulary())
+    findings = check_patterns(policy)
+    for f in findings:
+        what = "" if f.never else "note: "
+        print(f"gohook: {args.policy}:{f.rule.line}: {what}module {f.rule.pattern}: {f.capability} pattern "
+              f"{quote_pattern(f.pattern.text)}: {f.problem}")
+    never = sum(f.never for f in findings)
     if not args.binary:
-        print(f"gohook: {args.policy}: valid ({len(policy.modules)} module rules)")
+        if never:
+            return int(Exit.FINDINGS)
+        npat = sum(len(pats) for r in policy.modules for _, pats in r.scopes)
+        scoped = f", {npat} argument pattern{'s' * (npat != 1)}" if npat else ""
+        print(f"gohook: {args.policy}: valid ({len(policy.modules)} module rules{scoped})")
         return 0
     from gohook.gosym import GoBinary
     from gohook.policy.generate import unmatched_patterns
@@ -92,8 +111,8 @@ def run_check(args: argparse.Namespace) -> int:
     bad = unmatched_patterns(policy, modules)
     for rule in bad:
         print(f"gohook: {args.policy}:{rule.line}: module {rule.pattern!r} matches no module of {args.binary}")
-    if bad:
-        return 1
+    if bad or never:
+        return int(Exit.FINDINGS)
     print(f"gohook: {args.policy}: valid; every module rule matches {args.binary}")
     return 0
 

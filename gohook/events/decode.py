@@ -49,6 +49,8 @@ class Event:
     arg_kind: ArgKind
     arg: bytes  # raw argument bytes (arg_len of them)
     frames: tuple[int, ...]  # return addresses, innermost first: [RSP] then the frame-pointer chain
+    # EventFlag.ARG_SCOPED: 1 + index of the plan's argument pattern that allowed the call (0: none did)
+    pattern: int = 0
 
     @property
     def static_frames(self) -> tuple[int, ...]:
@@ -170,6 +172,7 @@ def decode_event(data: bytes | bytearray | memoryview, layout: EventLayout = DEF
         arg_kind=arg_kind,
         arg=arg,
         frames=tuple(frames),
+        pattern=fields["pattern"],
     )
 
 
@@ -187,7 +190,7 @@ def encode_event(event: Event, layout: EventLayout = DEFAULT_LAYOUT) -> bytes:
         "tid": event.tid, "hook_id": event.hook_id, "capability": event.capability,
         "flags": int(event.flags), "module": event.module, "decision": int(event.decision),
         "arg_kind": int(event.arg_kind), "arg_len": len(event.arg), "nframes": len(event.frames),
-        "reserved": 0,
+        "pattern": event.pattern,
     }
     header = layout.header.pack(*(values[name] for name, _ in HEADER_FIELDS))
     return header + event.arg.ljust(layout.arg_max, b"\0") + struct.pack(f"<{len(event.frames)}Q", *event.frames)

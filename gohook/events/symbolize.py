@@ -53,6 +53,8 @@ class EventRecord:
     via: str = "stack"  # how the module was found: one of VIA
     note: str | None = None  # what the decision does not say (an exec's child, a sentinel kill)
     tamper: str | None = None  # a removed probe (gohook.session.ProbeGuard), not a hooked call
+    # decided by the argument (an argument-scoped grant): the pattern that allowed it, "" when none did
+    pattern: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         stamp = datetime.datetime.fromtimestamp(self.time, datetime.UTC).isoformat(timespec="microseconds")
@@ -63,6 +65,8 @@ class EventRecord:
             "stack": [f.as_json() for f in self.stack]}
         if self.tamper is not None:
             out["tamper"] = self.tamper
+        if self.pattern is not None:
+            out["pattern"] = self.pattern or None  # null: no pattern of the module allowed the argument
         return out
 
 
@@ -180,4 +184,12 @@ class Symbolizer:
             unattributed=not event.attributed,
             via=via_of(event.flags),
             note=self.note(event, capability),
+            pattern=self.pattern_text(event),
         )
+
+    def pattern_text(self, event: Event) -> str | None:
+        """For a call decided by its argument: the pattern that allowed it ("" when none did); else None."""
+        if not event.flags & EventFlag.ARG_SCOPED:
+            return None
+        patterns = self.plan.arg_patterns
+        return patterns[event.pattern - 1].pattern.text if 0 < event.pattern <= len(patterns) else ""

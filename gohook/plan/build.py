@@ -37,6 +37,7 @@ from gohook.attribution.ranges import build_ranges, module_id_map
 from gohook.bpf.abi import GO_ARG_REGS, ArgKind, HookKind, Judge, RuleTestKind
 from gohook.gosym import STD, GoBinary
 from gohook.gosym.pclntab import FLAG_ASM, Function
+from gohook.plan.argscope import hook_scope, plan_scopes
 from gohook.plan.model import (
     SENTINEL_SETTINGS,
     ArgRead,
@@ -152,9 +153,11 @@ def hook_point(hook_id: int, site: HookSite, catalog: Catalog) -> tuple[HookPoin
     else:
         return None, "no capability"
     f = site.function
+    arg = arg_read(spec.argument)
     point = HookPoint(hook_id=hook_id, function=f.name, entry=f.entry, probe=site.probe.address,
-                      file_offset=site.file_offset, capability=capability, arg=arg_read(spec.argument),
-                      rule=rule, direct_caller_only=spec.direct_caller_only)
+                      file_offset=site.file_offset, capability=capability, arg=arg,
+                      rule=rule, direct_caller_only=spec.direct_caller_only,
+                      scope=hook_scope(spec, arg.kind, arg.regs, catalog))
     return raw_call(point), ""
 
 
@@ -280,6 +283,7 @@ def build_plan(binary: GoBinary, hooks: HookReport, catalog: Catalog, policy: Po
     all_caps = catalog.mask(["all"])
     allowed = {i + 1: all_caps if m == STD_INIT else catalog.mask(policy.capabilities_of(m))
                for i, m in enumerate(ordered)}
+    scoped, arg_patterns = plan_scopes(policy, ordered, catalog, granted=lambda m: m != STD_INIT)
     goexit = binary.functions_by_name.get("runtime.goexit")
     plan = EnforcementPlan(
         binary=binary.path,
@@ -304,6 +308,8 @@ def build_plan(binary: GoBinary, hooks: HookReport, catalog: Catalog, policy: Po
         guard=plan_guard(binary, rules) if provenance is not None else None,
         syscall_rules=rules,
         file_open=provenance is not None,  # its goroutine-created probe registers the processes
+        scoped=scoped,
+        arg_patterns=arg_patterns,
     )
     return PlanBuild(plan, tuple(used), tuple(skipped), reason)
 

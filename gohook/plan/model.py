@@ -18,8 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gohook.attribution.ranges import Range
-from gohook.bpf.abi import ArgKind, HookKind, Judge, RuleTestKind
+from gohook.bpf.abi import ArgClass, ArgKind, HookKind, Judge, RuleTestKind
 from gohook.policy.format import Action, Attribution, Mode
+from gohook.policy.patterns import Pattern
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,33 @@ class ValueRule:
 
 
 @dataclass(frozen=True, slots=True)
+class ArgScope:
+    """How an argument-scoped grant is checked at a hook point (lib/argmatch.h, hook_scopes).
+
+    arg_class: what the reported argument is matched as. dirfd_reg: the register of the directory fd a
+    path is relative to (matched only when it is AT_FDCWD); -1: none. second: the (ptr, len) registers of
+    a second path the call acts on (rename's new path, a link's target), with its own dirfd register; it
+    must be granted too, for each capability of second_caps (bit indexes, at most two).
+    """
+
+    arg_class: ArgClass
+    dirfd_reg: int = -1
+    second: tuple[int, int] | None = None
+    second_dirfd_reg: int = -1
+    second_caps: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ArgPattern:
+    """One argument pattern of the policy in the plan: the module and capability (bit index) it grants.
+    Events name it by 1 + its index in EnforcementPlan.arg_patterns."""
+
+    module: int
+    capability: int
+    pattern: Pattern
+
+
+@dataclass(frozen=True, slots=True)
 class HookPoint:
     """One uprobe: where it goes and what a hit means."""
 
@@ -83,6 +111,8 @@ class HookPoint:
     # RAWCALL (a call site of syscall.Syscall and the like, the number in RAX): how many system-call
     # arguments the function passes after the number (3 or 6; the kernel gets 0 for the others)
     syscall_args: int = 0
+    # how an argument-scoped grant is matched here; None: it is not (such a grant does not cover the call)
+    scope: ArgScope | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +234,10 @@ class EnforcementPlan:
     # judge opens of procfs/sysfs files by the file the kernel opened (/proc/PID/environ: env.read,
     # /proc/PID/mem for writing: tamper, other write-opens: system.modify; gohook/bpf/c/lib/fileopen.h)
     file_open: bool = False
+    # argument-scoped grants: module id -> capability bits it holds for some arguments only (not in
+    # `allowed`), and the patterns that say which (gohook/bpf/c/lib/argmatch.h)
+    scoped: dict[int, int] = field(default_factory=dict)
+    arg_patterns: tuple[ArgPattern, ...] = ()
 
     def module_name(self, module_id: int) -> str:
         return "std" if module_id == 0 else self.modules[module_id - 1]

@@ -6,11 +6,15 @@ Format (version 1):
     action: kill            # kill | audit: what a violation does in enforce mode
     attribution: caller     # caller | stack
     unattributed: allow     # allow | deny: a hooked call with no non-std frame
-    default: []             # capabilities of modules not listed
+    default: []             # capabilities of modules not listed (any argument)
     modules:
-      example.com/app: [files, network.connect, env.read]
+      example.com/app: [files, network.connect, env.read]    # list form: any argument
       github.com/acme/*: [network.connect]
       github.com/evil/telemetry: []
+      go.opentelemetry.io/otel/exporters/otlp:                # mapping form: argument patterns
+        env.read: ["OTEL_*"]
+        network.connect: ["127.0.0.1:4317", "10.0.0.0/8:443", "[::1]:*", "unix:/run/otel/*.sock"]
+        system.read: any
     trust: [golang.org/x/sys]   # modules treated like the standard library
 
 A capability is a catalog name (`files.read`), a family (`files` = every
@@ -18,6 +22,24 @@ A capability is a catalog name (`files.read`), a family (`files` = every
 (fnmatch; `*` also crosses `/`). Which rule applies to a module: the exact
 key if there is one, else the matching glob with the longest text, else
 `default`. Errors name the file and line: `p.yaml:7: unknown capability ...`.
+
+A module's value is either a list of capabilities (each allowed with any
+argument) or a mapping from capability or family (not `all`) to a list of
+argument patterns (gohook.policy.patterns) or the scalar `any`. A family
+with a pattern list gives every member those patterns; a member outside
+SCOPABLE is an error, as is an empty list (it would allow nothing). A
+capability that is `any` and also scoped in one module is `any`. Pattern
+errors name the line of the pattern: `p.yaml:9: network.connect pattern
+"10.0.0.0/33:443": prefix length 33 is out of range for IPv4`. A module may
+list at most MAX_PORTS_PER_NETWORK distinct ports per network and
+capability. `default:` takes the list form only.
+
+In memory, ModuleRule.capabilities holds only the any-argument grants and
+ModuleRule.scopes the scoped ones (capability -> patterns, sorted by
+capability), so code that knows nothing of scopes fails closed: it sees a
+scoped capability as not granted. render_policy writes scoped modules in the
+mapping form (`any` grants as `cap: any` entries) and other modules in the
+list form.
 """
 
 from __future__ import annotations
@@ -25,14 +47,22 @@ from __future__ import annotations
 import difflib
 import enum
 import fnmatch
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from gohook.errors import PolicyError
+from gohook.errors import PatternError, PolicyError
+from gohook.policy.patterns import (
+    MAX_PORTS_PER_NETWORK,
+    SCOPABLE,
+    Pattern,
+    network_text,
+    parse_pattern,
+    port_limit_violation,
+)
 from gohook.sites.catalog.model import NOT_IN_ALL
 
 
@@ -64,11 +94,45 @@ class Attribution(enum.Enum):
 KEYS = ("version", "action", "attribution", "unattributed", "default", "modules", "trust")
 
 
+Scopes = tuple[tuple[str, tuple[Pattern, ...]], ...]  # capability -> its patterns, sorted by capability
+
+
 @dataclass(frozen=True, slots=True)
 class ModuleRule:
+    """What one module key allows: `capabilities` with any argument, `scopes` only with matching arguments.
+
+    A capability is in at most one of the two (any wins); `capabilities` alone
+    is what consumers that know nothing of scopes see, so they fail closed.
+    """
+
     pattern: str
     capabilities: frozenset[str]
     line: int = field(default=0, compare=False)
+    scopes: Scopes = field(default=(), compare=True)
+
+    @classmethod
+    def with_scopes(cls, pattern: str, capabilities: Iterable[str], scopes: Mapping[str, Iterable[Pattern]],
+                    line: int = 0) -> ModuleRule:
+        """A rule in canonical form: scopes sorted, duplicate patterns once, any-argument grants win."""
+        caps = frozenset(capabilities)
+        canon: list[tuple[str, tuple[Pattern, ...]]] = []
+        for cap in sorted(scopes):
+            pats = tuple(dict.fromkeys(scopes[cap]))
+            if cap not in caps and pats:
+                canon.append((cap, pats))
+        return cls(pattern, caps, line, tuple(canon))
+
+    def patterns(self, capability: str) -> tuple[Pattern, ...] | None:
+        """The argument patterns of `capability`; None when it is not scoped (any argument, or not granted)."""
+        for cap, pats in self.scopes:
+            if cap == capability:
+                return pats
+        return None
+
+    @property
+    def allowed(self) -> frozenset[str]:
+        """Every capability the rule allows with some argument: any-argument grants and scoped ones."""
+        return self.capabilities | {cap for cap, _ in self.scopes}
 
     @property
     def is_glob(self) -> bool:
@@ -99,8 +163,19 @@ class Policy:
         return max(globs, key=lambda r: len(r.pattern)) if globs else None
 
     def capabilities_of(self, module: str) -> frozenset[str]:
+        """The capabilities `module` may use with any argument (scoped ones are in scopes_of)."""
         rule = self.rule_for(module)
         return rule.capabilities if rule is not None else self.default
+
+    def scopes_of(self, module: str) -> dict[str, tuple[Pattern, ...]]:
+        """The capabilities `module` may use only with matching arguments, each with its patterns."""
+        rule = self.rule_for(module)
+        return dict(rule.scopes) if rule is not None else {}
+
+    def allowed_of(self, module: str) -> frozenset[str]:
+        """Every capability `module` may use with some argument: capabilities_of and the keys of scopes_of."""
+        rule = self.rule_for(module)
+        return rule.allowed if rule is not None else self.default
 
     def is_trusted(self, module: str) -> bool:
         return any(fnmatch.fnmatchcase(module, t) if any(c in t for c in "*?[") else module == t
@@ -143,11 +218,15 @@ def _scalar(path: str, node: Node, what: str) -> str:
     return str(node.value)
 
 
-def _capability_list(path: str, node: Node, vocab: CapabilityNames, what: str) -> frozenset[str]:
-    if isinstance(node, ScalarNode) and node.value in ("", "null", "~") and node.tag.endswith("null"):
+def _is_null(node: Node) -> bool:
+    return isinstance(node, ScalarNode) and node.tag.endswith("null")
+
+
+def _capability_list(path: str, node: Node, vocab: CapabilityNames, what: str, hint: str = "") -> frozenset[str]:
+    if _is_null(node) and node.value in ("", "null", "~", "Null", "NULL"):
         return frozenset()
     if not isinstance(node, SequenceNode):
-        raise _err(path, node, f"{what} must be a list of capabilities, e.g. [files.read, network.connect]")
+        raise _err(path, node, f"{what} must be a list of capabilities, e.g. [files.read, network.connect]{hint}")
     out: set[str] = set()
     for item in node.value:
         word = _scalar(path, item, "a capability")
@@ -163,6 +242,69 @@ def _choice(path: str, node: Node, key: str, options: Sequence[str]) -> str:
     if value not in options:
         raise _err(path, node, f"{key} must be one of {', '.join(options)}, not {value!r}")
     return value
+
+
+_MAPPING_HINT = ', or a mapping of capability to argument patterns (env.read: ["OTEL_*"])'
+
+
+def _pattern_error(path: str, node: Node, word: str, text: str, problem: str) -> PatternError:
+    return PatternError(f'{path}:{node.start_mark.line + 1}: {word} pattern "{text}": {problem}')
+
+
+def _scoped_module(path: str, node: MappingNode, vocab: CapabilityNames, module: str, line: int) -> ModuleRule:
+    """A module in the mapping form: capability or family -> pattern list or `any`."""
+    any_caps: set[str] = set()
+    scoped: dict[str, dict[Pattern, Node]] = {}  # capability -> pattern -> its node (first one), file order
+    words: set[str] = set()
+    for key_node, value_node in node.value:
+        word = _scalar(path, key_node, "a capability")
+        if word in words:
+            raise _err(path, key_node, f"capability {word!r} listed twice in module {module}")
+        words.add(word)
+        if word == "all":
+            raise _err(path, key_node, "`all` takes no argument patterns: name capabilities or families here, "
+                                       "or write the module as a list ([all])")
+        caps = vocab.expand(word)
+        if caps is None:
+            raise _err(path, key_node, f"unknown capability {word!r} in module {module}{vocab.suggest(word)}")
+        if isinstance(value_node, ScalarNode):
+            if value_node.value == "any" and not _is_null(value_node):
+                any_caps |= caps
+                continue
+            if _is_null(value_node):
+                raise _err(path, value_node, f"{word} needs a list of argument patterns, or `any`")
+            raise _err(path, value_node, f"{word} must be a list of argument patterns or `any`, "
+                                         f"not {value_node.value!r}")
+        if not isinstance(value_node, SequenceNode):
+            raise _err(path, value_node, f"{word} must be a list of argument patterns or `any`")
+        if not value_node.value:
+            raise _err(path, value_node, f"{word}: an empty list allows nothing: leave the capability out")
+        for cap in sorted(caps):
+            if cap not in SCOPABLE:
+                via = f" ({word} includes {cap})" if cap != word else ""
+                raise _err(path, value_node, f"{cap} takes no argument patterns: grant it with `any`{via}")
+        for item in value_node.value:
+            if not isinstance(item, ScalarNode) or _is_null(item):
+                raise _err(path, item, f'a {word} pattern must be a quoted string, e.g. "/etc/acme/**"')
+            text = str(item.value)
+            if text == "any":
+                raise _err(path, item, f"`any` goes without brackets: {word}: any")
+            for cap in sorted(caps):
+                try:
+                    pattern = parse_pattern(cap, text)
+                except PatternError as exc:
+                    raise _pattern_error(path, item, word, text, str(exc)) from None
+                scoped.setdefault(cap, {}).setdefault(pattern, item)
+    for cap, pats in sorted(scoped.items()):
+        if cap in any_caps:
+            continue
+        over = port_limit_violation(pats)
+        if over is not None:
+            raise _pattern_error(path, pats[over], cap, over.text,
+                                 f"more than {MAX_PORTS_PER_NETWORK} ports for {network_text(over.network)} in "
+                                 f"module {module} (the kernel holds {MAX_PORTS_PER_NETWORK} per network): "
+                                 f"use fewer ports, or allow any port (IP:*)")
+    return ModuleRule.with_scopes(module, any_caps, {c: tuple(p) for c, p in scoped.items()}, line)
 
 
 def parse_policy(text: str, vocab: CapabilityNames, path: str = "<policy>") -> Policy:
@@ -201,6 +343,9 @@ def parse_policy(text: str, vocab: CapabilityNames, path: str = "<policy>") -> P
     if "unattributed" in seen:
         kw["deny_unattributed"] = _choice(path, seen["unattributed"], "unattributed", ("allow", "deny")) == "deny"
     if "default" in seen:
+        if isinstance(seen["default"], MappingNode):
+            raise _err(path, seen["default"], "default takes a list of capabilities (any argument); "
+                                              "argument patterns go under modules:, per module")
         kw["default"] = _capability_list(path, seen["default"], vocab, "default")
     rules: list[ModuleRule] = []
     if "modules" in seen:
@@ -208,7 +353,8 @@ def parse_policy(text: str, vocab: CapabilityNames, path: str = "<policy>") -> P
         if isinstance(mods, ScalarNode) and mods.tag.endswith("null"):
             mods = MappingNode("tag:yaml.org,2002:map", [])
         if not isinstance(mods, MappingNode):
-            raise _err(path, mods, "modules must be a mapping of module path (or glob) to a capability list")
+            raise _err(path, mods, "modules must be a mapping of module path (or glob) to a capability list "
+                                   "(or to a mapping of capability to argument patterns)")
         patterns: set[str] = set()
         for key_node, value_node in mods.value:
             pattern = _scalar(path, key_node, "a module path")
@@ -217,8 +363,12 @@ def parse_policy(text: str, vocab: CapabilityNames, path: str = "<policy>") -> P
             if pattern in patterns:
                 raise _err(path, key_node, f"module {pattern!r} listed twice")
             patterns.add(pattern)
-            caps = _capability_list(path, value_node, vocab, f"module {pattern}")
-            rules.append(ModuleRule(pattern, caps, key_node.start_mark.line + 1))
+            line = key_node.start_mark.line + 1
+            if isinstance(value_node, MappingNode):
+                rules.append(_scoped_module(path, value_node, vocab, pattern, line))
+            else:
+                caps = _capability_list(path, value_node, vocab, f"module {pattern}", _MAPPING_HINT)
+                rules.append(ModuleRule(pattern, caps, line))
     trust: list[str] = []
     trust_lines: list[int] = []
     if "trust" in seen:
@@ -245,6 +395,17 @@ def _flow(caps: Iterable[str]) -> str:
     return "[" + ", ".join(sorted(caps)) + "]"
 
 
+def quote_pattern(text: str) -> str:
+    """`text` as a YAML double-quoted scalar on one line (escapes included), as render_policy writes patterns."""
+    return yaml.safe_dump(text, default_style='"', allow_unicode=True, width=1 << 30).rstrip("\n")
+
+
+def _scoped_lines(rule: ModuleRule) -> list[str]:
+    entries = {cap: "any" for cap in rule.capabilities}
+    entries.update({cap: "[" + ", ".join(quote_pattern(p.text) for p in pats) + "]" for cap, pats in rule.scopes})
+    return [f"    {cap}: {entries[cap]}" for cap in sorted(entries)]
+
+
 def render_policy(policy: Policy, *, header: Sequence[str] = (), notes: dict[str, Sequence[str]] | None = None,
                   all_names: Sequence[str] = ()) -> str:
     """Policy as YAML text, with `header` comment lines and per-module comment lines (`notes`)."""
@@ -263,6 +424,10 @@ def render_policy(policy: Policy, *, header: Sequence[str] = (), notes: dict[str
             for note in notes.get(rule.pattern, ()):
                 lines.append(f"  # {note}")
             key = rule.pattern if not rule.is_glob and ":" not in rule.pattern else f'"{rule.pattern}"'
+            if rule.scopes:
+                lines.append(f"  {key}:")
+                lines += _scoped_lines(rule)
+                continue
             caps = ["all"] if all_names and set(rule.capabilities) == set(all_names) - NOT_IN_ALL else rule.capabilities
             lines.append(f"  {key}: {_flow(caps)}")
     else:

@@ -1,4 +1,4 @@
-"""Policy operations: merge (union with provenance) and diff (what a change grants), pure and argparse-free.
+"""Policy operations: merge (union with provenance), diff (what a change grants), check, pure and argparse-free.
 
 merge_policies(sources)
     The union: every module key of every input; a key's capabilities are
@@ -12,6 +12,11 @@ merge_policies(sources)
     that differ take the stricter value (kill over audit, stack over caller,
     deny over allow), and the header says which.
 
+    Scoped capabilities (argument patterns) are merged per capability: the
+    union of the patterns (each text once, first input first), and `any` in
+    any input wins. A union that needs more than MAX_PORTS_PER_NETWORK ports
+    for one network is a PolicyError (the merged policy would not load).
+
 diff_policies(old, new)
     Per module key of either policy: capabilities added and removed,
     comparing what each policy gives the modules that key names (so dropping
@@ -21,6 +26,14 @@ diff_policies(old, new)
     module, a wider default, a newly trusted module, action kill -> audit,
     unattributed deny -> allow, attribution stack -> caller.
 
+    At argument level (ArgumentChange, per capability scoped on either
+    side): scoped -> any is a grant and any -> scoped a narrowing; a pattern
+    of NEW that OLD did not list is a grant unless one pattern of OLD covers
+    it (gohook.policy.patterns.covers: conservative, so a pattern covered
+    only by several old ones together still counts as a grant); a pattern
+    OLD listed and NEW does not is a narrowing. A new capability granted
+    only with patterns is a grant like any new capability.
+
 A glob key is compared and merged by reading its text as a module path
 (what would decide `github.com/acme/*` itself). That is exact for module
 paths and prefix globs (`github.com/acme/*`, `x.org/a*`), the forms policies
@@ -28,10 +41,21 @@ use, and is what the property tests check; two globs of other shapes that
 overlap without one containing the other are only approximated.
 
 JSON of a diff (PolicyDiff.to_json): {"grants_new", "modules": [{"module",
-"change", "old", "new", "added", "removed", "grants", "notes"}], "default":
-{"old", "new", "added", "removed", "grants"}, "trust": {"added", "removed",
-"grants"}, "settings": [{"key", "old", "new", "grants"}]}; capability lists
-are sorted names, "old"/"new" of a module are null when the file has no such key.
+"change", "old", "new", "added", "removed", "grants", "notes"[, "arguments"]}],
+"default": {"old", "new", "added", "removed", "grants"}, "trust": {"added",
+"removed", "grants"}, "settings": [{"key", "old", "new", "grants"}]}; capability
+lists are sorted names (a module's lists hold every capability allowed with
+some argument), "old"/"new" of a module are null when the file has no such
+key. "arguments" is there when either policy scopes a capability of that
+key: [{"capability", "old", "new", "added", "removed", "wider", "grants"}],
+"old"/"new" being the pattern texts, "any" (any argument) or [] (not
+allowed), "wider" the added patterns no old pattern covers.
+
+check_patterns(policy)
+    What `policy check` reports about argument patterns the loader accepts:
+    patterns that never match (a Unix socket path or abstract name longer
+    than the 107 bytes sun_path holds) and, as notes, patterns another
+    pattern of the same capability already covers.
 
 vocabulary() is the capability names of the packaged catalog, the one every
 policy command validates against.
@@ -43,6 +67,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gohook.errors import PolicyError
 from gohook.policy.format import (
     Action,
     Attribution,
@@ -51,22 +76,41 @@ from gohook.policy.format import (
     Policy,
     PolicyComments,
     load_policy_with_comments,
+    quote_pattern,
     render_policy,
+)
+from gohook.policy.patterns import (
+    MAX_PORTS_PER_NETWORK,
+    UNIX_PATH_MAX_BYTES,
+    Pattern,
+    UnixPattern,
+    covers,
+    network_text,
+    port_limit_violation,
 )
 
 __all__ = [
+    "ArgumentChange",
+    "Grants",
     "MergeResult",
     "ModuleChange",
+    "PatternFinding",
     "PolicyDiff",
     "SettingChange",
     "Source",
+    "check_patterns",
     "diff_policies",
     "effective",
+    "effective_grants",
     "load_source",
     "merge_policies",
     "render_diff",
+    "rule_grants",
     "vocabulary",
 ]
+
+# capability -> its patterns, or None for any argument; a capability that is not a key is not allowed
+Grants = dict[str, tuple[Pattern, ...] | None]
 
 
 def vocabulary() -> CapabilityNames:
@@ -85,23 +129,40 @@ class Source:
     comments: PolicyComments = field(default_factory=PolicyComments)
 
 
-def effective(policy: Policy, pattern: str) -> tuple[frozenset[str], str]:
-    """What `policy` gives the modules `pattern` names, and which rule says so.
+def rule_grants(rule: ModuleRule) -> Grants:
+    """Every capability `rule` allows: None for any argument, else its patterns."""
+    grants: Grants = {cap: None for cap in rule.capabilities}
+    grants.update(rule.scopes)
+    return grants
+
+
+def effective_grants(policy: Policy, pattern: str) -> tuple[Grants, str]:
+    """What `policy` gives the modules `pattern` names (per capability, with patterns), and which rule says so.
 
     Its own rule when it has the key ("rule"); else, reading the pattern as a
     module path, the glob or default that would decide it ("glob X" / "default").
     """
     for rule in policy.modules:
         if rule.pattern == pattern:
-            return rule.capabilities, "rule"
+            return rule_grants(rule), "rule"
     rule = policy.rule_for(pattern)
     if rule is not None:
-        return rule.capabilities, f"glob {rule.pattern}"
-    return policy.default, "default"
+        return rule_grants(rule), f"glob {rule.pattern}"
+    return {cap: None for cap in policy.default}, "default"
+
+
+def effective(policy: Policy, pattern: str) -> tuple[frozenset[str], str]:
+    """The capabilities `policy` allows (with any or some arguments) the modules `pattern` names, and why."""
+    grants, why = effective_grants(policy, pattern)
+    return frozenset(grants), why
 
 
 def _caps(caps: Iterable[str]) -> str:
     return ", ".join(sorted(caps)) or "nothing"
+
+
+def _texts(texts: Iterable[str]) -> str:
+    return "[" + ", ".join(quote_pattern(t) for t in texts) + "]"
 
 
 # --- merge -------------------------------------------------------------------------------------
@@ -133,27 +194,59 @@ class MergeResult:
         return render_policy(self.policy, header=self.header, notes=self.notes, all_names=vocab.names)
 
 
+def _union(into: dict[str, list[Pattern] | None], got: Grants) -> list[str]:
+    """Add `got` to `into` (any wins, patterns once each); what it added, one phrase per capability."""
+    said: list[str] = []
+    for cap in sorted(got):
+        g, have = got[cap], into.get(cap, ())
+        if cap not in into:
+            into[cap] = None if g is None else list(g)
+            said.append(cap if g is None else f"{cap} {_texts(p.text for p in g)}")
+        elif have is None:
+            continue
+        elif g is None:
+            into[cap] = None
+            said.append(f"{cap} (any argument)")
+        else:
+            new = [p for p in g if p not in have]
+            if new:
+                have.extend(new)
+                said.append(f"{cap} +{_texts(p.text for p in new)}")
+    return said
+
+
+def _merged_rule(pattern: str, grants: dict[str, list[Pattern] | None]) -> ModuleRule:
+    scopes = {cap: tuple(pats) for cap, pats in grants.items() if pats is not None}
+    for cap, pats in scopes.items():
+        over = port_limit_violation(pats)
+        if over is not None:
+            raise PolicyError(f"merge: module {pattern} {cap}: the union of the inputs' patterns needs more than "
+                              f"{MAX_PORTS_PER_NETWORK} ports for {network_text(over.network)} (the kernel holds "
+                              f"{MAX_PORTS_PER_NETWORK} per network): allow any port (:*) for it in one input")
+    return ModuleRule.with_scopes(pattern, (cap for cap, pats in grants.items() if pats is None), scopes)
+
+
 def merge_policies(sources: Sequence[Source]) -> MergeResult:
-    """The union of `sources` (see the module docstring); pure."""
+    """The union of `sources` (see the module docstring); pure. PolicyError when a union exceeds a kernel limit."""
     if not sources:
         raise ValueError("merge_policies needs at least one policy")
     patterns = list(dict.fromkeys(r.pattern for s in sources for r in s.policy.modules))
     rules: list[ModuleRule] = []
     notes: dict[str, list[str]] = {}
     for pattern in patterns:
-        views = [(s, *effective(s.policy, pattern)) for s in sources]
+        views = [(s, *effective_grants(s.policy, pattern)) for s in sources]
         lines: list[str] = []
-        own: set[str] = set()  # what the inputs that list this key give it
+        grants: dict[str, list[Pattern] | None] = {}  # what the inputs that list this key give it, then more
         for s, got, why in views:
             if why == "rule":
-                own |= got
+                _union(grants, got)
                 lines += [c for c in s.comments.modules.get(pattern, ()) if c not in lines]
-        caps = set(own)
         for s, got, why in views:
-            if why != "rule" and got - caps:  # another input's glob or default allowed more
-                lines.append(f"merge: {_caps(got - caps)} from {s.name} ({why})")
-                caps |= got
-        rules.append(ModuleRule(pattern, frozenset(caps)))
+            if why != "rule":
+                said = _union(grants, got)  # another input's glob or default allowed more
+                if said:
+                    lines.append(f"merge: {', '.join(said)} from {s.name} ({why})")
+        rules.append(_merged_rule(pattern, grants))
         if lines:
             notes[pattern] = lines
     first = sources[0].policy
@@ -183,15 +276,77 @@ def merge_policies(sources: Sequence[Source]) -> MergeResult:
 # --- diff --------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
+class ArgumentChange:
+    """How the arguments one capability of one module key may take change (see the module docstring)."""
+
+    capability: str
+    old: tuple[str, ...] | None  # OLD's pattern texts; None: any argument; (): not allowed
+    new: tuple[str, ...] | None
+    added: tuple[str, ...] = ()  # patterns NEW lists and OLD did not (both sides lists)
+    removed: tuple[str, ...] = ()  # patterns OLD listed and NEW does not
+    wider: tuple[str, ...] = ()  # of `added`, those no pattern of OLD covers: what NEW grants
+
+    @property
+    def grants(self) -> bool:
+        return (self.new is None and self.old is not None) or bool(self.wider)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"capability": self.capability,
+                "old": "any" if self.old is None else list(self.old),
+                "new": "any" if self.new is None else list(self.new),
+                "added": list(self.added), "removed": list(self.removed), "wider": list(self.wider),
+                "grants": self.grants}
+
+    def describe(self) -> str:
+        """One line's text: `any -> [...]`, `[...] -> any` or `+"p" -"q"`."""
+        if self.old is None:
+            return f"any -> {_texts(self.new or ())} (narrowed to these patterns)"
+        if self.new is None:
+            return f"{_texts(self.old)} -> any (every argument)"
+        parts = [f"+{quote_pattern(t)}" + ("" if t in self.wider else " (covered by an old pattern)")
+                 for t in self.added]
+        parts += [f"-{quote_pattern(t)}" for t in self.removed]
+        return " ".join(parts)
+
+
+def _argument_changes(old: Grants, new: Grants) -> tuple[ArgumentChange, ...]:
+    """Per capability scoped on either side and changed, what changes (sorted by capability)."""
+    out: list[ArgumentChange] = []
+    for cap in sorted(set(old) | set(new)):
+        o, n = old.get(cap, ()), new.get(cap, ())
+        if not o and not n:  # any/not allowed on both sides: a capability-level change only
+            continue
+        o_texts = None if o is None else tuple(p.text for p in o)
+        n_texts = None if n is None else tuple(p.text for p in n)
+        if o is None or n is None:
+            out.append(ArgumentChange(cap, o_texts, n_texts))
+            continue
+        assert o_texts is not None and n_texts is not None
+        added = [p for p in n if p.text not in o_texts]
+        removed = tuple(t for t in o_texts if t not in n_texts)
+        if not added and not removed:
+            continue
+        wider = tuple(p.text for p in added if not any(covers(q, p) for q in o))
+        out.append(ArgumentChange(cap, o_texts, n_texts, tuple(p.text for p in added), removed, wider))
+    return tuple(out)
+
+
+def _comparable(grants: Grants) -> dict[str, frozenset[str] | None]:
+    return {cap: None if g is None else frozenset(p.text for p in g) for cap, g in grants.items()}
+
+
+@dataclass(frozen=True)
 class ModuleChange:
     pattern: str
-    old_rule: frozenset[str] | None  # None: OLD has no such key
+    old_rule: frozenset[str] | None  # None: OLD has no such key; else the capabilities its rule allows
     new_rule: frozenset[str] | None
-    old: frozenset[str]  # what OLD gives the modules the key names
+    old: frozenset[str]  # what OLD gives the modules the key names (capabilities with any or some arguments)
     new: frozenset[str]
     old_from: str  # "rule X" / "glob X" / "default"
     new_from: str
     notes: tuple[str, ...] = ()  # NEW's comments above the key (why it grants)
+    arguments: tuple[ArgumentChange, ...] = ()  # changes of scoped capabilities
+    scoped: bool = False  # either side scopes a capability of this key
 
     @property
     def added(self) -> frozenset[str]:
@@ -203,7 +358,7 @@ class ModuleChange:
 
     @property
     def grants(self) -> bool:
-        return bool(self.added)
+        return bool(self.added) or any(a.grants for a in self.arguments)
 
     @property
     def change(self) -> str:
@@ -212,11 +367,15 @@ class ModuleChange:
         return "removed" if self.new_rule is None else "changed"
 
     def to_json(self) -> dict[str, Any]:
-        return {"module": self.pattern, "change": self.change,
-                "old": sorted(self.old_rule) if self.old_rule is not None else None,
-                "new": sorted(self.new_rule) if self.new_rule is not None else None,
-                "added": sorted(self.added), "removed": sorted(self.removed), "grants": self.grants,
-                "notes": list(self.notes)}
+        doc: dict[str, Any] = {
+            "module": self.pattern, "change": self.change,
+            "old": sorted(self.old_rule) if self.old_rule is not None else None,
+            "new": sorted(self.new_rule) if self.new_rule is not None else None,
+            "added": sorted(self.added), "removed": sorted(self.removed), "grants": self.grants,
+            "notes": list(self.notes)}
+        if self.scoped:
+            doc["arguments"] = [a.to_json() for a in self.arguments]
+        return doc
 
 
 @dataclass(frozen=True)
@@ -270,16 +429,17 @@ class PolicyDiff:
 def diff_policies(old: Policy, new: Policy, new_comments: PolicyComments | None = None) -> PolicyDiff:
     """What changes from `old` to `new` (see the module docstring); pure."""
     comments = new_comments or PolicyComments()
-    old_rules = {r.pattern: r.capabilities for r in old.modules}
-    new_rules = {r.pattern: r.capabilities for r in new.modules}
+    old_rules = {r.pattern: r.allowed for r in old.modules}
+    new_rules = {r.pattern: r.allowed for r in new.modules}
     changes = []
     for pattern in dict.fromkeys([*old_rules, *new_rules]):
-        (o, o_from), (n, n_from) = effective(old, pattern), effective(new, pattern)
+        (o, o_from), (n, n_from) = effective_grants(old, pattern), effective_grants(new, pattern)
         o_rule, n_rule = old_rules.get(pattern), new_rules.get(pattern)
-        if o == n and (o_rule is None) == (n_rule is None):
+        if _comparable(o) == _comparable(n) and (o_rule is None) == (n_rule is None):
             continue
-        changes.append(ModuleChange(pattern, o_rule, n_rule, o, n, o_from, n_from,
-                                    comments.modules.get(pattern, ())))
+        scoped = any(g is not None for g in (*o.values(), *n.values()))
+        changes.append(ModuleChange(pattern, o_rule, n_rule, frozenset(o), frozenset(n), o_from, n_from,
+                                    comments.modules.get(pattern, ()), _argument_changes(o, n), scoped))
     settings = []
     for key, strict in _STRICTER:
         a, b = _setting(old, key), _setting(new, key)
@@ -308,6 +468,8 @@ def render_diff(d: PolicyDiff, old_name: str, new_name: str) -> str:
                 "changed": f"[{_caps(m.old)}] -> [{_caps(m.new)}]"}[m.change]
         mark = "GRANTS" if m.grants else "      "
         lines.append(f"{mark} module {m.pattern}: {' '.join(parts) or 'same capabilities'}  ({what})")
+        for a in m.arguments:
+            lines.append(f"{'GRANTS' if a.grants else '      '}   {a.capability}: {a.describe()}")
         if m.grants:
             lines += [f"         # {n}" for n in m.notes]
     if d.default_added or d.default_removed:
@@ -328,6 +490,38 @@ def render_diff(d: PolicyDiff, old_name: str, new_name: str) -> str:
     else:
         verdict = f"{new_name} grants nothing new over {old_name}"
     return "\n".join([*lines, f"diff: {verdict}"]) + "\n"
+
+
+# --- check --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PatternFinding:
+    """A pattern `policy check` reports: one that never matches (`never`), or one another pattern covers."""
+
+    rule: ModuleRule
+    capability: str
+    pattern: Pattern
+    problem: str
+    never: bool  # True: the pattern can never match; False: a note (it is redundant)
+
+
+def check_patterns(policy: Policy) -> list[PatternFinding]:
+    """Findings on the argument patterns of `policy` (see the module docstring), in file order."""
+    out: list[PatternFinding] = []
+    for rule in policy.modules:
+        for cap, pats in rule.scopes:
+            for i, p in enumerate(pats):
+                if isinstance(p, UnixPattern) and all(g.min_length() > UNIX_PATH_MAX_BYTES for g in p.globs):
+                    what = "an abstract socket name" if p.abstract else "a Unix socket path"
+                    out.append(PatternFinding(rule, cap, p, f"never matches: {what} holds at most "
+                                                            f"{UNIX_PATH_MAX_BYTES} bytes", True))
+                    continue
+                # covered by another pattern; of two equivalent ones, the later is the redundant one
+                by = next((q for j, q in enumerate(pats)
+                           if j != i and covers(q, p) and (j < i or not covers(p, q))), None)
+                if by is not None:
+                    out.append(PatternFinding(rule, cap, p, f"redundant: {quote_pattern(by.text)} covers it", False))
+    return out
 
 
 def load_source(path: str, vocab: CapabilityNames) -> Source:

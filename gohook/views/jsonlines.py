@@ -1,7 +1,8 @@
 """The line views of `gohook attach`: one JSON object per event (--json), or one readable line per event.
 
 JSON lines are the machine interface (EventRecord.as_json, compact
-separators; a removed probe has a "tamper" key saying what happened);
+separators; a removed probe has a "tamper" key saying what happened; a call decided by its argument has a
+"pattern" key: the pattern that allowed it, or null);
 readable lines are `HH:MM:SS pid PID DECISION module capability function
 'argument'` (a removed probe: `... tamper FUNCTION: WHAT`). Each line is flushed at once, so a pipe sees events as
 they happen.
@@ -27,6 +28,8 @@ def text_line(rec: EventRecord) -> str:
     arg = f" {rec.argument!r}" if rec.argument is not None else ""
     if rec.tamper is not None:
         arg = f": {rec.tamper}"
+    if rec.pattern is not None:  # decided by the argument
+        arg += f" (allowed by {rec.pattern!r})" if rec.pattern else " (no pattern of the module matches)"
     when = time.strftime("%H:%M:%S", time.localtime(rec.time))
     return f"{when} pid {rec.pid} {rec.decision.upper():5} {rec.module} {rec.capability} {rec.function}{arg}"
 

@@ -137,11 +137,13 @@ _DECISION_STYLE = {"allow": "green", "deny": "bold red", "audit": "yellow"}
 
 def render_recent(state: ViewState) -> Table:
     table = Table(title="recent events", title_justify="left")
-    for col in ("time", "pid", "module", "capability", "function", "argument", "decision"):
+    for col in ("time", "pid", "module", "capability", "function", "argument", "pattern", "decision"):
         table.add_column(col, overflow="ellipsis", no_wrap=True)
     for rec in reversed(state.recent):
+        pattern = "" if rec.pattern is None else rec.pattern or "(none matches)"
         table.add_row(time.strftime("%H:%M:%S", time.localtime(rec.time)), str(rec.pid), rec.module, rec.capability,
-                      rec.function, rec.argument or "", Text(rec.decision, style=_DECISION_STYLE.get(rec.decision, "")))
+                      rec.function, rec.argument or "", pattern,
+                      Text(rec.decision, style=_DECISION_STYLE.get(rec.decision, "")))
     return table
 
 
@@ -153,6 +155,8 @@ def render_violation(state: ViewState) -> Panel:
     text.append(f"{rec.module} used {rec.capability} via {rec.function}", style="bold")
     if rec.argument:
         text.append(f" ({rec.argument!r})")
+    if rec.pattern is not None:
+        text.append(f" allowed by {rec.pattern!r}" if rec.pattern else " no pattern of the module matches")
     text.append(f"  pid {rec.pid}  goroutine {rec.goid}  -> {rec.decision}\n")
     for fr in rec.stack[:16]:
         mark = "  inlined " if fr.inlined else "  "

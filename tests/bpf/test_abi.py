@@ -242,6 +242,20 @@ def bpf_root() -> None:
         pytest.skip("SKIPPED LOUDLY: " + reason)
 
 
+def _ctypes_offset(ctype: Any, path: str) -> int:
+    """Offset of a member path (`plen`, `alt[2].suffix`) in a ctypes structure, as offsetof gives it."""
+    offset = 0
+    for part in path.split("."):
+        name, _, index = part.partition("[")
+        types = dict(ctype._fields_)
+        offset += getattr(ctype, name).offset
+        ctype = types[name]
+        if index:
+            ctype = ctype._type_
+            offset += int(index.rstrip("]")) * ctypes.sizeof(ctype)
+    return offset
+
+
 @pytest.mark.bpf
 def test_bpf_layout_matches_python(bpf_root: None) -> None:
     """clang's BPF-target layout, as bcc derives it from maps whose values are the structs abi.py mirrors."""
@@ -260,7 +274,7 @@ def test_bpf_layout_matches_python(bpf_root: None) -> None:
         assert ctypes.sizeof(leaf) == layout.size
         for name, s in structs.items():
             leaf = bpf[f"m_{name.lower()}".encode()].Leaf
-            assert {f: getattr(leaf, f).offset for f, _ in s.fields} == s.offsets(), name
+            assert {f: _ctypes_offset(leaf, f) for f, _ in s.fields} == s.offsets(), name
             assert ctypes.sizeof(leaf) == s.size, name
     finally:
         bpf.cleanup()

@@ -34,7 +34,8 @@ from gohook.bpf.render import ProgramOptions, handler_classes, handler_name, ren
 from gohook.gosym import GoBinary
 from gohook.plan.build import build_plan
 from gohook.plan.model import EnforcementPlan
-from gohook.policy.format import Attribution, Mode, Policy
+from gohook.policy.format import Attribution, Mode, ModuleRule, Policy
+from gohook.policy.patterns import parse_pattern
 from gohook.sites.catalog import load_catalog
 from gohook.sites.hooks import HookReport, find_hook_sites
 
@@ -56,16 +57,28 @@ class Variant:
     deny_unattributed: bool
     attribution: Attribution
     sentinel: str  # the `--sentinel` setting
+    scoped: bool = False  # every module holds every scopable capability for some arguments (lib/argmatch.h)
 
     @property
     def name(self) -> str:
         return (f"{self.mode.value}/report-{'on' if self.report_allowed else 'off'}/unattributed-"
-                f"{'deny' if self.deny_unattributed else 'allow'}/{self.attribution.value}/sentinel-{self.sentinel}")
+                f"{'deny' if self.deny_unattributed else 'allow'}/{self.attribution.value}/sentinel-{self.sentinel}"
+                + ("/scoped" if self.scoped else ""))
 
 
 VARIANTS = [Variant(*v) for v in itertools.product((Mode.ENFORCE, Mode.AUDIT, Mode.LEARN), (True, False),
                                                    (True, False), (Attribution.CALLER, Attribution.STACK),
                                                    ("on", "off"))]
+#: argument-scoped grants add the argument check and its glob match (their own programs) and a branch to the
+#: handlers: the knobs that reach them, each way
+VARIANTS += [Variant(m, r, d, Attribution.CALLER, s, scoped=True) for m, r, d, s in
+             itertools.product((Mode.ENFORCE, Mode.AUDIT), (True, False), (True, False), ("on", "off"))]
+
+#: patterns of every class for every module (`*`), for the scoped variants
+SCOPES = {"files.read": ["/etc/acme/**", "/var/lib/acme/*.yaml"], "files.write": ["/var/lib/acme/cache/**"],
+          "exec": ["/usr/bin/git"], "env.read": ["OTEL_*", "HOME"], "env.write": ["ACME_*"],
+          "network.connect": ["127.0.0.1:4317", "10.0.0.0/8:443", "unix:/run/otel/*.sock", "unix:@agent"],
+          "network.listen": ["127.0.0.1:*"]}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -121,8 +134,10 @@ def _plan(budget: Budget, fixture: str, build_mode: str, v: Variant) -> Enforcem
         binary = GoBinary.open(gofixtures.build(gofixtures.live_toolchain(GO_VERSION), fixture, build_mode))
         budget.binaries[key] = binary, find_hook_sites(binary, load_catalog())
     binary, hooks = budget.binaries[key]
+    modules = (ModuleRule.with_scopes("*", [], {cap: [parse_pattern(cap, t) for t in texts]
+                                                for cap, texts in SCOPES.items()}),) if v.scoped else ()
     policy = Policy(path="budget.yaml", attribution=v.attribution, deny_unattributed=v.deny_unattributed,
-                    modules=())
+                    modules=modules)
     return build_plan(binary, hooks, load_catalog(), policy, v.mode, v.sentinel).plan
 
 
@@ -144,11 +159,15 @@ def test_every_variant_loads_within_the_budget(budget: Budget, fixture: str, bui
     wanted = {handler_name(k, d) for k, d in handler_classes(plan)} | {f"gohook_hook_{h.hook_id}" for h in plan.hooks}
     if plan.sentinel is not None:
         wanted.add("gohook_sentinel")
+    if variant.scoped:
+        assert plan.scoped and plan.arg_patterns, "the scoped policy gave no module a scoped grant"
+        wanted |= {"gohook_argcheck", "gohook_globmatch"}
     assert wanted <= set(programs), sorted(wanted - set(programs))
     assert all(n > 0 for n in programs.values()), programs  # fdinfo reports verified_insns
     worst = max(programs, key=lambda p: programs[p])
     # the programs the variant's knobs change (the others, entries and the goroutine-created probe, do not)
-    decision = max((p for p in programs if p.startswith("gohook_handler_") or p == "gohook_sentinel"),
+    decision = max((p for p in programs if p.startswith("gohook_handler_")
+                    or p in ("gohook_sentinel", "gohook_argcheck", "gohook_globmatch")),
                    key=lambda p: programs[p])
     budget.rows.append({"fixture": f"{fixture}-{build_mode}", "variant": variant.name, "worst_program": worst,
                         "worst_insns": programs[worst],

@@ -1,4 +1,5 @@
-"""`gohook policy merge` / `policy diff`: merge and diff logic, provenance comments, exit codes, CLI."""
+"""`gohook policy merge` / `policy diff`: merge and diff logic (capabilities and argument patterns), provenance
+comments, exit codes, CLI."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gohook.commands import main as cli
+from gohook.errors import PolicyError
 from gohook.policy.format import (
     Action,
     Attribution,
@@ -21,7 +23,16 @@ from gohook.policy.format import (
     parse_policy,
     policy_comments,
 )
-from gohook.policy.ops import Source, diff_policies, effective, merge_policies, vocabulary
+from gohook.policy.ops import (
+    Source,
+    check_patterns,
+    diff_policies,
+    effective,
+    merge_policies,
+    render_diff,
+    vocabulary,
+)
+from gohook.policy.patterns import parse_pattern, pattern_matches
 
 VOCAB = vocabulary()  # the packaged catalog's names: files.read, network.connect, ...
 
@@ -352,3 +363,211 @@ def test_cli_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "cannot read policy" in capsys.readouterr().err
     assert cli.main(["policy", "merge", good, good, "-o", str(tmp_path / "no" / "dir.yaml")]) == 2
     assert "cannot write" in capsys.readouterr().err
+
+
+# --- argument level (scoped rules) ---------------------------------------------------------------
+
+def _scoped(body: str) -> str:
+    return "version: 1\nmodules:\n" + body
+
+
+OTEL_OLD = _scoped('  otel.io/exp:\n    system.read: any\n    env.read: ["OTEL_*"]\n'
+                   '    network.connect: ["127.0.0.1:4317", "10.0.0.0/8:443"]\n')
+
+
+@pytest.mark.parametrize(
+    ("new", "capability", "grants", "expect"),
+    [
+        # a new pattern no old one covers: a grant
+        ('    env.read: ["OTEL_*", "AWS_*"]\n', "env.read", True, {"added": ["AWS_*"], "wider": ["AWS_*"]}),
+        # replaced by a wider one: a grant, and the old one is reported removed
+        ('    env.read: ["*"]\n', "env.read", True, {"added": ["*"], "removed": ["OTEL_*"], "wider": ["*"]}),
+        ('    network.connect: ["127.0.0.1:4317", "10.0.0.0/8:*"]\n', "network.connect", True,
+         {"added": ["10.0.0.0/8:*"], "removed": ["10.0.0.0/8:443"], "wider": ["10.0.0.0/8:*"]}),
+        ('    network.connect: ["127.0.0.0/8:4317", "10.0.0.0/8:443"]\n', "network.connect", True,
+         {"added": ["127.0.0.0/8:4317"], "removed": ["127.0.0.1:4317"]}),
+        # narrower or covered: no grant
+        ('    env.read: ["OTEL_*", "OTEL_EXPORTER_X"]\n', "env.read", False,
+         {"added": ["OTEL_EXPORTER_X"], "wider": []}),
+        ('    env.read: ["OTEL_EXPORTER_*"]\n', "env.read", False,
+         {"added": ["OTEL_EXPORTER_*"], "removed": ["OTEL_*"], "wider": []}),
+        ('    network.connect: ["127.0.0.1:4317", "10.1.0.0/16:443"]\n', "network.connect", False,
+         {"added": ["10.1.0.0/16:443"], "removed": ["10.0.0.0/8:443"], "wider": []}),
+        ('    network.connect: ["127.0.0.1:4317"]\n', "network.connect", False, {"removed": ["10.0.0.0/8:443"]}),
+        # scoped -> any is a grant; any -> scoped a narrowing
+        ("    env.read: any\n", "env.read", True, {"old": ["OTEL_*"], "new": "any"}),
+        ("    system.read: any\n", None, False, {}),  # the same rule, keys in another order
+    ],
+)
+def test_diff_at_argument_level(new: str, capability: str | None, grants: bool, expect: dict[str, object]) -> None:
+    base = {"env.read": '    env.read: ["OTEL_*"]\n',
+            "network.connect": '    network.connect: ["127.0.0.1:4317", "10.0.0.0/8:443"]\n'}
+    body = "".join(v for k, v in base.items() if k != capability) + new
+    if "system.read" not in new:
+        body += "    system.read: any\n"
+    d = _diff(OTEL_OLD, _scoped("  otel.io/exp:\n" + body))
+    assert d.grants_new is grants
+    if capability is None:
+        assert d.empty
+        return
+    (m,) = d.modules
+    (arg,) = [a for a in m.to_json()["arguments"] if a["capability"] == capability]
+    assert arg["grants"] is grants and m.grants is grants
+    for key, value in expect.items():
+        assert arg[key] == value, key
+
+
+def test_diff_any_to_scoped_is_narrowing_and_new_scoped_capability_is_a_grant() -> None:
+    d = _diff(_scoped("  a.com/x: [files.read]\n"), _scoped('  a.com/x:\n    files.read: ["/etc/**"]\n'))
+    (m,) = d.modules
+    assert not d.grants_new and m.added == frozenset() and m.removed == frozenset()
+    (a,) = m.arguments
+    assert (a.old, a.new, a.grants) == (None, ("/etc/**",), False)
+    assert a.describe() == 'any -> ["/etc/**"] (narrowed to these patterns)'
+    d = _diff(_scoped("  a.com/x: [files.read]\n"),
+              _scoped('  a.com/x:\n    files.read: any\n    env.read: ["HOME"]\n'))
+    (m,) = d.modules
+    assert d.grants_new and m.added == {"env.read"}
+    assert m.to_json()["arguments"] == [{"capability": "env.read", "old": [], "new": ["HOME"], "added": ["HOME"],
+                                         "removed": [], "wider": ["HOME"], "grants": True}]
+    # dropping a scoped capability altogether narrows
+    d = _diff(_scoped('  a.com/x:\n    files.read: any\n    env.read: ["HOME"]\n'),
+              _scoped("  a.com/x: [files.read]\n"))
+    assert not d.grants_new and d.modules[0].removed == {"env.read"}
+
+
+def test_diff_json_has_arguments_only_for_scoped_keys() -> None:
+    old = _scoped('  a.com/x: [files.read]\n  b.com/y:\n    env.read: ["A"]\n')
+    new = _scoped('  a.com/x: [files.read, exec]\n  b.com/y:\n    env.read: ["A", "B"]\n')
+    doc = _diff(old, new).to_json()
+    a, b = doc["modules"]
+    assert "arguments" not in a and a["added"] == ["exec"]
+    assert b["old"] == ["env.read"] and b["new"] == ["env.read"] and b["added"] == [] and b["grants"] is True
+    assert b["arguments"][0]["wider"] == ["B"]
+
+
+def test_render_diff_shows_patterns() -> None:
+    d = _diff(OTEL_OLD, _scoped('  otel.io/exp:\n    env.read: ["OTEL_*", "AWS_*"]\n    network.connect: '
+                                '["127.0.0.1:4317", "10.1.0.0/16:443"]\n    system.read: any\n'))
+    text = render_diff(d, "old.yaml", "new.yaml")
+    assert "GRANTS module otel.io/exp: same capabilities" in text
+    assert 'GRANTS   env.read: +"AWS_*"\n' in text
+    assert '         network.connect: +"10.1.0.0/16:443" (covered by an old pattern) -"10.0.0.0/8:443"\n' in text
+    assert text.endswith("diff: new.yaml grants what old.yaml did not (2 lines marked GRANTS)\n")
+
+
+def test_merge_unions_patterns_and_any_wins() -> None:
+    a = _source(_scoped('  # learned: env.read "OTEL_A"\n  otel.io/exp:\n    env.read: ["OTEL_A"]\n'
+                        '    network.connect: ["10.0.0.0/8:443"]\n    files.read: ["/etc/otel.yaml"]\n'), "a.yaml")
+    b = _source(_scoped('  otel.io/exp:\n    env.read: ["OTEL_*", "OTEL_A"]\n    network.connect: any\n'
+                        '  "otel.io/*": [exec]\n'), "b.yaml")
+    r = merge_policies([a, b])
+    rule = r.policy.rule_for("otel.io/exp")
+    assert rule is not None
+    assert [p.text for p in rule.patterns("env.read") or ()] == ["OTEL_A", "OTEL_*"]
+    assert rule.patterns("network.connect") is None and "network.connect" in rule.capabilities
+    assert [p.text for p in rule.patterns("files.read") or ()] == ["/etc/otel.yaml"]
+    assert r.notes["otel.io/exp"] == ['learned: env.read "OTEL_A"']
+    text = r.render(VOCAB)
+    assert '  otel.io/exp:\n    env.read: ["OTEL_A", "OTEL_*"]\n    files.read: ["/etc/otel.yaml"]\n' in text
+    again = parse_policy(text, VOCAB, "merged.yaml")
+    assert again.modules == r.policy.modules
+
+
+def test_merge_notes_patterns_another_inputs_glob_adds() -> None:
+    a = _source(_scoped('  otel.io/exp:\n    env.read: ["OTEL_A"]\n'), "a.yaml")
+    b = _source(_scoped('  "otel.io/*":\n    env.read: ["OTEL_B"]\n    exec: ["/bin/true"]\n'), "b.yaml")
+    r = merge_policies([a, b])
+    assert r.notes["otel.io/exp"] == ['merge: env.read +["OTEL_B"], exec ["/bin/true"] from b.yaml (glob otel.io/*)']
+    c = _source(_scoped('  otel.io/exp:\n    env.read: ["OTEL_A"]\n'), "c.yaml")
+    d = _source("version: 1\ndefault: [env.read]\n", "d.yaml")
+    assert merge_policies([c, d]).notes["otel.io/exp"] == ["merge: env.read (any argument) from d.yaml (default)"]
+
+
+def test_merge_over_the_port_limit_is_an_error() -> None:
+    def ports(r: range) -> str:
+        return _scoped("  a.com/x:\n    network.connect: [" + ", ".join(f'"10.0.0.0/8:{i}"' for i in r) + "]\n")
+
+    a, b = _source(ports(range(5)), "a.yaml"), _source(ports(range(5, 9)), "b.yaml")
+    with pytest.raises(PolicyError, match=r"merge: module a.com/x network.connect: .* more than 8 ports for 10\.0"):
+        merge_policies([a, b])
+
+
+def test_check_patterns_finds_never_matching_and_redundant_patterns() -> None:
+    long_path = "/run/" + "s" * 103  # 108 bytes: one more than sun_path holds
+    p = parse_policy(_scoped(f'  a.com/x:\n    network.connect: ["unix:{long_path}", "unix:/run/*",'
+                             f' "unix:@{"n" * 108}", "unix:@{"n" * 107}"]\n'
+                             '    env.read: ["OTEL_*", "OTEL_A", "HOME"]\n    files.read: ["/etc/**", "/etc/**"]\n'),
+                     VOCAB, "p.yaml")
+    found = [(f.capability, f.pattern.text[:12], f.never, f.problem) for f in check_patterns(p)]
+    assert found == [
+        ("env.read", "OTEL_A", False, 'redundant: "OTEL_*" covers it'),
+        ("network.connect", "unix:/run/ss", True, "never matches: a Unix socket path holds at most 107 bytes"),
+        ("network.connect", "unix:@nnnnnn", True, "never matches: an abstract socket name holds at most 107 bytes"),
+    ]
+    equal = parse_policy(_scoped('  a.com/x:\n    network.connect: ["10.0.0.0/8:443", "[::ffff:10.0.0.0/104]:443"]\n'),
+                         VOCAB)
+    assert [f.pattern.text for f in check_patterns(equal)] == ["[::ffff:10.0.0.0/104]:443"]  # the later of two
+
+
+# properties at argument level: merge is an upper bound; diff's gate is sound
+
+SCOPE_TEXTS = {
+    "files.read": ["/etc/**", "/etc/acme/**", "/etc/*.conf", "/etc/a.conf", "/var/*", "/var/x"],
+    "env.read": ["OTEL_*", "OTEL_A", "*_URL", "A_URL", "HOME"],
+    "network.connect": ["10.0.0.0/8:443", "10.1.0.0/16:443", "10.1.2.3:*", "10.0.0.0/8:*", "[::1]:80",
+                        "unix:/run/*.sock"],
+    "exec": ["/usr/bin/git", "/usr/bin/*"],
+}
+ARGS = {
+    "files.read": ["/etc/a.conf", "/etc/acme/x", "/etc/acme", "/etc/b.conf", "/var/x", "/var/y", "/etc/../x", "rel"],
+    "env.read": ["OTEL_A", "OTEL_B", "A_URL", "B_URL", "HOME", "PATH"],
+    "network.connect": ["10.1.2.3:443", "10.1.2.3:80", "10.2.0.1:443", "[::1]:80", "127.0.0.1:80", "unix:/run/a.sock"],
+    "exec": ["/usr/bin/git", "/usr/bin/sh", "/bin/sh"],
+}
+
+scoped_rule_st = st.builds(
+    lambda key, anys, scoped: ModuleRule.with_scopes(
+        key, anys, {c: [parse_pattern(c, t) for t in texts] for c, texts in scoped.items()}),
+    st.sampled_from(["x.com/a", "x.com/*", "x.com/a/*", "y.org/d"]),  # few keys: the two policies share some
+    st.frozensets(st.sampled_from(sorted(SCOPE_TEXTS)), max_size=1),
+    st.dictionaries(st.sampled_from(sorted(SCOPE_TEXTS)), st.just(0), min_size=1).flatmap(
+        lambda caps: st.fixed_dictionaries({c: st.lists(st.sampled_from(SCOPE_TEXTS[c]), min_size=1, max_size=3,
+                                                        unique=True) for c in caps})),
+)
+scoped_policy_st = st.builds(
+    lambda rules, default: Policy(path="p", modules=tuple(rules), default=default),
+    st.lists(scoped_rule_st, max_size=4, unique_by=lambda r: r.pattern),
+    st.frozensets(st.sampled_from(sorted(SCOPE_TEXTS)), max_size=1),
+)
+
+
+def _allows(policy: Policy, module: str, capability: str, argument: str) -> bool:
+    """The oracle: any-argument grant, or some pattern of the capability matches."""
+    if capability in policy.capabilities_of(module):
+        return True
+    return any(pattern_matches(p, argument) for p in policy.scopes_of(module).get(capability, ()))
+
+
+def _calls() -> list[tuple[str, str, str]]:
+    return [(m, c, a) for m in [*MODULES, "z.net/q"] for c, args in ARGS.items() for a in args]
+
+
+@settings(max_examples=300, deadline=None)
+@given(scoped_policy_st, scoped_policy_st)
+def test_merge_allows_every_argument_either_allowed(a: Policy, b: Policy) -> None:
+    m = merge_policies([Source("a", a, PolicyComments()), Source("b", b, PolicyComments())]).policy
+    for call in _calls():
+        if _allows(a, *call) or _allows(b, *call):
+            assert _allows(m, *call), call
+
+
+@settings(max_examples=300, deadline=None)
+@given(scoped_policy_st, scoped_policy_st)
+def test_diff_without_grants_means_no_argument_widened(old: Policy, new: Policy) -> None:
+    d = diff_policies(old, new)
+    if not d.grants_new:
+        for call in _calls():
+            if _allows(new, *call):
+                assert _allows(old, *call), call
+    assert not diff_policies(old, old).grants_new and diff_policies(old, old).empty

@@ -75,12 +75,26 @@ static __always_inline int gohook_handle(struct pt_regs *ctx, const __u32 kind, 
 		return 0;
 	}
 	struct gohook_regs r = gohook_uprobe_regs(ctx);
-	return gohook_run(&r, &c, ctx->ip - c.probe, kind, direct);
+	return gohook_run(ctx, &r, &c, ctx->ip - c.probe, kind, direct);
 }
 
 #define HANDLER(kind_, direct_)                                                                  \
 	int gohook_handler_##kind_##_##direct_(struct pt_regs *ctx) { return gohook_handle(ctx, kind_, direct_); }
 GOHOOK_HANDLERS
+
+#if GOHOOK_ARG_RULES && GOHOOK_SHARED_HANDLER
+/* The argument check of argument-scoped grants (lib/argmatch.h), slot GOHOOK_ARGCHECK_SLOT of `handler`. */
+int gohook_argcheck(struct pt_regs *ctx)
+{
+	return gohook_argcheck_run(ctx);
+}
+
+/* Its glob match (lib/argmatch.h), slot GOHOOK_GLOBMATCH_SLOT. */
+int gohook_globmatch(struct pt_regs *ctx)
+{
+	return gohook_globmatch_run(ctx);
+}
+#endif
 #endif
 
 /* One entry program per hook point: HOOK, HOOK_CGO, HOOK_VALUE, HOOK_RAW, SITE (lib/entry.h). */

@@ -58,6 +58,8 @@
 #define GOHOOK_F_SENTINEL (1u << 13)     /* a system call seen by the sentinel, not a hook point */
 #define GOHOOK_F_SITE (1u << 14)         /* a `syscall` instruction of the module's own code (hook kind SITE) */
 #define GOHOOK_F_TRUSTED (1u << 15)      /* a trusted module's frame was on the stack (no provenance fallback) */
+#define GOHOOK_F_ARG_SCOPED (1u << 16)   /* decided by the argument: the module holds the capability only for
+					  * some arguments (gohook_event.pattern: the one that matched, 0: none) */
 
 /* gohook_event.arg_kind: how the argument bytes are to be read (gohook.bpf.abi.ArgKind) */
 #define GOHOOK_ARG_NONE 0
@@ -97,8 +99,12 @@
  * points, each compiled for its constants so that the verifier explores only that kind's paths; an entry
  * program tail-calls slot GOHOOK_HANDLER_SLOT(kind, direct) of the `handler` program array
  * (gohook.bpf.abi.handler_slot). */
-#define GOHOOK_HANDLER_SLOTS 12
+#define GOHOOK_HANDLER_SLOTS 14
 #define GOHOOK_HANDLER_SLOT(kind, direct) ((kind) * 2 + ((direct) != 0))
+/* ... and the argument check (lib/argmatch.h), which a handler tail-calls when the charged module holds the
+ * capability only for some arguments */
+#define GOHOOK_ARGCHECK_SLOT 12
+#define GOHOOK_GLOBMATCH_SLOT 13 /* ... and its glob match, which tail-calls itself for a second path */
 
 /* gohook_event.hook_id of sentinel events: this bit | the system call number */
 #define GOHOOK_SYSCALL_HOOK 0x80000000u
@@ -157,6 +163,69 @@ struct gohook_sysrule {
 	__u64 operand2;
 };
 
+/* Argument-scoped grants (issue 14, lib/argmatch.h). A hook point whose argument can be matched has an
+ * entry in hook_scopes: its argument's class, and where a second path is (rename, link, symlink). Patterns
+ * live in two LPM tries keyed by (module, capability, class) and the argument's bytes: arg_globs for paths,
+ * environment names and Unix socket names (struct gohook_globkey; the longest literal prefix wins, then
+ * shorter ones, up to GOHOOK_MATCH_TRIES), arg_addrs for IP networks (struct gohook_addrkey). */
+#define GOHOOK_AC_NONE 0     /* not matched: a scoped grant does not cover the call */
+#define GOHOOK_AC_PATH 1     /* an absolute path (files.*, exec): clean paths only, relative to AT_FDCWD */
+#define GOHOOK_AC_ENV 2      /* an environment variable name */
+#define GOHOOK_AC_ADDRESS 3  /* a struct sockaddr or net.IPAddr-style address (network.*) */
+#define GOHOOK_AC_UNIX 4     /* arg_globs class of Unix socket paths (from an ADDRESS argument) */
+#define GOHOOK_AC_ABSTRACT 5 /* arg_globs class of abstract Unix socket names */
+#define GOHOOK_GLOB_EXACT 1   /* the argument is the prefix */
+#define GOHOOK_GLOB_TREE 2    /* the prefix and anything after it */
+#define GOHOOK_GLOB_SEGMENT 3 /* the prefix, then no '/', ending with the suffix */
+#define GOHOOK_GLOB_SUFFIX 4  /* the prefix, then anything ending with the suffix */
+#define GOHOOK_GLOB_DATA 240  /* bytes of an argument the tries can match; longer ones match nothing */
+#define GOHOOK_GLOB_ALTS 4    /* globs sharing one literal prefix */
+#define GOHOOK_SUFFIX_MAX 16
+#define GOHOOK_ADDR_PORTS 8   /* ports per network */
+#define GOHOOK_MATCH_TRIES 8  /* nested prefixes tried, longest first */
+#define GOHOOK_AT_FDCWD (-100)
+#define GOHOOK_NOREG 0xff     /* gohook_hookscope: no such register */
+struct gohook_hookscope {
+	__u8 arg_class;    /* GOHOOK_AC_* of the reported argument */
+	__u8 dirfd_reg;    /* GO_ARG_REGS index of the directory fd the path is relative to; GOHOOK_NOREG: none */
+	__u8 second_ptr;   /* a second path's Go string (ptr, len) registers; GOHOOK_NOREG: none */
+	__u8 second_len;
+	__u8 second_dirfd; /* its directory fd's register; GOHOOK_NOREG: none */
+	__u8 second_cap0;  /* capabilities (bit indexes) whose grant (any, or a matching pattern) the second */
+	__u8 second_cap1;  /* path needs; GOHOOK_NOCAP: none */
+	__u8 pad;
+};
+struct gohook_globkey {
+	__u32 prefixlen; /* bits: 32 for the header, then 8 per byte of data */
+	__u16 module;
+	__u8 cap;
+	__u8 arg_class;  /* GOHOOK_AC_PATH, _ENV, _UNIX, _ABSTRACT */
+	__u8 data[GOHOOK_GLOB_DATA];
+};
+struct gohook_globalt {
+	__u32 kind;      /* GOHOOK_GLOB_*; 0: unused */
+	__u32 pattern;   /* 1 + the plan's pattern index */
+	__u32 suffix_len;
+	__u8 suffix[GOHOOK_SUFFIX_MAX];
+};
+struct gohook_globval {
+	__u32 plen;      /* bytes of data in the prefix */
+	__u32 pad;
+	struct gohook_globalt alt[GOHOOK_GLOB_ALTS];
+};
+struct gohook_addrkey {
+	__u32 prefixlen; /* bits: 32 for the header, then the network's (IPv4 as ::ffff:a.b.c.d) */
+	__u16 module;
+	__u8 cap;
+	__u8 pad;
+	__u8 addr[16];
+};
+struct gohook_addrval {
+	__u32 prefixlen; /* the key's */
+	__u32 any_port;  /* 1 + pattern index of a `*` port; 0: none */
+	__u16 ports[GOHOOK_ADDR_PORTS];
+	__u32 patterns[GOHOOK_ADDR_PORTS]; /* 1 + pattern index per port; 0: unused */
+};
 /* One hooked call. frames[] comes last so a record may be cut after nframes
  * entries (the program sends the whole struct: see the end of gohook_run). */
 struct gohook_event {
@@ -173,7 +242,7 @@ struct gohook_event {
 	__u8 arg_kind;  /* GOHOOK_ARG_* */
 	__u16 arg_len;  /* valid bytes in arg[] */
 	__u16 nframes;  /* valid entries in frames[] */
-	__u32 reserved;
+	__u32 pattern;  /* GOHOOK_F_ARG_SCOPED: 1 + index of the plan's argument pattern that allowed the call; 0: none */
 	char arg[GOHOOK_ARG_MAX];
 	__u64 frames[GOHOOK_MAX_FRAMES]; /* runtime return addresses, innermost first */
 };

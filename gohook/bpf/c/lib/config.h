@@ -119,6 +119,18 @@
 #ifndef GOHOOK_COMPAT_CAP
 #define GOHOOK_COMPAT_CAP -1 /* capability bit index a system call through the i386 table needs (tamper); -1: none */
 #endif
+#ifndef GOHOOK_ARG_RULES
+#define GOHOOK_ARG_RULES 0 /* 1: some module holds a capability only for some arguments (lib/argmatch.h) */
+#endif
+#ifndef GOHOOK_NHOOKSCOPES
+#define GOHOOK_NHOOKSCOPES 1 /* entries of hook_scopes */
+#endif
+#ifndef GOHOOK_NGLOBS
+#define GOHOOK_NGLOBS 1 /* entries of arg_globs */
+#endif
+#ifndef GOHOOK_NADDRS
+#define GOHOOK_NADDRS 1 /* entries of arg_addrs */
+#endif
 #ifndef GOHOOK_SYSCALL_CAPBIT
 #define GOHOOK_SYSCALL_CAPBIT 0ULL /* bit of the `syscall` capability: what a `syscall` instruction site needs
 				    * besides its number's capability (0: none) */

@@ -68,7 +68,7 @@ static __always_inline void gohook_fill_event(struct gohook_event *ev, struct go
 	ev->module = module;
 	ev->decision = decision;
 	ev->arg_kind = c->arg_kind;
-	ev->reserved = 0;
+	ev->pattern = 0;
 	ev->flags = flags;
 	gohook_read_arg(c, ev);
 	ev->nframes = w->n; /* <= GOHOOK_MAX_FRAMES by construction */
@@ -93,6 +93,9 @@ static __always_inline int gohook_allows(__u32 module, __u64 need)
 	return (gohook_mask(module) & need) == need;
 }
 
+/* the argument check of argument-scoped grants (it reports through gohook_output) */
+#include "lib/argmatch.h"
+
 /* The shared handler: walk, decide, kill, report. bias: the load bias
  * (run-time address - static address); kind (GOHOOK_K_*) and direct
  * (direct_caller_only): the caller's, compile-time constants.
@@ -106,8 +109,8 @@ static __always_inline int gohook_allows(__u32 module, __u64 need)
  * sentinel's marks and the event's ids as functions in up to 4 % more, or
  * less, depending on the mode. tests/bpf/test_verifier_budget.py loads every
  * variant and records its verified instructions (docs/performance.md). */
-static __always_inline int gohook_run(struct gohook_regs *r, struct gohook_call *c, __u64 bias, const __u32 kind,
-				      const __u32 direct)
+static __always_inline int gohook_run(void *ctx, struct gohook_regs *r, struct gohook_call *c, __u64 bias,
+				      const __u32 kind, const __u32 direct)
 {
 	/* a raw system call: `syscall` and the capability of its number (when it has a rule) */
 	const int raw = kind == GOHOOK_K_RAWCALL || kind == GOHOOK_K_SITE;
@@ -239,10 +242,20 @@ walked:
 	if (kind == GOHOOK_K_SYSCALL)
 		flags |= GOHOOK_F_SENTINEL;
 
+	/* A module that holds the capability for some arguments only: the argument check decides, kills and
+	 * reports, in a program of its own (lib/argmatch.h), after the marks below. Hook points of Go
+	 * functions in caller attribution (or direct_caller_only) only: a raw system call, a `syscall`
+	 * instruction, the sentinel and stack attribution's several modules need the grant for any argument. */
+	int scoped = 0;
+#if GOHOOK_ARG_RULES && GOHOOK_SHARED_HANDLER
+	if ((kind == GOHOOK_K_CALL || kind == GOHOOK_K_CGOCALL) && (direct || !GOHOOK_STACK_MODE) && !allowed && module)
+		scoped = (gohook_scoped(module) & w.capbit) == w.capbit;
+#endif
+
 	/* Count, and kill a violator in enforce/kill mode, before anything that can fail. */
 	gohook_count(kind == GOHOOK_K_SYSCALL ? GOHOOK_C_SYSCALLS : GOHOOK_C_HITS);
 	__u8 decision = GOHOOK_ALLOW;
-	if (!allowed) {
+	if (!allowed && !scoped) {
 		decision = GOHOOK_KILL ? GOHOOK_DENY : GOHOOK_AUDIT;
 		if (GOHOOK_KILL) {
 			if (bpf_send_signal(9)) {
@@ -278,6 +291,25 @@ walked:
 			__u32 cm = module ? module : GOHOOK_CGO_STD;
 			cgo_calls.update(&tid, &cm);
 		}
+	}
+#endif
+#if GOHOOK_ARG_RULES && GOHOOK_SHARED_HANDLER
+	if (scoped) {
+		ev->pid = tgid;
+		ev->tid = tid;
+		ev->goid = goid ? goid : gohook_goid(r);
+		gohook_fill_event(ev, c, &w, module, flags, GOHOOK_AUDIT);
+		if (ev->time_ns == now)
+			gohook_tail_call((struct pt_regs *)ctx, GOHOOK_ARGCHECK_SLOT);
+		/* the slot was reused, or the tail call failed: the call is a violation (fail closed) */
+		gohook_count(GOHOOK_C_NOHANDLER);
+		decision = GOHOOK_KILL ? GOHOOK_DENY : GOHOOK_AUDIT;
+		if (GOHOOK_KILL && bpf_send_signal(9))
+			gohook_count(GOHOOK_C_SIGFAIL);
+		ev->decision = decision;
+		ev->flags |= GOHOOK_F_ARG_SCOPED;
+		gohook_output(ev, decision);
+		return 0;
 	}
 #endif
 	if (allowed && !GOHOOK_REPORT_ALLOWED)

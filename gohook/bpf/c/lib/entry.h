@@ -50,18 +50,6 @@ static __always_inline struct gohook_regs gohook_uprobe_regs(struct pt_regs *ctx
 }
 
 #if GOHOOK_SHARED_HANDLER
-/* bcc rewrites map calls only outside macros: the entry macros go through these. */
-static __always_inline struct gohook_call *gohook_slot(void)
-{
-	__u32 zero = 0;
-	return calls.lookup(&zero);
-}
-
-static __always_inline void gohook_tail_call(struct pt_regs *ctx, __u32 slot)
-{
-	handler.call(ctx, slot);
-}
-
 /* An entry's gohook_call: the per-CPU slot the handler reads. */
 #define GOHOOK_CALL(c)                                                                           \
 	struct gohook_call *c = gohook_slot();                                                   \
@@ -79,7 +67,7 @@ static __always_inline void gohook_tail_call(struct pt_regs *ctx, __u32 slot)
 /* Run the handler, inlined. */
 #define GOHOOK_DISPATCH(ctx, c, kind_, direct_)                                                  \
 	struct gohook_regs r = gohook_uprobe_regs(ctx);                                          \
-	return gohook_run(&r, c, ctx->ip - c->probe, kind_, direct_);
+	return gohook_run(ctx, &r, c, ctx->ip - c->probe, kind_, direct_);
 #endif
 
 #define HOOK_KIND(id, kind_, probe_, cap, akind, areg0, areg1, rreg, rmask, cset, cclear, direct_, clen) \

@@ -171,7 +171,7 @@ static __always_inline int gohook_fileopen_run(struct gohook_sys_exit_args *ctx)
 	c.a0 = path;
 	c.arg_kind = GOHOOK_ARG_CSTRING;
 	struct gohook_regs r = {.ip = ip, .sp = sp, .bp = bp, .r14 = r14};
-	return gohook_run(&r, &c, *bias, GOHOOK_K_SYSCALL, 0);
+	return gohook_run(ctx, &r, &c, *bias, GOHOOK_K_SYSCALL, 0);
 }
 #endif
 

@@ -94,6 +94,41 @@ struct gohook_call {
 #if GOHOOK_SHARED_HANDLER
 BPF_PROG_ARRAY(handler, GOHOOK_HANDLER_SLOTS); /* the handler programs by GOHOOK_HANDLER_SLOT, filled by the loader */
 BPF_PERCPU_ARRAY(calls, struct gohook_call, 1); /* entry -> handler, across the tail call */
+
+/* bcc rewrites map calls only outside macros: the entry macros (lib/entry.h) go through these. */
+static __always_inline struct gohook_call *gohook_slot(void)
+{
+	__u32 zero = 0;
+	return calls.lookup(&zero);
+}
+
+static __always_inline void gohook_tail_call(struct pt_regs *ctx, __u32 slot)
+{
+	handler.call(ctx, slot);
+}
+#endif
+
+#if GOHOOK_ARG_RULES
+/* Argument-scoped grants (lib/argmatch.h; struct layouts in gohook.h), filled by the loader. */
+BPF_ARRAY(module_scoped, __u64, GOHOOK_NMODULES + 1); /* module id -> capabilities held for some arguments */
+BPF_HASH(hook_scopes, __u32, struct gohook_hookscope, GOHOOK_NHOOKSCOPES); /* hook id -> its argument's class */
+BPF_LPM_TRIE(arg_globs, struct gohook_globkey, struct gohook_globval, GOHOOK_NGLOBS);
+BPF_LPM_TRIE(arg_addrs, struct gohook_addrkey, struct gohook_addrval, GOHOOK_NADDRS);
+/* The argument check's working memory: the trie keys and a second path (too big for the stack). */
+struct gohook_argwork {
+	struct gohook_globkey gk;
+	__u8 gk_slack[16]; /* masked reads past gk.data stay inside the value */
+	struct gohook_addrkey ak;
+	__u8 second[GOHOOK_ARG_MAX]; /* a second path (or a Unix socket name being prepared) */
+	__u32 len;     /* bytes of gk.data to match */
+	__u32 pad0;
+	__u32 module;  /* the module charged with the call */
+	__u32 pattern; /* the first argument's pattern, once matched */
+	__u32 slen;    /* bytes of the second path */
+	__u8 need[2];  /* capabilities the second path still needs (GOHOOK_NOCAP: none) */
+	__u8 pad[2];
+};
+BPF_PERCPU_ARRAY(argwork, struct gohook_argwork, 1);
 #endif
 
 static __always_inline void gohook_count(__u32 which)

@@ -107,7 +107,7 @@ static __always_inline int gohook_judge_syscall(struct pt_regs *kregs, __u64 *ar
 	c.hook_id = GOHOOK_SYSCALL_HOOK | nr;
 	c.kind = GOHOOK_K_SYSCALL;
 	struct gohook_regs r = {.ip = ip, .sp = sp, .bp = bp, .r14 = r14};
-	return gohook_run(&r, &c, bias, GOHOOK_K_SYSCALL, 0);
+	return gohook_run((void *)0, &r, &c, bias, GOHOOK_K_SYSCALL, 0); /* (no tail call from here) */
 }
 #endif
 
@@ -129,7 +129,7 @@ static __always_inline int gohook_judge_compat(struct pt_regs *kregs, __u32 nr, 
 	c.hook_id = GOHOOK_SYSCALL_HOOK | GOHOOK_SYSCALL_I386 | (nr & 0xffff);
 	c.kind = GOHOOK_K_SYSCALL;
 	struct gohook_regs r = {.ip = ip, .sp = sp, .bp = bp, .r14 = r14};
-	return gohook_run(&r, &c, bias, GOHOOK_K_SYSCALL, 0);
+	return gohook_run((void *)0, &r, &c, bias, GOHOOK_K_SYSCALL, 0); /* (no tail call from here) */
 }
 #endif
 

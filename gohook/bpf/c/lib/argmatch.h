@@ -1,0 +1,419 @@
+/* lib/argmatch.h: argument-scoped grants: does the call's argument match one of the module's patterns?
+ *
+ * A policy may grant a capability for some arguments only (`env.read: ["OTEL_*"]`,
+ * `network.connect: ["127.0.0.1:4317"]`, `files.read: ["/etc/acme/**"]`): the module's bit is then
+ * in module_scoped, not in module_mask. When the handler (lib/decide.h) finds the charged module
+ * lacks the capability but holds it scoped, it fills the event (the argument included) and
+ * tail-calls this program (slot GOHOOK_ARGCHECK_SLOT of `handler`), which decides from the captured
+ * argument, before the call runs, and kills or reports exactly as the handler would.
+ *
+ * What matches (gohook.policy.patterns is the reference):
+ *   - the hook point must have an entry in hook_scopes (its argument's class); a call whose argument
+ *     cannot be matched (an fd, the whole environment, none) matches nothing;
+ *   - a truncated or unreadable argument matches nothing;
+ *   - paths must be clean: absolute, no "//", no "." or ".." segment, no NUL, at most
+ *     GOHOOK_GLOB_DATA bytes, and relative to AT_FDCWD when the call takes a directory fd; anything
+ *     else matches nothing (the kernel resolves the path, not gohook);
+ *   - a second path (rename, link, symlink target) must be granted too, for each capability in
+ *     second_cap[] (any argument, or a matching pattern);
+ *   - globs: the longest literal prefix in arg_globs first, then shorter ones (up to
+ *     GOHOOK_MATCH_TRIES), each with up to GOHOOK_GLOB_ALTS alternatives (exact, tree, segment +
+ *     suffix, suffix);
+ *   - addresses: IPv4 as ::ffff:a.b.c.d, the unspecified address (0.0.0.0, ::, none) as ::; the most
+ *     specific network in arg_addrs first, its ports, then containing networks; Unix socket paths and
+ *     abstract names go to arg_globs with their own classes.
+ * The argument is the copy the hook point captured; a goroutine that rewrites the bytes between this
+ * check and the kernel's own read wins that race (docs/policy.md, "How the kernel decides").
+ */
+#ifndef GOHOOK_LIB_ARGMATCH_H
+#define GOHOOK_LIB_ARGMATCH_H
+
+#include "gohook.h"
+#include "lib/config.h"
+#include "lib/maps.h"
+
+#if GOHOOK_ARG_RULES
+
+static __always_inline __u64 gohook_scoped(__u32 module)
+{
+	__u64 *m = module_scoped.lookup(&module);
+	return m ? *m : 0;
+}
+
+/* Go's integer argument register i (GO_ARG_REGS) of a uprobe's registers, i known only at run time: every
+ * register is loaded at its constant offset first (the verifier refuses a load through a computed context
+ * pointer, which GOHOOK_REG with a variable index compiles to). */
+static __always_inline __u64 gohook_reg_at(struct pt_regs *ctx, __u32 i)
+{
+	__u64 r[9] = {ctx->ax, ctx->bx, ctx->cx, ctx->di, ctx->si, ctx->r8, ctx->r9, ctx->r10, ctx->r11};
+	return i < 9 ? r[i] : 0;
+}
+
+/* 1 when x == 0, else 0, without a jump: the verifier queues every conditional jump whose both ways are
+ * feasible, and a loop over GOHOOK_GLOB_DATA bytes with a few of them per byte exceeds its limit. */
+#define GOHOOK_IS0(x) GOHOOK_LT((x), 1) /* x == 0, for x < 2^63 */
+/* x < y, for x, y < 2^63: the sign of x - y, hidden from clang, which would compile a comparison (a jump) */
+#define GOHOOK_LT(x, y)                                                                          \
+	({                                                                                       \
+		__u64 d_ = (__u64)(x) - (__u64)(y);                                              \
+		asm volatile("" : "+r"(d_));                                                     \
+		d_ >> 63;                                                                        \
+	})
+
+/* The index of the last '/' of src[0..len) when it is a clean absolute path; -1 when it is not. */
+static __always_inline int gohook_clean_path(const __u8 *src, __u32 len)
+{
+	if (len == 0 || len > GOHOOK_GLOB_DATA || src[0] != '/')
+		return -1;
+	__u64 last = 0, seg = 0, dots = 0, bad = 0; /* seg: bytes of the current segment; dots: its '.' bytes */
+	/* every byte position, the ones past len masked out: no jump depends on the data or on len, so the
+	 * verifier walks the loop once (a `break` at len would continue the rest of the program from each
+	 * of GOHOOK_GLOB_DATA exits, with states it cannot prune) */
+	for (__u32 i = 1; i < GOHOOK_GLOB_DATA; i++) {
+		__u32 at = i;
+		asm volatile("" : "+r"(at)); /* an index, not a walking pointer: the verifier keeps its bound */
+		__u64 on = GOHOOK_LT(i, len);
+		__u64 ch = src[at & (GOHOOK_ARG_MAX - 1)];
+		__u64 slash = GOHOOK_IS0(ch ^ '/') & on, dot = GOHOOK_IS0(ch ^ '.');
+		/* at a '/': the segment before it was empty ("//"), "." or ".." */
+		__u64 dotseg = GOHOOK_IS0(dots ^ seg) & GOHOOK_LT(seg, 3);
+		bad |= (GOHOOK_IS0(ch) & on) | (slash & dotseg);
+		last += (i - last) * slash;
+		__u64 nseg = (seg + 1) * (1 - slash), ndots = (dots + dot) * (1 - slash);
+		seg += (nseg - seg) * on;
+		dots += (ndots - dots) * on;
+	}
+	if (bad || (seg && dots == seg && seg <= 2))
+		return -1; /* a NUL, "//", "/./", "/../", or ends in "/." or "/.." */
+	return last;
+}
+
+/* Whether alternative a of a trie entry with a literal prefix of plen bytes matches data[0..len). */
+static __always_inline int gohook_glob_alt(const struct gohook_globalt *a, const __u8 *data, __u32 len, __u32 plen,
+					   int last_slash)
+{
+	__u32 kind = a->kind;
+	if (kind == GOHOOK_GLOB_EXACT)
+		return len == plen;
+	if (kind == GOHOOK_GLOB_TREE)
+		return 1;
+	if (kind == GOHOOK_GLOB_SEGMENT) {
+		if (last_slash >= (int)plen)
+			return 0; /* a '/' after the prefix */
+	} else if (kind != GOHOOK_GLOB_SUFFIX) {
+		return 0;
+	}
+	__u32 sl = a->suffix_len;
+	if (sl > GOHOOK_SUFFIX_MAX || len < plen + sl)
+		return 0;
+	__u64 diff = 0;
+#pragma unroll
+	for (__u32 j = 0; j < GOHOOK_SUFFIX_MAX; j++) {
+		__u32 at = len - sl + j;
+		asm volatile("" : "+r"(at));
+		diff |= (__u64)(data[at & (GOHOOK_ARG_MAX - 1)] ^ a->suffix[j]) * GOHOOK_LT(j, sl);
+	}
+	return !diff;
+}
+
+/* The pattern (1 + index) that allows k->data[0..len) for k's module, capability and class; 0: none.
+ * last_slash: see gohook_clean_path (-1 for names). */
+static __always_inline __u32 gohook_glob_match(struct gohook_globkey *k, __u32 len, int last_slash)
+{
+	k->prefixlen = 32 + 8 * len;
+	for (int t = 0; t < GOHOOK_MATCH_TRIES; t++) {
+		struct gohook_globval *v = arg_globs.lookup(k);
+		if (!v)
+			return 0;
+		__u32 plen = v->plen;
+#pragma unroll
+		for (int a = 0; a < GOHOOK_GLOB_ALTS; a++) {
+			if (gohook_glob_alt(&v->alt[a], k->data, len, plen, last_slash))
+				return v->alt[a].pattern;
+		}
+		if (plen == 0 || plen > len)
+			return 0;
+		k->prefixlen = 32 + 8 * (plen - 1);
+	}
+	return 0;
+}
+
+/* Prepare the trie key for a path or a name (cls) src[0..len) of module's capability cap: the key and
+ * w->len; the glob match (gohook_globmatch_run) checks it. Returns 0 when it can match nothing. */
+static __always_inline int gohook_string_prepare(struct gohook_argwork *w, const __u8 *src, __u32 len, __u32 module,
+						 __u32 cap, __u32 cls)
+{
+	struct gohook_globkey *k = &w->gk;
+	if (len > GOHOOK_GLOB_DATA)
+		return 0;
+	__builtin_memcpy(k->data, src, GOHOOK_GLOB_DATA);
+	k->module = module;
+	k->cap = cap;
+	k->arg_class = cls;
+	w->len = len;
+	return 1;
+}
+
+/* Whether data[0..len) holds a NUL (a name never does). */
+static __always_inline int gohook_has_nul(const __u8 *data, __u32 len)
+{
+	__u64 nul = 0;
+	for (__u32 i = 0; i < GOHOOK_GLOB_DATA; i++) { /* (no jump: see gohook_clean_path) */
+		__u32 at = i;
+		asm volatile("" : "+r"(at));
+		nul |= GOHOOK_IS0(data[at & (GOHOOK_ARG_MAX - 1)]) & GOHOOK_LT(i, len);
+	}
+	return nul != 0;
+}
+
+/* The pattern that allows address k->addr, port for k's module and capability; 0: none. */
+static __always_inline __u32 gohook_addr_match(struct gohook_addrkey *k, __u16 port)
+{
+	k->prefixlen = 32 + 128;
+#pragma unroll
+	for (int t = 0; t < GOHOOK_MATCH_TRIES; t++) {
+		struct gohook_addrval *v = arg_addrs.lookup(k);
+		if (!v)
+			return 0;
+#pragma unroll
+		for (int i = 0; i < GOHOOK_ADDR_PORTS; i++) {
+			if (v->patterns[i] && v->ports[i] == port)
+				return v->patterns[i];
+		}
+		if (v->any_port)
+			return v->any_port;
+		if (v->prefixlen <= 32)
+			return 0;
+		k->prefixlen = v->prefixlen - 1;
+	}
+	return 0;
+}
+
+#define GOHOOK_AF_UNIX 1
+#define GOHOOK_AF_INET 2
+#define GOHOOK_AF_INET6 10
+
+/* A Unix socket name at arg[off..len): a path, or (first byte NUL, or '@' in a Go UnixAddr.Name) an
+ * abstract name; copied to w->second, then its trie key prepared. Returns 0 when it can match nothing. */
+static __always_inline int gohook_unix_prepare(struct gohook_argwork *w, const __u8 *arg, __u32 off, __u32 len,
+					       __u32 module, __u32 cap, int nul_terminated)
+{
+	if (len <= off)
+		return 0;
+	__u32 cls = GOHOOK_AC_UNIX;
+	__u8 first = arg[off & (GOHOOK_ARG_MAX - 1)];
+	if (first == 0 || first == '@') {
+		cls = GOHOOK_AC_ABSTRACT;
+		off++;
+	}
+	__u32 n = len - off;
+	if (n > GOHOOK_GLOB_DATA)
+		return 0;
+	/* a path's sun_path ends at its first NUL: count the bytes before it */
+	__u64 stop = 0, upto = 0, cut = nul_terminated && cls == GOHOOK_AC_UNIX;
+	for (__u32 j = 0; j < GOHOOK_GLOB_DATA; j++) { /* (no jump: see gohook_clean_path) */
+		__u32 at = off + j;
+		asm volatile("" : "+r"(at));
+		__u8 ch = arg[at & (GOHOOK_ARG_MAX - 1)];
+		stop |= GOHOOK_IS0(ch) & cut;
+		upto += (1 - stop) & GOHOOK_LT(j, n);
+		w->second[j & (GOHOOK_ARG_MAX - 1)] = ch;
+	}
+	return gohook_string_prepare(w, w->second, upto, module, cap, cls);
+}
+
+#define GOHOOK_NEED_GLOB 0xffffffffu /* gohook_address_prepare: a Unix socket name, its trie key prepared */
+
+/* The address argument of ev (a struct sockaddr, a net.TCPAddr-style IP and port, or a Go UnixAddr name)
+ * against the module's address patterns: the pattern that allows it, 0: none, or GOHOOK_NEED_GLOB. */
+static __always_inline __u32 gohook_address_prepare(struct gohook_argwork *w, struct gohook_event *ev, __u32 module,
+						    __u32 cap)
+{
+	const __u8 *arg = (const __u8 *)ev->arg;
+	__u32 len = ev->arg_len;
+	struct gohook_addrkey *k = &w->ak;
+	__u16 port = 0;
+	__builtin_memset(k->addr, 0, sizeof(k->addr));
+	if (ev->arg_kind == GOHOOK_ARG_STRFIELD0)
+		return gohook_unix_prepare(w, arg, 0, len, module, cap, 0) ? GOHOOK_NEED_GLOB : 0;
+	if (ev->arg_kind == GOHOOK_ARG_SOCKADDR) {
+		if (len < 2)
+			return 0;
+		__u16 family = arg[0] | arg[1] << 8;
+		if (family == GOHOOK_AF_UNIX)
+			return gohook_unix_prepare(w, arg, 2, len, module, cap, 1) ? GOHOOK_NEED_GLOB : 0;
+		if (family == GOHOOK_AF_INET && len >= 8) {
+			port = arg[2] << 8 | arg[3];
+			k->addr[10] = 0xff;
+			k->addr[11] = 0xff;
+			__builtin_memcpy(&k->addr[12], &arg[4], 4);
+		} else if (family == GOHOOK_AF_INET6 && len >= 24) {
+			port = arg[2] << 8 | arg[3];
+			__builtin_memcpy(k->addr, &arg[8], 16);
+		} else {
+			return 0;
+		}
+	} else if (ev->arg_kind == GOHOOK_ARG_IPPORT) {
+		if (len < 25)
+			return 0;
+		__u8 iplen = arg[0];
+		__u64 p = *(__u64 *)&arg[17];
+		if (p > 0xffff)
+			return 0;
+		port = p;
+		if (iplen == 4) {
+			k->addr[10] = 0xff;
+			k->addr[11] = 0xff;
+			__builtin_memcpy(&k->addr[12], &arg[1], 4);
+		} else if (iplen == 16) {
+			__builtin_memcpy(k->addr, &arg[1], 16);
+		} else if (iplen) {
+			return 0;
+		}
+	} else {
+		return 0;
+	}
+	/* the unspecified address: 0.0.0.0 (IPv4-mapped) is :: */
+	__u64 hi = 0, lo = 0;
+	__builtin_memcpy(&hi, &k->addr[0], 8);
+	__builtin_memcpy(&lo, &k->addr[8], 8);
+	if (!hi && lo == 0xffff0000ULL) /* bytes 10, 11 = 0xff, the rest 0 (little-endian) */
+		__builtin_memset(k->addr, 0, sizeof(k->addr));
+	k->module = module;
+	k->cap = cap;
+	k->pad = 0;
+	return gohook_addr_match(k, port);
+}
+
+/* The end of an argument check: kill when no pattern allowed the call (enforce, action kill), report. */
+static __always_inline int gohook_arg_finish(struct gohook_event *ev, __u32 pattern)
+{
+	if (!pattern && GOHOOK_KILL) {
+		if (bpf_send_signal(9)) {
+			if (ev)
+				ev->flags |= GOHOOK_F_SIGNAL_FAILED;
+			gohook_count(GOHOOK_C_SIGFAIL);
+		} else {
+			gohook_count(GOHOOK_C_DENIED);
+		}
+	}
+	if (!ev)
+		return 0;
+	__u8 decision = pattern ? GOHOOK_ALLOW : GOHOOK_KILL ? GOHOOK_DENY : GOHOOK_AUDIT;
+	ev->flags |= GOHOOK_F_ARG_SCOPED;
+	ev->pattern = pattern;
+	ev->decision = decision;
+	if (decision != GOHOOK_ALLOW || GOHOOK_REPORT_ALLOWED)
+		gohook_output(ev, decision);
+	return 0;
+}
+
+#if GOHOOK_SHARED_HANDLER
+/* The event (scratch), the working memory and the call (calls) of this CPU, when they are this thread's: a
+ * slot another run reused is no argument to decide on (fail closed). */
+static __always_inline int gohook_arg_state(struct gohook_event **ev, struct gohook_argwork **w,
+					    struct gohook_call **c)
+{
+	__u32 zero = 0;
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	*ev = scratch.lookup(&zero);
+	*w = argwork.lookup(&zero);
+	*c = gohook_slot();
+	return *ev && *w && *c && (*c)->pid_tgid == pid_tgid && (*ev)->tid == (__u32)pid_tgid;
+}
+
+/* Program gohook_argcheck (slot GOHOOK_ARGCHECK_SLOT): the hook point's scope, the first argument's trie
+ * key (or the address decision), the second path; then the glob match (slot GOHOOK_GLOBMATCH_SLOT). */
+static __always_inline int gohook_argcheck_run(struct pt_regs *ctx)
+{
+	struct gohook_event *ev;
+	struct gohook_argwork *w;
+	struct gohook_call *c;
+	if (!gohook_arg_state(&ev, &w, &c))
+		return gohook_arg_finish(ev, 0);
+	__u32 id = c->hook_id;
+	struct gohook_hookscope *hs = hook_scopes.lookup(&id);
+	if (!hs)
+		return gohook_arg_finish(ev, 0);
+	__u32 module = ev->module, cap = ev->capability & 63, len = ev->arg_len, cls = hs->arg_class;
+	if (!(gohook_scoped(module) & (1ULL << cap)) || (ev->flags & (GOHOOK_F_ARG_TRUNCATED | GOHOOK_F_ARG_FAULT)))
+		return gohook_arg_finish(ev, 0);
+	w->module = module;
+	w->pattern = 0;
+	w->need[0] = GOHOOK_NOCAP;
+	w->need[1] = GOHOOK_NOCAP;
+	if (hs->second_ptr != GOHOOK_NOREG) {
+		/* a second path (rename, link, symlink target): read it now, from the registers the scope names */
+		if (hs->second_dirfd != GOHOOK_NOREG && (int)gohook_reg_at(ctx, hs->second_dirfd) != GOHOOK_AT_FDCWD)
+			return gohook_arg_finish(ev, 0);
+		__u64 sptr = gohook_reg_at(ctx, hs->second_ptr), slen = gohook_reg_at(ctx, hs->second_len);
+		if (!slen || slen > GOHOOK_GLOB_DATA ||
+		    bpf_probe_read_user(w->second, slen & (GOHOOK_ARG_MAX - 1), (void *)sptr))
+			return gohook_arg_finish(ev, 0);
+		w->slen = slen;
+		w->need[0] = hs->second_cap0;
+		w->need[1] = hs->second_cap1;
+	}
+	int ready = 0;
+	if (cls == GOHOOK_AC_PATH) {
+		if (hs->dirfd_reg != GOHOOK_NOREG && (int)gohook_reg_at(ctx, hs->dirfd_reg) != GOHOOK_AT_FDCWD)
+			return gohook_arg_finish(ev, 0);
+		ready = gohook_string_prepare(w, (const __u8 *)ev->arg, len, module, cap, GOHOOK_AC_PATH);
+	} else if (cls == GOHOOK_AC_ENV) {
+		ready = gohook_string_prepare(w, (const __u8 *)ev->arg, len, module, cap, GOHOOK_AC_ENV);
+	} else if (cls == GOHOOK_AC_ADDRESS) {
+		__u32 p = gohook_address_prepare(w, ev, module, cap);
+		if (p != GOHOOK_NEED_GLOB)
+			return gohook_arg_finish(ev, p); /* (address hook points have no second path) */
+		ready = 1;
+	}
+	if (!ready)
+		return gohook_arg_finish(ev, 0);
+	gohook_tail_call(ctx, GOHOOK_GLOBMATCH_SLOT);
+	return gohook_arg_finish(ev, 0); /* the tail call failed */
+}
+
+/* Program gohook_globmatch (slot GOHOOK_GLOBMATCH_SLOT): match the prepared trie key; then, one run per
+ * capability, the second path's grants (prepare, tail-call itself); then decide. */
+static __always_inline int gohook_globmatch_run(struct pt_regs *ctx)
+{
+	struct gohook_event *ev;
+	struct gohook_argwork *w;
+	struct gohook_call *c;
+	if (!gohook_arg_state(&ev, &w, &c))
+		return gohook_arg_finish(ev, 0);
+	__u32 len = w->len, cls = w->gk.arg_class;
+	int last = -1;
+	if (cls == GOHOOK_AC_PATH || cls == GOHOOK_AC_UNIX) {
+		last = gohook_clean_path(w->gk.data, len);
+		if (last < 0)
+			return gohook_arg_finish(ev, 0);
+	} else if (gohook_has_nul(w->gk.data, len)) {
+		return gohook_arg_finish(ev, 0);
+	}
+	__u32 p = gohook_glob_match(&w->gk, len, last);
+	if (!p)
+		return gohook_arg_finish(ev, 0);
+	if (!w->pattern)
+		w->pattern = p; /* the first argument's pattern names the decision */
+	__u32 module = w->module;
+#pragma unroll
+	for (int i = 0; i < 2; i++) {
+		__u32 cap = w->need[i];
+		if (cap == GOHOOK_NOCAP)
+			continue;
+		w->need[i] = GOHOOK_NOCAP;
+		cap &= 63;
+		if (gohook_mask(module) & (1ULL << cap))
+			continue; /* granted for any argument */
+		if (!(gohook_scoped(module) & (1ULL << cap)) ||
+		    !gohook_string_prepare(w, w->second, w->slen, module, cap, GOHOOK_AC_PATH))
+			return gohook_arg_finish(ev, 0);
+		gohook_tail_call(ctx, GOHOOK_GLOBMATCH_SLOT);
+		return gohook_arg_finish(ev, 0);
+	}
+	return gohook_arg_finish(ev, w->pattern);
+}
+#endif /* GOHOOK_SHARED_HANDLER */
+#endif /* GOHOOK_ARG_RULES */
+#endif /* GOHOOK_LIB_ARGMATCH_H */

@@ -1,0 +1,3 @@
+module github.com/acme/config
+
+go 1.19
