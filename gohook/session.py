@@ -58,7 +58,7 @@ from gohook.events.decode import decode_events
 from gohook.events.symbolize import UNATTRIBUTED, EventRecord, Symbolizer
 from gohook.gosym import GoBinary
 from gohook.policy.format import Action, CapabilityNames, Mode, Policy, load_policy
-from gohook.policy.learn import Learner
+from gohook.policy.learn import Learner, LearnScope
 from gohook.views.jsonlines import LineOutput
 from gohook.views.progress import Progress
 
@@ -96,7 +96,9 @@ class AttachOptions:
     report_allowed: allowed calls become events too (None: only in learn mode
     and the live view); sentinel: the system-call sentinel setting
     (gohook.plan.model.SENTINEL_SETTINGS); learned_policy: learn mode writes
-    the learned policy to this file (None: to stdout, unless JSON output).
+    the learned policy to this file (None: to stdout, unless JSON output);
+    learn_scope: what the learned policy keeps of each call (argument
+    patterns, or only the capability: gohook.policy.learn.LearnScope).
     """
 
     binary: str
@@ -109,6 +111,7 @@ class AttachOptions:
     sentinel: str = "auto"
     output: OutputFormat = OutputFormat.TEXT
     learned_policy: str | None = None
+    learn_scope: LearnScope = LearnScope.ARGUMENTS
     integrity_interval: float = 0.5
 
     @property
@@ -465,7 +468,7 @@ def run_session(options: AttachOptions, *, on_record: Callable[[EventRecord], No
         raise GohookError(f"{options.binary}: no hookable capability function found (nothing to enforce)")
     symbolizer = Symbolizer(binary, plan)
     out = LineOutput(options.as_json)
-    learned = Learner() if plan.mode is Mode.LEARN else None
+    learned = Learner(options.learn_scope) if plan.mode is Mode.LEARN else None
     child: subprocess.Popen[bytes] | None = None
     stop = {"flag": False}
 

@@ -1,7 +1,8 @@
 """`gohook attach`: enforce a policy on every process running a Go binary.
 
     gohook attach --binary APP --policy P.yaml [--mode enforce|audit|learn] [--pid PID]...
-                  [--json] [--duration SECONDS] [-o FILE] [-- CMD ARGS...]
+                  [--json] [--duration SECONDS] [-o FILE] [--learn-scope arguments|capabilities]
+                  [-- CMD ARGS...]
 
 The command turns its arguments into gohook.session.AttachOptions and runs
 the session (preflight -> plan -> BPF -> attach -> events -> views); with
@@ -17,6 +18,7 @@ from typing import Any
 
 from gohook.plan.model import SENTINEL_SETTINGS
 from gohook.policy.format import Mode
+from gohook.policy.learn import LearnScope
 from gohook.session import AttachOptions, OutputFormat, run_session
 
 
@@ -28,7 +30,8 @@ def options_from(args: argparse.Namespace) -> AttachOptions:
     output = OutputFormat.JSON if args.json else (OutputFormat.LIVE if sys.stdout.isatty() else OutputFormat.TEXT)
     return AttachOptions(binary=args.binary, policy=args.policy, mode=Mode(args.mode), pids=tuple(args.pid),
                          cmd=tuple(cmd), duration=args.duration, report_allowed=args.report_allowed,
-                         sentinel=args.sentinel, output=output, learned_policy=args.output)
+                         sentinel=args.sentinel, output=output, learned_policy=args.output,
+                         learn_scope=LearnScope(args.learn_scope))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,5 +66,9 @@ def register(sub: Any) -> None:
                         "runs for every system call on the machine): auto (default) turns it on for binaries "
                         "with cgo, module assembly or module system calls")
     p.add_argument("-o", "--output", help="learn mode: write the learned policy here")
+    p.add_argument("--learn-scope", choices=[s.value for s in LearnScope], default=LearnScope.ARGUMENTS.value,
+                   help="learn mode: `arguments` (default) writes scoped rules with the arguments seen (exact "
+                        "names, IP:port, paths; many paths under one directory become DIR/* or DIR/**); "
+                        "`capabilities` allows each capability seen with any argument")
     p.add_argument("cmd", nargs=argparse.REMAINDER, help="-- CMD ARGS: start CMD once every probe is attached")
     p.set_defaults(run=run)

@@ -1,21 +1,60 @@
-"""Learn mode's policy: every (module, capability) observed, written as a policy that allows exactly that.
+"""Learn mode's policy: every (module, capability) observed, and with which arguments, written as a policy.
 
 The session feeds each observed call in as plain values (module, capability,
 argument, the logical frames of its stack) rather than as an event record:
 the policy stage sits below the events, so it knows a frame only as
 something with a `function` and a `module` (the `Frame` protocol, which
 gohook.events.symbolize.StackFrame fits).
+
+Two scopes (`gohook attach --mode learn --learn-scope ...`):
+
+- `arguments` (the default): a scoped rule per capability that takes
+  argument patterns (gohook.policy.patterns.SCOPABLE): exact environment
+  variable names, addresses as `IP:port` (`unix:/path`, `unix:@name`), exact
+  paths; `any` for every other capability.
+- `capabilities`: the list form, any argument (what learn mode wrote before
+  argument-scoped rules).
+
+Paths are collapsed when a module touched many files under one directory
+(gohook.policy.arguments, the rule in full): more than 8 distinct paths
+directly in a directory D become `D/*`; more than 8 remaining paths spread
+over several directories under D become `D/**` (the deepest such D); never
+to `/`, a top-level directory (`/etc/**`, `/home/*`), a home directory
+(`/home/NAME`) or anything under `/proc`: those stay exact. More than 8
+ports of one address become `IP:*` (the kernel's per-address port table).
+
+A learned rule never refuses an argument it was learned from: an argument no
+pattern can match as the process passes it (a relative path, one with `.`,
+`..` or `//`, one longer than the kernel matches — which includes every
+argument the capture buffer truncated —, a file descriptor, a missing or
+uncaptured argument, a whole-environment read with no name) makes that
+capability `any`, and the comment above the module says why. Every pattern
+is checked with gohook.policy.patterns against the arguments it stands for.
+Evidence comments (`# learned: CAP 'ARG' via STACK`, the first call of each
+capability) are written as before.
 """
 
 from __future__ import annotations
 
+import enum
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from gohook.policy.format import ModuleRule, Policy, render_policy
+from gohook.policy.arguments import Refused, Rule, argument_class, exact_pattern, module_rule, scope_exact
+from gohook.policy.format import Policy, render_policy
+
+#: Distinct arguments kept per module and capability; beyond this the capability is learned as `any`.
+MAX_ARGUMENTS = 4096
+
+
+class LearnScope(enum.Enum):
+    """What learn mode writes per capability: the arguments seen (scoped rules) or just the capability."""
+
+    ARGUMENTS = "arguments"
+    CAPABILITIES = "capabilities"
 
 
 class Frame(Protocol):
@@ -48,11 +87,30 @@ class Observation:
     frames: tuple[Frame, ...]
 
 
-class Learner:
-    """Learn mode: every (module, capability) seen, with one example stack and argument."""
+@dataclass
+class Arguments:
+    """What one (module, capability) was called with: exact patterns, or why it must be `any`."""
 
-    def __init__(self) -> None:
-        self.seen: dict[str, dict[str, Observation]] = {}
+    first: Observation
+    exact: set[str] = field(default_factory=set)
+    refused: str | None = None  # why `any`: the first argument no exact pattern matches
+
+
+@dataclass(frozen=True)
+class Learned:
+    """The learned rules: module -> capability -> sorted patterns (None: any), and the comments per module."""
+
+    rules: dict[str, dict[str, Rule]]
+    notes: dict[str, list[str]]
+
+
+class Learner:
+    """Learn mode: every (module, capability) seen, with one example stack and the arguments it took."""
+
+    def __init__(self, scope: LearnScope = LearnScope.ARGUMENTS, max_arguments: int = MAX_ARGUMENTS) -> None:
+        self.scope = scope
+        self.max_arguments = max_arguments
+        self.seen: dict[str, dict[str, Arguments]] = {}
 
     def observe(self, module: str, capability: str, argument: str | None, frames: Sequence[Frame], *,
                 unattributed: bool = False) -> None:
@@ -60,22 +118,59 @@ class Learner:
         if unattributed or module.startswith("std:"):
             return
         caps = self.seen.setdefault(module, {})
-        if capability not in caps:
-            caps[capability] = Observation(argument, tuple(frames))
+        got = caps.get(capability)
+        if got is None:
+            got = caps[capability] = Arguments(Observation(argument, tuple(frames)))
+        if (self.scope is LearnScope.CAPABILITIES or got.refused is not None
+                or argument_class(capability) is None):
+            return
+        pattern = exact_pattern(capability, argument)
+        if isinstance(pattern, Refused):
+            shown = f" ({argument!r})" if argument is not None and argument not in pattern.reason else ""
+            got.refused = pattern.reason + shown
+        elif len(got.exact) >= self.max_arguments and pattern.text not in got.exact:
+            got.refused = f"more than {self.max_arguments} distinct arguments"
+            got.exact.clear()
+        else:
+            got.exact.add(pattern.text)
 
-    def policy_text(self, binary: str) -> str:
-        """The learned policy as YAML, each rule commented with its example (`# learned: ...`)."""
-        rules = []
+    def learned(self) -> Learned:
+        """The learned rules and their comments (evidence first, then how each scoped rule was made)."""
+        rules: dict[str, dict[str, Rule]] = {}
         notes: dict[str, list[str]] = {}
         for module in sorted(self.seen):
             caps = self.seen[module]
-            rules.append(ModuleRule(module, frozenset(caps)))
             lines = []
-            for cap, seen in sorted(caps.items()):
+            for cap, got in sorted(caps.items()):
+                seen = got.first
                 arg = f" {seen.argument!r}" if seen.argument else ""
                 lines.append(f"learned: {cap}{arg} via {example_path(module, seen.frames)}")
+            out: dict[str, Rule] = {}
+            for cap, got in sorted(caps.items()):
+                if self.scope is LearnScope.CAPABILITIES or argument_class(cap) is None:
+                    out[cap] = None
+                elif got.refused is not None or not got.exact:
+                    out[cap] = None
+                    lines.append(f"learned: {cap}: any: {got.refused or 'no argument seen'}")
+                else:
+                    scoped = scope_exact(cap, got.exact)
+                    out[cap] = scoped.patterns
+                    lines += [f"learned: {n}" for n in scoped.notes]
+            rules[module] = out
             notes[module] = lines
-        policy = Policy(path="learned", modules=tuple(rules))
+        return Learned(rules, notes)
+
+    def rules(self) -> dict[str, dict[str, Rule]]:
+        """module -> capability -> sorted list of patterns, or None for any argument."""
+        return self.learned().rules
+
+    def policy_text(self, binary: str) -> str:
+        """The learned policy as YAML, each rule commented with its example (`# learned: ...`)."""
+        got = self.learned()
+        policy = Policy(path="learned", modules=tuple(module_rule(m, r) for m, r in got.rules.items()))
         header = [f"learned by gohook attach --mode learn on {Path(binary).name} "
                   f"({time.strftime('%Y-%m-%d %H:%M')}): allows exactly what was observed"]
-        return render_policy(policy, header=header, notes=notes)
+        if self.scope is LearnScope.ARGUMENTS:
+            header.append("arguments as seen: exact names, IP:port addresses and paths; more than 8 paths in one "
+                          "directory -> DIR/*, in a tree -> DIR/** (never /, a top-level or home directory, /proc)")
+        return render_policy(policy, header=header, notes=got.notes)

@@ -357,7 +357,7 @@ def _network(host: str, family: int) -> ipaddress.IPv6Network:
         addr: ipaddress.IPv4Address | ipaddress.IPv6Address = (
             ipaddress.IPv4Address(addr_text) if family == 4 else ipaddress.IPv6Address(addr_text))
     except ValueError:
-        if family == 6 and _is_ipv4(addr_text):
+        if family == 6 and is_ip(addr_text, 4):
             raise PatternError(f"IPv4 addresses go without brackets: {host}:PORT") from None
         raise PatternError(f"bad {name} address {addr_text!r} (host names are not resolved: write the address)") \
             from None
@@ -380,12 +380,13 @@ def _network(host: str, family: int) -> ipaddress.IPv6Network:
     return _canonical(net)
 
 
-def _is_ipv4(text: str) -> bool:
+def is_ip(text: str, version: int) -> bool:
+    """Whether text is an IP address of this version (4 or 6)."""
     try:
-        ipaddress.IPv4Address(text)
+        ipaddress.ip_address(text)
     except ValueError:
         return False
-    return True
+    return ipaddress.ip_address(text).version == version
 
 
 def _address(text: str) -> AddressPattern | UnixPattern:

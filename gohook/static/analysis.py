@@ -143,6 +143,9 @@ class Analysis:
     gaps: list[Gap]
     functions_scanned: int
     frame_pointer_checked: int
+    # module -> its direct call sites (caller function index, call address, callee function index), inline-aware:
+    # where the searches of the capabilities start (gohook.static.arguments reads the arguments there)
+    call_sites: dict[str, list[tuple[int, int, int]]] = field(default_factory=dict)
 
 
 def _module_versions(binary: GoBinary) -> dict[str, str]:
@@ -424,7 +427,7 @@ def analyze(binary: GoBinary, hooks: HookReport, graph: CallGraph) -> Analysis:
     if hooks.version_assumed:
         gaps.append(Gap("no_buildinfo", "", f"no build info: catalog names for Go {hooks.go_version} assumed",
                         "rebuild with module mode to embed build info"))
-    return Analysis(modules, _dedupe(gaps), graph.scanned, fp_checked)
+    return Analysis(modules, _dedupe(gaps), graph.scanned, fp_checked, sources)
 
 
 @dataclass(frozen=True)

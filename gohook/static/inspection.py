@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from gohook.sites.catalog import Catalog
     from gohook.sites.hooks import HookReport
     from gohook.static.analysis import Analysis
+    from gohook.static.callgraph import CallGraph
 
 
 class Steps(Protocol):
@@ -62,6 +63,7 @@ class Inspection:
     hooks: HookReport
     analysis: Analysis
     timings: dict[str, float]
+    graph: CallGraph | None = None  # the call graph the analysis disassembled (for further static questions)
 
 
 def inspect_binary(path: str, catalog: Catalog | None = None, progress: Steps | None = None) -> Inspection:
@@ -89,7 +91,7 @@ def inspect_binary(path: str, catalog: Catalog | None = None, progress: Steps | 
         graph = CallGraph(binary)
         analysis = analyze(binary, hooks, graph)
     t3 = time.perf_counter()
-    return Inspection(binary, hooks, analysis, {"parse": t1 - t0, "hooks": t2 - t1, "analysis": t3 - t2})
+    return Inspection(binary, hooks, analysis, {"parse": t1 - t0, "hooks": t2 - t1, "analysis": t3 - t2}, graph)
 
 
 def inspection_document(ins: Inspection) -> dict[str, Any]:

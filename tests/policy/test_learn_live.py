@@ -37,7 +37,10 @@ def test_learn_then_enforce(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     text = learned.read_text()
     policy = load_policy(learned, VOCAB)
-    assert policy.capabilities_of("github.com/acme/fileutil") == {"files.read"}
+    rule = policy.rule_for("github.com/acme/fileutil")
+    assert rule is not None and rule.allowed == {"files.read"}
+    # learned with its argument (--learn-scope arguments, the default): the one file read
+    assert [p.text for p in policy.scopes_of("github.com/acme/fileutil")["files.read"]] == [str(data)]
     assert "# learned: files.read" in text and str(data) in text and "fileutil.ReadAll" in text
     assert not policy.default  # everything else stays denied
     # the learned policy lets the observed behaviour run ...
@@ -48,3 +51,9 @@ def test_learn_then_enforce(tmp_path: Path) -> None:
     bad = attach("--binary", str(app), "--policy", str(learned), "--json", "--", str(app), "create", str(made))
     assert bad.returncode == 137, bad.stderr
     assert not made.exists()
+    # ... nor the learned capability with another argument: reading a second file is killed before it returns
+    other = tmp_path / "other.txt"
+    other.write_text("secret\n")
+    denied = attach("--binary", str(app), "--policy", str(learned), "--json", "--", str(app), "read", str(other))
+    assert denied.returncode == 137, denied.stderr
+    assert "read 7 bytes" not in denied.stdout
