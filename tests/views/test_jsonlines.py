@@ -36,3 +36,16 @@ def test_line_output_writes_one_line_per_record() -> None:
     first, second, rest = buf.getvalue().split("\n")
     assert json.loads(first)["pid"] == 42
     assert second == text_line(REC) and rest == ""
+
+
+def test_a_call_decided_by_its_argument_names_the_pattern() -> None:
+    """JSON has "pattern" (the one that allowed the call, null when none did) only for calls an argument-scoped
+    grant decided; the text line says it too."""
+    assert "pattern" not in REC.as_json()
+    allowed = EventRecord(**{**REC.__dict__, "decision": "allow", "argument": "/etc/acme/a.yaml",
+                             "pattern": "/etc/acme/**"})
+    denied = EventRecord(**{**REC.__dict__, "pattern": ""})
+    assert allowed.as_json()["pattern"] == "/etc/acme/**"
+    assert "pattern" in denied.as_json() and denied.as_json()["pattern"] is None
+    assert text_line(allowed).endswith("'/etc/acme/a.yaml' (allowed by '/etc/acme/**')")
+    assert text_line(denied).endswith("'/etc/shadow' (no pattern of the module matches)")
