@@ -56,12 +56,10 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from gohook.errors import PatternError, PolicyError
 from gohook.policy.patterns import (
-    MAX_PORTS_PER_NETWORK,
     SCOPABLE,
     Pattern,
-    network_text,
     parse_pattern,
-    port_limit_violation,
+    table_limit_violation,
 )
 from gohook.sites.catalog.model import NOT_IN_ALL
 
@@ -298,12 +296,10 @@ def _scoped_module(path: str, node: MappingNode, vocab: CapabilityNames, module:
     for cap, pats in sorted(scoped.items()):
         if cap in any_caps:
             continue
-        over = port_limit_violation(pats)
+        over = table_limit_violation(pats)
         if over is not None:
-            raise _pattern_error(path, pats[over], cap, over.text,
-                                 f"more than {MAX_PORTS_PER_NETWORK} ports for {network_text(over.network)} in "
-                                 f"module {module} (the kernel holds {MAX_PORTS_PER_NETWORK} per network): "
-                                 f"use fewer ports, or allow any port (IP:*)")
+            culprit, problem = over
+            raise _pattern_error(path, pats[culprit], cap, culprit.text, f"in module {module}, {problem}")
     return ModuleRule.with_scopes(module, any_caps, {c: tuple(p) for c, p in scoped.items()}, line)
 
 

@@ -80,13 +80,11 @@ from gohook.policy.format import (
     render_policy,
 )
 from gohook.policy.patterns import (
-    MAX_PORTS_PER_NETWORK,
     UNIX_PATH_MAX_BYTES,
     Pattern,
     UnixPattern,
     covers,
-    network_text,
-    port_limit_violation,
+    table_limit_violation,
 )
 
 __all__ = [
@@ -218,11 +216,10 @@ def _union(into: dict[str, list[Pattern] | None], got: Grants) -> list[str]:
 def _merged_rule(pattern: str, grants: dict[str, list[Pattern] | None]) -> ModuleRule:
     scopes = {cap: tuple(pats) for cap, pats in grants.items() if pats is not None}
     for cap, pats in scopes.items():
-        over = port_limit_violation(pats)
+        over = table_limit_violation(pats)
         if over is not None:
-            raise PolicyError(f"merge: module {pattern} {cap}: the union of the inputs' patterns needs more than "
-                              f"{MAX_PORTS_PER_NETWORK} ports for {network_text(over.network)} (the kernel holds "
-                              f"{MAX_PORTS_PER_NETWORK} per network): allow any port (:*) for it in one input")
+            raise PolicyError(f"merge: module {pattern} {cap}: the union of the inputs' patterns does not fit the "
+                              f"kernel's tables: {over[1]}")
     return ModuleRule.with_scopes(pattern, (cap for cap, pats in grants.items() if pats is None), scopes)
 
 

@@ -71,7 +71,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from gohook.bpf.abi import ADDR_PORTS, GLOB_DATA, SUFFIX_MAX, ArgClass, GlobKind
+from gohook.bpf.abi import ADDR_PORTS, GLOB_ALTS, GLOB_DATA, MATCH_TRIES, SUFFIX_MAX, ArgClass, GlobKind
 from gohook.errors import PatternError
 
 __all__ = [
@@ -522,6 +522,45 @@ def network_text(network: ipaddress.IPv6Network) -> str:
     if network.prefixlen == 128:
         return f"[{network.network_address}]"
     return f"[{network}]"
+
+
+def table_limit_violation(patterns: Iterable[Pattern]) -> tuple[Pattern, str] | None:
+    """The first pattern of one module's capability that the kernel's tables cannot hold, and why.
+
+    arg_globs holds GLOB_ALTS globs per literal prefix; the kernel tries MATCH_TRIES entries, longest
+    literal prefix first, so no more than MATCH_TRIES literal prefixes (or networks) may be prefixes of
+    one another (gohook/bpf/argtables.py checks the same on the plan)."""
+    pats = list(patterns)
+    port = port_limit_violation(pats)
+    if port is not None:
+        return port, (f"more than {MAX_PORTS_PER_NETWORK} ports for {network_text(port.network)} (the kernel holds "
+                      f"{MAX_PORTS_PER_NETWORK} per network): use fewer ports, or allow any port (IP:*)")
+    alts: dict[tuple[str, bytes], set[tuple[GlobKind, bytes]]] = {}
+    for p in pats:
+        if isinstance(p, AddressPattern):
+            continue
+        family = type(p).__name__ + ("@" if isinstance(p, UnixPattern) and p.abstract else "")
+        for g in p.globs:
+            seen = alts.setdefault((family, g.prefix), set())
+            seen.add((g.kind, g.suffix))
+            if len(seen) > GLOB_ALTS:
+                return p, (f"more than {GLOB_ALTS} patterns share the literal prefix "
+                           f"{g.prefix.decode(errors='replace')!r} (the kernel holds {GLOB_ALTS}): merge them, e.g. "
+                           "into one `*` pattern")
+    for (family, prefix) in alts:
+        chain = [q for (f, q) in alts if f == family and prefix.startswith(q)]
+        if len(chain) > MATCH_TRIES:
+            culprit = next(p for p in pats if not isinstance(p, AddressPattern)
+                           and any(g.prefix == prefix for g in p.globs))
+            return culprit, (f"{len(chain)} patterns are prefixes of {prefix.decode(errors='replace')!r} (the kernel "
+                             f"tries {MATCH_TRIES}): replace the nested ones by a `/**` pattern")
+    nets = [p for p in pats if isinstance(p, AddressPattern)]
+    for p in nets:
+        chain = {q.network for q in nets if p.network.subnet_of(q.network)}
+        if len(chain) > MATCH_TRIES:
+            return p, (f"{len(chain)} networks contain {network_text(p.network)} (the kernel tries {MATCH_TRIES}): "
+                       "use fewer nested networks")
+    return None
 
 
 def port_limit_violation(patterns: Iterable[Pattern]) -> AddressPattern | None:

@@ -193,7 +193,7 @@ def test_eight_ports_per_network_is_the_limit() -> None:
         ("modules:\n  a.com/x:\n    files.read: [[a]]\n", "p.yaml:4: a files.read pattern must be a quoted string"),
         ("modules:\n  a.com/x:\n    files.read: [~]\n", "p.yaml:4: a files.read pattern must be a quoted string"),
         (f"modules:\n  a.com/x:\n    network.connect:\n      [{_ports(8)},\n       \"10.0.0.0/8:9\"]\n",
-         'p.yaml:6: network.connect pattern "10.0.0.0/8:9": more than 8 ports for 10.0.0.0/8 in module a.com/x'),
+         'p.yaml:6: network.connect pattern "10.0.0.0/8:9": in module a.com/x, more than 8 ports for 10.0.0.0/8'),
         ("default:\n  files.read: [\"/x\"]\n", "p.yaml:3: default takes a list of capabilities (any argument)"),
         ("modules:\n  a.com/x: files\n", "p.yaml:3: module a.com/x must be a list of capabilities"),
         ("modules:\n  a.com/x: files\n", "or a mapping of capability to argument patterns"),
@@ -264,3 +264,15 @@ def test_module_rule_with_scopes_is_canonical() -> None:
     assert rule == ModuleRule("m", frozenset({"env.write"}), 0, (("env.read", (a,)),))
     assert rule != ModuleRule("m", frozenset({"env.write"}))  # scopes compare
     assert isinstance(parse_pattern("network.connect", "1.2.3.4:5"), AddressPattern)
+
+
+@pytest.mark.parametrize(("patterns", "message"), [
+    ('["/a/*.x", "/a/*.y", "/a/*.z", "/a/*.w", "/a/*.v"]', "more than 4 patterns share the literal prefix '/a/'"),
+    ("[" + ", ".join('"' + "/a" * i + '"' for i in range(1, 10)) + "]", "9 patterns are prefixes of"),
+])
+def test_patterns_the_kernel_tables_cannot_hold_fail_at_load(patterns: str, message: str) -> None:
+    """The kernel's limits (globs per literal prefix, nested prefixes tried) are load errors with file and line,
+    not attach-time surprises."""
+    with pytest.raises(PolicyError, match="p.yaml:4: files.read pattern") as exc:
+        parse_policy(f"version: 1\nmodules:\n  a.com/x:\n    files.read: {patterns}\n", FULL, "p.yaml")
+    assert message in str(exc.value)
