@@ -27,7 +27,7 @@ pytestmark = pytest.mark.bpf
 
 MAIN = "example.com/argscope"
 CONFIG = "github.com/acme/config"
-VERSIONS = ("1.27", "1.21")
+VERSIONS = ("1.27", "1.24", "1.21", "1.19")  # every toolchain of the suite
 SECRET_NAME, SECRET_VALUE = "AWS_SECRET_ACCESS_KEY", "s3cr3t-4e9d"
 LEVEL_NAME, LEVEL_VALUE = "ACME_LEVEL", "debug-77"
 HAMMER_ROUNDS = 50  # per goroutine, 8 goroutines
@@ -113,11 +113,11 @@ class Case:
     effect: str  # the observed fact that is true when the call did its work
 
 
-def _write(path: Path) -> Callable[[World], tuple[list[str], Callable[[Ran], dict[str, Any]]]]:
+def _write(path: Path, op: str = "write") -> Callable[[World], tuple[list[str], Callable[[Ran], dict[str, Any]]]]:
     def step(w: World) -> tuple[list[str], Callable[[Ran], dict[str, Any]]]:
         target = Path(str(path).format(a=w.allowed, o=w.outside))
         target.unlink(missing_ok=True)
-        return ["write", str(target)], lambda ran: {"written": target.exists()}
+        return [op, str(target)], lambda ran: {"written": target.exists()}
     return step
 
 
@@ -228,6 +228,8 @@ CASES: dict[str, Case] = {
     "listen-denied": Case("network.listen", None, _plain("listen", "0.0.0.0:0", effect="ok", text="ok"), "ok"),
     "exec-allowed": Case("exec", "/bin/true", _plain("exec", "/bin/true", effect="ok", text="ok"), "ok"),
     "exec-denied": Case("exec", None, _exec_shell, "ran"),
+    # config.Indirect inlined into main: Go names its closure main.main.Indirect.func1; the code is config's
+    "closure-inlined": Case("files.write", None, _write(Path("{o}/indirect.txt"), op="indirect"), "written"),
     "hammer-allowed": Case("files.write", "{a}/h/**", _hammer("h", False), "done"),
     "hammer-mixed": Case("files.write", None, _hammer("m", True), "denied_written"),
 }

@@ -58,7 +58,7 @@ def function_ranges(binary: GoBinary, f: Function, module_id: ModuleIds,
     own pseudo-module.
     """
     module_of = module_of or binary.module_of
-    own = module_id(module_of(f.name))
+    own = module_id(code_module(binary, f.name, f.entry, module_of))
     table = binary.table
     if not table.has_inline_tree(f):
         return [Range(f.entry, f.end, _dedupe([own]))]
@@ -72,7 +72,7 @@ def function_ranges(binary: GoBinary, f: Function, module_id: ModuleIds,
             continue
         mods = chain_cache.get(ix)
         if mods is None:
-            mods = _dedupe(_chain_modules(binary, f, ix, own, module_id, module_of))
+            mods = _dedupe(_chain_modules(binary, f, ix, start, own, module_id, module_of))
             chain_cache[ix] = mods
         out.append(Range(start, end, mods))
         start = end
@@ -81,15 +81,25 @@ def function_ranges(binary: GoBinary, f: Function, module_id: ModuleIds,
     return out
 
 
-def _chain_modules(binary: GoBinary, f: Function, ix: int, own: int, module_id: ModuleIds,
+def code_module(binary: GoBinary, name: str, pc: int, module_of: ModuleOf) -> str:
+    """The module of function `name`'s code at pc: module_of(name), except a closure, whose name is the function
+    its code ended up in (GoBinary.closure_package): then the module of its source file's package."""
+    pkg = binary.closure_package(name, pc)
+    return module_of(name) if pkg is None else binary.resolver.module_of_package(pkg).path
+
+
+def _chain_modules(binary: GoBinary, f: Function, ix: int, pc: int, own: int, module_id: ModuleIds,
                    module_of: ModuleOf) -> list[int]:
+    """Modules of the inline chain at index ix, innermost first; pc: an address of the innermost callee's code
+    (then each parent's call site, where its own code is)."""
     table = binary.table
     ids: list[int] = []
     seen = 0
     while ix >= 0 and seen < 256:
         call = table.inlined_call(f, ix)
-        ids.append(module_id(module_of(call.name)))
-        ix = table.inline_index(f, f.entry + call.parent_pc)
+        ids.append(module_id(code_module(binary, call.name, pc, module_of)))
+        pc = f.entry + call.parent_pc
+        ix = table.inline_index(f, pc)
         seen += 1
     ids.append(own)
     return ids

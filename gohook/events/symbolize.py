@@ -132,7 +132,8 @@ class Symbolizer:
         for pc in key:
             frames = self.binary.frames(pc)
             for fr in frames:
-                out.append(StackFrame(fr.function, fr.file, fr.line, self.binary.module_of(fr.function), fr.inlined))
+                out.append(StackFrame(fr.function, fr.file, fr.line, self.binary.code_module(fr.function, fr.file),
+                                          fr.inlined))
             if not frames:
                 # frames() elides wrappers as the runtime does; a return address inside a wrapper (a
                 # dependency's `go os.WriteFile(...)` runs under its gowrap1) would then vanish, although the
@@ -140,7 +141,7 @@ class Symbolizer:
                 f = self.binary.function_at(pc - 1)
                 if f is not None:
                     file, line = self.binary.line_at(pc - 1)
-                    out.append(StackFrame(f.name, file, line, self.binary.module_of(f.name), False))
+                    out.append(StackFrame(f.name, file, line, self.binary.code_module(f.name, file), False))
         result = tuple(out)
         if len(self._stacks) < 100_000:
             self._stacks[key] = result

@@ -19,7 +19,7 @@ from gohook.errors import AddressError, BuildInfoError, NotGoBinaryError, Pclnta
 from gohook.gosym import buildinfo as bi
 from gohook.gosym import moduledata as md
 from gohook.gosym.elfimage import ElfImage
-from gohook.gosym.names import STD, ModuleRef, ModuleResolver, package_of
+from gohook.gosym.names import CLOSURE_NAME, STD, ModuleRef, ModuleResolver, package_of
 from gohook.gosym.pclntab import MAGIC_TO_VERSION, Frame, Function, LineTable, Version
 
 _GO_MINOR = re.compile(r"^go1\.(\d+)")
@@ -273,6 +273,56 @@ class GoBinary:
 
     def package_of(self, function_name: str) -> str | None:
         return package_of(function_name)
+
+    @cached_property
+    def _file_packages(self) -> dict[str, str | None]:
+        """Source file -> the package of the named functions (not closures) whose code starts in it; None when
+        functions of several packages do (generated files)."""
+        out: dict[str, str | None] = {}
+        for f in self.functions:
+            pkg = package_of(f.name)
+            if not pkg or CLOSURE_NAME.search(f.name):
+                continue
+            try:
+                file = self.table.line_at(f, f.entry)[0]
+            except (AddressError, PclntabError, struct.error):
+                continue
+            out[file] = pkg if out.get(file, pkg) == pkg else None
+        return out
+
+    def closure_package(self, name: str, pc: int) -> str | None:
+        """The package whose source holds the code of closure `name` at pc, when its name says another one.
+
+        Go names a closure after the function its code ended up in: when os.Link (whose body makes a closure)
+        is inlined into config.Link, itself inlined into main.main, the closure is `main.main.Link.Link.func2`,
+        physical or inlined, although its code is os's. So a dependency whose call is inlined into its caller
+        would have the closures of the code it calls charged to the caller. The source file is the truth:
+        the package of the named functions of that file. None when name is no closure, or its package agrees.
+        """
+        if not CLOSURE_NAME.search(name):
+            return None
+        f = self.table.function_at(pc)
+        if f is None:
+            return None
+        try:
+            file = self.table.line_at(f, pc)[0]
+        except (AddressError, PclntabError, struct.error):
+            return None
+        return self.closure_package_in(name, file)
+
+    def closure_package_in(self, name: str, file: str) -> str | None:
+        """closure_package, for a logical frame whose source file is known (Frame.file)."""
+        if not CLOSURE_NAME.search(name):
+            return None
+        pkg = self._file_packages.get(file)
+        return pkg if pkg and pkg != package_of(name) else None
+
+    def code_module(self, name: str, file: str | None = None, pc: int | None = None) -> str:
+        """The module of function `name`'s code (in `file`, or at `pc`): module_of, except for a closure whose
+        name says another package than its source does (closure_package)."""
+        pkg = (self.closure_package_in(name, file) if file is not None
+               else self.closure_package(name, pc) if pc is not None else None)
+        return self.module_of(name) if pkg is None else self.resolver.module_of_package(pkg).path
 
     def module_ref(self, function_name: str) -> ModuleRef:
         return self.resolver.module_of_package(package_of(function_name))

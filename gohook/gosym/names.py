@@ -89,6 +89,12 @@ def is_linker_name(name: str) -> bool:
     return slash < 0 or not _MODULE_HOST.match(name[:slash])
 
 
+#: A closure's name: the function it is in, then `.funcN` (`.gowrapN`, `.deferwrapN` for go and defer
+#: statements since Go 1.22), with `.M` for closures inside it. Not the package of its code: see
+#: GoBinary.closure_package.
+CLOSURE_NAME = re.compile(r"\.(?:func|gowrap|deferwrap)\d+(?:\.\d+)*$")
+
+
 def package_of(name: str) -> str | None:
     """Import path of the package a function belongs to, or None (runtime/linker)."""
     if is_linker_name(name):

@@ -182,7 +182,7 @@ def rule_enforceable(rule: FlagRule | ValueRule) -> bool:
 
 def analyze(binary: GoBinary, hooks: HookReport, graph: CallGraph) -> Analysis:
     fns = binary.functions
-    module_of = [binary.module_of(f.name) for f in fns]
+    module_of = [binary.code_module(f.name, pc=f.entry) for f in fns]
     versions = _module_versions(binary)
     modules: dict[str, ModuleReport] = {}
     for f, mod in zip(fns, module_of, strict=True):

@@ -303,7 +303,7 @@ class ArgumentAnalysis:
         self.graph = graph
         self.analysis = analysis
         self.fns = binary.functions
-        self.module_of = [binary.module_of(f.name) for f in self.fns]
+        self.module_of = [binary.code_module(f.name, pc=f.entry) for f in self.fns]
         self.hook_at: dict[int, HookSite] = {}
         for entry, s in hooks.by_entry.items():
             i = graph.index_of(entry)

@@ -201,3 +201,23 @@ def test_module_id_map_numbers_the_non_transparent_modules() -> None:
     assert lookup(STD) == 0 and lookup("trusted.example/z") == 0 and lookup("never.example/seen") == 0
     empty, none = module_id_map([], lambda m: False)
     assert none == () and empty("a.example/y") == 0
+
+
+@pytest.mark.parametrize("version", ["1.21", "1.24", "1.27"])
+def test_a_dependencys_closure_named_after_its_caller_is_the_dependencys(version: str) -> None:
+    """config.Indirect hands a closure to a function of its own and is inlined into main.main: Go (1.21-1.24)
+    names the closure main.main.Indirect.func1. Its code is config's (its source file, deps/config/config.go,
+    holds only config's functions), so its range charges config: by name, a dependency could hand every
+    capability call of its closures to whoever inlines it (main holds `all`)."""
+    toolchain = gofixtures.live_toolchain(version)
+    binary = GoBinary.open(gofixtures.build(toolchain, "argscope"))
+    closures = [f for f in binary.functions if f.name.endswith("Indirect.func1")]
+    assert len(closures) == 1, [f.name for f in closures]
+    f = closures[0]
+    assert binary.line_at(f.entry)[0].endswith("/deps/config/config.go")
+    config, main = "github.com/acme/config", "example.com/argscope"
+    module_id, _ = module_id_map([main, config], lambda m: False)
+    assert binary.code_module(f.name, pc=f.entry) == config
+    assert _lookup(build_ranges(binary, module_id), f.entry) == (module_id(config),)
+    if f.name.startswith("main."):  # the naming that misled attribution by name
+        assert binary.module_of(f.name) == main

@@ -56,6 +56,8 @@ func main() {
 		if err == nil {
 			fmt.Printf("{\"ns_per_op\": %.3f, \"n\": %d}\n", ns, n)
 		}
+	case "indirect":
+		err = config.Indirect(a[0])
 	case "hammer":
 		n, _ := strconv.Atoi(a[2])
 		err = config.Hammer(a[0], a[1], n)

@@ -93,6 +93,14 @@ func Symlink(target, link string) error { return os.Symlink(target, link) }
 // Link makes a hard link.
 func Link(from, to string) error { return os.Link(from, to) }
 
+//go:noinline
+func run(f func() error) error { return f() }
+
+// Indirect writes path from a closure it hands to run: Indirect is small enough to be inlined into its
+// caller, and Go then names the closure after the caller (main.main.Indirect.func1), although its code
+// is this package's.
+func Indirect(path string) error { return run(func() error { return Write(path, "indirect\n") }) }
+
 // Hammer runs 8 goroutines that each write rounds files in dir; when denied is not "", the goroutine 7
 // writes it once, halfway through.
 func Hammer(dir, denied string, rounds int) error {
