@@ -324,3 +324,21 @@ def test_mixed_goroutines_kill_only_at_the_denied_write(trials: tuple[World, dic
         denied = _events(t, "deny", "files.write")
         assert [e["argument"] for e in denied] == [str(w.outside / "hammer-denied.txt")], show(denied)
         assert t.facts["files"] > 0 and t.control_facts["files"] == 8 * HAMMER_ROUNDS, t
+
+
+def test_a_closure_named_after_main_is_charged_to_its_module(trials: tuple[World, dict[str, dict[str, Trial]]],
+                                                             record: Callable[..., None]) -> None:
+    """config.Indirect is inlined into main.main, and Go 1.21-1.24 name its closure main.main.Indirect.func1:
+    the write in that closure is still config's (its source file), on every toolchain."""
+    _w, by_version = trials
+    for version, by_case in by_version.items():
+        t = by_case["closure-inlined"]
+        (ev,) = _events(t, "deny", "files.write")
+        assert ev["function"] == "syscall.openat" and t.ran.returncode == KILLED, f"Go {version}\n{t}"
+        assert any(fr["function"].endswith("Indirect.func1") and fr["module"] == CONFIG for fr in ev["stack"]), \
+            f"Go {version}: the closure's frame is not config's\n{show([ev])}"
+    record(4, "a dependency's closure whose defining function is inlined into main (Go 1.21-1.24 name it "
+              "`main.main.Indirect.func1`)", "blocked",
+           "a closure's module is the package of its source file, not of its name (GoBinary.closure_package)",
+           f"deny files.write at `syscall.openat`: {CONFIG}; killed (SIGKILL) before the file exists, Go "
+           + ", ".join(by_version))
