@@ -158,6 +158,12 @@ def _dial(target: Callable[[World], str], sink: Callable[[World], Listener | Uni
     return step
 
 
+def _connect_mapped(w: World) -> tuple[list[str], Callable[[Ran], dict[str, Any]]]:
+    """An AF_INET6 socket connected to ::ffff:127.0.0.1 (syscall.Connect): IPv4 rules match it."""
+    w.tcp.received()
+    return ["connect-mapped", w.tcp.addr.rsplit(":", 1)[1]], lambda ran: {"connections": len(w.tcp.received())}
+
+
 def _sendto(sink: Callable[[World], UdpSink]) -> Callable[[World], tuple[list[str], Callable[[Ran], dict[str, Any]]]]:
     def step(w: World) -> tuple[list[str], Callable[[Ran], dict[str, Any]]]:
         s = sink(w)
@@ -217,6 +223,7 @@ CASES: dict[str, Case] = {
     "dial-mapped": Case("network.connect", "{tcp}",
                         _dial(lambda w: "[::ffff:127.0.0.1]:" + w.tcp.addr.rsplit(":", 1)[1], lambda w: w.tcp),
                         "connections"),
+    "connect-mapped": Case("network.connect", "{tcp}", _connect_mapped, "connections"),
     "dial-denied": Case("network.connect", None, _dial(lambda w: w.tcp_other.addr, lambda w: w.tcp_other),
                         "connections"),
     "unix-allowed": Case("network.connect", "unix:{r}/sock/*.sock",

@@ -31,6 +31,9 @@ func main() {
 		err = config.ReadAt(a[0], a[1])
 	case "dial":
 		err = config.Dial(a[0])
+	case "connect-mapped":
+		port, _ := strconv.Atoi(a[0])
+		err = config.ConnectMapped(port)
 	case "sendto":
 		err = config.SendTo(a[0], a[1])
 	case "listen":

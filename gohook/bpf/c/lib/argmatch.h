@@ -31,6 +31,7 @@
 #include "gohook.h"
 #include "lib/config.h"
 #include "lib/maps.h"
+#include "lib/argbytes.h"
 
 #if GOHOOK_ARG_RULES
 
@@ -47,45 +48,6 @@ static __always_inline __u64 gohook_reg_at(struct pt_regs *ctx, __u32 i)
 {
 	__u64 r[9] = {ctx->ax, ctx->bx, ctx->cx, ctx->di, ctx->si, ctx->r8, ctx->r9, ctx->r10, ctx->r11};
 	return i < 9 ? r[i] : 0;
-}
-
-/* 1 when x == 0, else 0, without a jump: the verifier queues every conditional jump whose both ways are
- * feasible, and a loop over GOHOOK_GLOB_DATA bytes with a few of them per byte exceeds its limit. */
-#define GOHOOK_IS0(x) GOHOOK_LT((x), 1) /* x == 0, for x < 2^63 */
-/* x < y, for x, y < 2^63: the sign of x - y, hidden from clang, which would compile a comparison (a jump) */
-#define GOHOOK_LT(x, y)                                                                          \
-	({                                                                                       \
-		__u64 d_ = (__u64)(x) - (__u64)(y);                                              \
-		asm volatile("" : "+r"(d_));                                                     \
-		d_ >> 63;                                                                        \
-	})
-
-/* The index of the last '/' of src[0..len) when it is a clean absolute path; -1 when it is not. */
-static __always_inline int gohook_clean_path(const __u8 *src, __u32 len)
-{
-	if (len == 0 || len > GOHOOK_GLOB_DATA || src[0] != '/')
-		return -1;
-	__u64 last = 0, seg = 0, dots = 0, bad = 0; /* seg: bytes of the current segment; dots: its '.' bytes */
-	/* every byte position, the ones past len masked out: no jump depends on the data or on len, so the
-	 * verifier walks the loop once (a `break` at len would continue the rest of the program from each
-	 * of GOHOOK_GLOB_DATA exits, with states it cannot prune) */
-	for (__u32 i = 1; i < GOHOOK_GLOB_DATA; i++) {
-		__u32 at = i;
-		asm volatile("" : "+r"(at)); /* an index, not a walking pointer: the verifier keeps its bound */
-		__u64 on = GOHOOK_LT(i, len);
-		__u64 ch = src[at & (GOHOOK_ARG_MAX - 1)];
-		__u64 slash = GOHOOK_IS0(ch ^ '/') & on, dot = GOHOOK_IS0(ch ^ '.');
-		/* at a '/': the segment before it was empty ("//"), "." or ".." */
-		__u64 dotseg = GOHOOK_IS0(dots ^ seg) & GOHOOK_LT(seg, 3);
-		bad |= (GOHOOK_IS0(ch) & on) | (slash & dotseg);
-		last += (i - last) * slash;
-		__u64 nseg = (seg + 1) * (1 - slash), ndots = (dots + dot) * (1 - slash);
-		seg += (nseg - seg) * on;
-		dots += (ndots - dots) * on;
-	}
-	if (bad || (seg && dots == seg && seg <= 2))
-		return -1; /* a NUL, "//", "/./", "/../", or ends in "/." or "/.." */
-	return last;
 }
 
 /* Whether alternative a of a trie entry with a literal prefix of plen bytes matches data[0..len). */
@@ -152,18 +114,6 @@ static __always_inline int gohook_string_prepare(struct gohook_argwork *w, const
 	k->arg_class = cls;
 	w->len = len;
 	return 1;
-}
-
-/* Whether data[0..len) holds a NUL (a name never does). */
-static __always_inline int gohook_has_nul(const __u8 *data, __u32 len)
-{
-	__u64 nul = 0;
-	for (__u32 i = 0; i < GOHOOK_GLOB_DATA; i++) { /* (no jump: see gohook_clean_path) */
-		__u32 at = i;
-		asm volatile("" : "+r"(at));
-		nul |= GOHOOK_IS0(data[at & (GOHOOK_ARG_MAX - 1)]) & GOHOOK_LT(i, len);
-	}
-	return nul != 0;
 }
 
 /* The pattern that allows address k->addr, port for k's module and capability; 0: none. */

@@ -52,6 +52,18 @@ func Dial(addr string) error {
 	return err
 }
 
+// ConnectMapped connects an IPv6 socket to ::ffff:127.0.0.1:port (the kernel gets an IPv4-mapped IPv6
+// address, which net.Dial never passes) with syscall.Connect.
+func ConnectMapped(port int) error {
+	fd, err := syscall.Socket(syscall.AF_INET6, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		return err
+	}
+	defer syscall.Close(fd)
+	sa := &syscall.SockaddrInet6{Port: port, Addr: [16]byte{10: 0xff, 11: 0xff, 12: 127, 15: 1}}
+	return syscall.Connect(fd, sa)
+}
+
 // SendTo sends one datagram to addr from a socket bound to local (no connect(2)).
 func SendTo(local, addr string) error {
 	pc, err := net.ListenPacket("udp", local)
