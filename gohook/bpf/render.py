@@ -561,7 +561,7 @@ def render_defines(plan: EnforcementPlan, options: ProgramOptions = DEFAULT_OPTI
             raise PlanTableError("argument-scoped grants need the shared handler (its tail call reaches the "
                                  "argument check)")
         extra["GOHOOK_ARG_RULES"] = "1"
-        extra["GOHOOK_NHOOKSCOPES"] = str(max(1, len(arg_tables.hook_scopes)))
+        extra["GOHOOK_NHOOKSCOPES"] = str(1 + max((h.hook_id for h in plan.hooks), default=0))
         extra["GOHOOK_NGLOBS"] = str(max(1, len(arg_tables.globs)))
         extra["GOHOOK_NADDRS"] = str(max(1, len(arg_tables.addrs)))
     return {

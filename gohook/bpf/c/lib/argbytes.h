@@ -120,12 +120,25 @@ static __always_inline int gohook_clean_path(const __u8 *src, __u32 len)
 	return r & 1 ? -1 : (int)(r >> 8);
 }
 
+/* Whether a NUL is in data[0..len), over the first `words` words. */
+static __always_inline __u64 gohook_nul_words(const __u8 *data, __u32 len, const __u32 words)
+{
+	__u64 nul = 0;
+	for (__u32 w = 0; w < words; w++)
+		nul |= gohook_zero_bytes(gohook_word(data, w)) & gohook_valid_bytes(w, len);
+	return nul;
+}
+
 /* Whether data[0..len) holds a NUL (a name never does); len <= GOHOOK_GLOB_DATA. */
 static __always_inline int gohook_has_nul(const __u8 *data, __u32 len)
 {
-	__u64 nul = 0;
-	for (__u32 w = 0; w < GOHOOK_GLOB_DATA / 8; w++)
-		nul |= gohook_zero_bytes(gohook_word(data, w)) & gohook_valid_bytes(w, len);
+	__u64 nul;
+	if (len <= 4 * 8)
+		nul = gohook_nul_words(data, len, 4);
+	else if (len <= 8 * 8)
+		nul = gohook_nul_words(data, len, 8);
+	else
+		nul = gohook_nul_words(data, len, GOHOOK_GLOB_DATA / 8);
 	return nul != 0;
 }
 

@@ -101,7 +101,7 @@ static __always_inline __u32 gohook_glob_match(struct gohook_globkey *k, __u32 l
 }
 
 /* Prepare the trie key for a path or a name (cls) src[0..len) of module's capability cap: the key and
- * w->len; the glob match (gohook_globmatch_run) checks it. Returns 0 when it can match nothing. */
+ * w->len; the glob step (gohook_glob_step) checks it. Returns 0 when it can match nothing. */
 static __always_inline int gohook_string_prepare(struct gohook_argwork *w, const __u8 *src, __u32 len, __u32 module,
 						 __u32 cap, __u32 cls)
 {
@@ -235,8 +235,9 @@ static __always_inline __u32 gohook_address_prepare(struct gohook_argwork *w, st
 	return gohook_addr_match(k, port);
 }
 
-/* The end of an argument check: kill when no pattern allowed the call (enforce, action kill), report. */
-static __always_inline int gohook_arg_finish(struct gohook_event *ev, __u32 pattern)
+/* The end of an argument check: kill when no pattern allowed the call (enforce, action kill), report (the
+ * goroutine id read only then: a read of user memory). */
+static __always_inline int gohook_arg_finish(struct pt_regs *ctx, struct gohook_event *ev, __u32 pattern)
 {
 	if (!pattern && GOHOOK_KILL) {
 		if (bpf_send_signal(9)) {
@@ -253,8 +254,13 @@ static __always_inline int gohook_arg_finish(struct gohook_event *ev, __u32 patt
 	ev->flags |= GOHOOK_F_ARG_SCOPED;
 	ev->pattern = pattern;
 	ev->decision = decision;
-	if (decision != GOHOOK_ALLOW || GOHOOK_REPORT_ALLOWED)
+	if (decision != GOHOOK_ALLOW || GOHOOK_REPORT_ALLOWED) {
+		if (!ev->goid) {
+			struct gohook_regs r = {.r14 = ctx->r14};
+			ev->goid = gohook_goid(&r);
+		}
 		gohook_output(ev, decision);
+	}
 	return 0;
 }
 
@@ -272,78 +278,29 @@ static __always_inline int gohook_arg_state(struct gohook_event **ev, struct goh
 	return *ev && *w && *c && (*c)->pid_tgid == pid_tgid && (*ev)->tid == (__u32)pid_tgid;
 }
 
-/* Program gohook_argcheck (slot GOHOOK_ARGCHECK_SLOT): the hook point's scope, the first argument's trie
- * key (or the address decision), the second path; then the glob match (slot GOHOOK_GLOBMATCH_SLOT). */
-static __always_inline int gohook_argcheck_run(struct pt_regs *ctx)
+/* The glob match of the prepared trie key (w->gk, w->len); then, one capability at a time, the second
+ * path's grants (prepared here, matched by program gohook_globmatch, which tail-calls itself); then the
+ * decision. Inlined in gohook_argcheck (the first argument) and in gohook_globmatch. */
+static __always_inline int gohook_glob_step(struct pt_regs *ctx, struct gohook_event *ev, struct gohook_argwork *w)
 {
-	struct gohook_event *ev;
-	struct gohook_argwork *w;
-	struct gohook_call *c;
-	if (!gohook_arg_state(&ev, &w, &c))
-		return gohook_arg_finish(ev, 0);
-	__u32 id = c->hook_id;
-	struct gohook_hookscope *hs = hook_scopes.lookup(&id);
-	if (!hs)
-		return gohook_arg_finish(ev, 0);
-	__u32 module = ev->module, cap = ev->capability & 63, len = ev->arg_len, cls = hs->arg_class;
-	if (!(gohook_scoped(module) & (1ULL << cap)) || (ev->flags & (GOHOOK_F_ARG_TRUNCATED | GOHOOK_F_ARG_FAULT)))
-		return gohook_arg_finish(ev, 0);
-	w->module = module;
-	w->pattern = 0;
-	w->need[0] = GOHOOK_NOCAP;
-	w->need[1] = GOHOOK_NOCAP;
-	if (hs->second_ptr != GOHOOK_NOREG) {
-		/* a second path (rename, link, symlink target): read it now, from the registers the scope names */
-		if (hs->second_dirfd != GOHOOK_NOREG && (int)gohook_reg_at(ctx, hs->second_dirfd) != GOHOOK_AT_FDCWD)
-			return gohook_arg_finish(ev, 0);
-		__u64 sptr = gohook_reg_at(ctx, hs->second_ptr), slen = gohook_reg_at(ctx, hs->second_len);
-		if (!slen || slen > GOHOOK_GLOB_DATA ||
-		    bpf_probe_read_user(w->second, slen & (GOHOOK_ARG_MAX - 1), (void *)sptr))
-			return gohook_arg_finish(ev, 0);
-		w->slen = slen;
-		w->need[0] = hs->second_cap0;
-		w->need[1] = hs->second_cap1;
-	}
-	int ready = 0;
-	if (cls == GOHOOK_AC_PATH) {
-		if (hs->dirfd_reg != GOHOOK_NOREG && (int)gohook_reg_at(ctx, hs->dirfd_reg) != GOHOOK_AT_FDCWD)
-			return gohook_arg_finish(ev, 0);
-		ready = gohook_string_prepare(w, (const __u8 *)ev->arg, len, module, cap, GOHOOK_AC_PATH);
-	} else if (cls == GOHOOK_AC_ENV) {
-		ready = gohook_string_prepare(w, (const __u8 *)ev->arg, len, module, cap, GOHOOK_AC_ENV);
-	} else if (cls == GOHOOK_AC_ADDRESS) {
-		__u32 p = gohook_address_prepare(w, ev, module, cap);
-		if (p != GOHOOK_NEED_GLOB)
-			return gohook_arg_finish(ev, p); /* (address hook points have no second path) */
-		ready = 1;
-	}
-	if (!ready)
-		return gohook_arg_finish(ev, 0);
-	gohook_tail_call(ctx, GOHOOK_GLOBMATCH_SLOT);
-	return gohook_arg_finish(ev, 0); /* the tail call failed */
-}
-
-/* Program gohook_globmatch (slot GOHOOK_GLOBMATCH_SLOT): match the prepared trie key; then, one run per
- * capability, the second path's grants (prepare, tail-call itself); then decide. */
-static __always_inline int gohook_globmatch_run(struct pt_regs *ctx)
-{
-	struct gohook_event *ev;
-	struct gohook_argwork *w;
-	struct gohook_call *c;
-	if (!gohook_arg_state(&ev, &w, &c))
-		return gohook_arg_finish(ev, 0);
 	__u32 len = w->len, cls = w->gk.arg_class;
 	int last = -1;
 	if (cls == GOHOOK_AC_PATH || cls == GOHOOK_AC_UNIX) {
 		last = gohook_clean_path(w->gk.data, len);
 		if (last < 0)
-			return gohook_arg_finish(ev, 0);
+			return gohook_arg_finish(ctx, ev, 0);
 	} else if (gohook_has_nul(w->gk.data, len)) {
-		return gohook_arg_finish(ev, 0);
+		return gohook_arg_finish(ctx, ev, 0);
 	}
+	/* through memory: the byte tests' length buckets leave `last` and `len` with different known bounds,
+	 * which would make the verifier walk the glob match once per bucket; read back, they are the same
+	 * unknown values on every path */
+	w->last = last;
+	len = *(volatile __u32 *)&w->len;
+	last = *(volatile __s32 *)&w->last;
 	__u32 p = gohook_glob_match(&w->gk, len, last);
 	if (!p)
-		return gohook_arg_finish(ev, 0);
+		return gohook_arg_finish(ctx, ev, 0);
 	if (!w->pattern)
 		w->pattern = p; /* the first argument's pattern names the decision */
 	__u32 module = w->module;
@@ -358,11 +315,72 @@ static __always_inline int gohook_globmatch_run(struct pt_regs *ctx)
 			continue; /* granted for any argument */
 		if (!(gohook_scoped(module) & (1ULL << cap)) ||
 		    !gohook_string_prepare(w, w->second, w->slen, module, cap, GOHOOK_AC_PATH))
-			return gohook_arg_finish(ev, 0);
+			return gohook_arg_finish(ctx, ev, 0);
 		gohook_tail_call(ctx, GOHOOK_GLOBMATCH_SLOT);
-		return gohook_arg_finish(ev, 0);
+		return gohook_arg_finish(ctx, ev, 0);
 	}
-	return gohook_arg_finish(ev, w->pattern);
+	return gohook_arg_finish(ctx, ev, w->pattern);
+}
+
+/* Program gohook_argcheck (slot GOHOOK_ARGCHECK_SLOT): the hook point's scope, the first argument's trie
+ * key and its glob match (or the address decision), the second path read for gohook_globmatch. */
+static __always_inline int gohook_argcheck_run(struct pt_regs *ctx)
+{
+	struct gohook_event *ev;
+	struct gohook_argwork *w;
+	struct gohook_call *c;
+	if (!gohook_arg_state(&ev, &w, &c))
+		return gohook_arg_finish(ctx, ev, 0);
+	__u32 id = c->hook_id;
+	struct gohook_hookscope *hs = hook_scopes.lookup(&id);
+	if (!hs || hs->arg_class == GOHOOK_AC_NONE)
+		return gohook_arg_finish(ctx, ev, 0);
+	__u32 module = ev->module, cap = ev->capability & 63, len = ev->arg_len, cls = hs->arg_class;
+	if (!(gohook_scoped(module) & (1ULL << cap)) || (ev->flags & (GOHOOK_F_ARG_TRUNCATED | GOHOOK_F_ARG_FAULT)))
+		return gohook_arg_finish(ctx, ev, 0);
+	w->module = module;
+	w->pattern = 0;
+	w->need[0] = GOHOOK_NOCAP;
+	w->need[1] = GOHOOK_NOCAP;
+	if (hs->second_ptr != GOHOOK_NOREG) {
+		/* a second path (rename, link, symlink target): read it now, from the registers the scope names */
+		if (hs->second_dirfd != GOHOOK_NOREG && (int)gohook_reg_at(ctx, hs->second_dirfd) != GOHOOK_AT_FDCWD)
+			return gohook_arg_finish(ctx, ev, 0);
+		__u64 sptr = gohook_reg_at(ctx, hs->second_ptr), slen = gohook_reg_at(ctx, hs->second_len);
+		if (!slen || slen > GOHOOK_GLOB_DATA ||
+		    bpf_probe_read_user(w->second, slen & (GOHOOK_ARG_MAX - 1), (void *)sptr))
+			return gohook_arg_finish(ctx, ev, 0);
+		w->slen = slen;
+		w->need[0] = hs->second_cap0;
+		w->need[1] = hs->second_cap1;
+	}
+	int ready = 0;
+	if (cls == GOHOOK_AC_PATH) {
+		if (hs->dirfd_reg != GOHOOK_NOREG && (int)gohook_reg_at(ctx, hs->dirfd_reg) != GOHOOK_AT_FDCWD)
+			return gohook_arg_finish(ctx, ev, 0);
+		ready = gohook_string_prepare(w, (const __u8 *)ev->arg, len, module, cap, GOHOOK_AC_PATH);
+	} else if (cls == GOHOOK_AC_ENV) {
+		ready = gohook_string_prepare(w, (const __u8 *)ev->arg, len, module, cap, GOHOOK_AC_ENV);
+	} else if (cls == GOHOOK_AC_ADDRESS) {
+		__u32 p = gohook_address_prepare(w, ev, module, cap);
+		if (p != GOHOOK_NEED_GLOB)
+			return gohook_arg_finish(ctx, ev, p); /* (address hook points have no second path) */
+		ready = 1;
+	}
+	if (!ready)
+		return gohook_arg_finish(ctx, ev, 0);
+	return gohook_glob_step(ctx, ev, w);
+}
+
+/* Program gohook_globmatch (slot GOHOOK_GLOBMATCH_SLOT): the glob step of a second path. */
+static __always_inline int gohook_globmatch_run(struct pt_regs *ctx)
+{
+	struct gohook_event *ev;
+	struct gohook_argwork *w;
+	struct gohook_call *c;
+	if (!gohook_arg_state(&ev, &w, &c))
+		return gohook_arg_finish(ctx, ev, 0);
+	return gohook_glob_step(ctx, ev, w);
 }
 #endif /* GOHOOK_SHARED_HANDLER */
 #endif /* GOHOOK_ARG_RULES */

@@ -123,7 +123,7 @@
 #define GOHOOK_ARG_RULES 0 /* 1: some module holds a capability only for some arguments (lib/argmatch.h) */
 #endif
 #ifndef GOHOOK_NHOOKSCOPES
-#define GOHOOK_NHOOKSCOPES 1 /* entries of hook_scopes */
+#define GOHOOK_NHOOKSCOPES 1 /* entries of hook_scopes: 1 + the largest hook id */
 #endif
 #ifndef GOHOOK_NGLOBS
 #define GOHOOK_NGLOBS 1 /* entries of arg_globs */

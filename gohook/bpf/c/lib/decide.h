@@ -297,7 +297,7 @@ walked:
 	if (scoped) {
 		ev->pid = tgid;
 		ev->tid = tid;
-		ev->goid = goid ? goid : gohook_goid(r);
+		ev->goid = goid; /* (0: the argument check reads it when it reports) */
 		gohook_fill_event(ev, c, &w, module, flags, GOHOOK_AUDIT);
 		if (ev->time_ns == now)
 			gohook_tail_call((struct pt_regs *)ctx, GOHOOK_ARGCHECK_SLOT);
@@ -308,6 +308,8 @@ walked:
 			gohook_count(GOHOOK_C_SIGFAIL);
 		ev->decision = decision;
 		ev->flags |= GOHOOK_F_ARG_SCOPED;
+		if (!ev->goid)
+			ev->goid = gohook_goid(r);
 		gohook_output(ev, decision);
 		return 0;
 	}

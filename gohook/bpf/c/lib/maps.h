@@ -111,7 +111,7 @@ static __always_inline void gohook_tail_call(struct pt_regs *ctx, __u32 slot)
 #if GOHOOK_ARG_RULES
 /* Argument-scoped grants (lib/argmatch.h; struct layouts in gohook.h), filled by the loader. */
 BPF_ARRAY(module_scoped, __u64, GOHOOK_NMODULES + 1); /* module id -> capabilities held for some arguments */
-BPF_HASH(hook_scopes, __u32, struct gohook_hookscope, GOHOOK_NHOOKSCOPES); /* hook id -> its argument's class */
+BPF_ARRAY(hook_scopes, struct gohook_hookscope, GOHOOK_NHOOKSCOPES); /* hook id -> its argument's class (NONE: none) */
 BPF_LPM_TRIE(arg_globs, struct gohook_globkey, struct gohook_globval, GOHOOK_NGLOBS);
 BPF_LPM_TRIE(arg_addrs, struct gohook_addrkey, struct gohook_addrval, GOHOOK_NADDRS);
 /* The argument check's working memory: the trie keys and a second path (too big for the stack). */
@@ -121,7 +121,7 @@ struct gohook_argwork {
 	struct gohook_addrkey ak;
 	__u8 second[GOHOOK_ARG_MAX]; /* a second path (or a Unix socket name being prepared) */
 	__u32 len;     /* bytes of gk.data to match */
-	__u32 pad0;
+	__s32 last;    /* index of the last '/' of a path in gk.data (the glob match's) */
 	__u32 module;  /* the module charged with the call */
 	__u32 pattern; /* the first argument's pattern, once matched */
 	__u32 slen;    /* bytes of the second path */
