@@ -111,6 +111,7 @@ FIXTURES: dict[str, Fixture] = {
     "perfapp": Fixture("perfapp", GO_TESTDATA / "perfapp", "."),  # bench/evaluate.py's workload
     "gapsapp": Fixture("gapsapp", GO_TESTDATA / "gapsapp", "."),  # gaps inspect names (tests/static/test_gaps.py)
     "argscope": Fixture("argscope", GO_TESTDATA / "argscope", "."),  # argument-scoped rules (test_argument_rules)
+    "errnoval": Fixture("errnoval", GO_TESTDATA / "errnoval", "."),  # the runtime's EPERM words (gosym/test_itabs)
 }
 ORACLE_FIXTURE = Fixture("oracle", GO_TESTDATA / "oracle", ".")
 MODPROXY_SOURCE = GO_TESTDATA / "modproxy"
@@ -350,6 +351,14 @@ def module_proxy() -> Path:
 
 
 # --- building -------------------------------------------------------------------
+
+
+def go_env(toolchain: Toolchain) -> dict[str, str]:
+    """The environment to run `go build` of a scratch module with: no Go settings of the caller, the
+    toolchain's build cache, no network, no cgo (tests that compile Go source of their own)."""
+    env = _clean_env()
+    env.update(GOCACHE=str(_gocache(toolchain)), GOFLAGS="-mod=mod", GOPROXY="off", CGO_ENABLED="0")
+    return env
 
 
 def _gocache(toolchain: Toolchain) -> Path:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from gohook.errors import AddressError, BuildInfoError, NotGoBinaryError, PclntabError
 from gohook.gosym import buildinfo as bi
+from gohook.gosym import itabs as it
 from gohook.gosym import moduledata as md
 from gohook.gosym.elfimage import ElfImage
 from gohook.gosym.names import CLOSURE_NAME, STD, ModuleRef, ModuleResolver, package_of
@@ -187,6 +188,65 @@ class GoBinary:
             if m:
                 return int(m.group(1))
         return 12
+
+    # -- itabs and static words (graceful deny builds `error` values from them) ---------------
+
+    @cached_property
+    def module_types(self) -> it.ModuleTypes:
+        """moduledata's types region and where it lists the itabs (gohook.gosym.itabs)."""
+        mdata = self.moduledata
+        if mdata is None:
+            raise it.ItabError(f"{self.path}: no moduledata: cannot list itabs")
+        try:
+            raw = self.image.read(mdata.address, it.MODULEDATA_PREFIX)
+        except AddressError as exc:
+            raise it.ItabError(f"{self.path}: moduledata at {mdata.address:#x}: {exc}", mdata.address) from exc
+        minor = self.go_minor if self._build_info_ok() else None
+        return it.parse_module_types(raw, mdata.address, it.layout_for(minor, raw, mdata.gofunc))
+
+    @cached_property
+    def itabs(self) -> tuple[it.Itab, ...]:
+        """Every itab the linker emitted, decoded (static addresses); ItabError when malformed."""
+        try:
+            return tuple(it.read_itabs(self.image.read, self.module_types))
+        except it.ItabError as exc:
+            raise it.ItabError(f"{self.path}: {exc}", exc.offset) from exc
+
+    def itab_address(self, concrete: str, interface: str) -> int | None:
+        """Static address of the itab for (concrete, interface), e.g. ("syscall.Errno", "error").
+
+        Names are the runtime's type strings. None when the binary holds no
+        such itab; ItabError when the itab list is malformed or ambiguous.
+        """
+        found = it.find_itab(self.itabs, concrete, interface)
+        return found.address if found else None
+
+    @cached_property
+    def static_uint64s(self) -> int:
+        """Static address of runtime.staticuint64s, found by content; StaticWordError when absent or ambiguous.
+
+        Several copies of the 2048 bytes are resolved by the symbol when the
+        binary has one, else refused.
+        """
+        regions = [(s.vaddr, self.image.section_bytes(s)) for s in self.image.sections
+                   if s.vaddr and s.size and not s.nobits and not s.executable]
+        hits = it.find_static_uint64s(regions)
+        if len(hits) == 1:
+            return hits[0]
+        symbol = self.image.symbol("runtime.staticuint64s")
+        if len(hits) > 1 and symbol in hits:
+            return symbol
+        if not hits:
+            raise it.StaticWordError(f"{self.path}: no runtime.staticuint64s table ({{0, 1, ..., 255}}) found")
+        where = ", ".join(f"{h:#x}" for h in hits)
+        raise it.StaticWordError(f"{self.path}: {len(hits)} copies of runtime.staticuint64s' bytes at {where}")
+
+    def static_uint64_address(self, value: int) -> int | None:
+        """Static address of a read-only-by-convention word holding `value` (0..255) inside
+        runtime.staticuint64s; None for values outside the table."""
+        if not 0 <= value < 256:
+            return None
+        return self.static_uint64s + 8 * value
 
     def _build_info_ok(self) -> bool:
         try:

@@ -6,8 +6,12 @@ static stages, in order) and inspection_document() turns the result into the
 
     {"binary": {"path", "go_version", "main_module", "pie", "stripped", "cgo"},
      "modules": [{"path", "version", "inferred", "functions", "capabilities": [...]}],
-     "hooks": [{"function", "capability", "address", "file_offset", "probe_offset"}],
+     "hooks": [{"function", "capability", "address", "file_offset", "probe_offset", "deny"}],
      "gaps": [{"kind", "module", "detail", "remedy", "function", "address", "syscalls": [{"nr", "name", "class"}]}]}
+
+A hook's `deny` says how a denied call returns under `action: error` (the catalog's ReturnPlan):
+{"kind": error|unset|empty|noop|kill, "values": "fd=-1, err=EPERM" ("-" for none), "registers":
+[{"at": "rax", "kind": const|errno_itab|errno_data, "value", "result"}]}.
 
 A gap's `function` is the module function at fault and `address` an example
 site in it (a call, a `syscall` or `lea` instruction), both empty/0 for
@@ -38,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from gohook.gosym import GoBinary
 
 if TYPE_CHECKING:
-    from gohook.sites.catalog import Catalog
+    from gohook.sites.catalog import Catalog, ReturnPlan
     from gohook.sites.hooks import HookReport
     from gohook.static.analysis import Analysis
     from gohook.static.callgraph import CallGraph
@@ -118,6 +122,7 @@ def inspection_document(ins: Inspection) -> dict[str, Any]:
         "probe_kind": s.probe.kind,
         "probe_note": s.probe.reason,
         "direct_caller_only": s.spec.direct_caller_only,
+        "deny": deny_document(s.spec.deny),
     } for s in ins.hooks.sites]
     from gohook.sites.syscalls import classify
 
@@ -142,6 +147,16 @@ def inspection_document(ins: Inspection) -> dict[str, Any]:
         "inlined_only": list(ins.hooks.inlined_only),
         "gaps": gaps,
         "timings": {k: round(v, 4) for k, v in ins.timings.items()},
+    }
+
+
+def deny_document(plan: ReturnPlan) -> dict[str, Any]:
+    """How a hook denies under `action: error`, as the `deny` of an inspect hook (see the module docstring)."""
+    return {
+        "kind": plan.kind.value,
+        "values": plan.values_text,
+        "registers": [{"at": str(w.at), "kind": w.kind.value, "value": w.value, "result": w.result}
+                      for w in plan.words],
     }
 
 

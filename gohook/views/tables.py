@@ -11,7 +11,8 @@ from typing import Any
 
 
 def inspection_renderables(doc: dict[str, Any]) -> list[Any]:
-    """Rich renderables for the `gohook inspect` document: binary panel, modules, hook points, gaps."""
+    """Rich renderables for the `gohook inspect` document: binary panel, modules, hook points (with how each
+    denies under `action: error`), gaps."""
     from rich.panel import Panel
     from rich.table import Table
     from rich.text import Text
@@ -37,11 +38,11 @@ def inspection_renderables(doc: dict[str, Any]) -> list[Any]:
     out.append(mt)
 
     ht = Table(title=f"Hook points ({len(doc['hooks'])})", title_justify="left")
-    for col in ("function", "capability", "address", "probe offset", "probe"):
+    for col in ("function", "capability", "address", "probe offset", "probe", "deny"):
         ht.add_column(col)
     for h in doc["hooks"]:
         ht.add_row(h["function"], h["capability"], f"{h['address']:#x}", f"{h['probe_offset']:#x}",
-                   h.get("probe_kind", ""))
+                   h.get("probe_kind", ""), deny_text(h.get("deny")))
     out.append(ht)
 
     gt = Table(title=f"Gaps ({len(doc['gaps'])}): what gohook cannot see", title_justify="left")
@@ -54,6 +55,14 @@ def inspection_renderables(doc: dict[str, Any]) -> list[Any]:
         gt.add_row(g["kind"], g["module"] or "(binary)", where, g["detail"], g["remedy"])
     out.append(gt)
     return out
+
+
+def deny_text(deny: dict[str, Any] | None) -> str:
+    """The `deny` column: "error: fd=-1, err=EPERM", "unset: value=\"\", found=false", "noop", "kill"."""
+    if not deny:
+        return ""
+    values = deny.get("values", "-")
+    return deny["kind"] + (f": {values}" if values and values != "-" else "")
 
 
 def pcs_renderables(doc: dict[str, Any]) -> list[Any]:

@@ -9,6 +9,7 @@ itself: a `push-rbp` probe must sit on a 0x55 byte, a stack-check branch on a
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -138,3 +139,35 @@ def test_bad_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert main(["inspect", str(bad), "--json"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("gohook: ")
+
+
+@pytest.mark.parametrize("mode", ["default", "stripped"])
+def test_hooks_say_how_they_deny(toolchain: gofixtures.Toolchain, mode: str) -> None:
+    """Every hook point carries its deny plan (issue 15) in --json, and the text table has a `deny` column."""
+    from rich.console import Console
+
+    from gohook.sites.catalog import GoVersion, load_catalog
+    from gohook.views.tables import inspection_renderables
+
+    _, doc = inspect_doc(toolchain, mode)
+    catalog = load_catalog()
+    version = GoVersion.parse(doc["binary"]["go_version"])
+    for h in doc["hooks"]:
+        plans = {str(s.deny) for s in catalog.hooks_named(h["function"], version)}
+        text = h["deny"]["kind"] + (f": {h['deny']['values']}" if h["deny"]["values"] != "-" else "")
+        assert text in plans, h
+    hooks = {h["function"]: h["deny"] for h in doc["hooks"]}
+    assert hooks["syscall.openat"] == {
+        "kind": "error", "values": "fd=-1, err=EPERM",
+        "registers": [{"at": "rax", "kind": "const", "value": -1, "result": "fd"},
+                      {"at": "rbx", "kind": "errno_itab", "value": 0, "result": "err.itab"},
+                      {"at": "rcx", "kind": "errno_data", "value": 1, "result": "err.data"}]}
+    assert (hooks["syscall.Getenv"]["kind"], hooks["syscall.Getenv"]["values"]) == ("unset", 'value="", found=false')
+    assert hooks["syscall.Syscall"]["values"] == "r1=-1, r2=0, err=EPERM"
+    console = Console(record=True, width=400)
+    for renderable in inspection_renderables(doc):
+        console.print(renderable)
+    table = console.export_text()
+    assert re.search(r"[│┃] *deny *[│┃]", table)
+    assert re.search(r"│ syscall\.openat .*│ error: fd=-1, err=EPERM *│", table)
+    assert re.search(r"│ syscall\.Setenv .*│ error: EPERM *│", table)

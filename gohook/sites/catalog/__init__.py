@@ -17,23 +17,36 @@ Typical use by the code that plans hook points and renders the BPF program::
         bit = catalog.capability(hook.capability).bit     # fixed capability, or
         hook.rule                                         # FlagRule / DestinationRule / ValueRule
         hook.argument                                     # what to read, where
+        hook.deny                                         # ReturnPlan: how `action: error` returns
     allowed = catalog.mask(["files", "network.connect"])  # policy -> u64 bitmask
 """
 
 from __future__ import annotations
 
-from gohook.sites.catalog.goabi import INT_REGISTERS, Location, Param, Register, parse_signature
+from gohook.sites.catalog.goabi import (
+    ERROR_TYPES,
+    INT_REGISTERS,
+    Location,
+    Param,
+    Register,
+    Result,
+    parse_results,
+    parse_signature,
+)
 from gohook.sites.catalog.loader import CAPSLOCK_NAMES, SCHEMA, load_catalog, parse_catalog
 from gohook.sites.catalog.model import (
     ALL,
     ALL_VERSIONS,
     ARG_WORDS,
+    EPERM,
     GAP_KINDS,
+    KILL_PLAN,
     ArgKind,
     ArgSpec,
     Capability,
     Catalog,
     CatalogError,
+    DenyKind,
     DestinationRule,
     FieldKind,
     FlagRule,
@@ -42,10 +55,13 @@ from gohook.sites.catalog.model import (
     HookEntry,
     HookSpec,
     Presence,
+    ReturnPlan,
+    ReturnWord,
     Rule,
     StructField,
     UnknownCapabilityError,
     ValueCase,
+    ValueKind,
     ValueRule,
     VersionRange,
 )
@@ -55,14 +71,18 @@ __all__ = [
     "ALL_VERSIONS",
     "ARG_WORDS",
     "CAPSLOCK_NAMES",
+    "EPERM",
+    "ERROR_TYPES",
     "GAP_KINDS",
     "INT_REGISTERS",
+    "KILL_PLAN",
     "SCHEMA",
     "ArgKind",
     "ArgSpec",
     "Capability",
     "Catalog",
     "CatalogError",
+    "DenyKind",
     "DestinationRule",
     "FieldKind",
     "FlagRule",
@@ -74,13 +94,18 @@ __all__ = [
     "Param",
     "Presence",
     "Register",
+    "Result",
+    "ReturnPlan",
+    "ReturnWord",
     "Rule",
     "StructField",
     "UnknownCapabilityError",
     "ValueCase",
+    "ValueKind",
     "ValueRule",
     "VersionRange",
     "load_catalog",
     "parse_catalog",
+    "parse_results",
     "parse_signature",
 ]

@@ -3,7 +3,23 @@
 Every mistake in the data raises one :class:`CatalogError` naming the file and the place
 ("catalog.yaml: hooks[3] syscall.openat.rule.mask: ..."), at load time: unknown keys, capabilities
 that do not exist, argument locations that disagree with the Go signature (re-derived with
-gohook.sites.catalog.goabi), overlapping per-release variants, and the like.
+gohook.sites.catalog.goabi), overlapping per-release variants, deny plans the function's results
+cannot carry, and the like.
+
+How a hook denies under ``action: error`` (its :class:`ReturnPlan`) is derived from the signature's
+results where that is mechanical, and stated by the entry's ``deny`` otherwise:
+
+* a function with an error result (``error``, or ``syscall.Errno`` for syscall.Syscall*) denies with
+  ``error``: the error is EPERM, pointer, string, slice, interface and bool results their zero value;
+  an integer result has no safe default (the generated wrappers return -1 for an fd, os's internal
+  ones 0), so ``deny: {kind: error, values: {fd: -1}}`` must state it, as the function's own failure
+  path returns it (an unnamed result is named by its position: ``{0: 0}``);
+* a function without results denies with ``noop``;
+* any other function needs an explicit ``deny: kill`` (the value cannot say "denied"), ``deny: unset``
+  (``(string, bool)``: syscall.Getenv) or ``deny: empty`` (one slice: syscall.Environ).
+
+Every word a plan sets must be returned in a register: a result on the stack (one that did not fit,
+or any result of an ABI0 function) is refused except for ``kill``.
 """
 
 from __future__ import annotations
@@ -17,16 +33,18 @@ from typing import Any
 
 import yaml
 
-from gohook.sites.catalog.goabi import Location, Param, parse_signature
+from gohook.sites.catalog.goabi import Location, Param, Result, integer_bits, parse_results, parse_signature
 from gohook.sites.catalog.model import (
     ALL,
     ARG_WORDS,
+    EPERM,
     GAP_KINDS,
     ArgKind,
     ArgSpec,
     Capability,
     Catalog,
     CatalogError,
+    DenyKind,
     DestinationRule,
     FieldKind,
     FlagRule,
@@ -35,9 +53,12 @@ from gohook.sites.catalog.model import (
     HookEntry,
     HookSpec,
     Presence,
+    ReturnPlan,
+    ReturnWord,
     Rule,
     StructField,
     ValueCase,
+    ValueKind,
     ValueRule,
     VersionRange,
 )
@@ -230,8 +251,9 @@ class _Loader:
         "direct_caller_only",
         "presence",
         "versions",
+        "deny",
     )
-    _VARIANT_KEYS = ("function", "signature", "arguments", "not_captured", "rule", "capability")
+    _VARIANT_KEYS = ("function", "signature", "arguments", "not_captured", "rule", "capability", "deny")
 
     def entry(self, raw: Any, index: int) -> HookEntry:
         name = raw.get("function", "?") if isinstance(raw, Mapping) else "?"
@@ -264,6 +286,7 @@ class _Loader:
         signature = self.string(m["signature"], f"{where}.signature")
         try:
             sig_name, params = parse_signature(signature, abi)
+            results = parse_results(signature, abi)
         except ValueError as e:
             raise self.fail(f"{where}.signature", str(e)) from None
         short = function.rsplit(".", 1)[-1]
@@ -306,7 +329,119 @@ class _Loader:
             reaches=reaches,
             why=self.string(m["why"], f"{where}.why"),
             go=go,
+            deny=self.deny(m.get("deny"), f"{where}.deny", results),
         )
+
+    # deny plans (action: error)
+
+    def deny(self, raw: Any, where: str, results: Sequence[Result]) -> ReturnPlan:
+        """The hook's :class:`ReturnPlan`: ``raw`` (the entry's ``deny``, None if absent) or derived."""
+        values: dict[str, int] = {}
+        if raw is None:
+            errors = [r for r in results if r.is_error]
+            if errors:
+                kind = DenyKind.ERROR
+            elif not results:
+                kind = DenyKind.NOOP
+            else:
+                types = ", ".join(r.type for r in results)
+                raise self.fail(where, f"the results ({types}) have no error to carry a denial: say how the "
+                                       "hook denies (deny: kill, unset or empty)")
+            explicit = False
+        else:
+            if isinstance(raw, str):
+                raw = {"kind": raw}
+            m = self.mapping(raw, where, ("kind",), ("values",))
+            kind_text = self.string(m["kind"], f"{where}.kind")
+            try:
+                kind = DenyKind(kind_text)
+            except ValueError:
+                kinds = ", ".join(k.value for k in DenyKind)
+                raise self.fail(f"{where}.kind", f"expected one of {kinds}, got {kind_text!r}") from None
+            if "values" in m:
+                if kind is not DenyKind.ERROR:
+                    raise self.fail(f"{where}.values", f"only an error deny takes values, not {kind.value}")
+                given = m["values"]
+                if not isinstance(given, Mapping):
+                    raise self.fail(f"{where}.values", f"expected a mapping of result to value, got {given!r}")
+                values = {str(k): self.integer(v, f"{where}.values.{k}") for k, v in given.items()}
+            explicit = True
+        return self.plan(kind, values, explicit, where, results)
+
+    def plan(self, kind: DenyKind, values: Mapping[str, int], explicit: bool, where: str,
+             results: Sequence[Result]) -> ReturnPlan:
+        """Check ``kind`` against the results and build the words to return."""
+        types = ", ".join(r.type for r in results) or "none"
+        if kind is DenyKind.KILL:
+            return ReturnPlan(kind, explicit=explicit)
+        if kind is DenyKind.NOOP:
+            if results:
+                raise self.fail(where, f"noop returns no value, but the function has results ({types})")
+            return ReturnPlan(kind, explicit=explicit)
+        for r in results:
+            if not r.in_registers:
+                at = ", ".join(map(str, r.words))
+                raise self.fail(where, f"result {r.label} ({r.type}) is returned on the stack ({at}), which the "
+                                       f"{kind.value} deny cannot write (only kill can deny this function)")
+        if kind is DenyKind.UNSET:
+            if [r.type for r in results] != ["string", "bool"]:
+                raise self.fail(where, f"unset needs results (string, bool), not ({types})")
+            return self._zero_plan(kind, results, ('""', "false"), explicit)
+        if kind is DenyKind.EMPTY:
+            if len(results) != 1 or not results[0].type.startswith("[]"):
+                raise self.fail(where, f"empty needs one slice result, not ({types})")
+            return self._zero_plan(kind, results, ("nil",), explicit)
+        errors = [r for r in results if r.is_error]
+        if len(errors) != 1:
+            raise self.fail(where, f"an error deny needs exactly one error result, the function returns ({types})")
+        by_label = {r.label: r for r in results}
+        for key in values:
+            label = f"#{key}" if key.isdigit() else key
+            r = by_label.get(label)
+            if r is None:
+                raise self.fail(f"{where}.values", f"the function has no result {key!r} ({types})")
+            if not r.is_integer:
+                raise self.fail(f"{where}.values.{key}", f"only integer results take a value; {r.type} is "
+                                                         "returned as its zero value")
+        given = {(f"#{k}" if k.isdigit() else k): v for k, v in values.items()}
+        words: list[ReturnWord] = []
+        shown: list[str] = []
+        for r in results:
+            if r.is_error:
+                if len(r.words) == 2:  # the error interface: (itab, data)
+                    words.append(ReturnWord(r.words[0], ValueKind.ERRNO_ITAB, 0, f"{r.label}.itab"))
+                    words.append(ReturnWord(r.words[1], ValueKind.ERRNO_DATA, EPERM, f"{r.label}.data"))
+                else:  # a bare syscall.Errno
+                    words.append(ReturnWord(r.words[0], ValueKind.CONST, EPERM, r.label))
+                text = "EPERM"
+            elif r.is_integer:
+                if r.label not in given:
+                    raise self.fail(where, f"say what integer result {r.label} ({r.type}) is on failure "
+                                           f"(deny: {{kind: error, values: {{{r.name or r.index}: ...}}}}), as the "
+                                           "function's own failure path returns it")
+                value = given[r.label]
+                self.check_fits(value, r.type, f"{where}.values.{r.name or r.index}")
+                words.append(ReturnWord(r.words[0], ValueKind.CONST, value, r.label))
+                text = str(value)
+            else:
+                words += [ReturnWord(w, ValueKind.CONST, 0, r.label) for w in r.words]
+                text = "false" if r.type == "bool" else '""' if r.type == "string" else "nil"
+            shown.append(f"{r.name}={text}" if r.name else text)
+        return ReturnPlan(kind, tuple(words), tuple(shown), EPERM, explicit)
+
+    @staticmethod
+    def _zero_plan(kind: DenyKind, results: Sequence[Result], texts: Sequence[str], explicit: bool) -> ReturnPlan:
+        words = tuple(ReturnWord(w, ValueKind.CONST, 0, r.label) for r in results for w in r.words)
+        shown = tuple(f"{r.name}={t}" if r.name else t for r, t in zip(results, texts, strict=True))
+        return ReturnPlan(kind, words, shown, None, explicit)
+
+    def check_fits(self, value: int, typ: str, where: str) -> None:
+        """An integer result value must fit its type; an unsigned one may be written -1 (all ones)."""
+        bits, signed = integer_bits(typ) or (64, True)
+        lo = -(1 << (bits - 1))
+        hi = (1 << (bits - 1)) - 1 if signed else (1 << bits) - 1
+        if not lo <= value <= hi:
+            raise self.fail(where, f"{value} does not fit a {typ}")
 
     def param(self, name: str, params: Sequence[Param], where: str) -> int:
         for i, p in enumerate(params):

@@ -14,6 +14,10 @@ Three details shape the model:
   variants; :meth:`Catalog.hooks_for` resolves one Go release's view.
 * ``direct_caller_only`` hooks count only when the physical function holding
   the return address at ``[rsp]`` is not standard-library code.
+* Every :class:`HookSpec` says how a denied call returns under ``action: error``
+  (issue 15): a :class:`ReturnPlan` of :class:`DenyKind` with the words to put
+  in the result registers (derived by the loader from the Go signature's
+  results, gohook.sites.catalog.goabi.parse_results, and the entry's ``deny``).
 """
 
 from __future__ import annotations
@@ -316,12 +320,95 @@ class Presence(Enum):
     NOT_INLINED = "not_inlined"  # normally inlined away; an out-of-line copy is hooked if present
 
 
+#: The errno a denied call reports: syscall.EPERM ("operation not permitted"; errors.Is(err, fs.ErrPermission)).
+EPERM = 1
+
+
+class DenyKind(Enum):
+    """How a hook's function returns when the policy denies the call with ``action: error``."""
+
+    ERROR = "error"  # returns at once: its error result EPERM, every other result its failure value
+    UNSET = "unset"  # an environment read: the variable reads as unset ("", false)
+    EMPTY = "empty"  # the whole environment: a nil slice (no variable)
+    NOOP = "noop"  # no result to set: returns at once, having done nothing
+    KILL = "kill"  # no result can say "denied" (a value read that cannot fail): the process is killed
+
+
+class ValueKind(Enum):
+    """What a result word of a :class:`ReturnPlan` is set to."""
+
+    CONST = "const"  # the integer ``value`` (two's complement in the register: :attr:`ReturnWord.word`)
+    ERRNO_ITAB = "errno_itab"  # the itab of (syscall.Errno, error), found in the binary
+    ERRNO_DATA = "errno_data"  # the address of a read-only word holding ``value`` (the errno), e.g. in
+    # runtime.staticuint64s (what Go's convT64 boxes a small Errno to) or a compiler static temp
+
+
+@dataclass(frozen=True)
+class ReturnWord:
+    """One register a denied call returns: where, what, and which result word it is ("err.itab")."""
+
+    at: Location
+    kind: ValueKind
+    value: int
+    result: str
+
+    @property
+    def word(self) -> int:
+        """The 64-bit register contents of a CONST word (-1 is 0xffff_ffff_ffff_ffff); 0 for the others."""
+        return self.value & 0xFFFF_FFFF_FFFF_FFFF if self.kind is ValueKind.CONST else 0
+
+    def __str__(self) -> str:
+        shown = str(self.value) if self.kind is ValueKind.CONST else self.kind.value
+        return f"{self.at}={shown}"
+
+
+@dataclass(frozen=True)
+class ReturnPlan:
+    """How a hook returns a denial (``action: error``): the kind and the result registers to set.
+
+    ``words`` covers every result word for ERROR, UNSET and EMPTY, in result
+    order (all in registers: the loader refuses a plan that would write a
+    stack result); NOOP has no result and KILL returns nothing. ``results``
+    shows each result's value as Go would print it ("fd=-1", "err=EPERM",
+    "nil"), for inspect and the docs; ``errno`` is EPERM for ERROR. The
+    returning itself is the same for every kind but KILL: RIP from [RSP],
+    RSP + 8, at the probe (which runs before the function touches the stack).
+    ``explicit``: stated by the catalog entry's ``deny``, not derived from
+    the signature.
+    """
+
+    kind: DenyKind
+    words: tuple[ReturnWord, ...] = ()
+    results: tuple[str, ...] = ()
+    errno: int | None = None
+    explicit: bool = False
+
+    @property
+    def values_text(self) -> str:
+        """ "fd=-1, err=EPERM"; "-" when nothing is returned (noop, kill)."""
+        return ", ".join(self.results) or "-"
+
+    @property
+    def registers_text(self) -> str:
+        """ "rax=-1, rbx=errno_itab, rcx=errno_data"; "-" when no register is set."""
+        return ", ".join(map(str, self.words)) or "-"
+
+    def __str__(self) -> str:
+        """ "error: fd=-1, err=EPERM", "noop", "kill"."""
+        return self.kind.value + (f": {self.values_text}" if self.results else "")
+
+
+#: The plan of a spec nobody gave one (only the loader builds specs, and it always does): fail closed.
+KILL_PLAN = ReturnPlan(DenyKind.KILL)
+
+
 @dataclass(frozen=True)
 class HookSpec:
     """A hook point as it applies to one Go release.
 
     Exactly one of ``capability`` and ``rule`` is set. ``arguments[0]`` is the
     argument events report; ``not_captured`` explains an empty tuple.
+    ``deny`` is how a denied call returns under ``action: error``.
     """
 
     function: str
@@ -336,6 +423,7 @@ class HookSpec:
     reaches: tuple[str, ...]
     why: str
     go: VersionRange  # the releases this resolved view is valid for
+    deny: ReturnPlan = KILL_PLAN
 
     @property
     def argument(self) -> ArgSpec | None:

@@ -1,0 +1,3 @@
+module example.com/errnoval
+
+go 1.19
