@@ -264,3 +264,63 @@ def test_bench_guard_counts_one_guard_run_per_guarded_call() -> None:
     # target only: the bystander is another file, never probed
     assert any(v[0] >= 1.0 for v in stats["getpid"]["target"]["programs_runs_and_ns_per_op"].values())
     assert all(v[0] < 0.1 for v in stats["getpid"]["bystander"]["programs_runs_and_ns_per_op"].values())
+
+
+def test_bench_argrules_patterns_put_the_allowing_pattern_last_and_deepest() -> None:
+    """bench/bench_argrules.py's pattern sets: the argument is allowed by the last pattern only (fnmatch, not
+    gohook, is the oracle: `*` never has to cross a '/' here), and in the deep case exactly MATCH_TRIES - 1
+    decoys have a literal prefix that starts the argument, so the kernel walks its whole chain."""
+    import fnmatch
+
+    import bench_argrules as ar
+
+    from gohook.bpf.abi import MATCH_TRIES
+
+    root = Path("/srv/bench")
+    arg_path = str(ar.stat_path(root))
+    for count in (1, 20, 200):
+        for deep in (False, True) if count >= MATCH_TRIES else (False,):
+            for patterns, arg in ((ar.env_patterns(count, deep), ar.ENV_NAME),
+                                  (ar.path_patterns(root, count, deep), arg_path)):
+                assert len(patterns) == len(set(patterns)) == count
+                assert fnmatch.fnmatchcase(arg, patterns[-1])
+                assert not any(fnmatch.fnmatchcase(arg, p) for p in patterns[:-1]), patterns
+                starts = [p for p in patterns[:-1] if arg.startswith(p.split("*")[0])]
+                assert len(starts) == (MATCH_TRIES - 1 if deep else 0), starts
+    with pytest.raises(ValueError):
+        ar.env_patterns(MATCH_TRIES - 1, True)
+
+
+@pytest.mark.bpf
+def test_bench_argrules_measures_one_hooked_call_per_loop_iteration() -> None:
+    """bench/bench_argrules.py, tiny: each loop iteration is one hooked call in every gohook configuration
+    (the kernel's counters), the deep case takes MATCH_TRIES trie lookups by the kernel's algorithm, the
+    scoped chain (argcheck and globmatch, tail calls counted in the hook's entry program) costs more BPF time
+    than the capability-only one, and both argument programs verified."""
+    _need_root()
+    if not gofixtures.toolchains():
+        pytest.skip("no Go toolchain installed: run scripts/setup.sh")
+    import json
+    import subprocess
+
+    from gohook.bpf.abi import MATCH_TRIES
+
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, str(root / "bench" / "bench_argrules.py"), "--rounds", "1", "--scale", "0.01",
+                          "--configs", "none,caps,scoped-20-deep", "--perf", "0", "--stats-runs", "1",
+                          "--no-variants", "--json"], capture_output=True, text=True, check=True, cwd=root).stdout
+    doc = json.loads(out)
+    assert doc["calls_per_run"] == {"getenv": 2000, "stat": 1000}
+    for op in ("getenv", "stat"):
+        assert doc["shapes"]["scoped-20-deep"][op]["lookups"] == MATCH_TRIES
+        assert doc["shapes"]["scoped-20-deep"][op]["trie_entries"] == 20
+        for config in ("caps", "scoped-20-deep"):
+            assert 1.0 <= doc["hooked_calls_per_call"][op][config] < 1.1  # the warm-up and start-up calls
+            acct = doc["bpf_stats"][op][config]
+            assert len(acct["entry"]) == 1 and all(e["runs_per_call"] >= 1.0 for e in acct["entry"].values())
+            assert acct["tail_call_run_cnt"] == {"gohook_argcheck": 0, "gohook_globmatch": 0}
+        assert doc["bpf_stats"][op]["scoped-20-deep"]["ns_per_call"] > doc["bpf_stats"][op]["caps"]["ns_per_call"]
+        assert len(doc["samples"][op]["none"]) == 1 and doc["samples"][op]["none"][0] > 0
+    assert doc["verified_insns"]["scoped-20-deep"]["gohook_argcheck"] > 0
+    assert doc["verified_insns"]["scoped-20-deep"]["gohook_globmatch"] > 0
+    assert "gohook_argcheck" not in doc["verified_insns"]["caps"]
