@@ -5,6 +5,7 @@
 | uprobes | a per-process uprobe on the probe helper's Go-style function entry | no hit, or [rsp] / R14 read wrong |
 | send-signal | bpf_send_signal(SIGKILL) from that uprobe | the helper survives or runs the body |
 | ring-buffer | BPF_RINGBUF_OUTPUT from that uprobe | it does not load, or no event arrives |
+| deny-path | loads a uprobe program writing a register | never: says if a graceful deny can return in BPF |
 
 They compile one small BPF program, gohook/bpf/c/doctor.bpf.c (the whole
 doctor takes about 0.7s here), and run the probe helper
@@ -287,7 +288,39 @@ def _ringbuf_check(session: _Session) -> Check:
                  f"({len(session.events)} other events)", RINGBUF_FIX)
 
 
-BPF_CHECKS = (("uprobes", "uprobes work"), ("send-signal", "bpf_send_signal"), ("ring-buffer", "ring buffer"))
+BPF_CHECKS = (("uprobes", "uprobes work"), ("send-signal", "bpf_send_signal"), ("ring-buffer", "ring buffer"),
+              ("deny-path", "graceful deny path"))
+#: DenyPath: how this kernel lets a denied call return an error (issue 15): the uprobe program writes the
+#: result registers itself (the kernel accepts context writes from uprobe programs), or gohook does it by
+#: ptrace at a signal stop
+DENY_IN_BPF = "bpf"
+DENY_BY_PTRACE = "ptrace"
+
+
+def deny_path(session: _Session) -> tuple[str, str]:
+    """(DENY_IN_BPF or DENY_BY_PTRACE, the verifier's word): whether this kernel loads a uprobe program that
+    writes its context's registers."""
+    err = [""]
+    with _stderr_to(err):
+        try:
+            session.bpf.load_func(b"doctor_ctxwrite", session.bcc.BPF.KPROBE)
+            refused: Exception | None = None
+        except Exception as exc:  # bcc raises bare Exceptions
+            refused = exc
+    if refused is None:
+        return DENY_IN_BPF, "the kernel accepts a uprobe program that writes its registers"
+    said = next((line.strip() for line in err[0].splitlines() if "bpf_context" in line or "invalid" in line),
+                _first_error(err[0], str(refused)))
+    return DENY_BY_PTRACE, f"the verifier refuses a uprobe program that writes its registers ({said})"
+
+
+def _deny_path_check(session: _Session) -> Check:
+    path, why = deny_path(session)
+    title = dict(BPF_CHECKS)["deny-path"]
+    if path == DENY_IN_BPF:
+        return Check.ok("deny-path", title, "a denied call can return its error from the uprobe program itself")
+    return Check.ok("deny-path", title, "a denied call returns its error through ptrace (gohook traces the "
+                    f"process and rewrites the registers at a signal stop): {why}")
 
 
 def _not_tried(reason: str, fix: str) -> list[Check]:
@@ -330,7 +363,10 @@ def _session_checks(session: _Session, ringbuf_problem: _Failed | None) -> list[
     t2 = time.monotonic()
     ring = _failed("ring-buffer", ringbuf_problem) if ringbuf_problem else _ringbuf_check(session)
     t3 = time.monotonic()
-    return [replace(uprobe, seconds=t1 - t0), replace(signal, seconds=t2 - t1), replace(ring, seconds=t3 - t2)]
+    deny = _deny_path_check(session)
+    t4 = time.monotonic()
+    return [replace(uprobe, seconds=t1 - t0), replace(signal, seconds=t2 - t1), replace(ring, seconds=t3 - t2),
+            replace(deny, seconds=t4 - t3)]
 
 
 def bpf_checks() -> list[Check]:

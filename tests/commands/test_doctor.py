@@ -27,7 +27,7 @@ from gohook.commands import doctor
 from gohook.commands import main as cli
 
 ALL_IDS = ["privileges", "bcc", "kernel-headers", "tracefs", "lockdown", "probe-limit", "uprobes", "send-signal",
-           "ring-buffer"]
+           "ring-buffer", "deny-path"]
 
 
 def _need_root() -> None:
@@ -82,8 +82,8 @@ def test_cli_doctor_text(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.bpf
 def test_bpf_checks_kill_and_read_for_real() -> None:
     _need_root()
-    uprobe, signal, ring = selftest.bpf_checks()
-    assert (uprobe.status, signal.status, ring.status) == (Status.OK,) * 3, (uprobe, signal, ring)
+    uprobe, signal, ring, deny = selftest.bpf_checks()
+    assert (uprobe.status, signal.status, ring.status, deny.status) == (Status.OK,) * 4, (uprobe, signal, ring, deny)
     assert "hit 1x" in uprobe.detail and "return address" in uprobe.detail
     assert "before the probed function's body ran" in signal.detail
 
@@ -265,3 +265,18 @@ def test_helper_runs_and_prints_from_the_target(helper: tuple[Path, ProbeHelper]
     path, spec = helper
     run = subprocess.run([str(path)], input=b"g", capture_output=True, timeout=10, check=False)
     assert (run.returncode, run.stdout) == (0, spec.output)
+
+
+def test_deny_path_on_this_kernel_is_ptrace() -> None:
+    """Issue 15: this kernel's verifier refuses uprobe programs that write their registers ("invalid
+    bpf_context access"; upstream accepts them after commit 7384893d970e), so a graceful deny must go through
+    ptrace; the doctor says which path the machine uses, with the verifier's own words."""
+    _need_root()
+    checks = {c.id: c for c in selftest.run_checks()}
+    deny = checks["deny-path"]
+    assert deny.status is Status.OK
+    release = tuple(int(x) for x in os.uname().release.split(".")[:2])
+    if release == (6, 18):  # the machines this suite runs on
+        assert "through ptrace" in deny.detail and "bpf_context" in deny.detail, deny.detail
+    else:
+        assert "ptrace" in deny.detail or "uprobe program itself" in deny.detail, deny.detail

@@ -8,7 +8,11 @@
  *                at [RSP] read with bpf_probe_read_user; with -DDOCTOR_RINGBUF
  *                it also sends that record through a BPF ring buffer;
  *   doctor_kill  bpf_send_signal(SIGKILL), gohook's enforcement: the helper
- *                must die before the probed function's body runs.
+ *                must die before the probed function's body runs;
+ *   doctor_ctxwrite  writes a result register of its context (only loaded,
+ *                never attached): whether the verifier accepts it decides how
+ *                a graceful deny (issue 15, `action: error`) returns an error
+ *                from a probed function: in BPF, or by ptrace from gohook.
  * Without -DDOCTOR_RINGBUF the program also loads on kernels without ring
  * buffers (before 5.8), so that check can fail on its own.
  *
@@ -56,5 +60,11 @@ int doctor_kill(struct pt_regs *ctx)
 	u32 zero = 0;
 	s64 r = bpf_send_signal(9);
 	signal_ret.update(&zero, &r);
+	return 0;
+}
+
+int doctor_ctxwrite(struct pt_regs *ctx)
+{
+	ctx->ax = (u64)-1; /* what a denied call would return */
 	return 0;
 }
