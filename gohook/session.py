@@ -56,7 +56,7 @@ from typing import TYPE_CHECKING, Any
 from gohook.errors import GohookError
 from gohook.events.decode import decode_events
 from gohook.events.symbolize import UNATTRIBUTED, EventRecord, Symbolizer
-from gohook.gosym import GoBinary
+from gohook.gosym import STD, GoBinary
 from gohook.policy.format import Action, CapabilityNames, Mode, Policy, load_policy
 from gohook.policy.learn import Learner, LearnScope
 from gohook.views.jsonlines import LineOutput
@@ -98,7 +98,9 @@ class AttachOptions:
     (gohook.plan.model.SENTINEL_SETTINGS); learned_policy: learn mode writes
     the learned policy to this file (None: to stdout, unless JSON output);
     learn_scope: what the learned policy keeps of each call (argument
-    patterns, or only the capability: gohook.policy.learn.LearnScope).
+    patterns, or only the capability: gohook.policy.learn.LearnScope);
+    allow_unmatched: accept policy module rules that match no module of the
+    binary (else a typo'd module name is an error, not a silent `default`).
     """
 
     binary: str
@@ -113,6 +115,7 @@ class AttachOptions:
     learned_policy: str | None = None
     learn_scope: LearnScope = LearnScope.ARGUMENTS
     integrity_interval: float = 0.5
+    allow_unmatched: bool = False  # accept module rules that match no module of the binary
 
     @property
     def as_json(self) -> bool:
@@ -416,11 +419,33 @@ def prepare(options: AttachOptions, progress: Progress | None = None) -> tuple[G
     with progress.step("reading the binary"):
         binary = GoBinary.open(options.binary)
         hooks = find_hook_sites(binary, catalog)
+    if not options.allow_unmatched:
+        refuse_unmatched(policy, binary)
     with progress.step("building the plan"):
         build = build_plan(binary, hooks, catalog, policy, options.mode, options.sentinel)
     for fn, why in build.skipped:
         log.info("hook %s not attached: %s", fn, why)
     return binary, build
+
+
+def refuse_unmatched(policy: Policy, binary: GoBinary) -> None:
+    """A module rule that matches no module of the binary is a typo until said otherwise: the module it meant
+    would run under `default` (issue 17: a misspelt node_exporter module got killed). AttachUsageError naming
+    the rule's line, with the closest module of the binary."""
+    import difflib
+
+    from gohook.policy.generate import unmatched_patterns
+
+    modules = sorted({binary.module_of(f.name) for f in binary.functions} - {STD})
+    bad = unmatched_patterns(policy, modules)
+    if not bad:
+        return
+    rule = bad[0]
+    close = difflib.get_close_matches(rule.pattern, modules, n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    more = f", and {len(bad) - 1} more rule{'s' * (len(bad) > 2)}" if len(bad) > 1 else ""
+    raise AttachUsageError(f"{policy.path}:{rule.line}: module {rule.pattern!r} matches no module of "
+                           f"{binary.path}{hint}{more}; fix the policy, or pass --allow-unmatched")
 
 
 def _preflight() -> None:

@@ -79,3 +79,16 @@ def test_options_defaults_and_exit_status() -> None:
     assert (o.mode, o.output, o.sentinel, o.as_json) == (Mode.ENFORCE, OutputFormat.TEXT, "auto", False)
     assert AttachOptions(binary="app", output=OutputFormat.JSON).as_json
     assert exit_status(0) == 0 and exit_status(3) == 3 and exit_status(-9) == 137
+
+
+def test_a_policy_module_that_matches_nothing_is_refused(capapp: Path, tmp_path: Path) -> None:
+    """Issue 17: a typo'd module name would leave the module it meant under `default`; attach refuses it with
+    the rule's line and the closest module of the binary, unless allow_unmatched."""
+    policy = tmp_path / "typo.yaml"
+    policy.write_text("version: 1\nmodules:\n  example.com/capapp: [all]\n  github.com/evil/telemetri: [env.read]\n")
+    with pytest.raises(AttachUsageError, match=r"typo.yaml:4: module 'github.com/evil/telemetri' matches no module "
+                                               r".*\(did you mean github.com/evil/telemetry\?\)"):
+        prepare(AttachOptions(binary=str(capapp), policy=str(policy), mode=Mode.AUDIT, sentinel="off"))
+    _b, build = prepare(AttachOptions(binary=str(capapp), policy=str(policy), mode=Mode.AUDIT, sentinel="off",
+                                      allow_unmatched=True))
+    assert "github.com/evil/telemetry" in build.plan.modules

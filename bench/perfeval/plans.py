@@ -41,7 +41,8 @@ HOT_PACKAGES = ("runtime", "internal/", "syscall", "os", "sync", "time", "io", "
 
 def shipped(binary: Path, policy: Path, mode: str = "enforce", sentinel: str = "auto") -> tuple[GoBinary, PlanBuild]:
     """What `gohook attach --binary BINARY --policy POLICY --mode MODE --sentinel SENTINEL` plans."""
-    options = AttachOptions(binary=str(binary), policy=str(policy), mode=Mode(mode), sentinel=sentinel)
+    options = AttachOptions(binary=str(binary), policy=str(policy), mode=Mode(mode), sentinel=sentinel,
+                            allow_unmatched=True)
     return prepare(options, Progress(enabled=False))
 
 

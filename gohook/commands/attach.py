@@ -2,6 +2,7 @@
 
     gohook attach --binary APP --policy P.yaml [--mode enforce|audit|learn] [--pid PID]...
                   [--json] [--duration SECONDS] [-o FILE] [--learn-scope arguments|capabilities]
+                  [--allow-unmatched]
                   [-- CMD ARGS...]
 
 The command turns its arguments into gohook.session.AttachOptions and runs
@@ -31,7 +32,7 @@ def options_from(args: argparse.Namespace) -> AttachOptions:
     return AttachOptions(binary=args.binary, policy=args.policy, mode=Mode(args.mode), pids=tuple(args.pid),
                          cmd=tuple(cmd), duration=args.duration, report_allowed=args.report_allowed,
                          sentinel=args.sentinel, output=output, learned_policy=args.output,
-                         learn_scope=LearnScope(args.learn_scope))
+                         learn_scope=LearnScope(args.learn_scope), allow_unmatched=args.allow_unmatched)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,5 +71,8 @@ def register(sub: Any) -> None:
                    help="learn mode: `arguments` (default) writes scoped rules with the arguments seen (exact "
                         "names, IP:port, paths; many paths under one directory become DIR/* or DIR/**); "
                         "`capabilities` allows each capability seen with any argument")
+    p.add_argument("--allow-unmatched", action="store_true",
+                   help="accept policy module rules that match no module of the binary (a typo there would "
+                        "otherwise leave the misspelt module under `default`: attach refuses it)")
     p.add_argument("cmd", nargs=argparse.REMAINDER, help="-- CMD ARGS: start CMD once every probe is attached")
     p.set_defaults(run=run)
