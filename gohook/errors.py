@@ -43,6 +43,10 @@ class NotGoBinaryError(BinaryError):
     """The ELF file holds no Go function table."""
 
 
+class UnsupportedArchError(BinaryError):
+    """The binary is for another architecture than the one gohook's machine-code analysis and BPF read (amd64)."""
+
+
 class PclntabError(BinaryError):
     """The Go function table (pclntab) is malformed."""
 

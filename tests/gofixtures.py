@@ -65,6 +65,7 @@ MODES: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
     "stripped": ({"CGO_ENABLED": "0"}, ("-ldflags=-s -w",)),
     "pie": ({"CGO_ENABLED": "0"}, ("-buildmode=pie",)),
     "cgo": ({"CGO_ENABLED": "1"}, ()),
+    "arm64": ({"CGO_ENABLED": "0", "GOARCH": "arm64"}, ()),  # cross-compiled: what gohook must refuse cleanly
 }
 
 BUILD_TIMEOUT = 1800  # seconds; a cold std build with -buildmode=pie on 2 cores takes minutes

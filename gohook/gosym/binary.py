@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from gohook.errors import AddressError, BuildInfoError, NotGoBinaryError, PclntabError
+from gohook.errors import AddressError, BuildInfoError, NotGoBinaryError, PclntabError, UnsupportedArchError
 from gohook.gosym import buildinfo as bi
 from gohook.gosym import itabs as it
 from gohook.gosym import moduledata as md
@@ -395,6 +395,21 @@ class GoBinary:
         return self.module_of(function_name) == STD
 
     # -- layout facts ----------------------------------------------------------------
+
+    #: ELF e_machine -> Go's GOARCH name
+    ARCHES = {"EM_X86_64": "amd64", "EM_AARCH64": "arm64", "EM_386": "386", "EM_ARM": "arm", "EM_RISCV": "riscv64",
+              "EM_PPC64": "ppc64", "EM_S390": "s390x", "EM_MIPS": "mips", "EM_LOONGARCH": "loong64"}
+
+    @property
+    def arch(self) -> str:
+        """The binary's architecture as GOARCH names it (the ELF machine name when Go has none for it)."""
+        return self.ARCHES.get(str(self.image.machine), str(self.image.machine))
+
+    def require_amd64(self, what: str) -> None:
+        """Raise UnsupportedArchError unless the binary is amd64: `what` needs amd64 machine code or registers."""
+        if self.arch != "amd64":
+            raise UnsupportedArchError(f"{self.path} is an {self.arch} binary: {what} reads amd64 machine code and "
+                                       "registers; gohook supports amd64 binaries only")
 
     @property
     def is_pie(self) -> bool:

@@ -106,6 +106,7 @@ def inlined_function_names(binary: GoBinary) -> frozenset[str]:
 
 
 def find_hook_sites(binary: GoBinary, catalog: Catalog) -> HookReport:
+    binary.require_amd64("finding hook sites (and so inspect, policy generate and attach)")
     version, assumed = binary_go_version(binary, catalog)
     by_name = binary.functions_by_name
     sites: list[HookSite] = []

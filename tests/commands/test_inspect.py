@@ -1,0 +1,26 @@
+"""`gohook inspect` (and the other commands that read machine code) on binaries it cannot analyse."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gofixtures
+import pytest
+
+from gohook.commands import main as cli
+
+
+@pytest.mark.parametrize("command", [["inspect"], ["policy", "generate"], ["attach", "--policy", "POLICY"]])
+def test_an_arm64_binary_gets_one_line_and_no_analysis(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                       command: list[str]) -> None:
+    """Issue 17 §3: hook sites, static analysis and the BPF program read amd64 code and registers; an arm64
+    binary (cross-compiled from the same source) is refused with one line and status 2, never analysed
+    wrongly (it used to be: every module reaching nothing) nor attached to."""
+    binary = gofixtures.build(gofixtures.live_toolchain("1.27"), "capapp", "arm64")
+    policy = tmp_path / "p.yaml"
+    policy.write_text("version: 1\nmodules: {}\n")
+    argv = [a.replace("POLICY", str(policy)) for a in command]
+    argv = [*argv, str(binary)] if command[0] != "attach" else ["attach", "--binary", str(binary), *argv[1:]]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is an arm64 binary" in err[0] and "amd64 binaries only" in err[0], err
