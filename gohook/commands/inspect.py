@@ -22,11 +22,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(json.dumps(doc, separators=(",", ":")) + "\n")
         return 0
-    from rich.console import Console
+    from gohook.views.tables import inspection_renderables, output_console
 
-    from gohook.views.tables import inspection_renderables
-
-    console = Console()
+    console = output_console()
     for r in inspection_renderables(doc):
         console.print(r)
     return 0

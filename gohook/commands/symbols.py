@@ -20,11 +20,13 @@ def run(path: str, *, pcs: list[int], as_json: bool) -> int:
         sys.stdout.write(json.dumps(doc, separators=(",", ":")))
         sys.stdout.write("\n")
         return 0
-    from rich.console import Console  # imported here: the JSON path stays fast
+    from gohook.views.tables import (  # (rich: not on the JSON path)
+        functions_renderables,
+        output_console,
+        pcs_renderables,
+    )
 
-    from gohook.views.tables import functions_renderables, pcs_renderables
-
-    console = Console()
+    console = output_console()
     for r in pcs_renderables(doc) if pcs else functions_renderables(path, doc):
         console.print(r)
     return 0

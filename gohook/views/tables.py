@@ -9,6 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
+#: the width tables are laid out for when stdout is not a terminal (a pipe, a file): rich would take 80 and cut
+#: module paths ("github.com/prome…"); tables are as wide as their content up to this
+PIPE_WIDTH = 4096
+
+
+def output_console() -> Any:
+    """The rich Console for stdout: the terminal's width on a terminal, else wide enough never to cut a cell."""
+    import sys
+
+    from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=PIPE_WIDTH)
+
 
 def inspection_renderables(doc: dict[str, Any]) -> list[Any]:
     """Rich renderables for the `gohook inspect` document: binary panel, modules, hook points (with how each
@@ -26,7 +39,7 @@ def inspection_renderables(doc: dict[str, Any]) -> list[Any]:
              f"cgo: {'yes' if b['cgo'] else 'no'}"]
     flags += [f"{k}={settings[k]}" for k in ("-buildmode", "-ldflags", "GOARCH", "-tags") if k in settings]
     head.append("   ".join(flags))
-    out: list[Any] = [Panel(head, title="gohook inspect", title_align="left")]
+    out: list[Any] = [Panel(head, title="gohook inspect", title_align="left", expand=False)]
 
     mt = Table(title="Modules and the capabilities their code reaches", title_justify="left")
     for col in ("module", "version", "functions", "capabilities", "indirect calls"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import gofixtures
@@ -24,3 +25,15 @@ def test_an_arm64_binary_gets_one_line_and_no_analysis(tmp_path: Path, capsys: p
     assert cli.main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "is an arm64 binary" in err[0] and "amd64 binaries only" in err[0], err
+
+
+def test_tables_to_a_pipe_are_not_cut(capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 17 §6: stdout that is not a terminal got rich's 80 columns, and module paths came out as
+    "github.com/prome…". Now every cell is whole: no ellipsis, and every hook point's full name is there."""
+    binary = gofixtures.build(gofixtures.live_toolchain("1.27"), "capapp")
+    assert cli.main(["inspect", str(binary)]) == 0
+    out = capsys.readouterr().out
+    assert "…" not in out
+    assert cli.main(["inspect", "--json", str(binary)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert all(h["function"] in out for h in doc["hooks"]) and all(m["path"] in out for m in doc["modules"])
