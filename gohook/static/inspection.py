@@ -180,5 +180,13 @@ def pcs_document(binary: GoBinary, pcs: list[int]) -> dict[str, Any]:
     for pc in pcs:
         frames = [{"function": fr.function, "file": fr.file, "line": fr.line, "inlined": fr.inlined}
                   for fr in binary.frames(pc, return_address=True)]
+        if not frames:
+            # frames() elides wrapper functions, as the runtime's tracebacks do; a PC inside one (issue 17 §5:
+            # 228 of 1,378 sampled PCs of the docker CLI) would have no frame, where runtime.CallersFrames and
+            # runtime.FuncForPC name the wrapper itself: its physical function, then
+            f = binary.function_at(pc - 1)
+            if f is not None:
+                file, line = binary.line_at(pc - 1)
+                frames = [{"function": f.name, "file": file, "line": line, "inlined": False}]
         out.append({"pc": pc, "frames": frames})
     return {"pcs": out}

@@ -37,3 +37,20 @@ def test_tables_to_a_pipe_are_not_cut(capsys: pytest.CaptureFixture[str]) -> Non
     assert cli.main(["inspect", "--json", str(binary)]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert all(h["function"] in out for h in doc["hooks"]) and all(m["path"] in out for m in doc["modules"])
+
+
+def test_symbols_pc_inside_a_wrapper_names_the_wrapper(capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 17 §5: logical-frame expansion elides wrapper functions as the runtime's tracebacks do, so a PC
+    inside one had no frame at all; runtime.FuncForPC names the wrapper itself, and so does `symbols --pc`."""
+    from gohook.gosym import GoBinary
+
+    path = gofixtures.build(gofixtures.live_toolchain("1.27"), "capapp")
+    binary = GoBinary.open(path)
+    wrapper_id = max(f.func_id for f in binary.functions)  # FuncIDWrapper: the last funcID of every release
+    wrappers = [f for f in binary.functions if f.func_id == wrapper_id and f.end - f.entry > 8
+                and not binary.frames(f.entry + 5)][:20]  # elided by the expansion
+    assert wrappers, "the fixture has wrappers whose PCs expand to nothing"
+    argv = ["symbols", str(path), "--json"] + [a for f in wrappers for a in ("--pc", hex(f.entry + 5))]
+    assert cli.main(argv) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [p["frames"][0]["function"] if p["frames"] else None for p in doc["pcs"]] == [f.name for f in wrappers]
