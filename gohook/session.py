@@ -39,6 +39,7 @@ on without (docs/architecture.md).
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import inspect
 import logging
@@ -355,6 +356,24 @@ def _own_processes(*others: int | None) -> list[int]:
     return [os.getpid(), *tids, -os.getpgrp(), *(p for p in others if p is not None)]
 
 
+#: seconds learn mode waits for the command to stop after SIGTERM (what a service manager gives it)
+LEARN_STOP_GRACE = 10.0
+
+
+def _stop_gracefully(child: subprocess.Popen[bytes], init: int | None, pump: Callable[[], None]) -> bool:
+    """Learn mode's end: SIGTERM to the command (the processes under the namespace's init), events still
+    handled (pump) while it shuts down, until it exits or LEARN_STOP_GRACE passes (issue 17 §1: a SIGKILL
+    here hid etcd's own shutdown handler from learning, and the enforced service was killed at its first
+    stop). True when it exited within the grace; the caller's kill then does nothing."""
+    for pid in _descendants(init) if init is not None else []:
+        with contextlib.suppress(OSError):  # (gone already)
+            os.kill(pid, signal.SIGTERM)
+    end = time.monotonic() + LEARN_STOP_GRACE
+    while child.poll() is None and time.monotonic() < end:
+        pump()
+    return child.poll() is not None
+
+
 def _descendants(pid: int) -> list[int]:
     """Every process below pid (host pids), parents before children."""
     out: list[int] = []
@@ -565,6 +584,11 @@ def run_session(options: AttachOptions, *, on_record: Callable[[EventRecord], No
                     break
                 if deadline is not None and time.monotonic() >= deadline:
                     break
+            if plan.mode is Mode.LEARN and child is not None and child.poll() is None:
+                graceful = _stop_gracefully(child, init, lambda: handle(attached.poll(100)))
+                print(f"gohook: learn mode: stopped {options.cmd[0]} with SIGTERM"
+                      + ("" if graceful else f", then SIGKILL ({LEARN_STOP_GRACE:.0f}s later)")
+                      + " (its shutdown path is in the learned policy)", file=sys.stderr)
             handle(attached.drain())
             counters = attached.counters()
         finally:

@@ -57,3 +57,20 @@ def test_learn_then_enforce(tmp_path: Path) -> None:
     denied = attach("--binary", str(app), "--policy", str(learned), "--json", "--", str(app), "read", str(other))
     assert denied.returncode == 137, denied.stderr
     assert "read 7 bytes" not in denied.stdout
+
+
+def test_stopping_learn_mode_learns_the_shutdown_path(tmp_path: Path) -> None:
+    """Issue 17 §1: the end of a learn run (here --duration) stops the command with SIGTERM and keeps observing
+    while it shuts down, so what its shutdown handler does is learned (a SIGKILL hid it, and the enforced
+    service was then killed at its first stop); the command's own status (0), not 137, is reported."""
+    _require_root()
+    app = tmp_path / "argscope"
+    shutil.copy2(gofixtures.build(gofixtures.live_toolchain("1.27"), "argscope", "default"), app)
+    learned = tmp_path / "learned.yaml"
+    proc = attach("--binary", str(app), "--mode", "learn", "--duration", "3", "-o", str(learned), "--", str(app),
+                  "until-term", "ACME_SHUTDOWN_HOOK")
+    assert proc.returncode == 0, proc.stderr
+    assert "stopped" in proc.stderr and "with SIGTERM" in proc.stderr and "SIGKILL" not in proc.stderr, proc.stderr
+    policy = load_policy(learned, VOCAB)
+    env = policy.scopes_of("github.com/acme/config").get("env.read")
+    assert env is not None and [p.text for p in env] == ["ACME_SHUTDOWN_HOOK"], learned.read_text()

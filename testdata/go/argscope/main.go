@@ -6,7 +6,9 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/signal"
 	"strconv"
+	"syscall"
 
 	"github.com/acme/config"
 )
@@ -61,6 +63,13 @@ func main() {
 		}
 	case "indirect":
 		err = config.Indirect(a[0])
+	case "until-term":
+		// a service's shutdown path: on SIGTERM, config reads a variable, then main exits 0
+		stop := make(chan os.Signal, 1)
+		signal.Notify(stop, syscall.SIGTERM)
+		fmt.Println("serving")
+		<-stop
+		fmt.Printf("shutdown %q\n", config.Getenv(a[0]))
 	case "hammer":
 		n, _ := strconv.Atoi(a[2])
 		err = config.Hammer(a[0], a[1], n)
