@@ -269,7 +269,7 @@ GLOBKEY: Final = CStruct("gohook_globkey", (
     ("prefixlen", "I"), ("module", "H"), ("cap", "B"), ("arg_class", "B"), ("data", f"{GLOB_DATA}s"),
 ))
 #: arg_globs value (struct gohook_globval): the prefix's length and its GLOB_ALTS globs.
-GLOBVAL: Final = CStruct("gohook_globval", (("plen", "I"), ("pad", "I"), *(
+GLOBVAL: Final = CStruct("gohook_globval", (("plen", "I"), ("lastslash", "i"), *(
     field for i in range(GLOB_ALTS) for field in (
         (f"alt[{i}].kind", "I"), (f"alt[{i}].pattern", "I"), (f"alt[{i}].suffix_len", "I"),
         (f"alt[{i}].suffix", f"{SUFFIX_MAX}s")))))

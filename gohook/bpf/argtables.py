@@ -83,7 +83,7 @@ class ArgTables:
         out = []
         for (module, cap, cls, prefix), alts in sorted(self.globs.items(), key=lambda kv: repr(kv[0])):
             key = GLOBKEY.format.pack(32 + 8 * len(prefix), module, cap, int(cls), prefix)
-            fields: list[object] = [len(prefix), 0]
+            fields: list[object] = [len(prefix), prefix.rfind(b"/")]
             for i in range(GLOB_ALTS):
                 a = alts[i] if i < len(alts) else None
                 fields += [int(a.kind), a.pattern, len(a.suffix), a.suffix] if a else [0, 0, 0, b""]

@@ -22,6 +22,10 @@ SHIM = r"""
 #include "lib/argbytes.h"
 int clean_path(const unsigned char *src, unsigned len) { return gohook_clean_path(src, len); }
 int has_nul(const unsigned char *src, unsigned len) { return gohook_has_nul(src, len); }
+unsigned long long clean_tail(const unsigned char *src, unsigned len, unsigned from)
+{
+	return gohook_clean_tail(src, len, from);
+}
 """
 
 
@@ -72,3 +76,32 @@ def test_clean_path_at_word_boundaries(lib: ctypes.CDLL, data: bytes) -> None:
 @given(st.binary(max_size=GLOB_DATA))
 def test_has_nul(lib: ctypes.CDLL, data: bytes) -> None:
     assert bool(lib.has_nul(_buffer(data), len(data))) == (b"\0" in data)
+
+
+_clean_parts = st.sampled_from(["a", "etc", ".x", "x.", "...", "ab.cd", "conf.d", ""])
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(_clean_parts, min_size=1, max_size=30), st.data())
+def test_clean_tail_after_a_clean_prefix(lib: ctypes.CDLL, parts: list[str], data: st.DataObject) -> None:
+    """What the glob step does for a path: its first bytes equal the literal prefix of the longest matching
+    entry, a prefix of a clean pattern, so only the words from 3 bytes before that prefix's end are tested.
+    Whatever follows the prefix, the verdict and the last '/' (or, with none in the tail, the prefix's own
+    last '/') are the full model's."""
+    clean = ("/" + "/".join(parts)).encode()
+    assume_clean = clean_path_last_slash(clean) >= 0
+    if not assume_clean:
+        return
+    plen = data.draw(st.integers(min_value=1, max_value=len(clean)))
+    tail = data.draw(st.sampled_from([b"", b"/", b"/.", b"/..", b"/./x", b"//", b"x/../y", b"/\0", b".", b"..",
+                                      b"a/b", b"/c.yaml"]))
+    path = clean[:plen] + tail
+    if len(path) > GLOB_DATA:
+        return
+    frm = (plen - 3) // 8 if plen > 3 else 0
+    r = int(lib.clean_tail(_buffer(path), len(path), frm))
+    want = clean_path_last_slash(path)
+    assert bool(r & 1) == (want < 0), (path, plen)
+    if want >= 0:
+        last = (r >> 8) - 1 if r >> 8 else clean[:plen].rfind(b"/")
+        assert last == want, (path, plen, r)

@@ -210,7 +210,7 @@ struct gohook_globalt {
 };
 struct gohook_globval {
 	__u32 plen;      /* bytes of data in the prefix */
-	__u32 pad;
+	__s32 lastslash; /* index of the last '/' in the prefix; -1: none (the argument's, when its tail has none) */
 	struct gohook_globalt alt[GOHOOK_GLOB_ALTS];
 };
 struct gohook_addrkey {

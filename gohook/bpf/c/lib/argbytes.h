@@ -103,6 +103,56 @@ static __always_inline __u64 gohook_clean_words(const __u8 *src, __u32 len, cons
 	return (bad != 0) | (8 * lw + idx) << 8;
 }
 
+/* The clean-path test of the words from `from` on, for an argument whose bytes before 8 * from + 3 are known
+ * clean (a literal prefix of a clean pattern, which the argument's first bytes equal): the previous word only
+ * shifts its bytes in. Bit 0 of the result: "not clean"; bits 8..: 1 + the index of the last '/' in the words
+ * tested, 0 when they hold none. One exit per word (the word holding the argument's end is the last tested). */
+static __always_inline __u64 gohook_clean_tail(const __u8 *src, __u32 len, __u32 from)
+{
+	__u64 bad = 0, ps = 0, psx = 0, pd = 0, lm = 0, lw = 0;
+	if (from) {
+		__u64 x = gohook_word(src, from - 1), v = gohook_valid_bytes(from - 1, len);
+		ps = gohook_zero_bytes(x ^ GOHOOK_BYTES('/')) & v;
+		pd = gohook_zero_bytes(x ^ GOHOOK_BYTES('.')) & v;
+		psx = ps | (GOHOOK_HIGHS & ~v);
+	}
+	for (__u32 i = 0; i < GOHOOK_ARGBYTES_WORDS; i++) {
+		__u32 w = from + i;
+		if (w > len / 8)
+			break;
+		__u64 x = gohook_word(src, w), v = gohook_valid_bytes(w, len);
+		__u64 s = gohook_zero_bytes(x ^ GOHOOK_BYTES('/')) & v;
+		__u64 d = gohook_zero_bytes(x ^ GOHOOK_BYTES('.')) & v;
+		__u64 sx = s | (GOHOOK_HIGHS & ~v);
+		bad |= gohook_zero_bytes(x) & v;
+		__u64 s1 = s << 8 | ps >> 56, d1 = d << 8 | pd >> 56, d2 = d << 16 | pd >> 48;
+		__u64 sx2 = sx << 16 | psx >> 48, sx3 = sx << 24 | psx >> 40;
+		bad |= s & s1;
+		bad |= sx & d1 & sx2;
+		bad |= sx & d1 & d2 & sx3;
+		__u64 nz = 1 - GOHOOK_IS0(s >> 7);
+		lm += (s - lm) * nz;
+		lw += (w - lw) * nz;
+		ps = s;
+		psx = sx;
+		pd = d;
+	}
+	if (!lm)
+		return bad != 0;
+	__u64 idx = 0;
+	if (lm >> 32) {
+		idx += 4;
+		lm >>= 32;
+	}
+	if (lm >> 16) {
+		idx += 2;
+		lm >>= 16;
+	}
+	if (lm >> 8)
+		idx += 1;
+	return (bad != 0) | (8 * lw + idx + 1) << 8;
+}
+
 /* The index of the last '/' of src[0..len) when it is a clean absolute path; -1 when it is not. */
 static __always_inline int gohook_clean_path(const __u8 *src, __u32 len)
 {

@@ -79,12 +79,14 @@ static __always_inline int gohook_glob_alt(const struct gohook_globalt *a, const
 }
 
 /* The pattern (1 + index) that allows k->data[0..len) for k's module, capability and class; 0: none.
- * last_slash: see gohook_clean_path (-1 for names). */
-static __always_inline __u32 gohook_glob_match(struct gohook_globkey *k, __u32 len, int last_slash)
+ * last_slash: see gohook_clean_path (-1 for names); first: the entry of the longest prefix when the caller
+ * looked it up already (NULL: not yet). */
+static __always_inline __u32 gohook_glob_match(struct gohook_globkey *k, __u32 len, int last_slash,
+						struct gohook_globval *first)
 {
 	k->prefixlen = 32 + 8 * len;
 	for (int t = 0; t < GOHOOK_MATCH_TRIES; t++) {
-		struct gohook_globval *v = arg_globs.lookup(k);
+		struct gohook_globval *v = t == 0 && first ? first : arg_globs.lookup(k);
 		if (!v)
 			return 0;
 		__u32 plen = v->plen;
@@ -285,10 +287,24 @@ static __always_inline int gohook_glob_step(struct pt_regs *ctx, struct gohook_e
 {
 	__u32 len = w->len, cls = w->gk.arg_class;
 	int last = -1;
+	struct gohook_globval *first = 0;
 	if (cls == GOHOOK_AC_PATH || cls == GOHOOK_AC_UNIX) {
-		last = gohook_clean_path(w->gk.data, len);
-		if (last < 0)
+		/* the longest literal prefix first: the argument's bytes up to it are that prefix, clean (the pattern
+		 * is), so the byte tests need only the words from 3 bytes before its end (issue 14: the cost of a
+		 * path's check was its length) */
+		if (len == 0 || len > GOHOOK_GLOB_DATA || w->gk.data[0] != '/')
 			return gohook_arg_finish(ctx, ev, 0);
+		w->gk.prefixlen = 32 + 8 * len;
+		first = arg_globs.lookup(&w->gk);
+		if (!first)
+			return gohook_arg_finish(ctx, ev, 0);
+		__u32 plen = first->plen;
+		if (plen > len)
+			return gohook_arg_finish(ctx, ev, 0);
+		__u64 r = gohook_clean_tail(w->gk.data, len, plen > 3 ? (plen - 3) / 8 : 0);
+		if (r & 1)
+			return gohook_arg_finish(ctx, ev, 0);
+		last = r >> 8 ? (int)(r >> 8) - 1 : first->lastslash; /* none in the tail: the prefix's last */
 	} else if (gohook_has_nul(w->gk.data, len)) {
 		return gohook_arg_finish(ctx, ev, 0);
 	}
@@ -298,7 +314,7 @@ static __always_inline int gohook_glob_step(struct pt_regs *ctx, struct gohook_e
 	w->last = last;
 	len = *(volatile __u32 *)&w->len;
 	last = *(volatile __s32 *)&w->last;
-	__u32 p = gohook_glob_match(&w->gk, len, last);
+	__u32 p = gohook_glob_match(&w->gk, len, last, first);
 	if (!p)
 		return gohook_arg_finish(ctx, ev, 0);
 	if (!w->pattern)
