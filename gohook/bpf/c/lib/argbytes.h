@@ -4,9 +4,9 @@
  * hold a NUL? Byte by byte, each test is a loop over the argument whose cost the verifier pays for every
  * byte position and the process for every call (issue 14 measured ~0.7 us for 240 bytes). Here a word of
  * 8 bytes is tested at once with the exact zero-byte trick (0x80 in each byte of x that is 0, no borrow
- * false positives), over the words the argument needs (in buckets of constant size, so each loop has a
- * constant bound), and without a jump that depends on the data inside a loop (the verifier would queue
- * one state per byte).
+ * false positives), over the words the argument needs (a path: only those after its longest matching
+ * literal prefix, gohook_clean_tail; a name: in buckets of constant size), and without a jump that
+ * depends on the data inside a loop (the verifier would queue one state per byte).
  *
  * Plain C over __u64: tests/bpf/test_argbytes.py compiles this header with gcc for the host and checks it
  * against gohook.bpf.argtables.clean_path_last_slash (the model) on generated paths. Buffers are read up
@@ -63,46 +63,6 @@ static __always_inline __u64 gohook_word(const __u8 *src, __u32 w)
 	return x;
 }
 
-/* The clean-path test over the first `words` words of src (words > the last word holding a byte of the
- * argument, so that its end is seen): bit 0 of the result says "not clean"; bits 8.. the index of the last
- * '/'. */
-static __always_inline __u64 gohook_clean_words(const __u8 *src, __u32 len, const __u32 words)
-{
-	__u64 bad = 0, ps = 0, psx = 0, pd = 0, lm = 0, lw = 0;
-	for (__u32 w = 0; w < words; w++) {
-		__u64 x = gohook_word(src, w), v = gohook_valid_bytes(w, len);
-		__u64 s = gohook_zero_bytes(x ^ GOHOOK_BYTES('/')) & v;
-		__u64 d = gohook_zero_bytes(x ^ GOHOOK_BYTES('.')) & v;
-		__u64 sx = s | (GOHOOK_HIGHS & ~v); /* '/' or past the end: where a segment ends */
-		bad |= gohook_zero_bytes(x) & v;     /* a NUL */
-		/* byte j of these: the byte 1, 2, 3 before j (the previous word's last bytes shift in) */
-		__u64 s1 = s << 8 | ps >> 56, d1 = d << 8 | pd >> 56, d2 = d << 16 | pd >> 48;
-		__u64 sx2 = sx << 16 | psx >> 48, sx3 = sx << 24 | psx >> 40;
-		bad |= s & s1;                    /* "//" */
-		bad |= sx & d1 & sx2;             /* "/./", or "/." at the end */
-		bad |= sx & d1 & d2 & sx3;        /* "/../", or "/.." at the end */
-		__u64 nz = 1 - GOHOOK_IS0(s >> 7); /* this word holds a '/' */
-		lm += (s - lm) * nz;
-		lw += (w - lw) * nz;
-		ps = s;
-		psx = sx;
-		pd = d;
-	}
-	/* the highest 0x80 of lm: its byte index */
-	__u64 idx = 0;
-	if (lm >> 32) {
-		idx += 4;
-		lm >>= 32;
-	}
-	if (lm >> 16) {
-		idx += 2;
-		lm >>= 16;
-	}
-	if (lm >> 8)
-		idx += 1;
-	return (bad != 0) | (8 * lw + idx) << 8;
-}
-
 /* The clean-path test of the words from `from` on, for an argument whose bytes before 8 * from + 3 are known
  * clean (a literal prefix of a clean pattern, which the argument's first bytes equal): the previous word only
  * shifts its bytes in. Bit 0 of the result: "not clean"; bits 8..: 1 + the index of the last '/' in the words
@@ -153,21 +113,14 @@ static __always_inline __u64 gohook_clean_tail(const __u8 *src, __u32 len, __u32
 	return (bad != 0) | (8 * lw + idx + 1) << 8;
 }
 
-/* The index of the last '/' of src[0..len) when it is a clean absolute path; -1 when it is not. */
+/* The index of the last '/' of src[0..len) when it is a clean absolute path; -1 when it is not (the whole
+ * argument tested: gohook_clean_tail from word 0). */
 static __always_inline int gohook_clean_path(const __u8 *src, __u32 len)
 {
 	if (len == 0 || len > GOHOOK_GLOB_DATA || src[0] != '/')
 		return -1;
-	__u64 r;
-	if (len < 4 * 8) /* words: one past the argument's last byte */
-		r = gohook_clean_words(src, len, 4);
-	else if (len < 8 * 8)
-		r = gohook_clean_words(src, len, 8);
-	else if (len < 16 * 8)
-		r = gohook_clean_words(src, len, 16);
-	else
-		r = gohook_clean_words(src, len, GOHOOK_ARGBYTES_WORDS);
-	return r & 1 ? -1 : (int)(r >> 8);
+	__u64 r = gohook_clean_tail(src, len, 0);
+	return r & 1 ? -1 : (int)(r >> 8) - 1; /* (the first byte is a '/': one is always found) */
 }
 
 /* Whether a NUL is in data[0..len), over the first `words` words. */

@@ -79,7 +79,7 @@ static __always_inline int gohook_glob_alt(const struct gohook_globalt *a, const
 }
 
 /* The pattern (1 + index) that allows k->data[0..len) for k's module, capability and class; 0: none.
- * last_slash: see gohook_clean_path (-1 for names); first: the entry of the longest prefix when the caller
+ * last_slash: the index of the last '/' of a path (gohook_clean_tail), -1 for names; first: the entry of the longest prefix when the caller
  * looked it up already (NULL: not yet). */
 static __always_inline __u32 gohook_glob_match(struct gohook_globkey *k, __u32 len, int last_slash,
 						struct gohook_globval *first)
@@ -163,7 +163,7 @@ static __always_inline int gohook_unix_prepare(struct gohook_argwork *w, const _
 		return 0;
 	/* a path's sun_path ends at its first NUL: count the bytes before it */
 	__u64 stop = 0, upto = 0, cut = nul_terminated && cls == GOHOOK_AC_UNIX;
-	for (__u32 j = 0; j < GOHOOK_GLOB_DATA; j++) { /* (no jump: see gohook_clean_path) */
+	for (__u32 j = 0; j < GOHOOK_GLOB_DATA; j++) { /* (no jump: see lib/argbytes.h) */
 		__u32 at = off + j;
 		asm volatile("" : "+r"(at));
 		__u8 ch = arg[at & (GOHOOK_ARG_MAX - 1)];
