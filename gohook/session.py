@@ -47,7 +47,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -64,8 +63,10 @@ from gohook.views.jsonlines import LineOutput
 from gohook.views.progress import Progress
 
 if TYPE_CHECKING:
+    from gohook.attach.returns import DenyReturns
+    from gohook.attach.tracer import Tracer
     from gohook.bpf.integrity import Tamper
-    from gohook.bpf.loader import Counters
+    from gohook.bpf.loader import Attached, Counters
     from gohook.bpf.render import ProgramOptions
     from gohook.plan.build import PlanBuild
     from gohook.plan.model import EnforcementPlan
@@ -179,13 +180,14 @@ class ProbeGuard:
 
 
 def _namespace_init(argv: list[str]) -> None:
-    """The `-- CMD` wrapper: `python -I -S -c SOURCE GOHOOK_PID CMD ARGS...` (standard library only).
+    """The `-- CMD` wrapper: `python -I -S -c SOURCE HOLD_FD GOHOOK_PID CMD ARGS...` (standard library only).
 
     This process (the wrapper, a child of gohook) sets its death signal,
     checks that gohook is still its parent, unshares the PID namespace and
     forks the namespace's init (pid 1), which sets its own death signal,
     checks that the wrapper is still alive (a pipe only the wrapper writes),
-    mounts a private /proc, forks and execs CMD (pid 2), reaps every orphan
+    mounts a private /proc, forks CMD (pid 2), which waits for a byte on HOLD_FD
+    (gohook traces it meanwhile, under action error) and execs, reaps every orphan
     and exits with CMD's status when CMD exits (128+N for signal N); the
     wrapper exits with the init's. The kernel then kills whatever is left in
     the namespace. SIGINT, SIGTERM, SIGHUP and SIGQUIT are ignored by both
@@ -206,6 +208,7 @@ def _namespace_init(argv: list[str]) -> None:
         code = os.waitstatus_to_exitcode(wait_status)
         return 128 - code if code < 0 else code
 
+    hold, argv = int(argv[0]), argv[1:]
     for s in quiet:
         signal.signal(s, signal.SIG_IGN)
     libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
@@ -236,11 +239,15 @@ def _namespace_init(argv: list[str]) -> None:
         if cmd == 0:
             for s in (*quiet, signal.SIGPIPE, signal.SIGXFSZ):
                 signal.signal(s, signal.SIG_DFL)
+            if os.read(hold, 1) != b"x":  # gohook traces this process first (action error), then says go
+                os._exit(128 + signal.SIGKILL)  # gohook is gone, or refused
+            os.close(hold)
             try:
                 os.execvp(argv[1], argv[1:])
             except OSError as exc:
                 print(f"gohook: cannot run {argv[1]}: {exc.strerror}", file=sys.stderr)
             os._exit(127)
+        os.close(hold)
         while True:
             pid, wait_status = os.wait()  # orphans of the namespace are reaped here too
             if pid == cmd:
@@ -249,12 +256,29 @@ def _namespace_init(argv: list[str]) -> None:
     os._exit(status(os.waitpid(init, 0)[1]))
 
 
-def _start_in_namespace(cmd: tuple[str, ...], as_json: bool) -> subprocess.Popen[bytes]:
-    """Start cmd under _namespace_init; the Popen is the wrapper (its status is the command's)."""
+def _start_in_namespace(cmd: tuple[str, ...], as_json: bool) -> tuple[subprocess.Popen[bytes], int]:
+    """Start cmd under _namespace_init; the Popen is the wrapper (its status is the command's). CMD waits
+    before its exec until a byte "x" is written to the returned pipe end (_release_command): gohook traces it
+    first under action error, so that its every thread is traced from its first instruction."""
     source = inspect.getsource(_namespace_init) + "\nimport sys\n_namespace_init(sys.argv[1:])\n"
-    # with --json, stdout carries only JSON lines: the child's own output goes to stderr
-    return subprocess.Popen([sys.executable, "-I", "-S", "-c", source, str(os.getpid()), *cmd],
-                            stdout=sys.stderr.fileno() if as_json else None)
+    hold_r, hold_w = os.pipe()
+    try:
+        # with --json, stdout carries only JSON lines: the child's own output goes to stderr
+        wrapper = subprocess.Popen([sys.executable, "-I", "-S", "-c", source, str(hold_r), str(os.getpid()), *cmd],
+                                   stdout=sys.stderr.fileno() if as_json else None, pass_fds=(hold_r,))
+    except BaseException:
+        os.close(hold_w)
+        raise
+    finally:
+        os.close(hold_r)
+    return wrapper, hold_w
+
+
+def _release_command(hold_w: int) -> None:
+    """Let the held command exec (see _start_in_namespace)."""
+    with contextlib.suppress(OSError):
+        os.write(hold_w, b"x")
+    os.close(hold_w)
 
 
 def _children(pid: int) -> list[int]:
@@ -272,76 +296,45 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-_PTRACE_CONT, _PTRACE_DETACH, _PTRACE_SEIZE, _PTRACE_INTERRUPT, _PTRACE_LISTEN = 7, 17, 0x4206, 0x4207, 0x4208
-_PTRACE_O_EXITKILL = 0x100000
-_PTRACE_EVENT_STOP = 128
-_WALL = 0x40000000
+def _tracer(plan: EnforcementPlan, attached: Attached, targets: bool) -> tuple[Tracer, DenyReturns] | None:
+    """The session's ptrace tracer (gohook.attach.tracer), in enforce mode with targets: --pid targets are
+    leashed (fail closed: they die with gohook) and, under action error, every thread of every target is
+    traced so that a denied call returns an error (gohook.attach.returns) instead of killing."""
+    if plan.mode is not Mode.ENFORCE or not targets:
+        return None
+    from gohook.attach.returns import DenyReturns
+    from gohook.attach.tracer import Tracer
+
+    returns = DenyReturns(plan, attached.take_deny_mark)
+
+    def on_error(message: str) -> None:
+        print(f"gohook: ERROR: {message}", file=sys.stderr)
+
+    return Tracer(returns.registers, attached.set_traced, on_error), returns
 
 
-class PidLeash(threading.Thread):
-    """Fail closed for a --pid target: trace its main thread with PTRACE_O_EXITKILL, pass its signals on.
+def _trace_target(tracer: Tracer, pid: int, plan: EnforcementPlan, what: str) -> None:
+    """Trace one target: every thread under action error, else its main thread (the leash); a warning when
+    it cannot be traced (it then keeps running if gohook dies, and its denials kill)."""
+    why = tracer.add(pid, all_threads=plan.error_action)
+    if why:
+        extra = "; action error: its denied calls kill it" if plan.error_action else ""
+        print(f"gohook: WARNING: {what}: cannot trace it ({why}): it keeps running if gohook dies "
+              f"(not fail-closed){extra}", file=sys.stderr)
+    elif plan.error_action:
+        print(f"gohook: action error: tracing every thread of {what} (pid {pid}); a denied call returns "
+              "an error there (other processes of the binary are killed instead)", file=sys.stderr)
 
-    The kernel SIGKILLs a tracee with PTRACE_O_EXITKILL when its tracer thread exits, so if gohook dies
-    (SIGKILL included) the target dies before it runs another instruction. Tracing costs a stop of the
-    main thread for each signal delivered to it (Go's preemption SIGURG, SIGPROF ...), which this thread
-    passes on unchanged; group stops (SIGSTOP) stay stops (PTRACE_LISTEN). stop() detaches: the target
-    runs on. Written with ctypes rather than python-ptrace: four requests and a wait loop, and the tracer
-    must be one long-lived thread of ours (ptrace links are per thread).
-    """
 
-    def __init__(self, pid: int) -> None:
-        super().__init__(daemon=True, name=f"gohook-leash-{pid}")
-        self.pid = pid
-        self.error = ""  # why the target could not be leashed ("" once it is)
-        self.ready = threading.Event()
-        self._stopping = threading.Event()
-        import ctypes
-
-        self._libc = ctypes.CDLL(None, use_errno=True)
-        self._libc.ptrace.restype = ctypes.c_long
-        self._libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
-        self._errno = ctypes.get_errno
-
-    def _ptrace(self, request: int, data: int = 0) -> int:
-        return int(self._libc.ptrace(request, self.pid, None, data or None))
-
-    def run(self) -> None:
-        if self._ptrace(_PTRACE_SEIZE, _PTRACE_O_EXITKILL) != 0:
-            self.error = os.strerror(self._errno())
-            self.ready.set()
-            return
-        self.ready.set()
-        detaching = False
-        while True:
-            if self._stopping.is_set() and not detaching:
-                detaching = self._ptrace(_PTRACE_INTERRUPT) == 0
-                if not detaching:
-                    return  # gone
-            try:
-                pid, status = os.waitpid(self.pid, os.WNOHANG | _WALL)
-            except ChildProcessError:
-                return  # the target is gone
-            if pid == 0:
-                self._stopping.wait(0.002)
-                continue
-            if not os.WIFSTOPPED(status):
-                return  # exited or killed
-            sig, event = os.WSTOPSIG(status), status >> 16
-            if event == _PTRACE_EVENT_STOP:
-                if detaching and sig == signal.SIGTRAP:
-                    self._ptrace(_PTRACE_DETACH)  # our interrupt: leave it running, untraced
-                    return
-                self._ptrace(_PTRACE_LISTEN)  # a group stop (SIGSTOP ...): stays stopped until SIGCONT
-            elif detaching:
-                self._ptrace(_PTRACE_DETACH, sig)  # the pending signal goes with the detach
-                return
-            else:
-                self._ptrace(_PTRACE_CONT, sig)  # a signal for the target: deliver it unchanged
-
-    def stop(self) -> None:
-        """Detach (the target keeps running) and end the thread."""
-        self._stopping.set()
-        self.join(10)
+def _report_tracer(tracer: Tracer, returns: DenyReturns) -> None:
+    """The tracer's numbers, at the session's end."""
+    stats = tracer.stats()
+    counts = returns.counts
+    if counts.returned or counts.mismatched:
+        print(f"gohook: {counts.returned} denied calls returned an error"
+              + (f", {counts.mismatched} could not be (killed)" if counts.mismatched else ""), file=sys.stderr)
+    log.info("gohook: tracer: %d stops (%.1f/s), %d signals passed on, %.0f us handling per stop", stats.stops,
+             stats.per_second(), stats.passed, stats.handling_seconds / stats.stops * 1e6 if stats.stops else 0)
 
 
 def _own_processes(*others: int | None) -> list[int]:
@@ -535,23 +528,25 @@ def run_session(options: AttachOptions, *, on_record: Callable[[EventRecord], No
             state = ViewState(binary=options.binary, mode=plan.mode.value, hooks=attached.probe_count)
             view = LiveView(state)
             on_record = state.add
-        leashes = [PidLeash(pid) for pid in options.pids] if plan.mode is Mode.ENFORCE else []
+        traced = _tracer(plan, attached, bool(options.pids or options.cmd))
+        tracer = traced[0] if traced is not None else None
         try:
             if view is not None:
                 view.__enter__()
             init: int | None = None
-            for leash in leashes:
-                leash.start()
-                leash.ready.wait(10)
-                if leash.error:
-                    print(f"gohook: WARNING: --pid {leash.pid}: cannot trace it ({leash.error}): it keeps running "
-                          "if gohook dies (not fail-closed)", file=sys.stderr)
+            if tracer is not None:
+                tracer.start()
+                for pid in options.pids:
+                    _trace_target(tracer, pid, plan, f"--pid {pid}")
             if options.cmd:
-                child = _start_in_namespace(options.cmd, options.as_json)
+                child, hold = _start_in_namespace(options.cmd, options.as_json)
                 init, cmd_pid = _command_pid(child)
+                if tracer is not None and plan.error_action and cmd_pid is not None:
+                    _trace_target(tracer, cmd_pid, plan, options.cmd[0])
+                _release_command(hold)
                 print(f"gohook: started {' '.join(options.cmd)} (pid {cmd_pid or child.pid})", file=sys.stderr)
             deliver = on_record if on_record is not None else out.emit
-            guard = ProbeGuard(plan, options.binary, plan.mode is Mode.ENFORCE and plan.action is Action.KILL)
+            guard = ProbeGuard(plan, options.binary, plan.mode is Mode.ENFORCE and plan.action is not Action.AUDIT)
 
             def check_probes() -> None:
                 nonlocal init
@@ -592,8 +587,10 @@ def run_session(options: AttachOptions, *, on_record: Callable[[EventRecord], No
             handle(attached.drain())
             counters = attached.counters()
         finally:
-            for leash in leashes:
-                leash.stop()
+            if traced is not None:
+                attached.detach_probes()  # no new denial, then the SIGSYS stops in flight are served (the marks)
+                traced[0].stop()
+                _report_tracer(*traced)
             if child is not None and child.poll() is None:
                 child.kill()  # fail closed: the wrapper's death kills the namespace's init, and with it the command
                 child.wait()

@@ -113,6 +113,8 @@ FIXTURES: dict[str, Fixture] = {
     "gapsapp": Fixture("gapsapp", GO_TESTDATA / "gapsapp", "."),  # gaps inspect names (tests/static/test_gaps.py)
     "argscope": Fixture("argscope", GO_TESTDATA / "argscope", "."),  # argument-scoped rules (test_argument_rules)
     "errnoval": Fixture("errnoval", GO_TESTDATA / "errnoval", "."),  # the runtime's EPERM words (gosym/test_itabs)
+    "denyapp": Fixture("denyapp", GO_TESTDATA / "denyapp", "."),  # graceful deny, issue 15 (test_denyapp_baseline)
+    "traceapp": Fixture("traceapp", GO_TESTDATA / "traceapp", "."),  # the ptrace tracer (tests/attach/test_tracer.py)
 }
 ORACLE_FIXTURE = Fixture("oracle", GO_TESTDATA / "oracle", ".")
 MODPROXY_SOURCE = GO_TESTDATA / "modproxy"

@@ -2,7 +2,8 @@
 
 Stages, in pipeline order (docs/architecture.md):
 
-    gosym -> attribution -> sites -> static -> policy -> plan -> bpf -> events -> views -> session -> commands
+    gosym -> attribution -> sites -> static -> policy -> plan -> bpf -> attach -> events -> views -> session ->
+    commands
 
 A module may import from its own stage or an earlier one. `gohook.errors` and
 `gohook.bpf.abi` (the Python mirror of the C ABI) are the base every stage may
@@ -19,8 +20,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "gohook"
 
-STAGES: tuple[str, ...] = ("gosym", "attribution", "sites", "static", "policy", "plan", "bpf", "events", "views",
-                           "session", "commands")
+STAGES: tuple[str, ...] = ("gosym", "attribution", "sites", "static", "policy", "plan", "bpf", "attach", "events",
+                           "views", "session", "commands")
 BASE = frozenset({"gohook.errors", "gohook.bpf.abi"})
 TOP_LEVEL_FILES = frozenset({"__init__", "__main__", "errors", "session"})
 

@@ -57,6 +57,8 @@ ARGCHECK_SLOT: Final = 12
 GLOBMATCH_SLOT: Final = 13
 #: Bytes of an argument the argument-pattern tries can match (longer ones match nothing).
 GLOB_DATA: Final = 240
+#: The signal that hands a denied call to gohook's tracer (action error; lib/deny.h).
+SIGSYS: Final = 31
 #: Globs sharing one literal prefix (one arg_globs entry).
 GLOB_ALTS: Final = 4
 #: Bytes of a glob's literal suffix.
@@ -141,17 +143,26 @@ class RuleTestKind(enum.IntEnum):
     TYPE = 7  # bit (args[a] & 0xf) of operand: socket(2)'s type is one of a set
 
 
+class ActionCode(enum.IntEnum):
+    """module_action values (GOHOOK_ACT_*): what a violation of the module does in enforce mode."""
+
+    KILL = 0
+    ERROR = 1
+    AUDIT = 2
+
+
 def handler_slot(kind: HookKind, direct: bool) -> int:
     """The `handler` array slot of the handler program for hook points of this kind (GOHOOK_HANDLER_SLOT)."""
     return int(kind) * 2 + int(direct)
 
 
 class Decision(enum.IntEnum):
-    """gohook_event.decision (GOHOOK_ALLOW, _DENY, _AUDIT)."""
+    """gohook_event.decision (GOHOOK_ALLOW, _DENY, _AUDIT, _ERROR)."""
 
     ALLOW = 0  # allowed, or unattributed and allowed
     DENY = 1  # violation; SIGKILL was sent
     AUDIT = 2  # violation; only recorded
+    ERROR = 3  # violation; the call returns a denial (action error, through gohook's tracer)
 
     @property
     def label(self) -> str:
@@ -179,6 +190,7 @@ class EventFlag(enum.IntFlag):
     SITE = 1 << 14  # a `syscall` instruction in the module's own code
     TRUSTED = 1 << 15  # a trusted module's frame was on the stack
     ARG_SCOPED = 1 << 16  # decided by the argument (argument-scoped grant): `pattern` names the one that matched
+    KILL_FALLBACK = 1 << 17  # action error could not be applied (process not traced, ...): killed instead
 
 
 class CounterIndex(enum.IntEnum):
@@ -195,6 +207,7 @@ class CounterIndex(enum.IntEnum):
     SYSCALLS = 8  # capability system calls the sentinel decided (no hook point covered them)
     COVERED = 9  # capability system calls inside a hooked call (left to the hook)
     EXEMPT = 10  # capability system calls of the runtime itself, or of std cgo calls
+    ERRORS = 11  # denials handed to the tracer to return as an error (SIGSYS sent)
 
 
 #: Entries of the `counters` map.
@@ -212,6 +225,7 @@ ENUM_PREFIXES: Final[Mapping[str, str]] = MappingProxyType({
     "RuleTestKind": "GOHOOK_T_",
     "ArgClass": "GOHOOK_AC_",
     "GlobKind": "GOHOOK_GLOB_",
+    "ActionCode": "GOHOOK_ACT_",
 })
 
 
@@ -281,6 +295,12 @@ ADDRKEY: Final = CStruct("gohook_addrkey", (
 ADDRVAL: Final = CStruct("gohook_addrval", (
     ("prefixlen", "I"), ("any_port", "I"), *((f"ports[{i}]", "H") for i in range(ADDR_PORTS)),
     *((f"patterns[{i}]", "I") for i in range(ADDR_PORTS)),
+))
+
+#: deny_marks value (struct gohook_denymark): a denied call the tracer returns from (lib/deny.h).
+DENYMARK: Final = CStruct("gohook_denymark", (
+    ("resume_ip", "Q"), ("resume_sp", "Q"), ("bp", "Q"), ("bias", "Q"), ("probe_ip", "Q"), ("time_ns", "Q"),
+    ("hook_id", "I"), ("tgid", "I"),
 ))
 
 #: The fixed part of struct gohook_event, before arg[] and frames[]: fields in declaration order, struct codes.

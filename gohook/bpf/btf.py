@@ -248,6 +248,8 @@ FILEOPEN_FIELDS: tuple[tuple[str, str, str, int], ...] = (
     ("GOHOOK_KO_SB_MAGIC", "super_block", "s_magic", 8),
     # the sentinel: is the current system call an i386 one (TS_COMPAT in the task's thread_info.status)?
     ("GOHOOK_KO_TASK_TI_STATUS", "task_struct", "thread_info.status", 4),
+    # action error (lib/deny.h): does the thread block SIGSYS (the call would run before the signal)?
+    ("GOHOOK_KO_TASK_BLOCKED", "task_struct", "blocked", 8),
 )
 
 

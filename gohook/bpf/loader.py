@@ -27,6 +27,7 @@ own creation does, before package initialization).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes as ct
 import logging
 import os
@@ -39,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gohook.bpf.abi import ARGCHECK_SLOT, GLOBMATCH_SLOT, SYSRULE, CounterIndex, handler_slot
+from gohook.bpf.abi import ARGCHECK_SLOT, DENYMARK, GLOBMATCH_SLOT, SYSRULE, CounterIndex, handler_slot
 from gohook.bpf.argtables import ArgTables, build_arg_tables
 from gohook.bpf.errors import AttachError, BpfUnavailableError, CompileError, VerifierError
 from gohook.bpf.render import (
@@ -91,6 +92,7 @@ class Counters:
     syscalls: int = 0  # capability system calls the sentinel decided (no hook point covered them)
     covered: int = 0  # capability system calls inside a hooked call (left to the hook)
     exempt: int = 0  # capability system calls of the runtime itself, or of C code no module called
+    errors: int = 0  # denials handed to the tracer to return as an error (action error)
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +198,10 @@ class Attached:
         self._fill(b"range_deny", t.range_deny, ct.c_uint64)
         self._fill(b"page_first", t.page_first, ct.c_uint32)
         self._fill(b"module_mask", t.module_mask, ct.c_uint64)
+        if t.module_action:
+            self._fill(b"module_action", t.module_action, ct.c_uint32)
+        if self.plan.error_action:
+            self._fill(b"hook_deny", t.hook_deny, ct.c_uint32)
         if t.range_flags:
             self._fill(b"range_flags", t.range_flags, ct.c_uint32)
         rules = self._bpf[b"sys_rules"]
@@ -385,6 +391,35 @@ class Attached:
         table = self._bpf[b"guarded"]
         for pid in (-1, *pids):
             table[ct.c_uint32(pid & 0xFFFFFFFF)] = ct.c_uint8(1)
+
+    def set_traced(self, tgid: int, traced: bool) -> None:
+        """Tell the program whether gohook's tracer holds every thread of tgid (action error: only then may a
+        denial be returned as an error; else it kills). A no-op when no module's action is error."""
+        if self._bpf is None or not self.plan.error_action:
+            return
+        table = self._bpf[b"traced"]
+        key = ct.c_uint32(tgid)
+        if traced:
+            table[key] = ct.c_uint32(1)
+        else:
+            with contextlib.suppress(KeyError):
+                del table[key]
+
+    def take_deny_mark(self, tid: int) -> dict[str, int] | None:
+        """The mark the program left thread tid with its SIGSYS (struct gohook_denymark, gohook.bpf.abi.DENYMARK),
+        removed from the map; None when there is none (a SIGSYS that is not gohook's)."""
+        if self._bpf is None or not self.plan.error_action:
+            return None
+        table = self._bpf[b"deny_marks"]
+        key = ct.c_uint32(tid)
+        try:
+            leaf = table[key]
+        except KeyError:
+            return None
+        with contextlib.suppress(KeyError):
+            del table[key]
+        raw = ct.string_at(ct.byref(leaf), DENYMARK.size)
+        return dict(zip(DENYMARK.value_fields, DENYMARK.format.unpack(raw), strict=True))
 
     def detach_probes(self) -> None:
         """Remove every uprobe and tracepoint; the program, its maps and pending events stay."""

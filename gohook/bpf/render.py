@@ -58,6 +58,7 @@ from gohook.bpf.abi import (
     PAGE_SHIFT,
     RANGE_MODULES,
     RANGE_TRUSTED,
+    ActionCode,
     ArgKind,
     EventLayout,
     HookKind,
@@ -75,7 +76,7 @@ from gohook.plan.model import (
     SyscallRule,
     ValueRule,
 )
-from gohook.policy.format import Action, Attribution, Mode
+from gohook.policy.format import Attribution, Mode
 
 #: gohook/bpf/c, the C as package data (a source checkout, an editable install or a wheel).
 BPF_DIR = c_dir()
@@ -138,6 +139,8 @@ class KernelTables:
     range_flags: tuple[int, ...] = ()  # RANGE_* per range (same length as range_start)
     #: sys_rules entries (the plan's syscall_rules): (system call number, sys_rule_values' field values)
     sys_rules: tuple[tuple[int, tuple[int, ...]], ...] = ()
+    module_action: tuple[int, ...] = ()  # index = module id: ACT_* (0: std and unattributed calls)
+    hook_deny: tuple[int, ...] = ()  # index = hook id: 1 when its function can return a denial (action error)
 
     @property
     def npages(self) -> int:
@@ -245,8 +248,13 @@ def build_tables(plan: EnforcementPlan) -> KernelTables:
     every = (1 << MAX_CAPABILITIES) - 1
     deny = tuple(_deny(m, masks, every) for m in mods)
     rules = tuple(sys_rule_values(plan.syscall_rules, len(plan.capabilities)).items())
+    actions = tuple(int(ActionCode[plan.action_of(m).name]) for m in range(nmodules + 1))
+    hook_deny = [0] * (1 + max((h.hook_id for h in plan.hooks), default=0))
+    for h in plan.hooks:
+        if h.hook_id >= 0:  # (a negative one is refused by render_defines)
+            hook_deny[h.hook_id] = int(h.deny is not None)
     return KernelTables(tuple(starts), tuple(mods), deny, page_first, tuple(masks), max(steps, 1), tuple(flags),
-                        rules)
+                        rules, actions, tuple(hook_deny))
 
 
 def _with_trusted(segments: list[tuple[int, int]], plan: EnforcementPlan, size: int) -> list[tuple[int, int, int]]:
@@ -474,14 +482,19 @@ FILEOPEN_NAME = "gohook_fileopen"
 FILEOPEN_SYSCALLS = ("openat", "openat2", "open", "creat")
 
 
+def _kernel_offsets(options: ProgramOptions, needed_by: str) -> tuple[tuple[str, int], ...]:
+    """The kernel struct offsets (options', else the running kernel's BTF); PlanTableError saying who needs them."""
+    if options.kernel_offsets is not None:
+        return options.kernel_offsets
+    try:
+        return kernel_offsets()
+    except BtfError as exc:
+        raise PlanTableError(f"{needed_by} needs the kernel's BTF: {exc}") from exc
+
+
 def fileopen_defines(plan: EnforcementPlan, options: ProgramOptions) -> dict[str, str]:
     """The defines of lib/fileopen.h: the kernel struct offsets (from BTF) and the capability bits."""
-    offsets = options.kernel_offsets
-    if offsets is None:
-        try:
-            offsets = kernel_offsets()
-        except BtfError as exc:
-            raise PlanTableError(f"judging opens of /proc and /sys files needs the kernel's BTF: {exc}") from exc
+    offsets = _kernel_offsets(options, "judging opens of /proc and /sys files")
     out = {"GOHOOK_FILEOPEN": "1"}
     for name, off in offsets:
         if not name.startswith("GOHOOK_KO_") or not 0 <= off < 1 << 16:
@@ -492,6 +505,16 @@ def fileopen_defines(plan: EnforcementPlan, options: ProgramOptions) -> dict[str
             raise PlanTableError(f"judging opens of /proc and /sys files needs capability {cap!r} in the plan")
         out[define] = str(plan.capabilities.index(cap))
     return out
+
+
+def error_defines(options: ProgramOptions) -> dict[str, str]:
+    """The defines of action error (lib/deny.h): on, and task_struct.blocked's offset (from BTF), which tells
+    whether the thread would take SIGSYS now."""
+    offsets = _kernel_offsets(options, "action error (task_struct.blocked)")
+    blocked = dict(offsets).get("GOHOOK_KO_TASK_BLOCKED", 0)
+    if not 0 < blocked < 1 << 16:
+        raise PlanTableError(f"kernel offset GOHOOK_KO_TASK_BLOCKED={blocked} is not plausible")
+    return {"GOHOOK_ERROR_ACTION": "1", "GOHOOK_KO_TASK_BLOCKED": str(blocked)}
 
 
 def own_pid_namespace() -> tuple[int, int]:
@@ -514,7 +537,7 @@ def render_defines(plan: EnforcementPlan, options: ProgramOptions = DEFAULT_OPTI
         raise PlanTableError(f"runtime.goexit range [{goexit_start:#x}, {goexit_end:#x}) is not inside the text")
     if not 0 <= plan.goid_offset < 4096:
         raise PlanTableError(f"goid offset {plan.goid_offset} is not a plausible runtime.g offset")
-    kill = plan.mode == Mode.ENFORCE and plan.action == Action.KILL
+    enforce = plan.mode == Mode.ENFORCE
     report_allowed = options.report_allowed or plan.mode == Mode.LEARN
     hooks = " ".join(hook_macros(plan))
     classes = handler_classes(plan)
@@ -555,6 +578,8 @@ def render_defines(plan: EnforcementPlan, options: ProgramOptions = DEFAULT_OPTI
         extra["GOHOOK_EXEMPT"] = " ".join(f"EXEMPT({s:#x}ULL, {e:#x}ULL)" for s, e in exempt)
     if plan.file_open:
         extra.update(fileopen_defines(plan, options))
+    if plan.error_action:
+        extra.update(error_defines(options))
     arg_tables = build_arg_tables(plan)
     if arg_tables is not None:
         if not options.shared_handler:
@@ -576,7 +601,8 @@ def render_defines(plan: EnforcementPlan, options: ProgramOptions = DEFAULT_OPTI
         "GOHOOK_NPAGES": str(tables.npages),
         "GOHOOK_SEARCH_STEPS": str(tables.search_steps),
         "GOHOOK_NMODULES": str(len(tables.module_mask) - 1),
-        "GOHOOK_KILL": str(int(kill)),
+        "GOHOOK_ENFORCE": str(int(enforce)),
+        "GOHOOK_NHOOKS": str(len(tables.hook_deny)),
         "GOHOOK_STACK_MODE": str(int(plan.attribution == Attribution.STACK)),
         "GOHOOK_DENY_UNATTRIBUTED": str(int(plan.deny_unattributed)),
         "GOHOOK_REPORT_ALLOWED": str(int(report_allowed)),

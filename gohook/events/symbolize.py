@@ -46,7 +46,7 @@ class EventRecord:
     capability: str
     function: str
     module: str
-    decision: str  # allow | deny | audit
+    decision: str  # allow | deny (killed) | audit | error (the call returned a denial; action error)
     argument: str | None
     stack: tuple[StackFrame, ...] = field(default=())
     unattributed: bool = False
@@ -55,6 +55,10 @@ class EventRecord:
     tamper: str | None = None  # a removed probe (gohook.session.ProbeGuard), not a hooked call
     # decided by the argument (an argument-scoped grant): the pattern that allowed it, "" when none did
     pattern: str | None = None
+    # decision error: the errno the call returned (EPERM) or None (an environment read that reads as unset, a
+    # call that returned having done nothing); `returned` says what the function returned ("fd=-1, err=EPERM")
+    errno: int | None = None
+    returned: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         stamp = datetime.datetime.fromtimestamp(self.time, datetime.UTC).isoformat(timespec="microseconds")
@@ -67,6 +71,9 @@ class EventRecord:
             out["tamper"] = self.tamper
         if self.pattern is not None:
             out["pattern"] = self.pattern or None  # null: no pattern of the module allowed the argument
+        if self.decision == "error":
+            out["errno"] = self.errno
+            out["returned"] = self.returned
         return out
 
 
@@ -82,6 +89,9 @@ VIA = {
 }
 NOTE_EXEC_CHILD = "the started program runs outside enforcement"
 NOTE_SENTINEL_KILL = "killed at system-call entry: a tracepoint cannot stop the call, so the call itself ran"
+NOTE_KILL_FALLBACK = ("action error, but killed: the process is not traced by gohook (started by someone "
+                      "else, or --pid without tracing), its thread blocked SIGSYS, or the hooked function cannot "
+                      "return a denial (gohook inspect: deny column)")
 NOTE_OPENED_KILL = ("killed when the open returned, by what the opened file is: the process ran no instruction "
                     "after it (nothing was read or written through it)")
 
@@ -160,6 +170,8 @@ class Symbolizer:
         return hook.function
 
     def note(self, event: Event, capability: str) -> str | None:
+        if event.decision is Decision.DENY and event.flags & EventFlag.KILL_FALLBACK:
+            return NOTE_KILL_FALLBACK
         if event.decision is Decision.DENY and event.opened:
             return NOTE_OPENED_KILL
         if event.decision is Decision.DENY and event.flags & EventFlag.SENTINEL:
@@ -186,7 +198,18 @@ class Symbolizer:
             via=via_of(event.flags),
             note=self.note(event, capability),
             pattern=self.pattern_text(event),
+            **self.returned(event),
         )
+
+    def returned(self, event: Event) -> dict[str, Any]:
+        """errno and returned of a call denied with an error: its hook point's return plan."""
+        if event.decision is not Decision.ERROR:
+            return {}
+        hook = self.hooks.get(event.hook_id)
+        deny = hook.deny if hook is not None else None
+        if deny is None:
+            return {}
+        return {"errno": deny.errno, "returned": deny.text or deny.kind}
 
     def pattern_text(self, event: Event) -> str | None:
         """For a call decided by its argument: the pattern that allowed it ("" when none did); else None."""

@@ -35,12 +35,14 @@ import capstone
 
 from gohook.attribution.ranges import build_ranges, module_id_map
 from gohook.bpf.abi import GO_ARG_REGS, ArgKind, HookKind, Judge, RuleTestKind
+from gohook.errors import GohookError
 from gohook.gosym import STD, GoBinary
 from gohook.gosym.pclntab import FLAG_ASM, Function
 from gohook.plan.argscope import hook_scope, plan_scopes
 from gohook.plan.model import (
     SENTINEL_SETTINGS,
     ArgRead,
+    DenyReturn,
     DestinationRule,
     EnforcementPlan,
     FlagRule,
@@ -48,6 +50,7 @@ from gohook.plan.model import (
     HookPoint,
     ProbeAddress,
     Provenance,
+    RegisterWrite,
     RuleTest,
     Sentinel,
     SyscallRule,
@@ -55,7 +58,7 @@ from gohook.plan.model import (
 )
 from gohook.policy.format import Mode, Policy
 from gohook.sites.catalog import ArgKind as CatArgKind
-from gohook.sites.catalog import ArgSpec, Catalog, HookSpec
+from gohook.sites.catalog import ArgSpec, Catalog, DenyKind, HookSpec, ReturnPlan, ValueKind
 from gohook.sites.catalog import DestinationRule as CatDestinationRule
 from gohook.sites.catalog import FlagRule as CatFlagRule
 from gohook.sites.catalog import ValueRule as CatValueRule
@@ -284,6 +287,10 @@ def build_plan(binary: GoBinary, hooks: HookReport, catalog: Catalog, policy: Po
     allowed = {i + 1: all_caps if m == STD_INIT else catalog.mask(policy.capabilities_of(m))
                for i, m in enumerate(ordered)}
     scoped, arg_patterns = plan_scopes(policy, ordered, catalog, granted=lambda m: m != STD_INIT)
+    actions = {i + 1: policy.action_of(m) for i, m in enumerate(ordered) if m != STD_INIT}
+    resolver = DenyResolver(binary)
+    for i, site in enumerate(used):
+        points[i] = replace(points[i], deny=resolver.resolve(site.spec.deny))
     goexit = binary.functions_by_name.get("runtime.goexit")
     plan = EnforcementPlan(
         binary=binary.path,
@@ -297,6 +304,7 @@ def build_plan(binary: GoBinary, hooks: HookReport, catalog: Catalog, policy: Po
         allowed=allowed,
         default_mask=catalog.mask(policy.default),
         action=policy.action,
+        actions={m: a for m, a in actions.items() if a != policy.action},
         mode=mode,
         attribution=policy.attribution,
         deny_unattributed=policy.deny_unattributed,
@@ -312,6 +320,58 @@ def build_plan(binary: GoBinary, hooks: HookReport, catalog: Catalog, policy: Po
         arg_patterns=arg_patterns,
     )
     return PlanBuild(plan, tuple(used), tuple(skipped), reason)
+
+
+class DenyResolver:
+    """A catalog ReturnPlan made concrete for one binary (HookPoint.deny): registers and 64-bit values.
+
+    The error interface value EPERM is two words: the itab of (syscall.Errno, error) and a pointer to a
+    word holding 1, inside runtime.staticuint64s (what Go's convT64 boxes a small Errno to); both are found
+    in the binary, stripped ones included (gohook.gosym.itabs). A binary without them (no itab: nothing in
+    it converts an Errno to an error) gets no error return for such hooks: they kill. ``missing`` says why.
+    """
+
+    def __init__(self, binary: GoBinary) -> None:
+        self.binary = binary
+        self.missing = ""
+        self._itab: int | None = None
+        self._looked = False
+
+    def _errno_itab(self) -> int | None:
+        if not self._looked:
+            self._looked = True
+            try:
+                self._itab = self.binary.itab_address("syscall.Errno", "error")
+            except GohookError as exc:
+                self.missing = str(exc)
+            else:
+                if self._itab is None:
+                    self.missing = "the binary has no itab of (syscall.Errno, error)"
+        return self._itab
+
+    def _errno_word(self, value: int) -> int | None:
+        try:
+            return self.binary.static_uint64_address(value)
+        except GohookError as exc:
+            self.missing = str(exc)
+            return None
+
+    def resolve(self, plan: ReturnPlan) -> DenyReturn | None:
+        """The hook's DenyReturn; None when it kills (plan kind kill, or an address the binary lacks)."""
+        if plan.kind is DenyKind.KILL:
+            return None
+        writes: list[RegisterWrite] = []
+        for w in plan.words:
+            if w.at.register is None:
+                return None  # (the catalog loader refuses stack results; fail closed all the same)
+            if w.kind is ValueKind.CONST:
+                writes.append(RegisterWrite(w.at.register.value, w.word))
+                continue
+            address = self._errno_itab() if w.kind is ValueKind.ERRNO_ITAB else self._errno_word(w.value)
+            if address is None:
+                return None
+            writes.append(RegisterWrite(w.at.register.value, address, relocate=True))
+        return DenyReturn(plan.kind.value, tuple(writes), plan.errno, plan.values_text)
 
 
 # -- beyond the catalog: trusted code, provenance, syscall instructions, the sentinel ----------------

@@ -90,6 +90,35 @@ class ArgPattern:
 
 
 @dataclass(frozen=True, slots=True)
+class RegisterWrite:
+    """One register a denied call returns with (action error): a user_regs_struct field and its value.
+
+    ``value`` is the 64-bit register contents; with ``relocate`` it is a static address in the binary (the
+    itab of (syscall.Errno, error), the word holding the errno) to which the tracer adds the load bias.
+    """
+
+    register: str  # "rax", "rbx", ... (gohook.sites.catalog.goabi.Register values)
+    value: int
+    relocate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DenyReturn:
+    """How a hook point's function returns a denial under action error (its catalog ReturnPlan, resolved).
+
+    kind: "error" (an error result EPERM, the others their failure values), "unset" (an environment read:
+    not set), "empty" (the environment: none), "noop" (returns having done nothing). The return itself is
+    the mark's (gohook_denymark: the return address and stack pointer); ``writes`` are the result registers.
+    ``text`` shows the results as Go would print them ("fd=-1, err=EPERM"); ``errno`` is EPERM for "error".
+    """
+
+    kind: str
+    writes: tuple[RegisterWrite, ...]
+    errno: int | None = None
+    text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class HookPoint:
     """One uprobe: where it goes and what a hit means."""
 
@@ -113,6 +142,8 @@ class HookPoint:
     syscall_args: int = 0
     # how an argument-scoped grant is matched here; None: it is not (such a grant does not cover the call)
     scope: ArgScope | None = None
+    # how a denial returns under action error; None: it cannot (the process is killed instead)
+    deny: DenyReturn | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +250,8 @@ class EnforcementPlan:
     hooks: tuple[HookPoint, ...]
     allowed: dict[int, int] = field(default_factory=dict)  # module id -> capability bitmask
     default_mask: int = 0  # capabilities of modules not listed in the policy
-    action: Action = Action.KILL
+    action: Action = Action.KILL  # of std (unattributed calls) and of modules without one in `actions`
+    actions: dict[int, Action] = field(default_factory=dict)  # module id -> its own action (policy per module)
     mode: Mode = Mode.ENFORCE
     attribution: Attribution = Attribution.CALLER
     deny_unattributed: bool = False
@@ -241,6 +273,16 @@ class EnforcementPlan:
 
     def module_name(self, module_id: int) -> str:
         return "std" if module_id == 0 else self.modules[module_id - 1]
+
+    def action_of(self, module_id: int) -> Action:
+        """What a violation of module_id does in enforce mode (0: std and unattributed calls)."""
+        return self.actions.get(module_id, self.action) if module_id else self.action
+
+    @property
+    def error_action(self) -> bool:
+        """Whether a violation can be answered with an error (some module's action is error, in enforce mode)."""
+        return self.mode == Mode.ENFORCE and any(
+            self.action_of(m) == Action.ERROR for m in range(len(self.modules) + 1))
 
 
 #: `gohook attach --sentinel`: on, off, or auto (on when the binary has code that makes system calls no hook

@@ -3,7 +3,7 @@
 Format (version 1):
 
     version: 1
-    action: kill            # kill | audit: what a violation does in enforce mode
+    action: kill            # kill | error | audit: what a violation does in enforce mode
     attribution: caller     # caller | stack
     unattributed: allow     # allow | deny: a hooked call with no non-std frame
     default: []             # capabilities of modules not listed (any argument)
@@ -15,6 +15,9 @@ Format (version 1):
         env.read: ["OTEL_*"]
         network.connect: ["127.0.0.1:4317", "10.0.0.0/8:443", "[::1]:*", "unix:/run/otel/*.sock"]
         system.read: any
+      github.com/evil/telemetry/v2:                           # mapping form with its own action
+        action: error
+        network.connect: ["127.0.0.1:4317"]
     trust: [golang.org/x/sys]   # modules treated like the standard library
 
 A capability is a catalog name (`files.read`), a family (`files` = every
@@ -34,12 +37,22 @@ errors name the line of the pattern: `p.yaml:9: network.connect pattern
 list at most MAX_PORTS_PER_NETWORK distinct ports per network and
 capability. `default:` takes the list form only.
 
+Actions: `kill` (the process dies), `error` (the call is refused and fails
+in the program) and `audit` (only recorded); strictness kill > error > audit
+(Action.strictness). The top-level `action:` is every module's; a module in
+the mapping form may set its own with an `action:` key beside its
+capabilities (a mapping holding only `action:` allows nothing). A module's
+action is that of the rule deciding it (Policy.action_of), else the
+top-level one: like capabilities, an exact key that sets no action does not
+inherit a glob's, it gets the top-level action. `action` given twice in a
+module or a value other than the three is an error with its line.
+
 In memory, ModuleRule.capabilities holds only the any-argument grants and
 ModuleRule.scopes the scoped ones (capability -> patterns, sorted by
 capability), so code that knows nothing of scopes fails closed: it sees a
-scoped capability as not granted. render_policy writes scoped modules in the
-mapping form (`any` grants as `cap: any` entries) and other modules in the
-list form.
+scoped capability as not granted. render_policy writes scoped modules and
+modules with their own action in the mapping form (`action:` first, then
+`any` grants as `cap: any` entries) and other modules in the list form.
 """
 
 from __future__ import annotations
@@ -63,13 +76,21 @@ from gohook.policy.patterns import (
 )
 from gohook.sites.catalog.model import NOT_IN_ALL
 
+ACTIONS = ("kill", "error", "audit")  # the values of `action:`, strictest first
+
 
 class Action(enum.Enum):
-    """What a violation does in enforce mode."""
+    """What a violation does in enforce mode: kill the process, fail the call (error), or only record it."""
 
 
     KILL = "kill"
+    ERROR = "error"
     AUDIT = "audit"
+
+    @property
+    def strictness(self) -> int:
+        """kill 2 > error 1 > audit 0: merge keeps the strictest; only a change to audit lets a violating call run."""
+        return len(ACTIONS) - 1 - ACTIONS.index(self.value)
 
 
 class Mode(enum.Enum):
@@ -101,16 +122,19 @@ class ModuleRule:
 
     A capability is in at most one of the two (any wins); `capabilities` alone
     is what consumers that know nothing of scopes see, so they fail closed.
+    `action` is the module's own action (None: the policy's top-level one);
+    it compares, so diff and round-trip tests see it.
     """
 
     pattern: str
     capabilities: frozenset[str]
     line: int = field(default=0, compare=False)
     scopes: Scopes = field(default=(), compare=True)
+    action: Action | None = None
 
     @classmethod
     def with_scopes(cls, pattern: str, capabilities: Iterable[str], scopes: Mapping[str, Iterable[Pattern]],
-                    line: int = 0) -> ModuleRule:
+                    line: int = 0, action: Action | None = None) -> ModuleRule:
         """A rule in canonical form: scopes sorted, duplicate patterns once, any-argument grants win."""
         caps = frozenset(capabilities)
         canon: list[tuple[str, tuple[Pattern, ...]]] = []
@@ -118,7 +142,7 @@ class ModuleRule:
             pats = tuple(dict.fromkeys(scopes[cap]))
             if cap not in caps and pats:
                 canon.append((cap, pats))
-        return cls(pattern, caps, line, tuple(canon))
+        return cls(pattern, caps, line, tuple(canon), action)
 
     def patterns(self, capability: str) -> tuple[Pattern, ...] | None:
         """The argument patterns of `capability`; None when it is not scoped (any argument, or not granted)."""
@@ -174,6 +198,11 @@ class Policy:
         """Every capability `module` may use with some argument: capabilities_of and the keys of scopes_of."""
         rule = self.rule_for(module)
         return rule.allowed if rule is not None else self.default
+
+    def action_of(self, module: str) -> Action:
+        """What a violation by `module` does: the deciding rule's own action, else the top-level `action`."""
+        rule = self.rule_for(module)
+        return rule.action if rule is not None and rule.action is not None else self.action
 
     def is_trusted(self, module: str) -> bool:
         return any(fnmatch.fnmatchcase(module, t) if any(c in t for c in "*?[") else module == t
@@ -250,12 +279,18 @@ def _pattern_error(path: str, node: Node, word: str, text: str, problem: str) ->
 
 
 def _scoped_module(path: str, node: MappingNode, vocab: CapabilityNames, module: str, line: int) -> ModuleRule:
-    """A module in the mapping form: capability or family -> pattern list or `any`."""
+    """A module in the mapping form: capability or family -> pattern list or `any`, and optionally `action:`."""
     any_caps: set[str] = set()
     scoped: dict[str, dict[Pattern, Node]] = {}  # capability -> pattern -> its node (first one), file order
     words: set[str] = set()
+    action: Action | None = None
     for key_node, value_node in node.value:
         word = _scalar(path, key_node, "a capability")
+        if word == "action":
+            if action is not None:
+                raise _err(path, key_node, f"action given twice in module {module}")
+            action = Action(_choice(path, value_node, "action", ACTIONS))
+            continue
         if word in words:
             raise _err(path, key_node, f"capability {word!r} listed twice in module {module}")
         words.add(word)
@@ -300,7 +335,7 @@ def _scoped_module(path: str, node: MappingNode, vocab: CapabilityNames, module:
         if over is not None:
             culprit, problem = over
             raise _pattern_error(path, pats[culprit], cap, culprit.text, f"in module {module}, {problem}")
-    return ModuleRule.with_scopes(module, any_caps, {c: tuple(p) for c, p in scoped.items()}, line)
+    return ModuleRule.with_scopes(module, any_caps, {c: tuple(p) for c, p in scoped.items()}, line, action)
 
 
 def parse_policy(text: str, vocab: CapabilityNames, path: str = "<policy>") -> Policy:
@@ -333,7 +368,7 @@ def parse_policy(text: str, vocab: CapabilityNames, path: str = "<policy>") -> P
         raise _err(path, seen["version"], "unsupported policy version (this gohook reads version 1)")
     kw: dict[str, object] = {}
     if "action" in seen:
-        kw["action"] = Action(_choice(path, seen["action"], "action", ("kill", "audit")))
+        kw["action"] = Action(_choice(path, seen["action"], "action", ACTIONS))
     if "attribution" in seen:
         kw["attribution"] = Attribution(_choice(path, seen["attribution"], "attribution", ("caller", "stack")))
     if "unattributed" in seen:
@@ -397,9 +432,11 @@ def quote_pattern(text: str) -> str:
 
 
 def _scoped_lines(rule: ModuleRule) -> list[str]:
+    """The mapping form's entries: the rule's own `action:` first, then each capability (`any` or its patterns)."""
     entries = {cap: "any" for cap in rule.capabilities}
     entries.update({cap: "[" + ", ".join(quote_pattern(p.text) for p in pats) + "]" for cap, pats in rule.scopes})
-    return [f"    {cap}: {entries[cap]}" for cap in sorted(entries)]
+    head = [f"    action: {rule.action.value}"] if rule.action is not None else []
+    return head + [f"    {cap}: {entries[cap]}" for cap in sorted(entries)]
 
 
 def render_policy(policy: Policy, *, header: Sequence[str] = (), notes: dict[str, Sequence[str]] | None = None,
@@ -420,7 +457,7 @@ def render_policy(policy: Policy, *, header: Sequence[str] = (), notes: dict[str
             for note in notes.get(rule.pattern, ()):
                 lines.append(f"  # {note}")
             key = rule.pattern if not rule.is_glob and ":" not in rule.pattern else f'"{rule.pattern}"'
-            if rule.scopes:
+            if rule.scopes or rule.action is not None:
                 lines.append(f"  {key}:")
                 lines += _scoped_lines(rule)
                 continue

@@ -9,8 +9,16 @@ merge_policies(sources)
     from `policy generate`, `# learned: ...` from learn mode) are kept, input
     order, duplicates once; a capability a key gets only through another
     input's glob or default gets a `# merge: ...` line saying so. Settings
-    that differ take the stricter value (kill over audit, stack over caller,
-    deny over allow), and the header says which.
+    that differ take the stricter value (action kill over error over audit,
+    stack over caller, deny over allow), and the header says which.
+
+    Actions per module: a key's merged action is the strictest of the
+    actions the inputs' own rules for that key set (kill > error > audit);
+    an input whose rule sets none, or that has no such key, has no say (its
+    top-level action is in the merged top-level one), so a module's action
+    exception survives a merge with a policy that merely lists the module.
+    None set: the merged rule sets none (the merged top-level action). Two
+    different actions on one key are a conflict line in the header.
 
     Scoped capabilities (argument patterns) are merged per capability: the
     union of the patterns (each text once, first input first), and `any` in
@@ -23,8 +31,19 @@ diff_policies(old, new)
     a key that denied more than the default is a grant, and a new glob is
     compared with what it overrides). Then default, trust and settings.
     `grants_new` when NEW grants anything OLD did not: a capability for some
-    module, a wider default, a newly trusted module, action kill -> audit,
-    unattributed deny -> allow, attribution stack -> caller.
+    module, a wider default, a newly trusted module, action kill or error ->
+    audit (top-level or per module), unattributed deny -> allow, attribution
+    stack -> caller.
+
+    Actions (strictness kill > error > audit): per module key of either
+    policy, the effective action (the key's own rule's action, else the
+    rule deciding the key's text, else the top-level one: Policy.action_of)
+    of OLD and NEW. A change is reported on the key's line unless on both
+    sides it is only the top-level action (that change is the `action`
+    setting line, once, not once per key). A change to audit is a loosening
+    and counts as a grant (a violating call now runs); kill <-> error and
+    any change away from audit are reported but grant nothing (the call is
+    stopped either way).
 
     At argument level (ArgumentChange, per capability scoped on either
     side): scoped -> any is a grant and any -> scoped a narrowing; a pattern
@@ -41,7 +60,7 @@ use, and is what the property tests check; two globs of other shapes that
 overlap without one containing the other are only approximated.
 
 JSON of a diff (PolicyDiff.to_json): {"grants_new", "modules": [{"module",
-"change", "old", "new", "added", "removed", "grants", "notes"[, "arguments"]}],
+"change", "old", "new", "added", "removed", "grants", "notes"[, "arguments"][, "action"]}],
 "default": {"old", "new", "added", "removed", "grants"}, "trust": {"added",
 "removed", "grants"}, "settings": [{"key", "old", "new", "grants"}]}; capability
 lists are sorted names (a module's lists hold every capability allowed with
@@ -49,7 +68,8 @@ some argument), "old"/"new" of a module are null when the file has no such
 key. "arguments" is there when either policy scopes a capability of that
 key: [{"capability", "old", "new", "added", "removed", "wider", "grants"}],
 "old"/"new" being the pattern texts, "any" (any argument) or [] (not
-allowed), "wider" the added patterns no old pattern covers.
+allowed), "wider" the added patterns no old pattern covers. "action" is there
+when the key's effective action changes (as above): {"old", "new", "grants"}.
 
 check_patterns(policy)
     What `policy check` reports about argument patterns the loader accepts:
@@ -99,6 +119,7 @@ __all__ = [
     "check_patterns",
     "diff_policies",
     "effective",
+    "effective_action",
     "effective_grants",
     "load_source",
     "merge_policies",
@@ -165,14 +186,27 @@ def _texts(texts: Iterable[str]) -> str:
 
 # --- merge -------------------------------------------------------------------------------------
 
-# each setting with its stricter value (a Policy field value)
-_STRICTER: tuple[tuple[str, object], ...] = (("action", Action.KILL), ("attribution", Attribution.STACK),
-                                            ("unattributed", True))
+SETTINGS = ("action", "attribution", "unattributed")
 
 
 def _setting(policy: Policy, key: str) -> object:
     return {"action": policy.action, "attribution": policy.attribution,
             "unattributed": policy.deny_unattributed}[key]
+
+
+def _strictness(key: str, value: object) -> int:
+    """How strict a setting's value is: kill 2 > error 1 > audit 0, stack > caller, deny > allow."""
+    if isinstance(value, Action):
+        return value.strictness
+    return int(value is Attribution.STACK if key == "attribution" else bool(value))
+
+
+def _loosens(key: str, old: object, new: object) -> bool:
+    """The change old -> new of a setting grants: for `action` only a change to audit (error and kill both stop
+    the call), for the others any change to the laxer value."""
+    if key == "action":
+        return new is Action.AUDIT and old is not Action.AUDIT
+    return _strictness(key, new) < _strictness(key, old)
 
 
 def _setting_text(key: str, value: object) -> str:
@@ -213,14 +247,33 @@ def _union(into: dict[str, list[Pattern] | None], got: Grants) -> list[str]:
     return said
 
 
-def _merged_rule(pattern: str, grants: dict[str, list[Pattern] | None]) -> ModuleRule:
+def _merged_rule(pattern: str, grants: dict[str, list[Pattern] | None], action: Action | None) -> ModuleRule:
     scopes = {cap: tuple(pats) for cap, pats in grants.items() if pats is not None}
     for cap, pats in scopes.items():
         over = table_limit_violation(pats)
         if over is not None:
             raise PolicyError(f"merge: module {pattern} {cap}: the union of the inputs' patterns does not fit the "
                               f"kernel's tables: {over[1]}")
-    return ModuleRule.with_scopes(pattern, (cap for cap, pats in grants.items() if pats is None), scopes)
+    return ModuleRule.with_scopes(pattern, (cap for cap, pats in grants.items() if pats is None), scopes,
+                                  action=action)
+
+
+def _own_rule(policy: Policy, pattern: str) -> ModuleRule | None:
+    return next((r for r in policy.modules if r.pattern == pattern), None)
+
+
+def _merged_action(sources: Sequence[Source], pattern: str) -> tuple[Action | None, str | None]:
+    """The strictest action the inputs' own rules for `pattern` set (None: none sets one), and a conflict line
+    when they set different ones."""
+    said = [(s.name, r.action) for s in sources if (r := _own_rule(s.policy, pattern)) is not None
+            and r.action is not None]
+    if not said:
+        return None, None
+    chosen = max((a for _, a in said), key=lambda a: a.strictness)
+    if len({a for _, a in said}) == 1:
+        return chosen, None
+    return chosen, (f"conflict: module {pattern} action: {', '.join(f'{n} {a.value}' for n, a in said)}; "
+                    f"kept {chosen.value} (the stricter)")
 
 
 def merge_policies(sources: Sequence[Source]) -> MergeResult:
@@ -230,6 +283,7 @@ def merge_policies(sources: Sequence[Source]) -> MergeResult:
     patterns = list(dict.fromkeys(r.pattern for s in sources for r in s.policy.modules))
     rules: list[ModuleRule] = []
     notes: dict[str, list[str]] = {}
+    module_conflicts: list[str] = []
     for pattern in patterns:
         views = [(s, *effective_grants(s.policy, pattern)) for s in sources]
         lines: list[str] = []
@@ -243,19 +297,22 @@ def merge_policies(sources: Sequence[Source]) -> MergeResult:
                 said = _union(grants, got)  # another input's glob or default allowed more
                 if said:
                     lines.append(f"merge: {', '.join(said)} from {s.name} ({why})")
-        rules.append(_merged_rule(pattern, grants))
+        action, conflict = _merged_action(sources, pattern)
+        rules.append(_merged_rule(pattern, grants, action))
+        if conflict is not None:
+            module_conflicts.append(conflict)
         if lines:
             notes[pattern] = lines
-    first = sources[0].policy
     kw: dict[str, Any] = {}
     conflicts: list[str] = []
-    for key, strict in _STRICTER:
+    for key in SETTINGS:
         values = [(s.name, _setting(s.policy, key)) for s in sources]
-        chosen = strict if any(v == strict for _, v in values) else _setting(first, key)
+        chosen = max((v for _, v in values), key=lambda v: _strictness(key, v))  # the first of equals: input order
         if len({_setting_text(key, v) for _, v in values}) > 1:
             said = ", ".join(f"{name} {_setting_text(key, v)}" for name, v in values)
             conflicts.append(f"conflict: {key}: {said}; kept {_setting_text(key, chosen)} (the stricter)")
         kw["deny_unattributed" if key == "unattributed" else key] = chosen
+    conflicts += module_conflicts
     merged = Policy(
         path="merged",
         default=frozenset().union(*(s.policy.default for s in sources)),
@@ -344,6 +401,12 @@ class ModuleChange:
     notes: tuple[str, ...] = ()  # NEW's comments above the key (why it grants)
     arguments: tuple[ArgumentChange, ...] = ()  # changes of scoped capabilities
     scoped: bool = False  # either side scopes a capability of this key
+    action: tuple[Action, Action] | None = None  # (OLD's, NEW's) effective action when the key reports its change
+
+    @property
+    def action_grants(self) -> bool:
+        """The key's action becomes audit: a violating call that was stopped now runs."""
+        return self.action is not None and _loosens("action", *self.action)
 
     @property
     def added(self) -> frozenset[str]:
@@ -355,7 +418,7 @@ class ModuleChange:
 
     @property
     def grants(self) -> bool:
-        return bool(self.added) or any(a.grants for a in self.arguments)
+        return bool(self.added) or any(a.grants for a in self.arguments) or self.action_grants
 
     @property
     def change(self) -> str:
@@ -372,6 +435,8 @@ class ModuleChange:
             "notes": list(self.notes)}
         if self.scoped:
             doc["arguments"] = [a.to_json() for a in self.arguments]
+        if self.action is not None:
+            doc["action"] = {"old": self.action[0].value, "new": self.action[1].value, "grants": self.action_grants}
         return doc
 
 
@@ -423,6 +488,24 @@ class PolicyDiff:
         }
 
 
+def effective_action(policy: Policy, pattern: str) -> tuple[Action, bool]:
+    """The action of the modules `pattern` names in `policy`, and whether a rule (not the top level) sets it.
+
+    Its own rule's action when it has the key and that rule sets one; else (reading the pattern as a module
+    path, as effective_grants does) Policy.action_of.
+    """
+    rule = _own_rule(policy, pattern) or policy.rule_for(pattern)
+    if rule is not None and rule.action is not None:
+        return rule.action, True
+    return policy.action, False
+
+
+def _action_change(old: Policy, new: Policy, pattern: str) -> tuple[Action, Action] | None:
+    """(OLD's, NEW's) action of the key when it changes and a rule sets it on some side (else None)."""
+    (a, a_rule), (b, b_rule) = effective_action(old, pattern), effective_action(new, pattern)
+    return (a, b) if a is not b and (a_rule or b_rule) else None
+
+
 def diff_policies(old: Policy, new: Policy, new_comments: PolicyComments | None = None) -> PolicyDiff:
     """What changes from `old` to `new` (see the module docstring); pure."""
     comments = new_comments or PolicyComments()
@@ -432,16 +515,17 @@ def diff_policies(old: Policy, new: Policy, new_comments: PolicyComments | None 
     for pattern in dict.fromkeys([*old_rules, *new_rules]):
         (o, o_from), (n, n_from) = effective_grants(old, pattern), effective_grants(new, pattern)
         o_rule, n_rule = old_rules.get(pattern), new_rules.get(pattern)
-        if _comparable(o) == _comparable(n) and (o_rule is None) == (n_rule is None):
+        action = _action_change(old, new, pattern)
+        if _comparable(o) == _comparable(n) and (o_rule is None) == (n_rule is None) and action is None:
             continue
         scoped = any(g is not None for g in (*o.values(), *n.values()))
         changes.append(ModuleChange(pattern, o_rule, n_rule, frozenset(o), frozenset(n), o_from, n_from,
-                                    comments.modules.get(pattern, ()), _argument_changes(o, n), scoped))
+                                    comments.modules.get(pattern, ()), _argument_changes(o, n), scoped, action))
     settings = []
-    for key, strict in _STRICTER:
+    for key in SETTINGS:
         a, b = _setting(old, key), _setting(new, key)
         if a != b:
-            settings.append(SettingChange(key, _setting_text(key, a), _setting_text(key, b), a == strict))
+            settings.append(SettingChange(key, _setting_text(key, a), _setting_text(key, b), _loosens(key, a, b)))
     return PolicyDiff(
         modules=tuple(changes),
         default_old=old.default,
@@ -464,7 +548,11 @@ def render_diff(d: PolicyDiff, old_name: str, new_name: str) -> str:
                 "removed": f"key dropped (now {m.new_from}: [{_caps(m.new)}])",
                 "changed": f"[{_caps(m.old)}] -> [{_caps(m.new)}]"}[m.change]
         mark = "GRANTS" if m.grants else "      "
-        lines.append(f"{mark} module {m.pattern}: {' '.join(parts) or 'same capabilities'}  ({what})")
+        said = " ".join(parts) or "same capabilities"
+        if m.action is not None:
+            said += f"; action {m.action[0].value} -> {m.action[1].value}"
+            said += f" ({_LAXER['action']})" if m.action_grants else ""
+        lines.append(f"{mark} module {m.pattern}: {said}  ({what})")
         for a in m.arguments:
             lines.append(f"{'GRANTS' if a.grants else '      '}   {a.capability}: {a.describe()}")
         if m.grants:

@@ -30,6 +30,8 @@ def text_line(rec: EventRecord) -> str:
         arg = f": {rec.tamper}"
     if rec.pattern is not None:  # decided by the argument
         arg += f" (allowed by {rec.pattern!r})" if rec.pattern else " (no pattern of the module matches)"
+    if rec.decision == "error":
+        arg += f" -> returned {rec.returned}" if rec.returned else ""
     when = time.strftime("%H:%M:%S", time.localtime(rec.time))
     return f"{when} pid {rec.pid} {rec.decision.upper():5} {rec.module} {rec.capability} {rec.function}{arg}"
 

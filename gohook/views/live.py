@@ -38,10 +38,13 @@ class Cell:
     allow: int = 0
     deny: int = 0  # killed
     audit: int = 0  # would have been denied
+    error: int = 0  # returned a denial (action error); the process ran on
 
     def add(self, decision: str) -> None:
         if decision == "deny":
             self.deny += 1
+        elif decision == "error":
+            self.error += 1
         elif decision == "audit":
             self.audit += 1
         else:
@@ -75,7 +78,7 @@ class ViewState:
                 self.capabilities.append(rec.capability)
         cell.add(rec.decision)
         self.recent.append(rec)
-        if rec.decision in ("deny", "audit"):
+        if rec.decision in ("deny", "error", "audit"):
             self.violation = rec
 
     def update_rate(self, now: float) -> None:
@@ -123,16 +126,17 @@ def render_matrix(state: ViewState) -> Table:
             t = Text()
             if cell.allow:
                 t.append(str(cell.allow), style="green")
-            if cell.deny or cell.audit:
+            if cell.deny or cell.audit or cell.error:
                 if cell.allow:
                     t.append(" / ")
-                t.append(str(cell.deny + cell.audit), style="bold red" if cell.deny else "yellow")
+                style = "bold red" if cell.deny else "red" if cell.error else "yellow"
+                t.append(str(cell.deny + cell.audit + cell.error), style=style)
             row.append(t)
         table.add_row(*row)
     return table
 
 
-_DECISION_STYLE = {"allow": "green", "deny": "bold red", "audit": "yellow"}
+_DECISION_STYLE = {"allow": "green", "deny": "bold red", "error": "red", "audit": "yellow"}
 
 
 def render_recent(state: ViewState) -> Table:

@@ -11,7 +11,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gohook.attribution.ranges import Range
-from gohook.bpf.abi import HANDLER_SLOTS, RANGE_TRUSTED, ArgKind, HookKind, Judge, RuleTestKind, handler_slot
+from gohook.bpf.abi import (
+    HANDLER_SLOTS,
+    RANGE_TRUSTED,
+    ActionCode,
+    ArgKind,
+    HookKind,
+    Judge,
+    RuleTestKind,
+    handler_slot,
+)
 from gohook.bpf.errors import PlanTableError
 from gohook.bpf.render import (
     BPF_DIR,
@@ -30,11 +39,13 @@ from gohook.bpf.render import (
 )
 from gohook.plan.model import (
     ArgRead,
+    DenyReturn,
     EnforcementPlan,
     FlagRule,
     HookPoint,
     ProbeAddress,
     Provenance,
+    RegisterWrite,
     RuleTest,
     Sentinel,
     SyscallRule,
@@ -182,11 +193,32 @@ def test_bad_hooks(hook: HookPoint, message: str) -> None:
 
 def test_defines_follow_mode_and_action() -> None:
     d = render_defines(_plan())
-    assert (d["GOHOOK_KILL"], d["GOHOOK_STACK_MODE"], d["GOHOOK_REPORT_ALLOWED"]) == ("1", "0", "1")
+    assert (d["GOHOOK_ENFORCE"], d["GOHOOK_STACK_MODE"], d["GOHOOK_REPORT_ALLOWED"]) == ("1", "0", "1")
     assert d["GOHOOK_TEXT_START"] == "0x401000ULL" and d["GOHOOK_TEXT_SIZE"] == "0x10000ULL"
     assert d["GOHOOK_GOEXIT_SIZE"] == "0x20ULL" and d["GOHOOK_GOID_OFFSET"] == "152"
-    assert render_defines(_plan(mode=Mode.AUDIT))["GOHOOK_KILL"] == "0"
-    assert render_defines(_plan(action=Action.AUDIT))["GOHOOK_KILL"] == "0"
+    assert render_defines(_plan(mode=Mode.AUDIT))["GOHOOK_ENFORCE"] == "0"
+    assert "GOHOOK_ERROR_ACTION" not in d
+    # the action is per module, in module_action (0: std and unattributed calls, the top-level action)
+    assert build_tables(_plan(action=Action.AUDIT)).module_action[0] == ActionCode.AUDIT
+    assert render_defines(_plan(action=Action.AUDIT))["GOHOOK_ENFORCE"] == "1"
+
+
+def test_module_actions_and_error_defines() -> None:
+    """Per-module actions land in module_action; action error turns on lib/deny.h with task_struct.blocked's
+    offset, and hook_deny marks the hook points that can return a denial."""
+    deny = DenyReturn("error", (RegisterWrite("rax", 1 << 64 - 1),), 1, "err=EPERM")
+    plan = _plan(hooks=(_hook(0), replace(_hook(1), deny=deny)), action=Action.KILL,
+                 actions={1: Action.ERROR})
+    tables = build_tables(plan)
+    assert tables.module_action[:2] == (ActionCode.KILL, ActionCode.ERROR)
+    assert tables.hook_deny == (0, 1)
+    offsets = (("GOHOOK_KO_TASK_BLOCKED", 1864),)
+    d = render_defines(plan, ProgramOptions(kernel_offsets=offsets))
+    assert d["GOHOOK_ERROR_ACTION"] == "1" and d["GOHOOK_KO_TASK_BLOCKED"] == "1864"
+    assert d["GOHOOK_NHOOKS"] == "2"
+    assert "GOHOOK_ERROR_ACTION" not in render_defines(replace(plan, mode=Mode.AUDIT))
+    with pytest.raises(PlanTableError, match="TASK_BLOCKED"):
+        render_defines(plan, ProgramOptions(kernel_offsets=(("GOHOOK_KO_TASK_BLOCKED", 0),)))
     assert render_defines(_plan(attribution=Attribution.STACK))["GOHOOK_STACK_MODE"] == "1"
     quiet = ProgramOptions(report_allowed=False)
     assert render_defines(_plan(), quiet)["GOHOOK_REPORT_ALLOWED"] == "0"
@@ -222,7 +254,7 @@ def test_program_source_inlines_the_lib_headers() -> None:
 
 def test_print_program_shows_defines_and_source() -> None:
     text = render_program(_plan(hooks=(_hook(0), _hook(1))))
-    assert "#define GOHOOK_KILL 1" in text
+    assert "#define GOHOOK_ENFORCE 1" in text
     assert "\tHOOK(1, 0x402004ULL" in text
     assert "struct gohook_event {" in text and "int gohook_handler_##kind_##_##direct_(struct pt_regs *ctx)" in text
 

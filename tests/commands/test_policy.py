@@ -191,3 +191,59 @@ def test_no_traceback_on_bad_input(tmp_path: Path, text: str) -> None:
                            errors="backslashreplace", check=False, timeout=60)
         assert r.returncode == 2, (argv, r.stderr)
         assert "Traceback" not in r.stderr and r.stderr.count("\n") == 1 and r.stderr.startswith("gohook: "), r.stderr
+
+
+ACTION_OLD = """\
+version: 1
+action: kill
+modules:
+  example.com/app: [files, network, env.read]
+  # hand-written: telemetry's calls fail instead of killing the service
+  github.com/evil/telemetry:
+    action: error
+    network.connect: ["127.0.0.1:4317"]
+"""
+
+
+def test_diff_exit_codes_for_action_changes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A change to audit (per module or top-level) is a grant: exit 1; kill <-> error is reported, exit 0."""
+    old = _write(tmp_path, "old.yaml", ACTION_OLD)
+    audit = _write(tmp_path, "audit.yaml", ACTION_OLD.replace("action: error", "action: audit"))
+    assert cli.main(["policy", "diff", old, audit]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        "GRANTS module github.com/evil/telemetry: same capabilities; action error -> audit "
+        "(violations are no longer stopped)  ([network.connect] -> [network.connect])",
+        "         # hand-written: telemetry's calls fail instead of killing the service",
+        f"diff: {audit} grants what {old} did not (1 line marked GRANTS)",
+    ]
+    kill = _write(tmp_path, "kill.yaml", ACTION_OLD.replace("    action: error\n", "    action: kill\n"))
+    assert cli.main(["policy", "diff", old, kill]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "       module github.com/evil/telemetry: same capabilities; action error -> kill  "
+        "([network.connect] -> [network.connect])",
+        f"diff: {kill} grants nothing new over {old}",
+    ]
+    top_error = _write(tmp_path, "top.yaml", ACTION_OLD.replace("action: kill", "action: error"))
+    assert cli.main(["policy", "diff", old, top_error]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "       action: kill -> error"
+    top_audit = _write(tmp_path, "top_audit.yaml", ACTION_OLD.replace("action: kill", "action: audit"))
+    assert cli.main(["policy", "diff", old, top_audit, "--json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["settings"] == [{"key": "action", "old": "kill", "new": "audit", "grants": True}]
+    assert doc["modules"] == []  # telemetry keeps its own error; example.com/app only inherits: the setting says it
+
+
+def test_merge_keeps_the_stricter_action_and_check_accepts_it(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    a = _write(tmp_path, "a.yaml", ACTION_OLD)
+    b = _write(tmp_path, "b.yaml", ACTION_OLD.replace("action: kill", "action: audit")
+               .replace("action: error", "action: audit"))
+    out = tmp_path / "merged.yaml"
+    assert cli.main(["policy", "merge", a, b, "-o", str(out)]) == 0
+    text = out.read_text()
+    assert "\naction: kill\n" in text
+    assert ('  github.com/evil/telemetry:\n    action: error\n    network.connect: ["127.0.0.1:4317"]\n') in text
+    assert "# conflict: module github.com/evil/telemetry action: " in text
+    assert cli.main(["policy", "check", str(out)]) == 0
+    assert cli.main(["policy", "diff", a, str(out)]) == 0  # the merge is exactly as strict as a
+    capsys.readouterr()

@@ -58,7 +58,7 @@ def test_all_and_defaults() -> None:
         ("version: 1\nmodules:\n  a.com/b: [file.read]\n", "did you mean files.read"),
         ("version: 2\n", "p.yaml:1: unsupported policy version"),
         ("action: kill\n", "missing 'version: 1'"),
-        ("version: 1\naction: block\n", "p.yaml:2: action must be one of kill, audit"),
+        ("version: 1\naction: block\n", "p.yaml:2: action must be one of kill, error, audit, not 'block'"),
         ("version: 1\nmodule: {}\n", "p.yaml:2: unknown key 'module' (did you mean modules?)"),
         ("version: 1\nmodules: [a]\n", "p.yaml:2: modules must be a mapping"),
         ("version: 1\nmodules:\n  a.com/b: files\n", "p.yaml:3: module a.com/b must be a list"),
@@ -276,3 +276,108 @@ def test_patterns_the_kernel_tables_cannot_hold_fail_at_load(patterns: str, mess
     with pytest.raises(PolicyError, match="p.yaml:4: files.read pattern") as exc:
         parse_policy(f"version: 1\nmodules:\n  a.com/x:\n    files.read: {patterns}\n", FULL, "p.yaml")
     assert message in str(exc.value)
+
+
+# --- actions: top-level kill | error | audit, and per module in the mapping form ---------------------
+
+ACTIONS_TEXT = """\
+version: 1
+action: error
+modules:
+  example.com/app: [files]
+  github.com/evil/telemetry:
+    action: kill
+    network.connect: ["127.0.0.1:4317"]
+    env.read: any
+  "github.com/acme/*":
+    action: audit
+  github.com/acme/special: [exec]
+  "github.com/acme/loud/*":
+    files.read: ["/etc/**"]
+"""
+
+
+def test_actions_parse_top_level_and_per_module() -> None:
+    p = parse_policy(ACTIONS_TEXT, FULL, "p.yaml")
+    assert p.action is Action.ERROR
+    tele = p.rule_for("github.com/evil/telemetry")
+    assert tele == ModuleRule.with_scopes("github.com/evil/telemetry", {"env.read"},
+                                          {"network.connect": [parse_pattern("network.connect", "127.0.0.1:4317")]},
+                                          action=Action.KILL)
+    glob = p.rule_for("github.com/acme/x")
+    assert glob is not None and glob.pattern == "github.com/acme/*" and glob.line == 9
+    assert glob.action is Action.AUDIT and glob.allowed == frozenset()  # only `action:`: allows nothing
+    assert p.rule_for("example.com/app").action is None  # type: ignore[union-attr]  # list form: top-level action
+
+
+@pytest.mark.parametrize(
+    ("module", "action"),
+    [
+        ("github.com/evil/telemetry", Action.KILL),  # exact key with its own action
+        ("example.com/app", Action.ERROR),  # exact key without one: the top-level action
+        ("github.com/acme/x/y", Action.AUDIT),  # glob with an action
+        ("github.com/acme/special", Action.ERROR),  # an exact key does not inherit the glob's action
+        ("github.com/acme/loud/z", Action.ERROR),  # the longer glob decides, and sets none
+        ("unknown.org/m", Action.ERROR),  # no rule: default, top-level action
+    ],
+)
+def test_action_of_is_the_deciding_rules_else_the_top_level(module: str, action: Action) -> None:
+    assert parse_policy(ACTIONS_TEXT, FULL).action_of(module) is action
+
+
+def test_action_defaults_to_kill_and_strictness_orders_the_three() -> None:
+    p = parse_policy("version: 1\nmodules:\n  a.com/x: {action: audit}\n", FULL)
+    assert p.action is Action.KILL and p.action_of("a.com/x") is Action.AUDIT and p.action_of("b.com/y") is Action.KILL
+    assert [a.value for a in sorted(Action, key=lambda a: -a.strictness)] == ["kill", "error", "audit"]
+    assert parse_policy("version: 1\naction: error\n", FULL).action is Action.ERROR
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("version: 1\nmodules:\n  a.com/x:\n    action: error\n    env.read: any\n    action: kill\n",
+         "p.yaml:6: action given twice in module a.com/x"),
+        ("version: 1\nmodules:\n  a.com/x:\n    env.read: any\n    action: deny\n",
+         "p.yaml:5: action must be one of kill, error, audit, not 'deny'"),
+        ("version: 1\nmodules:\n  a.com/x:\n    action: [kill]\n", "p.yaml:4: action must be a single value"),
+        ("version: 1\nmodules:\n  a.com/x:\n    action:\n", "p.yaml:4: action must be one of kill, error, audit"),
+        ("version: 1\naction: Error\n", "p.yaml:2: action must be one of kill, error, audit, not 'Error'"),
+        ("version: 1\ndefault:\n  action: error\n", "p.yaml:3: default takes a list of capabilities"),
+        ("version: 1\nmodules:\n  a.com/x: [action]\n", "p.yaml:3: unknown capability 'action'"),
+    ],
+)
+def test_action_errors_name_file_and_line(text: str, message: str) -> None:
+    with pytest.raises(PolicyError) as exc:
+        parse_policy(text, FULL, "p.yaml")
+    assert message in str(exc.value)
+
+
+def test_render_writes_an_action_rule_in_the_mapping_form_action_first() -> None:
+    p = parse_policy(ACTIONS_TEXT, FULL, "p.yaml")
+    text = render_policy(p, all_names=FULL.names)
+    assert "\naction: error\n" in text
+    assert ("  github.com/evil/telemetry:\n    action: kill\n    env.read: any\n"
+            '    network.connect: ["127.0.0.1:4317"]\n') in text
+    assert '  "github.com/acme/*":\n    action: audit\n  github.com/acme/special: [exec]\n' in text
+    assert "  example.com/app: [files.read, files.write]\n" in text  # no action: the list form, as before
+    assert parse_policy(text, FULL, "p.yaml") == p
+    every = Policy(path="p", modules=(ModuleRule("a.com/x", frozenset(FULL.names), action=Action.ERROR),))
+    assert parse_policy(render_policy(every, all_names=FULL.names), FULL, "p") == every  # `all` spelled out
+
+
+action_rule_st = st.builds(
+    lambda rule, action: ModuleRule(rule.pattern, rule.capabilities, 0, rule.scopes, action),
+    rule_st, st.none() | st.sampled_from(Action))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(action_rule_st, max_size=4, unique_by=lambda r: r.pattern), st.sampled_from(Action),
+       st.frozensets(st.sampled_from(FULL.names)))
+def test_render_round_trips_whole_policies_with_actions(rules: list[ModuleRule], action: Action,
+                                                        default: frozenset[str]) -> None:
+    """parse(render(p)) == p for list-form, scoped and action rules (all compared: action, scopes, capabilities)."""
+    p = Policy(path="p", action=action, default=default, modules=tuple(rules))
+    text = render_policy(p, all_names=FULL.names)
+    assert parse_policy(text, FULL, "p") == p
+    for r in rules:  # the list form exactly for rules with neither scopes nor an action
+        assert (f"{r.pattern}: [" in text or f'"{r.pattern}": [' in text) == (not r.scopes and r.action is None)

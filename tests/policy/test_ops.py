@@ -260,13 +260,13 @@ PATTERNS = [*MODULES, "x.com/*", "x.com/a*", "x.com/a/*", "y.org/*", "y.org/d/*"
 CAPS = ["files.read", "files.write", "network.connect", "exec"]
 
 caps_st = st.frozensets(st.sampled_from(CAPS))
+rule_action_st = st.none() | st.sampled_from(Action)  # a module's own action, or none (the top-level one)
 policy_st = st.builds(
     lambda rules, default, action, stack, deny: Policy(
-        path="p", modules=tuple(ModuleRule(k, v) for k, v in rules.items()), default=default,
-        action=Action.KILL if action else Action.AUDIT, attribution=Attribution.STACK if stack else Attribution.CALLER,
-        deny_unattributed=deny),
-    st.dictionaries(st.sampled_from(PATTERNS), caps_st, max_size=6), caps_st, st.booleans(), st.booleans(),
-    st.booleans())
+        path="p", modules=tuple(ModuleRule(k, v, action=a) for k, (v, a) in rules.items()), default=default,
+        action=action, attribution=Attribution.STACK if stack else Attribution.CALLER, deny_unattributed=deny),
+    st.dictionaries(st.sampled_from(PATTERNS), st.tuples(caps_st, rule_action_st), max_size=6), caps_st,
+    st.sampled_from(Action), st.booleans(), st.booleans())
 
 
 @settings(max_examples=300, deadline=None)
@@ -571,3 +571,131 @@ def test_diff_without_grants_means_no_argument_widened(old: Policy, new: Policy)
             if _allows(new, *call):
                 assert _allows(old, *call), call
     assert not diff_policies(old, old).grants_new and diff_policies(old, old).empty
+
+
+# --- actions: kill > error > audit, top-level and per module ----------------------------------------
+
+ACT = """\
+version: 1
+action: kill
+modules:
+  a.com/x: [files.read]
+  a.com/y:
+    action: error
+    files.read: any
+  "b.com/*":
+    action: error
+"""
+
+
+@pytest.mark.parametrize(
+    ("new", "change", "grants"),
+    [
+        # per module: a change to audit grants; kill <-> error and away from audit are reported, not grants
+        (ACT.replace("    action: error\n    files.read", "    action: audit\n    files.read"),
+         ("a.com/y", "error", "audit"), True),
+        (ACT.replace("    action: error\n    files.read", "    action: kill\n    files.read"),
+         ("a.com/y", "error", "kill"), False),
+        (ACT.replace("  a.com/x: [files.read]\n", "  a.com/x: {action: error, files.read: any}\n"),
+         ("a.com/x", "kill", "error"), False),
+        (ACT.replace("  a.com/x: [files.read]\n", "  a.com/x: {action: audit, files.read: any}\n"),
+         ("a.com/x", "kill", "audit"), True),
+        # a dropped action falls back to the top-level one; a glob's action is the effective one of its key
+        (ACT.replace("    action: error\n    files.read", "    files.read"), ("a.com/y", "error", "kill"), False),
+        (ACT.replace('  "b.com/*":\n    action: error\n', '  "b.com/*": []\n'), ("b.com/*", "error", "kill"), False),
+        (ACT + "  b.com/q: {action: audit}\n", ("b.com/q", "error", "audit"), True),
+        (ACT + "  b.com/q: []\n", ("b.com/q", "error", "kill"), False),  # an exact key does not inherit the glob's
+    ],
+)
+def test_diff_reports_per_module_action_changes(new: str, change: tuple[str, str, str], grants: bool) -> None:
+    d = _diff(ACT, new)
+    (m,) = d.modules
+    assert (m.pattern, *(a.value for a in m.action or ())) == change
+    assert m.action_grants is grants and m.grants is grants and d.grants_new is grants and not d.settings
+    line = render_diff(d, "old.yaml", "new.yaml").splitlines()[0]
+    assert line.startswith(("GRANTS" if grants else "      ") + f" module {change[0]}: ")
+    assert f"action {change[1]} -> {change[2]}" in line
+    assert ("(violations are no longer stopped)" in line) is grants
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "grants"),
+    [("kill", "error", False), ("error", "kill", False), ("kill", "audit", True), ("error", "audit", True),
+     ("audit", "error", False), ("audit", "kill", False)],
+)
+def test_diff_top_level_action_is_one_setting_line(old: str, new: str, grants: bool) -> None:
+    """A top-level change is the `action` setting, once: keys that only inherit it get no line of their own,
+    keys whose own (or glob's) action now differs from the top-level one do not change."""
+    d = _diff(ACT.replace("action: kill", f"action: {old}"), ACT.replace("action: kill", f"action: {new}"))
+    assert d.modules == () and [(s.key, s.old, s.new, s.grants) for s in d.settings] == [("action", old, new, grants)]
+    assert d.grants_new is grants
+    line = render_diff(d, "o", "n").splitlines()[0]
+    assert line == ("GRANTS action: " if grants else "       action: ") + f"{old} -> {new}" + (
+        " (violations are no longer stopped)" if grants else "")
+
+
+def test_diff_action_and_capabilities_on_one_key_and_json() -> None:
+    new = ACT.replace("  a.com/x: [files.read]\n", "  a.com/x: {action: error, files.read: any, exec: any}\n")
+    d = _diff(ACT, new)
+    (m,) = d.modules
+    assert m.grants and not m.action_grants  # the grant is exec, not the action
+    assert render_diff(d, "o", "n").splitlines()[0] == (
+        "GRANTS module a.com/x: +exec; action kill -> error  ([files.read] -> [exec, files.read])")
+    doc = d.to_json()["modules"][0]
+    assert doc["action"] == {"old": "kill", "new": "error", "grants": False} and doc["added"] == ["exec"]
+    audit = _diff(ACT, ACT.replace("action: error\n    files.read", "action: audit\n    files.read")).to_json()
+    assert audit["grants_new"] is True and audit["modules"][0]["action"] == {"old": "error", "new": "audit",
+                                                                             "grants": True}
+    assert "action" not in _diff(BASE, BASE.replace("[]", "[exec]")).to_json()["modules"][0]  # only when it changes
+
+
+def test_diff_new_key_setting_audit_grants_and_dropped_key_with_error_does_not() -> None:
+    d = _diff(BASE, BASE + "  c.com/z: {action: audit}\n")
+    (m,) = d.modules
+    assert m.change == "added" and m.action == (Action.KILL, Action.AUDIT) and d.grants_new
+    d = _diff(BASE + "  c.com/z: {action: error}\n", BASE)
+    (m,) = d.modules
+    assert m.change == "removed" and m.action == (Action.ERROR, Action.KILL) and not d.grants_new
+
+
+def test_merge_keeps_the_strictest_action_top_level_and_per_module() -> None:
+    a = "version: 1\naction: audit\nmodules:\n  m.com/x: {action: audit}\n  m.com/y: {action: error}\n  m.com/z: []\n"
+    b = ("version: 1\naction: error\nmodules:\n  m.com/x: {action: error, exec: any}\n  m.com/y: [exec]\n"
+         "  m.com/z: {action: audit}\n")
+    r = merge_policies([_source(a, "a.yaml"), _source(b, "b.yaml")])
+    p = r.policy
+    assert p.action is Action.ERROR  # error over audit
+    assert [(m.pattern, m.action) for m in p.modules] == [
+        ("m.com/x", Action.ERROR),  # both set one: the stricter
+        ("m.com/y", Action.ERROR),  # b lists it without an action: a's stays
+        ("m.com/z", Action.AUDIT),  # a lists it without an action: b's exception survives
+    ]
+    assert p.capabilities_of("m.com/x") == {"exec"}
+    assert r.conflicts == ["conflict: action: a.yaml audit, b.yaml error; kept error (the stricter)",
+                           "conflict: module m.com/x action: a.yaml audit, b.yaml error; kept error (the stricter)"]
+    again = parse_policy(r.render(VOCAB), VOCAB, "merged")
+    assert again.modules == p.modules and again.action is Action.ERROR
+    kill = merge_policies([_source(a.replace("action: audit\nmodules", "action: kill\nmodules"), "a.yaml"),
+                           _source(b, "b.yaml")]).policy
+    assert kill.action is Action.KILL  # kill over error
+
+
+@settings(max_examples=300, deadline=None)
+@given(policy_st, policy_st)
+def test_diff_without_grants_means_no_action_became_audit(old: Policy, new: Policy) -> None:
+    d = diff_policies(old, new)
+    if not d.grants_new:
+        for mod in [*MODULES, "z.net/q"]:
+            if new.action_of(mod) is Action.AUDIT:
+                assert old.action_of(mod) is Action.AUDIT, mod
+    assert diff_policies(old, old).empty
+
+
+@settings(max_examples=300, deadline=None)
+@given(policy_st, policy_st)
+def test_merge_action_is_at_least_as_strict_as_each_inputs(a: Policy, b: Policy) -> None:
+    m = merge_policies([Source("a", a, PolicyComments()), Source("b", b, PolicyComments())]).policy
+    assert m.action.strictness == max(a.action.strictness, b.action.strictness)
+    for rule in m.modules:
+        own = [r.action for p in (a, b) for r in p.modules if r.pattern == rule.pattern and r.action is not None]
+        assert rule.action == (max(own, key=lambda x: x.strictness) if own else None), rule.pattern

@@ -7,7 +7,8 @@
  *   lib/walk.h         the frame-pointer stack walk
  *   lib/args.h         the capture of the hooked call's argument
  *   lib/provenance.h   goroutine ids and goroutine provenance
- *   lib/decide.h       the shared handler gohook_run: walk, decide, kill, report
+ *   lib/deny.h         what a violation does: kill, audit, or an error return through the tracer
+ *   lib/decide.h       the shared handler gohook_run: walk, decide, deny, report
  *   lib/sysrules.h     the capability of a system call number (sentinel, sites, raw calls, guard)
  *   lib/guard.h        per-system-call tracepoints against tampering and escapes (always on)
  *   lib/sentinel.h     the system-call sentinel's parts
@@ -49,6 +50,7 @@
 #include "lib/walk.h"
 #include "lib/args.h"
 #include "lib/provenance.h"
+#include "lib/deny.h"
 #include "lib/decide.h"
 #include "lib/sysrules.h"
 #include "lib/sentinel.h"

@@ -40,6 +40,16 @@
 #define GOHOOK_ALLOW 0 /* the capability is allowed (or the call is unattributed and allowed) */
 #define GOHOOK_DENY 1  /* violation, SIGKILL sent (enforce mode, action kill) */
 #define GOHOOK_AUDIT 2 /* violation, only recorded (audit or learn mode, or action audit) */
+#define GOHOOK_ERROR 3 /* violation, the call returns a denial (action error): the thread got SIGSYS and a mark */
+
+/* module_action: what a violation of the module does in enforce mode (its policy action) */
+#define GOHOOK_ACT_KILL 0  /* SIGKILL of the process */
+#define GOHOOK_ACT_ERROR 1 /* the hooked function returns a denial (EPERM, unset, ...) through gohook's tracer */
+#define GOHOOK_ACT_AUDIT 2 /* recorded only */
+
+/* The signal that hands a denied call to gohook's tracer (gohook/attach/tracer.py): synchronous, so the
+ * kernel dequeues it before any other pending signal of the thread */
+#define GOHOOK_SIGSYS 31
 
 /* gohook_event.flags */
 #define GOHOOK_F_UNATTRIBUTED (1u << 0)  /* no non-std frame on the walked stack */
@@ -60,6 +70,9 @@
 #define GOHOOK_F_TRUSTED (1u << 15)      /* a trusted module's frame was on the stack (no provenance fallback) */
 #define GOHOOK_F_ARG_SCOPED (1u << 16)   /* decided by the argument: the module holds the capability only for
 					  * some arguments (gohook_event.pattern: the one that matched, 0: none) */
+#define GOHOOK_F_KILL_FALLBACK (1u << 17) /* action error could not be applied (the process is not traced
+					   * by gohook, the function cannot report a denial, SIGSYS blocked):
+					   * killed instead */
 
 /* gohook_event.arg_kind: how the argument bytes are to be read (gohook.bpf.abi.ArgKind) */
 #define GOHOOK_ARG_NONE 0
@@ -84,7 +97,8 @@
 #define GOHOOK_C_SYSCALLS 8   /* capability system calls the sentinel decided (no hook point covered them) */
 #define GOHOOK_C_COVERED 9    /* capability system calls inside a hooked call (left to the hook) */
 #define GOHOOK_C_EXEMPT 10    /* capability system calls of the runtime itself, or of std cgo calls */
-#define GOHOOK_NCOUNTERS 11
+#define GOHOOK_C_ERRORS 11    /* denials handed to the tracer to return as an error (SIGSYS sent) */
+#define GOHOOK_NCOUNTERS 12
 
 /* gohook_call.kind: what an entry program stands for (gohook.bpf.abi.HookKind) */
 #define GOHOOK_K_CALL 0    /* a hooked Go function: frame 0 is the return address at [RSP] */
@@ -226,6 +240,20 @@ struct gohook_addrval {
 	__u16 ports[GOHOOK_ADDR_PORTS];
 	__u32 patterns[GOHOOK_ADDR_PORTS]; /* 1 + pattern index per port; 0: unused */
 };
+/* A denied call the tracer is to return from (deny_marks, by thread id; lib/deny.h): where the function
+ * returns to, the stack pointer after the return, RBP as at the probe, and which hook it was. Mirrored by
+ * gohook.bpf.abi.DENYMARK. */
+struct gohook_denymark {
+	__u64 resume_ip; /* the return address of the hooked call: [RSP] at an entry probe, ip + call_len at a call site */
+	__u64 resume_sp; /* RSP once returned: RSP + 8 at an entry probe, RSP at a call site */
+	__u64 bp;        /* RBP at the probe (the caller's frame pointer) */
+	__u64 bias;      /* load bias: the return plan's addresses are static */
+	__u64 probe_ip;  /* run-time address of the probe: the tracer checks the thread stopped right after it */
+	__u64 time_ns;   /* bpf_ktime_get_ns() when marked */
+	__u32 hook_id;   /* the hook whose return plan applies */
+	__u32 tgid;
+};
+
 /* One hooked call. frames[] comes last so a record may be cut after nframes
  * entries (the program sends the whole struct: see the end of gohook_run). */
 struct gohook_event {
@@ -238,7 +266,7 @@ struct gohook_event {
 	__u32 capability; /* capability bit index (after any FlagRule) */
 	__u32 flags;    /* GOHOOK_F_* */
 	__u16 module;   /* responsible module id (0: std / unattributed) */
-	__u8 decision;  /* GOHOOK_ALLOW / _DENY / _AUDIT */
+	__u8 decision;  /* GOHOOK_ALLOW / _DENY / _AUDIT / _ERROR */
 	__u8 arg_kind;  /* GOHOOK_ARG_* */
 	__u16 arg_len;  /* valid bytes in arg[] */
 	__u16 nframes;  /* valid entries in frames[] */

@@ -237,23 +237,27 @@ static __always_inline __u32 gohook_address_prepare(struct gohook_argwork *w, st
 	return gohook_addr_match(k, port);
 }
 
-/* The end of an argument check: kill when no pattern allowed the call (enforce, action kill), report (the
- * goroutine id read only then: a read of user memory). */
+/* The end of an argument check: when no pattern allowed the call, the module's action in enforce mode
+ * (lib/deny.h; kill when the event or the call slot is not this call's); report (the goroutine id read only
+ * then: a read of user memory). */
 static __always_inline int gohook_arg_finish(struct pt_regs *ctx, struct gohook_event *ev, __u32 pattern)
 {
-	if (!pattern && GOHOOK_KILL) {
-		if (bpf_send_signal(9)) {
-			if (ev)
-				ev->flags |= GOHOOK_F_SIGNAL_FAILED;
-			gohook_count(GOHOOK_C_SIGFAIL);
-		} else {
-			gohook_count(GOHOOK_C_DENIED);
-		}
+	__u8 decision = pattern ? GOHOOK_ALLOW : GOHOOK_AUDIT;
+	__u32 flags = 0;
+	if (!pattern && GOHOOK_ENFORCE) {
+		struct gohook_call *c = gohook_slot();
+		int mine = ev && c && c->pid_tgid == bpf_get_current_pid_tgid() && ev->tid == (__u32)c->pid_tgid;
+		__u64 ret0 = 0;
+		if (mine && c->call_len)
+			ret0 = ctx->ip + c->call_len;
+		else if (mine && bpf_probe_read_user(&ret0, sizeof(ret0), (void *)ctx->sp))
+			ret0 = 0;
+		decision = gohook_deny(mine ? c : 0, ctx->ip, ctx->sp, ctx->bp, ret0, mine ? ev->bias : 0,
+				       mine ? ev->module : 0, &flags);
 	}
 	if (!ev)
 		return 0;
-	__u8 decision = pattern ? GOHOOK_ALLOW : GOHOOK_KILL ? GOHOOK_DENY : GOHOOK_AUDIT;
-	ev->flags |= GOHOOK_F_ARG_SCOPED;
+	ev->flags |= GOHOOK_F_ARG_SCOPED | flags;
 	ev->pattern = pattern;
 	ev->decision = decision;
 	if (decision != GOHOOK_ALLOW || GOHOOK_REPORT_ALLOWED) {

@@ -44,8 +44,17 @@
 #ifndef GOHOOK_NMODULES
 #define GOHOOK_NMODULES 0 /* module ids 1..GOHOOK_NMODULES */
 #endif
-#ifndef GOHOOK_KILL
-#define GOHOOK_KILL 0 /* 1: a violation sends SIGKILL (enforce mode, action kill) */
+#ifndef GOHOOK_ENFORCE
+#define GOHOOK_ENFORCE 0 /* 1: enforce mode: a violation does what its module's action says (module_action) */
+#endif
+#ifndef GOHOOK_ERROR_ACTION
+#define GOHOOK_ERROR_ACTION 0 /* 1: some module's action is error (lib/deny.h hands its denials to the tracer) */
+#endif
+#ifndef GOHOOK_NHOOKS
+#define GOHOOK_NHOOKS 1 /* hook ids 0..GOHOOK_NHOOKS - 1 (hook_deny) */
+#endif
+#ifndef GOHOOK_KO_TASK_BLOCKED
+#define GOHOOK_KO_TASK_BLOCKED 0 /* offset of task_struct.blocked (from BTF); 0: unknown, SIGSYS counts as blocked */
 #endif
 #ifndef GOHOOK_STACK_MODE
 #define GOHOOK_STACK_MODE 0 /* 0: nearest non-std module decides; 1: every non-std module must allow */

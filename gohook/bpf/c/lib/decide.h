@@ -11,8 +11,8 @@
  *      the attribution mode; when the stack holds no non-std frame, the
  *      module of the thread's cgo call (sentinel) or the goroutine's
  *      provenance (lib/provenance.h) decides, else the call is unattributed;
- *   3. send SIGKILL on a violation in enforce/kill mode, before anything that
- *      can fail;
+ *   3. act on a violation in enforce mode by the module's action (lib/deny.h:
+ *      SIGKILL, or the tracer's error return), before anything that can fail;
  *   4. leave the sentinel a mark of the hooked call;
  *   5. report the event through a ring buffer (gohook_fill_event,
  *      gohook_output: a full ring buffer only increments a counter;
@@ -38,6 +38,7 @@
 #include "lib/walk.h"
 #include "lib/args.h"
 #include "lib/provenance.h"
+#include "lib/deny.h"
 
 /* A direct_caller_only hook called by std code (frame 0's innermost logical
  * frame is std): the standard library is the mechanism, the call is not
@@ -96,7 +97,7 @@ static __always_inline int gohook_allows(__u32 module, __u64 need)
 /* the argument check of argument-scoped grants (it reports through gohook_output) */
 #include "lib/argmatch.h"
 
-/* The shared handler: walk, decide, kill, report. bias: the load bias
+/* The shared handler: walk, decide, deny, report. bias: the load bias
  * (run-time address - static address); kind (GOHOOK_K_*) and direct
  * (direct_caller_only): the caller's, compile-time constants.
  *
@@ -255,17 +256,8 @@ walked:
 	/* Count, and kill a violator in enforce/kill mode, before anything that can fail. */
 	gohook_count(kind == GOHOOK_K_SYSCALL ? GOHOOK_C_SYSCALLS : GOHOOK_C_HITS);
 	__u8 decision = GOHOOK_ALLOW;
-	if (!allowed && !scoped) {
-		decision = GOHOOK_KILL ? GOHOOK_DENY : GOHOOK_AUDIT;
-		if (GOHOOK_KILL) {
-			if (bpf_send_signal(9)) {
-				flags |= GOHOOK_F_SIGNAL_FAILED;
-				gohook_count(GOHOOK_C_SIGFAIL);
-			} else {
-				gohook_count(GOHOOK_C_DENIED);
-			}
-		}
-	}
+	if (!allowed && !scoped)
+		decision = GOHOOK_ENFORCE ? gohook_deny(c, r->ip, r->sp, r->bp, ret0, bias, module, &flags) : GOHOOK_AUDIT;
 	/* Leave the sentinel a mark of a hooked call: where its return address ret0 sits (relative to
 	 * g.stack.hi: stack copies keep it) and the capabilities it checked; runtime.cgocall also records
 	 * whose C code the thread runs. */
@@ -303,9 +295,9 @@ walked:
 			gohook_tail_call((struct pt_regs *)ctx, GOHOOK_ARGCHECK_SLOT);
 		/* the slot was reused, or the tail call failed: the call is a violation (fail closed) */
 		gohook_count(GOHOOK_C_NOHANDLER);
-		decision = GOHOOK_KILL ? GOHOOK_DENY : GOHOOK_AUDIT;
-		if (GOHOOK_KILL && bpf_send_signal(9))
-			gohook_count(GOHOOK_C_SIGFAIL);
+		__u32 fflags = 0;
+		decision = GOHOOK_ENFORCE ? gohook_deny(c, r->ip, r->sp, r->bp, ret0, bias, module, &fflags) : GOHOOK_AUDIT;
+		ev->flags |= fflags;
 		ev->decision = decision;
 		ev->flags |= GOHOOK_F_ARG_SCOPED;
 		if (!ev->goid)

@@ -38,6 +38,15 @@ BPF_ARRAY(range_deny, __u64, GOHOOK_NRANGES);      /* capabilities some module o
 BPF_ARRAY(range_flags, __u32, GOHOOK_NRANGES);     /* GOHOOK_RANGE_* */
 BPF_ARRAY(page_first, __u32, GOHOOK_NPAGES + 1);   /* text page -> index of the range holding its start */
 BPF_ARRAY(module_mask, __u64, GOHOOK_NMODULES + 1); /* module id -> allowed capability bits */
+BPF_ARRAY(module_action, __u32, GOHOOK_NMODULES + 1); /* module id -> GOHOOK_ACT_* (0: std/unattributed) */
+#if GOHOOK_ERROR_ACTION
+/* action error (lib/deny.h): hook id -> 1 when its function can return a denial (its catalog return plan
+ * is not kill); the processes gohook traces (tgid -> 1, written by gohook/attach/tracer.py once every
+ * thread is traced); the marks of denied calls, by thread id, which the tracer consumes at the SIGSYS stop */
+BPF_ARRAY(hook_deny, __u32, GOHOOK_NHOOKS);
+BPF_HASH(traced, __u32, __u32, 4096);
+BPF_HASH(deny_marks, __u32, struct gohook_denymark, 4096);
+#endif
 
 #if GOHOOK_PROVENANCE || GOHOOK_SENTINEL
 /* A goroutine: (process, goroutine id). */

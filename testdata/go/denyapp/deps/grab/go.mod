@@ -1,0 +1,3 @@
+module github.com/evil/grab
+
+go 1.19

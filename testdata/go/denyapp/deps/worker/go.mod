@@ -1,0 +1,3 @@
+module github.com/good/worker
+
+go 1.19

@@ -1,0 +1,3 @@
+module example.com/traceapp
+
+go 1.19
