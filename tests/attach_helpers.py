@@ -256,16 +256,21 @@ class CmdRun:
 
 def attach_cmd(binary: Path, policy: Path | None, cmd: Sequence[str], workdir: Path, *, mode: str | None = None,
                keep_allowed: bool = True, report_allowed: bool | None = True, timeout: float = 300.0,
-               extra: Sequence[str] = ()) -> CmdRun:
+               extra: Sequence[str] = (), stdin_text: str | None = None,
+               env: dict[str, str] | None = None) -> CmdRun:
     """Run `gohook attach --binary B --policy P --json -- CMD`.
 
     With --json, gohook's stdout carries only JSON lines; the child's own
     stdout goes to gohook's stderr, beside gohook's `gohook: ...` status lines.
+    stdin_text: what CMD reads on its stdin (else nothing); env: added to gohook's (and CMD's) environment.
     """
     err_path = workdir / f"gohook-cmd-{binary.name}.stderr"
-    with open(err_path, "wb") as err:
+    in_path = workdir / f"gohook-cmd-{binary.name}.stdin"
+    in_path.write_text(stdin_text or "", encoding="utf-8")
+    with open(err_path, "wb") as err, open(in_path, "rb") as stdin:
         argv = gohook_argv(binary, policy, mode=mode, extra=[*extra, "--", *cmd], report_allowed=report_allowed)
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, stdin=stdin,
+                                env={**os.environ, **(env or {})})
     reader = _StdoutReader(proc.stdout, keep_allowed)
     reader.start()
     try:

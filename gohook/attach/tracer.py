@@ -405,6 +405,12 @@ class Tracer(threading.Thread):
         if self.is_alive():
             self._report(f"the tracer thread did not end within {timeout:g} s")
 
+    @property
+    def waker_pid(self) -> int:
+        """The waker process (0 before the first add): gohook's own, for a guard that lists what a target
+        may not signal (killing it only costs a respawn)."""
+        return self._waker
+
     def traced(self) -> dict[int, list[int]]:
         """The traced processes and their traced threads (a snapshot, for diagnostics)."""
         return {tgid: sorted(proc.tids) for tgid, proc in list(self._procs.items())}

@@ -13,6 +13,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -259,31 +260,60 @@ func main() {
 			usage(fmt.Sprintf("mixed: bad SECONDS %q", rest[0]))
 		}
 		mixed(time.Duration(seconds*float64(time.Second)), rest[1], rest[2])
+	case "script":
+		script(d)
 	default:
-		act, known := actions[name]
-		if !known {
-			usage(fmt.Sprintf("unknown action %q", name))
-		}
-		if len(rest) < act.min || (act.max >= 0 && len(rest) > act.max) {
-			usage(fmt.Sprintf("%s takes %s", name, act.usage))
-		}
-		value, found, errs, err := act.run(d, rest)
-		printJSON(result{
-			Action:       name,
-			By:           d.name,
-			Module:       d.module,
-			OK:           err == nil,
-			Err:          errText(err),
-			Errno:        errno(err),
-			IsPermission: errors.Is(err, fs.ErrPermission),
-			IsEPERM:      errors.Is(err, syscall.EPERM),
-			Value:        value,
-			Found:        found,
-			Errs:         errs,
-		})
+		runAction(d, name, rest)
 	}
 	printJSON(map[string]string{"main": "continues"})
 	os.Exit(0)
+}
+
+// runAction runs one action in dependency d and prints its JSON line (usage and exit 2 when malformed).
+func runAction(d dependency, name string, rest []string) {
+	act, known := actions[name]
+	if !known {
+		usage(fmt.Sprintf("unknown action %q", name))
+	}
+	if len(rest) < act.min || (act.max >= 0 && len(rest) > act.max) {
+		usage(fmt.Sprintf("%s takes %s", name, act.usage))
+	}
+	value, found, errs, err := act.run(d, rest)
+	printJSON(result{
+		Action:       name,
+		By:           d.name,
+		Module:       d.module,
+		OK:           err == nil,
+		Err:          errText(err),
+		Errno:        errno(err),
+		IsPermission: errors.Is(err, fs.ErrPermission),
+		IsEPERM:      errors.Is(err, syscall.EPERM),
+		Value:        value,
+		Found:        found,
+		Errs:         errs,
+	})
+}
+
+// script runs the actions of stdin's lines in this one process, in order: "ACTION ARG..." (fields split
+// on tabs, so arguments may hold spaces), "-by NAME" first to pick another dependency for that line.
+// One process for many denied calls: the tests check that it survives every one of them.
+func script(d dependency) {
+	lines := bufio.NewScanner(os.Stdin)
+	for lines.Scan() {
+		fields := strings.Split(strings.TrimRight(lines.Text(), "\r"), "\t")
+		if len(fields) == 0 || fields[0] == "" {
+			continue
+		}
+		by := d
+		if fields[0] == "-by" && len(fields) >= 3 {
+			other, ok := dependencyNamed(fields[1])
+			if !ok {
+				usage(fmt.Sprintf("script: -by %q", fields[1]))
+			}
+			by, fields = other, fields[2:]
+		}
+		runAction(by, fields[0], fields[1:])
+	}
 }
 
 // serve runs an HTTP server on 127.0.0.1:0 whose handlers call the dependencies, until GET /quit:
