@@ -299,3 +299,19 @@ def test_per_module_action_kill_beside_error(tmp_path: Path) -> None:
     assert ran.status == 128 + 9, ran.stderr
     assert results(ran.child_stdout) == []
     assert [e["decision"] for e in ran.events] == ["deny"], ran.events
+
+
+def test_blocking_sigsys_does_not_let_the_call_through(tmp_path: Path) -> None:
+    """A module that knows the mechanism blocks SIGSYS on its thread (it holds `syscall` for the mask), then
+    makes a denied call: the signal could not arrive before the call ran, so the kernel kills instead."""
+    binary = private_copy(gofixtures.build(gofixtures.live_toolchain("1.27"), "denyapp"), tmp_path / "bin")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("top secret\n")
+    policy = tmp_path / "p.yaml"
+    policy.write_text("\n".join(["version: 1", "action: error", "modules:", f"  {MAIN}: [all]",
+                                 f"  {GRAB}: [syscall]", ""]), encoding="utf-8")
+    ran = attach_cmd(binary, policy, [str(binary), "blockread", str(secret)], tmp_path, report_allowed=False)
+    assert ran.status == 128 + 9, ran.stderr
+    assert results(ran.child_stdout) == [], ran.child_stdout  # nothing read, nothing printed
+    assert [(e["decision"], e["function"]) for e in ran.events] == [("deny", "syscall.openat")], ran.events
+    assert "blocked SIGSYS" in (ran.events[0]["note"] or "")

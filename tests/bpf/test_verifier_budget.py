@@ -34,7 +34,7 @@ from gohook.bpf.render import ProgramOptions, handler_classes, handler_name, ren
 from gohook.gosym import GoBinary
 from gohook.plan.build import build_plan
 from gohook.plan.model import EnforcementPlan
-from gohook.policy.format import Attribution, Mode, ModuleRule, Policy
+from gohook.policy.format import Action, Attribution, Mode, ModuleRule, Policy
 from gohook.policy.patterns import parse_pattern
 from gohook.sites.catalog import load_catalog
 from gohook.sites.hooks import HookReport, find_hook_sites
@@ -58,12 +58,13 @@ class Variant:
     attribution: Attribution
     sentinel: str  # the `--sentinel` setting
     scoped: bool = False  # every module holds every scopable capability for some arguments (lib/argmatch.h)
+    error: bool = False  # action error: a violation may be handed to the tracer (lib/deny.h)
 
     @property
     def name(self) -> str:
         return (f"{self.mode.value}/report-{'on' if self.report_allowed else 'off'}/unattributed-"
                 f"{'deny' if self.deny_unattributed else 'allow'}/{self.attribution.value}/sentinel-{self.sentinel}"
-                + ("/scoped" if self.scoped else ""))
+                + ("/scoped" if self.scoped else "") + ("/action-error" if self.error else ""))
 
 
 VARIANTS = [Variant(*v) for v in itertools.product((Mode.ENFORCE, Mode.AUDIT, Mode.LEARN), (True, False),
@@ -73,6 +74,10 @@ VARIANTS = [Variant(*v) for v in itertools.product((Mode.ENFORCE, Mode.AUDIT, Mo
 #: handlers: the knobs that reach them, each way
 VARIANTS += [Variant(m, r, d, Attribution.CALLER, s, scoped=True) for m, r, d, s in
              itertools.product((Mode.ENFORCE, Mode.AUDIT), (True, False), (True, False), ("on", "off"))]
+#: action error adds the mark and the signal to every handler's violation path and to the argument check's
+VARIANTS += [Variant(Mode.ENFORCE, r, d, a, s, scoped=sc, error=True) for r, d, a, s, sc in
+             itertools.product((True, False), (True, False), (Attribution.CALLER, Attribution.STACK), ("on", "off"),
+                               (False, True)) if not (sc and a is Attribution.STACK)]
 
 #: patterns of every class for every module (`*`), for the scoped variants
 SCOPES = {"files.read": ["/etc/acme/**", "/var/lib/acme/*.yaml"], "files.write": ["/var/lib/acme/cache/**"],
@@ -137,7 +142,7 @@ def _plan(budget: Budget, fixture: str, build_mode: str, v: Variant) -> Enforcem
     modules = (ModuleRule.with_scopes("*", [], {cap: [parse_pattern(cap, t) for t in texts]
                                                 for cap, texts in SCOPES.items()}),) if v.scoped else ()
     policy = Policy(path="budget.yaml", attribution=v.attribution, deny_unattributed=v.deny_unattributed,
-                    modules=modules)
+                    modules=modules, action=Action.ERROR if v.error else Action.KILL)
     return build_plan(binary, hooks, load_catalog(), policy, v.mode, v.sentinel).plan
 
 

@@ -360,3 +360,31 @@ def test_i386_system_call_instructions_are_found_and_turn_the_sentinel_on(newest
     assert build.plan.sentinel is not None
     assert build.plan.sentinel.compat_capability == _catalog().capability("tamper").bit
     assert not [h for h in build.plan.hooks if h.probe in expected]
+
+
+@pytest.mark.parametrize("mode", ["default", "stripped", "pie"])
+def test_error_returns_are_resolved_for_the_binary(newest_toolchain: Toolchain, mode: str) -> None:
+    """action error: each hook point carries its return plan with the binary's own addresses. The error value
+    EPERM is (the itab of (syscall.Errno, error), the staticuint64s word holding 1); the oracle for the word
+    is the binary's bytes (a little-endian 1 there), for the itab the catalog's result layout (gohook's itab
+    finder is checked against the runtime in tests/gosym/test_itabs.py). Per-module actions reach the plan."""
+    binary = _binary(newest_toolchain, "capapp", mode)
+    policy = _policy("version: 1\naction: error\nmodules:\n  github.com/evil/telemetry:\n    action: kill\n")
+    plan = _plan(binary, policy).plan
+    telemetry = _module_id(plan, "github.com/evil/telemetry")
+    assert plan.action_of(telemetry).value == "kill" and plan.action_of(0).value == "error" and plan.error_action
+    hooks = {h.function: h for h in plan.hooks}
+    itab = binary.itab_address("syscall.Errno", "error")
+    assert itab is not None
+    openat = hooks["syscall.openat"].deny
+    assert openat is not None and openat.kind == "error" and openat.errno == 1
+    regs = {w.register: w for w in openat.writes}
+    assert regs["rax"].value == (1 << 64) - 1 and not regs["rax"].relocate  # fd = -1
+    assert regs["rbx"].value == itab and regs["rbx"].relocate
+    word = regs["rcx"].value
+    assert regs["rcx"].relocate and struct.unpack("<Q", binary.image.read(word, 8))[0] == 1
+    getenv = hooks["syscall.Getenv"].deny
+    assert getenv is not None and getenv.kind == "unset" and {w.value for w in getenv.writes} == {0}
+    assert hooks["runtime.cgocall"].deny is None if "runtime.cgocall" in hooks else True  # it kills
+    raw = [h for h in plan.hooks if h.kind is HookKind.RAWCALL]
+    assert raw and all(h.deny is not None and h.call_len > 0 for h in raw)  # the call is skipped, not returned from

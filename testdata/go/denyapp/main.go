@@ -57,6 +57,7 @@ type capabilities interface {
 	Hostname() (string, error)
 	MmapExec() (int, error)
 	RawSyscall() (int, error)
+	BlockSigsysRead(path string) ([]byte, error)
 }
 
 // dependency is one of the two dependencies, with its short name (the -by value) and module path.
@@ -211,6 +212,10 @@ var actions = map[string]action{
 		pid, err := d.lib.RawSyscall()
 		return strconv.Itoa(pid), nil, nil, err
 	}},
+	"blockread": {"PATH", 1, 1, func(d dependency, a []string) (string, *bool, []string, error) {
+		b, err := d.lib.BlockSigsysRead(a[0])
+		return strconv.Itoa(len(b)), nil, nil, err
+	}},
 }
 
 func usage(msg string) {
@@ -223,7 +228,7 @@ func usage(msg string) {
 	fmt.Fprintln(os.Stderr, "actions:")
 	for _, name := range []string{"read", "create", "remove", "stat", "dial", "listen", "sendto", "exec",
 		"getenv", "lookupenv", "environ", "setenv", "unsetenv", "clearenv", "kill", "uname", "hostname",
-		"mmapexec", "rawsyscall"} {
+		"mmapexec", "rawsyscall", "blockread"} {
 		fmt.Fprintf(os.Stderr, "  %s %s\n", name, actions[name].usage)
 	}
 	os.Exit(2)

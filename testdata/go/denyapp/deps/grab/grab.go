@@ -12,7 +12,9 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"syscall"
+	"unsafe"
 )
 
 // Lib holds the capability calls; its methods satisfy denyapp's capabilities interface.
@@ -188,4 +190,23 @@ func (*Lib) RawSyscall() (int, error) {
 		return 0, errno
 	}
 	return int(r1), nil
+}
+
+// BlockSigsysRead blocks SIGSYS on its thread (rt_sigprocmask through syscall.RawSyscall6, the thread locked),
+// then reads path (os.ReadFile): a module that knows gohook hands a denied call over with SIGSYS and keeps
+// the signal from arriving before the call runs. It needs `syscall` for the mask.
+//
+//go:noinline
+func (*Lib) BlockSigsysRead(path string) ([]byte, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	set := uint64(1) << (uint(syscall.SIGSYS) - 1)
+	var old uint64
+	const sigBlock, sigSetmask = 0, 2
+	if _, _, e := syscall.RawSyscall6(syscall.SYS_RT_SIGPROCMASK, sigBlock, uintptr(unsafe.Pointer(&set)),
+		uintptr(unsafe.Pointer(&old)), 8, 0, 0); e != 0 {
+		return nil, e
+	}
+	defer syscall.RawSyscall6(syscall.SYS_RT_SIGPROCMASK, sigSetmask, uintptr(unsafe.Pointer(&old)), 0, 8, 0, 0)
+	return os.ReadFile(path)
 }
