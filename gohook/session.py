@@ -521,6 +521,11 @@ def run_session(options: AttachOptions, *, on_record: Callable[[EventRecord], No
         print(f"gohook: attached {attached.probe_count} probes to {options.binary} in "
               f"{time.monotonic() - t0:.2f}s (mode {plan.mode.value}, {len(plan.modules)} modules, "
               f"{len(plan.ranges)} ranges; system-call sentinel {build.sentinel_reason})", file=sys.stderr)
+        if attached.deny_path:
+            kernel = ("refuses uprobe programs that write registers" if attached.deny_path == "ptrace" else
+                      "accepts uprobe register writes (not used yet)")
+            print(f"gohook: action error: this kernel {kernel}: denied calls return through gohook's ptrace "
+                  "tracer", file=sys.stderr)
         view = None
         if live:
             from gohook.views.live import LiveView, ViewState

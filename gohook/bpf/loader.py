@@ -165,6 +165,9 @@ class Attached:
         self._ringbuf_cb: Any = None
         self._logbuf: Any = None
         self.timings: dict[str, float] = {}
+        # action error: how a denied call returns on this kernel (gohook.bpf.selftest.DENY_IN_BPF or
+        # DENY_BY_PTRACE: the verifier's answer to gohook_ctxwrite); "" without action error
+        self.deny_path = ""
         try:
             self._compile()
             self._fill_maps()
@@ -298,10 +301,24 @@ class Attached:
         if self._uses_targets:
             self._extra_fds[FORGET_NAME] = self._load_one(FORGET_NAME.encode(), "process exit/exec",
                                                           _BPF_PROG_TYPE_TRACEPOINT)
+        if self.plan.error_action:
+            self.deny_path = self._deny_path()
         self._ringbuf_cb = self._on_record
         self._bpf[b"events"].open_ring_buffer(self._ringbuf_cb)
         self._bpf[b"violations"].open_ring_buffer(self._ringbuf_cb)  # deny/audit: never crowded out
         self.timings["load"] = time.monotonic() - start
+
+    def _deny_path(self) -> str:
+        """Whether the verifier loads gohook_ctxwrite (a uprobe program writing its registers). Either way the
+        denial returns through the tracer: the in-BPF return is not built yet (docs/policy.md)."""
+        from gohook.bpf.selftest import DENY_BY_PTRACE, DENY_IN_BPF
+
+        with _stderr_captured():
+            try:
+                self._bpf.load_func(b"gohook_ctxwrite", self._bcc.BPF.KPROBE)
+            except Exception:  # bcc raises bare Exceptions
+                return DENY_BY_PTRACE
+        return DENY_IN_BPF
 
     def attach_probes(self) -> None:
         """Attach one uprobe per hook (per pid, when pids were given); a no-op when attached."""

@@ -99,6 +99,17 @@ int gohook_globmatch(struct pt_regs *ctx)
 #endif
 #endif
 
+#if GOHOOK_ERROR_ACTION
+/* Loaded, never attached: whether this kernel's verifier lets a uprobe program write its registers (upstream
+ * from 6.18 with commit 7384893d970e). The loader records the answer (Attached.deny_path); this one refuses it
+ * ("invalid bpf_context access"), and action error returns through gohook's tracer (lib/deny.h). */
+int gohook_ctxwrite(struct pt_regs *ctx)
+{
+	ctx->ax = (__u64)-1;
+	return 0;
+}
+#endif
+
 /* One entry program per hook point: HOOK, HOOK_CGO, HOOK_VALUE, HOOK_RAW, SITE (lib/entry.h). */
 GOHOOK_HOOKS
 
