@@ -318,3 +318,32 @@ def test_blocking_sigsys_does_not_let_the_call_through(tmp_path: Path) -> None:
     assert results(ran.child_stdout) == [], ran.child_stdout  # nothing read, nothing printed
     assert [(e["decision"], e["function"]) for e in ran.events] == [("deny", "syscall.openat")], ran.events
     assert "blocked SIGSYS" in (ran.events[0]["note"] or "")
+
+
+def test_a_thread_gohook_does_not_trace_is_killed_even_if_its_process_is_marked(tmp_path: Path) -> None:
+    """The kernel checks the thread itself (traced, by a thread of gohook's process), not only the process
+    mark: a thread that a SIGSYS would reach untraced (CLONE_UNTRACED, another tracer) would let a
+    signal.Notify handler swallow the signal and the call run. Here the process is marked traced by hand and
+    nobody traces it: the denial kills (SIGKILL), it never hands the call to a handler (SIGSYS)."""
+    from gohook.bpf.loader import attach
+    from gohook.session import AttachOptions, prepare
+
+    binary = private_copy(gofixtures.build(gofixtures.live_toolchain("1.27"), "denyapp"), tmp_path / "bin")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("top secret\n")
+    _, build = prepare(AttachOptions(binary=str(binary), policy=str(write_policy(tmp_path / "p.yaml")),
+                                     allow_unmatched=True))
+    assert build.plan.error_action
+    with attach(build.plan) as att:
+        target = subprocess.Popen([str(binary), "script"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert target.stdin is not None
+        try:
+            att.set_traced(target.pid, True)
+            out, _ = target.communicate(f"read\t{secret}\n", timeout=60)
+        finally:
+            if target.poll() is None:
+                target.kill()
+        counters = att.counters()
+    assert target.returncode == KILLED, (target.returncode, out)
+    assert out == ""
+    assert counters.errors == 0 and counters.denied == 1, counters

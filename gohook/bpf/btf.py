@@ -250,6 +250,10 @@ FILEOPEN_FIELDS: tuple[tuple[str, str, str, int], ...] = (
     ("GOHOOK_KO_TASK_TI_STATUS", "task_struct", "thread_info.status", 4),
     # action error (lib/deny.h): does the thread block SIGSYS (the call would run before the signal)?
     ("GOHOOK_KO_TASK_BLOCKED", "task_struct", "blocked", 8),
+    # ... and is the thread traced by gohook's tracer (ptrace flags, the tracer task, its thread group)?
+    ("GOHOOK_KO_TASK_PTRACE", "task_struct", "ptrace", 4),
+    ("GOHOOK_KO_TASK_PARENT", "task_struct", "parent", 8),
+    ("GOHOOK_KO_TASK_TGID", "task_struct", "tgid", 4),
 )
 
 

@@ -113,6 +113,8 @@ class ProgramOptions:
     # the GOHOOK_KO_* kernel struct offsets of lib/fileopen.h as (define, offset); None: the running
     # kernel's, from its BTF (gohook.bpf.btf.kernel_offsets)
     kernel_offsets: tuple[tuple[str, int], ...] | None = None
+    # action error: the thread group of the tracer (gohook's pid; tests and benchmarks may name another)
+    tracer_tgid: int | None = None
     # (st_dev, st_ino) of the pid namespace gohook's own processes are named in (the guard's GUARD test);
     # None: this process's (/proc/self/ns/pid)
     pid_namespace: tuple[int, int] | None = None
@@ -507,14 +509,22 @@ def fileopen_defines(plan: EnforcementPlan, options: ProgramOptions) -> dict[str
     return out
 
 
+#: the task_struct offsets lib/deny.h reads: does the thread block SIGSYS, is it traced, by which process
+ERROR_OFFSETS = ("GOHOOK_KO_TASK_BLOCKED", "GOHOOK_KO_TASK_PTRACE", "GOHOOK_KO_TASK_PARENT", "GOHOOK_KO_TASK_TGID")
+
+
 def error_defines(options: ProgramOptions) -> dict[str, str]:
-    """The defines of action error (lib/deny.h): on, and task_struct.blocked's offset (from BTF), which tells
-    whether the thread would take SIGSYS now."""
-    offsets = _kernel_offsets(options, "action error (task_struct.blocked)")
-    blocked = dict(offsets).get("GOHOOK_KO_TASK_BLOCKED", 0)
-    if not 0 < blocked < 1 << 16:
-        raise PlanTableError(f"kernel offset GOHOOK_KO_TASK_BLOCKED={blocked} is not plausible")
-    return {"GOHOOK_ERROR_ACTION": "1", "GOHOOK_KO_TASK_BLOCKED": str(blocked)}
+    """The defines of action error (lib/deny.h): on, the task_struct offsets (from BTF) that tell whether the
+    thread would take SIGSYS now and whether gohook's tracer would get it, and gohook's own process id (the
+    tracer's thread group, as the kernel numbers it: gohook runs in the initial pid namespace)."""
+    offsets = dict(_kernel_offsets(options, "action error (task_struct.blocked, ptrace, parent)"))
+    out = {"GOHOOK_ERROR_ACTION": "1", "GOHOOK_TRACER_TGID": str(options.tracer_tgid or os.getpid())}
+    for name in ERROR_OFFSETS:
+        off = offsets.get(name, 0)
+        if not 0 < off < 1 << 16:  # (no field read here is a task_struct's first)
+            raise PlanTableError(f"kernel offset {name}={off} is not plausible")
+        out[name] = str(off)
+    return out
 
 
 def own_pid_namespace() -> tuple[int, int]:

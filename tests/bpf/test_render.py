@@ -212,13 +212,15 @@ def test_module_actions_and_error_defines() -> None:
     tables = build_tables(plan)
     assert tables.module_action[:2] == (ActionCode.KILL, ActionCode.ERROR)
     assert tables.hook_deny == (0, 1)
-    offsets = (("GOHOOK_KO_TASK_BLOCKED", 1864),)
-    d = render_defines(plan, ProgramOptions(kernel_offsets=offsets))
+    offsets = (("GOHOOK_KO_TASK_BLOCKED", 1864), ("GOHOOK_KO_TASK_PTRACE", 48), ("GOHOOK_KO_TASK_PARENT", 1288),
+               ("GOHOOK_KO_TASK_TGID", 1268))
+    d = render_defines(plan, ProgramOptions(kernel_offsets=offsets, tracer_tgid=4321))
     assert d["GOHOOK_ERROR_ACTION"] == "1" and d["GOHOOK_KO_TASK_BLOCKED"] == "1864"
+    assert d["GOHOOK_KO_TASK_PARENT"] == "1288" and d["GOHOOK_TRACER_TGID"] == "4321"
     assert d["GOHOOK_NHOOKS"] == "2"
     assert "GOHOOK_ERROR_ACTION" not in render_defines(replace(plan, mode=Mode.AUDIT))
     with pytest.raises(PlanTableError, match="TASK_BLOCKED"):
-        render_defines(plan, ProgramOptions(kernel_offsets=(("GOHOOK_KO_TASK_BLOCKED", 0),)))
+        render_defines(plan, ProgramOptions(kernel_offsets=(("GOHOOK_KO_TASK_BLOCKED", 0), *offsets[1:])))
     assert render_defines(_plan(attribution=Attribution.STACK))["GOHOOK_STACK_MODE"] == "1"
     quiet = ProgramOptions(report_allowed=False)
     assert render_defines(_plan(), quiet)["GOHOOK_REPORT_ALLOWED"] == "0"

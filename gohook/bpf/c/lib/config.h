@@ -56,6 +56,14 @@
 #ifndef GOHOOK_KO_TASK_BLOCKED
 #define GOHOOK_KO_TASK_BLOCKED 0 /* offset of task_struct.blocked (from BTF); 0: unknown, SIGSYS counts as blocked */
 #endif
+#ifndef GOHOOK_KO_TASK_PTRACE
+#define GOHOOK_KO_TASK_PTRACE 0 /* offsets of task_struct.ptrace, .parent, .tgid (from BTF); 0: unknown */
+#define GOHOOK_KO_TASK_PARENT 0
+#define GOHOOK_KO_TASK_TGID 0
+#endif
+#ifndef GOHOOK_TRACER_TGID
+#define GOHOOK_TRACER_TGID 0 /* gohook's process id: the thread group of the tracer (action error) */
+#endif
 #ifndef GOHOOK_STACK_MODE
 #define GOHOOK_STACK_MODE 0 /* 0: nearest non-std module decides; 1: every non-std module must allow */
 #endif

@@ -15,7 +15,8 @@
  * SIGURG preemption cannot run first. Without a tracer the Go runtime dies of SIGSYS: fail closed.
  *
  * error falls back to kill (GOHOOK_F_KILL_FALLBACK) whenever a part is missing: the process is not traced
- * (traced[tgid]: --pid targets gohook could not trace, processes of the binary gohook did not start), the
+ * (traced[tgid]: --pid targets gohook could not trace, processes of the binary gohook did not start; and the
+ * thread itself, traced by gohook's tracer: not one made with CLONE_UNTRACED or traced by someone else), the
  * hook's function cannot report a denial (hook_deny), the hook is not a Go function call (a `syscall`
  * instruction, the sentinel), the return address is unknown, the thread blocks SIGSYS (the call would run
  * before the signal: a module that blocks it with rt_sigprocmask gains nothing), or the mark or the
@@ -41,6 +42,26 @@ static __always_inline int gohook_sigsys_blocked(void)
 	return (blocked >> (GOHOOK_SIGSYS - 1)) & 1;
 }
 
+/* Whether the current thread is traced by gohook's tracer (task_struct.ptrace has PT_PTRACED and the tracer,
+ * task_struct.parent, is a thread of gohook's process): only then does a SIGSYS reach gohook first. A thread
+ * made with CLONE_UNTRACED, or one that some other process traces, would let a handler of the program's
+ * (signal.Notify) or another tracer swallow the signal and the call run. */
+static __always_inline int gohook_traced_by_gohook(void)
+{
+	__u64 task = bpf_get_current_task(), parent = 0;
+	__u32 ptrace = 0;
+	__s32 tgid = 0;
+	if (!GOHOOK_KO_TASK_PTRACE || !GOHOOK_KO_TASK_PARENT || !GOHOOK_KO_TASK_TGID || !GOHOOK_TRACER_TGID)
+		return 0;
+	if (bpf_probe_read_kernel(&ptrace, sizeof(ptrace), (void *)(task + GOHOOK_KO_TASK_PTRACE)) || !(ptrace & 1))
+		return 0;
+	if (bpf_probe_read_kernel(&parent, sizeof(parent), (void *)(task + GOHOOK_KO_TASK_PARENT)) || !parent)
+		return 0;
+	if (bpf_probe_read_kernel(&tgid, sizeof(tgid), (void *)(parent + GOHOOK_KO_TASK_TGID)))
+		return 0;
+	return tgid == GOHOOK_TRACER_TGID;
+}
+
 /* Hand the denied call c to the tracer: mark the thread, send it SIGSYS. 0 when done. */
 static __always_inline int gohook_deny_error(struct gohook_call *c, __u64 ip, __u64 sp, __u64 bp, __u64 ret0,
 					     __u64 bias)
@@ -49,7 +70,7 @@ static __always_inline int gohook_deny_error(struct gohook_call *c, __u64 ip, __
 	if (c->kind != GOHOOK_K_CALL && c->kind != GOHOOK_K_RAWCALL)
 		return -1;
 	__u32 *can = hook_deny.lookup(&hook);
-	if (!can || !*can || !ret0 || !traced.lookup(&tgid) || gohook_sigsys_blocked())
+	if (!can || !*can || !ret0 || !traced.lookup(&tgid) || gohook_sigsys_blocked() || !gohook_traced_by_gohook())
 		return -1;
 	struct gohook_denymark mark = {
 		.resume_ip = ret0,
