@@ -526,6 +526,9 @@ def run_session(options: AttachOptions, *, on_record: Callable[[EventRecord], No
                       "accepts uprobe register writes (not used yet)")
             print(f"gohook: action error: this kernel {kernel}: denied calls return through gohook's ptrace "
                   "tracer", file=sys.stderr)
+            if not (options.pids or options.cmd):
+                print("gohook: action error: a system-wide session traces no process: a denied call kills "
+                      "(use -- CMD or --pid for errors)", file=sys.stderr)
         view = None
         if live:
             from gohook.views.live import LiveView, ViewState
