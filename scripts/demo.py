@@ -9,7 +9,9 @@ Steps (each printed before it runs):
   5. run the service under audit: it works, gohook records the telemetry module's calls;
   6. run it under enforcement: the service's own config read goes through, and the
      telemetry module is killed before its connect(2): the "home" server never hears from it
-     and the dropped file never appears.
+     and the dropped file never appears;
+  7. the same with `action: error`: the telemetry module's connect and write fail with
+     "operation not permitted", and the service runs on and exits 0.
 Run as root after scripts/setup.sh (scripts/demo.sh does both).
 """
 
@@ -106,11 +108,16 @@ def main() -> int:
     config.write_text("listen=:8080")
     drop = OUT / "dropped-by-telemetry"
 
-    for mode in ("audit", "enforce"):
+    graceful = OUT / "policy-error.yaml"
+    graceful.write_text(tight.read_text().replace("action: kill", "action: error"))
+    runs = (("audit", tight, "5. run under audit"), ("enforce", tight, "6. run under enforcement"),
+            ("error", graceful, "7. run under enforcement with `action: error`: the call fails, the service lives"))
+    for mode, policy, title in runs:
         drop.unlink(missing_ok=True)
         home = Home()
-        say(f"5. run under {mode}" if mode == "audit" else "6. run under enforcement")
-        proc = show([*GOHOOK, "attach", "--binary", str(app), "--policy", str(tight), "--mode", mode, "--json",
+        say(title)
+        proc = show([*GOHOOK, "attach", "--binary", str(app), "--policy", str(policy), "--mode",
+                     "audit" if mode == "audit" else "enforce", "--json",
                      "--", str(app), str(config), home.address, str(drop)], capture_output=True)
         home.close()
         for line in proc.stderr.splitlines():
@@ -120,7 +127,7 @@ def main() -> int:
                 print(f"  {line}")
                 continue
             ev = json.loads(line)
-            mark = {"allow": "ok   ", "audit": "AUDIT", "deny": "KILL "}[ev["decision"]]
+            mark = {"allow": "ok   ", "audit": "AUDIT", "deny": "KILL ", "error": "EPERM"}[ev["decision"]]
             print(f"  {mark} {ev['module']:<28} {ev['capability']:<16} {ev['function']:<16} {ev['argument']!r}")
         print(f"  exit status: {proc.returncode}")
         print(f"  home server received: {home.received or 'nothing'}")
@@ -128,7 +135,11 @@ def main() -> int:
         if mode == "enforce" and (proc.returncode != 137 or home.received or drop.exists()):
             print("demo: enforcement did not stop the telemetry module", file=sys.stderr)
             return 1
-    say("done: the telemetry module was observed in audit mode and stopped under enforcement")
+        if mode == "error" and (proc.returncode != 0 or home.received or drop.exists()):
+            print("demo: action error did not stop the telemetry module with the service alive", file=sys.stderr)
+            return 1
+    say("done: the telemetry module was observed in audit mode, stopped under enforcement, and refused "
+        "with EPERM while the service ran on")
     return 0
 
 
