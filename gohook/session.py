@@ -560,7 +560,9 @@ def run_session(options: AttachOptions, *, on_record: Callable[[EventRecord], No
                 nonlocal init
                 if init is None and child is not None:  # the wrapper was slow to fork the namespace's init
                     init = next(iter(_children(child.pid)), None)
-                attached.guard_processes(_own_processes(child.pid if child is not None else None, init))
+                waker = tracer.waker_pid if tracer is not None else 0
+                attached.guard_processes(_own_processes(child.pid if child is not None else None, init,
+                                                        waker or None))
                 targets = list(options.pids) + (_descendants(init) if init is not None else [])
                 for rec in guard.check(targets):
                     deliver(rec)
