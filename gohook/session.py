@@ -518,17 +518,6 @@ def run_session(options: AttachOptions, *, on_record: Callable[[EventRecord], No
         with progress.step(f"compiling and attaching {len(plan.hooks)} probes"):
             loader_options = program_options(report_allowed=options.report_allowed, mode=options.mode, live=live)
             attached = bpf_attach(plan, pids=list(options.pids), options=loader_options)
-        print(f"gohook: attached {attached.probe_count} probes to {options.binary} in "
-              f"{time.monotonic() - t0:.2f}s (mode {plan.mode.value}, {len(plan.modules)} modules, "
-              f"{len(plan.ranges)} ranges; system-call sentinel {build.sentinel_reason})", file=sys.stderr)
-        if attached.deny_path:
-            kernel = ("refuses uprobe programs that write registers" if attached.deny_path == "ptrace" else
-                      "accepts uprobe register writes (not used yet)")
-            print(f"gohook: action error: this kernel {kernel}: denied calls return through gohook's ptrace "
-                  "tracer", file=sys.stderr)
-            if not (options.pids or options.cmd):
-                print("gohook: action error: a system-wide session traces no process: a denied call kills "
-                      "(use -- CMD or --pid for errors)", file=sys.stderr)
         view = None
         if live:
             from gohook.views.live import LiveView, ViewState
@@ -539,13 +528,24 @@ def run_session(options: AttachOptions, *, on_record: Callable[[EventRecord], No
         traced = _tracer(plan, attached, bool(options.pids or options.cmd))
         tracer = traced[0] if traced is not None else None
         try:
-            if view is not None:
-                view.__enter__()
             init: int | None = None
-            if tracer is not None:
+            if tracer is not None:  # before "attached": a --pid target is held once gohook says so
                 tracer.start()
                 for pid in options.pids:
                     _trace_target(tracer, pid, plan, f"--pid {pid}")
+            print(f"gohook: attached {attached.probe_count} probes to {options.binary} in "
+                  f"{time.monotonic() - t0:.2f}s (mode {plan.mode.value}, {len(plan.modules)} modules, "
+                  f"{len(plan.ranges)} ranges; system-call sentinel {build.sentinel_reason})", file=sys.stderr)
+            if attached.deny_path:
+                kernel = ("refuses uprobe programs that write registers" if attached.deny_path == "ptrace" else
+                          "accepts uprobe register writes (not used yet)")
+                print(f"gohook: action error: this kernel {kernel}: denied calls return through gohook's ptrace "
+                      "tracer", file=sys.stderr)
+                if not (options.pids or options.cmd):
+                    print("gohook: action error: a system-wide session traces no process: a denied call kills "
+                          "(use -- CMD or --pid for errors)", file=sys.stderr)
+            if view is not None:
+                view.__enter__()
             if options.cmd:
                 child, hold = _start_in_namespace(options.cmd, options.as_json)
                 init, cmd_pid = _command_pid(child)
