@@ -337,6 +337,32 @@ def _report_tracer(tracer: Tracer, returns: DenyReturns) -> None:
              stats.per_second(), stats.passed, stats.handling_seconds / stats.stops * 1e6 if stats.stops else 0)
 
 
+def _learn_from_kernel(learned: Learner, counts: dict[tuple[int, int, int], int], plan: EnforcementPlan,
+                       lost: int) -> None:
+    """Learn mode's end: complete the learned policy with the calls the kernel counted (their events may have
+    been lost) and say which hook points never fired (issue 17 §1), on stderr and in the policy's header."""
+    pairs: dict[tuple[str, str], int] = {}
+    fired: set[int] = set()
+    for (hook, module, cap), calls in counts.items():
+        fired.add(hook)
+        if module and cap < len(plan.capabilities):
+            key = (plan.module_name(module), plan.capabilities[cap])
+            pairs[key] = pairs.get(key, 0) + calls
+    completed = learned.reconcile(pairs)
+    if lost or completed:
+        print(f"gohook: WARNING: learn mode: {lost} events lost (ring buffer full); the kernel counted every call: "
+              f"{len(completed)} module capabilities are granted for any argument because some of their events "
+              "were lost (see the policy's header)", file=sys.stderr)
+    functions: dict[str, bool] = {}
+    for h in plan.hooks:
+        functions[h.function] = functions.get(h.function, False) or h.hook_id in fired
+    never = sorted(f for f, hit in functions.items() if not hit)
+    learned.coverage(never, len(functions))
+    print(f"gohook: learn mode: {len(functions) - len(never)} of {len(functions)} hooked functions fired"
+          + (f"; never: {', '.join(never[:12])}{' ...' if len(never) > 12 else ''} (the run did not exercise "
+             "them: a longer or fuller run may need more)" if never else ""), file=sys.stderr)
+
+
 def _own_processes(*others: int | None) -> list[int]:
     """gohook's own process, every thread of it, its process group, and others (the -- CMD wrapper and
     namespace init): what a target may not signal, trace or write (the guard's GUARD test; threads come and
@@ -596,6 +622,8 @@ def run_session(options: AttachOptions, *, on_record: Callable[[EventRecord], No
                       + " (its shutdown path is in the learned policy)", file=sys.stderr)
             handle(attached.drain())
             counters = attached.counters()
+            if learned is not None:
+                _learn_from_kernel(learned, attached.learned_counts(), plan, counters.lost)
         finally:
             if traced is not None:
                 attached.detach_probes()  # no new denial, then the SIGSYS stops in flight are served (the marks)

@@ -324,3 +324,57 @@ def test_bench_argrules_measures_one_hooked_call_per_loop_iteration() -> None:
     assert doc["verified_insns"]["scoped-20-deep"]["gohook_argcheck"] > 0
     assert doc["verified_insns"]["scoped-20-deep"]["gohook_globmatch"] > 0
     assert "gohook_argcheck" not in doc["verified_insns"]["caps"]
+
+
+def test_bench_error_action_reads_gohooks_tracer_line_and_pairs_rounds() -> None:
+    """bench/bench_error_action.py's pure parts: the tracer line as gohook logs it at -v (gohook/session.py
+    _report_tracer, behind logging's "gohook: " prefix), and ratios of paired rounds."""
+    import bench_error_action as ea
+
+    line = ea.TracerLine.parse("gohook: started x\ngohook: gohook: tracer: 66 stops (10.0/s), 57 signals passed on, "
+                               "36 us handling per stop\ngohook: 0 hooked calls, 0 killed\n")
+    assert line == ea.TracerLine(stops=66, per_second=10.0, signals=57, handling_us=36.0)
+    with pytest.raises(ea.BenchError):
+        ea.TracerLine.parse("gohook: 0 hooked calls, 0 killed\n")
+
+    def run(cpu: float, wall: float) -> dict[str, float]:
+        return {"target_cpu_s": cpu, "wall_s": wall, "gohook_cpu_s": 0.0}
+
+    runs = {"work": {"none": [run(4.0, 2.0), run(6.0, 3.0)], "kill": [run(4.0, 2.2), run(6.0, 3.3)],
+                     "error": [run(4.4, 2.2), run(6.6, 3.3)]}}
+    doc = ea.summarize(runs)["work"]
+    assert doc["summary"]["error"]["target_cpu_s"]["median"] == pytest.approx(5.5)
+    assert doc["ratios"]["target_cpu_s error/kill"]["paired"]["median"] == pytest.approx(1.1)
+    assert doc["ratios"]["wall_s kill/none"]["of_medians"] == pytest.approx(1.1)
+    assert doc["ratios"]["wall_s error/kill"]["paired"]["median"] == pytest.approx(1.0)
+
+
+@pytest.mark.bpf
+def test_bench_error_action_traces_only_under_error() -> None:
+    """bench/bench_error_action.py, tiny: under `action: error` the kernel says the Go process is traced
+    (/proc TracerPid) and gohook counted stops; under `action: kill` and without gohook it is not; every
+    configuration served the requests asked for and did the work, with CPU time measured for each."""
+    _need_root()
+    if not gofixtures.toolchains():
+        pytest.skip("no Go toolchain installed: run scripts/setup.sh")
+    import json
+    import shutil
+    import subprocess
+
+    if shutil.which("wrk") is None:
+        pytest.skip("wrk is not installed: run scripts/setup.sh")
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, str(root / "bench" / "bench_error_action.py"), "--rounds", "1", "--requests",
+                          "1000", "--warmup", "100", "--work", "20000000", "--json"], capture_output=True, text=True,
+                         check=True, cwd=root).stdout
+    doc = json.loads(out)
+    http, work = doc["runs"]["http"], doc["runs"]["work"]
+    for runs in (http, work):
+        assert {c: len(v) for c, v in runs.items()} == {"none": 1, "kill": 1, "error": 1}
+        assert runs["error"][0]["tracer_pid"] > 0 and runs["error"][0]["tracer"]["stops"] > 0
+        assert runs["kill"][0]["tracer_pid"] == 0 and runs["kill"][0]["tracer"]["stops"] == 0
+        assert runs["none"][0]["tracer_pid"] == 0 and "tracer" not in runs["none"][0]
+    for config in ("none", "kill", "error"):
+        assert http[config][0]["requests"] >= 1000 and http[config][0]["cpu_us_per_request"] > 0
+        assert work[config][0]["wall_s"] > 0 and work[config][0]["target_cpu_s"] > 0
+    assert doc["summary"]["http"]["ratios"]["cpu_us_per_request error/kill"]["of_medians"] > 0

@@ -66,6 +66,7 @@ from gohook.bpf.render import (
     source_path,
 )
 from gohook.plan.model import EnforcementPlan
+from gohook.policy.format import Mode
 
 __all__ = ["Attached", "Counters", "ProgramStats", "attach", "render_cflags", "render_program"]
 
@@ -484,6 +485,17 @@ class Attached:
         table = self._bpf[b"counters"]
         values = [sum(int(v) for v in table.getvalue(ct.c_int(i))) for i in CounterIndex]
         return Counters(*values)
+
+    def learned_counts(self) -> dict[tuple[int, int, int], int]:
+        """Learn mode: calls counted in the kernel by (hook id, module id, capability bit), whatever became of
+        their events (empty outside learn mode)."""
+        if self._bpf is None or self.plan.mode is not Mode.LEARN:
+            return {}
+        out: dict[tuple[int, int, int], int] = {}
+        for key, value in self._bpf[b"learned_calls"].items():
+            k = int(key.value)
+            out[(k >> 32, (k >> 8) & 0xFFFF, k & 0xFF)] = int(value.value)
+        return out
 
     def program_stats(self) -> list[ProgramStats]:
         """run_cnt / run_time_ns / verified_insns of every entry program."""

@@ -612,6 +612,7 @@ def render_defines(plan: EnforcementPlan, options: ProgramOptions = DEFAULT_OPTI
         "GOHOOK_SEARCH_STEPS": str(tables.search_steps),
         "GOHOOK_NMODULES": str(len(tables.module_mask) - 1),
         "GOHOOK_ENFORCE": str(int(enforce)),
+        "GOHOOK_LEARN_COUNTS": str(int(plan.mode == Mode.LEARN)),
         "GOHOOK_NHOOKS": str(len(tables.hook_deny)),
         "GOHOOK_STACK_MODE": str(int(plan.attribution == Attribution.STACK)),
         "GOHOOK_DENY_UNATTRIBUTED": str(int(plan.deny_unattributed)),

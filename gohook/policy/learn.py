@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -94,6 +94,7 @@ class Arguments:
     first: Observation
     exact: set[str] = field(default_factory=set)
     refused: str | None = None  # why `any`: the first argument no exact pattern matches
+    calls: int = 0  # events observed
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,7 @@ class Learner:
         self.scope = scope
         self.max_arguments = max_arguments
         self.seen: dict[str, dict[str, Arguments]] = {}
+        self.header: list[str] = []  # more lines for the policy's header (loss, coverage)
 
     def observe(self, module: str, capability: str, argument: str | None, frames: Sequence[Frame], *,
                 unattributed: bool = False) -> None:
@@ -121,6 +123,7 @@ class Learner:
         got = caps.get(capability)
         if got is None:
             got = caps[capability] = Arguments(Observation(argument, tuple(frames)))
+        got.calls += 1
         if (self.scope is LearnScope.CAPABILITIES or got.refused is not None
                 or argument_class(capability) is None):
             return
@@ -134,6 +137,34 @@ class Learner:
         else:
             got.exact.add(pattern.text)
 
+    def reconcile(self, counted: Mapping[tuple[str, str], int]) -> list[str]:
+        """Complete what was observed with what the kernel counted per (module, capability) (learn mode's
+        learned_calls map): a pair whose events were lost, all or some (a full ring buffer), is granted for
+        any argument, since the arguments it was called with are not all known. Returns a line per such
+        pair (also kept for the policy's header)."""
+        lines = []
+        for (module, capability), calls in sorted(counted.items()):
+            if module.startswith("std:") or calls <= 0:
+                continue
+            got = self.seen.setdefault(module, {}).get(capability)
+            if got is not None and got.calls >= calls:
+                continue
+            seen = got.calls if got is not None else 0
+            why = f"the events of {calls - seen} of its {calls} calls were lost: any argument"
+            if got is None:
+                got = self.seen[module][capability] = Arguments(Observation(None, ()), calls=0)
+            got.refused = why
+            got.exact.clear()
+            lines.append(f"{module} {capability}: {why}")
+        self.header += [f"LOSS: {line}" for line in lines]
+        return lines
+
+    def coverage(self, never_fired: Sequence[str], hooks: int) -> None:
+        """Say in the policy's header which hook points never fired during the run (what it did not exercise)."""
+        if never_fired:
+            self.header.append(f"coverage: {hooks - len(never_fired)} of {hooks} hook points fired; never: "
+                               + ", ".join(never_fired))
+
     def learned(self) -> Learned:
         """The learned rules and their comments (evidence first, then how each scoped rule was made)."""
         rules: dict[str, dict[str, Rule]] = {}
@@ -144,7 +175,8 @@ class Learner:
             for cap, got in sorted(caps.items()):
                 seen = got.first
                 arg = f" {seen.argument!r}" if seen.argument else ""
-                lines.append(f"learned: {cap}{arg} via {example_path(module, seen.frames)}")
+                via = f"via {example_path(module, seen.frames)}" if seen.frames else "(counted in the kernel)"
+                lines.append(f"learned: {cap}{arg} {via}")
             out: dict[str, Rule] = {}
             for cap, got in sorted(caps.items()):
                 if self.scope is LearnScope.CAPABILITIES or argument_class(cap) is None:
@@ -170,6 +202,7 @@ class Learner:
         policy = Policy(path="learned", modules=tuple(module_rule(m, r) for m, r in got.rules.items()))
         header = [f"learned by gohook attach --mode learn on {Path(binary).name} "
                   f"({time.strftime('%Y-%m-%d %H:%M')}): allows exactly what was observed"]
+        header += self.header
         if self.scope is LearnScope.ARGUMENTS:
             header.append("arguments as seen: exact names, IP:port addresses and paths; more than 8 paths in one "
                           "directory -> DIR/*, in a tree -> DIR/** (never /, a top-level or home directory, /proc)")

@@ -283,3 +283,26 @@ def test_only_any_grants_use_the_list_form() -> None:
     _, text, policy = _learn([("m/a", "system.read", None), ("m/a", "files.read", "rel")])
     assert "  m/a: [files.read, system.read]\n" in text
     assert policy.capabilities_of("m/a") == {"files.read", "system.read"}
+
+
+def test_calls_whose_events_were_lost_are_granted_for_any_argument() -> None:
+    """The kernel's per-(module, capability) counts complete the policy: a capability with no event at all,
+    and one with fewer events than calls (the arguments seen are not all the arguments), become `any`, with
+    the reason in the rule's notes and the policy's header; a fully observed one keeps its exact patterns."""
+    learner = Learner()
+    frames = (StackFrame("github.com/acme/x.Load", "x.go", 3, "github.com/acme/x", False),)
+    learner.observe("github.com/acme/x", "files.read", "/etc/x.conf", frames)
+    learner.observe("github.com/acme/y", "env.read", "HOME", frames)
+    lines = learner.reconcile({("github.com/acme/x", "files.read"): 1, ("github.com/acme/y", "env.read"): 3,
+                               ("github.com/acme/z", "network.connect"): 2, ("std:init", "env.read"): 5})
+    assert lines == ["github.com/acme/y env.read: the events of 2 of its 3 calls were lost: any argument",
+                     "github.com/acme/z network.connect: the events of 2 of its 2 calls were lost: any argument"]
+    rules = learner.rules()
+    assert rules["github.com/acme/x"] == {"files.read": ["/etc/x.conf"]}
+    assert rules["github.com/acme/y"] == {"env.read": None} and rules["github.com/acme/z"] == {"network.connect": None}
+    assert "std:init" not in rules
+    text = learner.policy_text("/bin/app")
+    assert "# LOSS: github.com/acme/z network.connect: the events of 2 of its 2 calls were lost" in text
+    assert "learned: network.connect (counted in the kernel)" in text
+    learner.coverage(["syscall.Kill", "syscall.Uname"], 30)
+    assert "# coverage: 28 of 30 hook points fired; never: syscall.Kill, syscall.Uname" in learner.policy_text("/b")

@@ -70,6 +70,9 @@
 #ifndef GOHOOK_DENY_UNATTRIBUTED
 #define GOHOOK_DENY_UNATTRIBUTED 0 /* 1: a call with no non-std frame (and no provenance) is a violation */
 #endif
+#ifndef GOHOOK_LEARN_COUNTS
+#define GOHOOK_LEARN_COUNTS 0 /* 1: learn mode: every counted call is also counted in learned_calls (lossless) */
+#endif
 #ifndef GOHOOK_REPORT_ALLOWED
 #define GOHOOK_REPORT_ALLOWED 1 /* 1: allowed calls are reported too (learn mode, event streams) */
 #endif

@@ -255,6 +255,17 @@ walked:
 
 	/* Count, and kill a violator in enforce/kill mode, before anything that can fail. */
 	gohook_count(kind == GOHOOK_K_SYSCALL ? GOHOOK_C_SYSCALLS : GOHOOK_C_HITS);
+#if GOHOOK_LEARN_COUNTS
+	{
+		/* (a raw system call counts both of its capabilities) */
+		__u64 key = (__u64)c->hook_id << 32 | (__u64)(module & 0xffff) << 8 | (c->capability & 0xff);
+		learned_calls.increment(key);
+		if (raw && c->cap2 != c->capability) {
+			key = (__u64)c->hook_id << 32 | (__u64)(module & 0xffff) << 8 | (c->cap2 & 0xff);
+			learned_calls.increment(key);
+		}
+	}
+#endif
 	__u8 decision = GOHOOK_ALLOW;
 	if (!allowed && !scoped)
 		decision = GOHOOK_ENFORCE ? gohook_deny(c, r->ip, r->sp, r->bp, ret0, bias, module, &flags) : GOHOOK_AUDIT;

@@ -39,6 +39,12 @@ BPF_ARRAY(range_flags, __u32, GOHOOK_NRANGES);     /* GOHOOK_RANGE_* */
 BPF_ARRAY(page_first, __u32, GOHOOK_NPAGES + 1);   /* text page -> index of the range holding its start */
 BPF_ARRAY(module_mask, __u64, GOHOOK_NMODULES + 1); /* module id -> allowed capability bits */
 BPF_ARRAY(module_action, __u32, GOHOOK_NMODULES + 1); /* module id -> GOHOOK_ACT_* (0: std/unattributed) */
+#if GOHOOK_LEARN_COUNTS
+/* learn mode: calls by (hook id << 32 | module id << 8 | capability bit), counted in the kernel whatever
+ * becomes of their events: a learned policy is complete even when a full ring buffer dropped details, and
+ * gohook can say which hook points never fired (issue 17) */
+BPF_HASH(learned_calls, __u64, __u64, GOHOOK_TABLE_ENTRIES);
+#endif
 #if GOHOOK_ERROR_ACTION
 /* action error (lib/deny.h): hook id -> 1 when its function can return a denial (its catalog return plan
  * is not kill); the processes gohook traces (tgid -> 1, written by gohook/attach/tracer.py once every
