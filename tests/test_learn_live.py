@@ -72,3 +72,21 @@ def test_learn_says_which_hooks_never_fired(tmp_path: Path) -> None:
     assert "syscall.openat" not in coverage and "syscall.connect" in coverage, coverage
     assert "LOSS" not in text
     assert "hooked functions fired; never: " in ran.stderr
+
+
+def test_lazy_std_initialization_is_not_the_first_callers(tmp_path: Path) -> None:
+    """issue 17 §2: the dependency that first uses time.Local triggers the standard library's read of TZ and
+    /etc/localtime (time.initLocal, once). Learn mode grants it nothing for that, and enforcement with no
+    grant for it lets the call through (the read is std:init's)."""
+    binary = private_copy(gofixtures.build(gofixtures.live_toolchain("1.27"), "denyapp"), tmp_path / "bin")
+    out = tmp_path / "learned.yaml"
+    ran = attach_cmd(binary, None, [str(binary), "localtime"], tmp_path, mode="learn", extra=["-o", str(out)])
+    assert ran.status == 0, ran.stderr
+    assert GRAB not in out.read_text()
+    policy = tmp_path / "p.yaml"
+    policy.write_text(f"version: 1\nmodules:\n  example.com/denyapp: [all]\n  {GRAB}: []\n", encoding="utf-8")
+    enforced = attach_cmd(binary, policy, [str(binary), "localtime"], tmp_path)
+    assert enforced.status == 0, enforced.stderr
+    charged = {(e["module"], e["capability"]) for e in enforced.events if e["function"] in
+               ("syscall.Getenv", "syscall.openat")}
+    assert ("std:init", "env.read") in charged and all(m != GRAB for m, _ in charged), enforced.events

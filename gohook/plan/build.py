@@ -197,15 +197,35 @@ STD_INIT = "std:init"
 
 _INITIALIZER = re.compile(r"init(\.\d+)?")
 
+#: Standard-library functions that read fixed system configuration once (a sync.Once initializer) or re-check
+#: the same files, on behalf of whichever caller first needs it (issue 17 §2: time.initLocal was charged to
+#: BurntSushi/toml in Caddy, to x/net/trace in Prometheus, to capnslog in etcd). Charged to std:init, like
+#: package initializers. Reviewed in the sources of Go 1.19, 1.21, 1.24 and 1.27 (each exists in all four
+#: but the nsswitchConfig pair, 1.21+). What a module controls stays its own: setting TZ or SSL_CERT_FILE
+#: first is that module's env.write; time.LoadLocation(name) and os/user lookups are not here (the caller
+#: picks what is read).
+STD_LAZY_INIT = frozenset({
+    "time.initLocal",  # TZ, /etc/localtime: the first use of time.Local
+    "net.initConfVal",  # GODEBUG netdns, and (Go 1.19) /etc/nsswitch.conf: the first name lookup
+    "net.(*resolverConfig).init", "net.(*resolverConfig).tryUpdate",  # /etc/resolv.conf, re-checked every 5 s
+    "net.(*nsswitchConfig).init", "net.(*nsswitchConfig).tryUpdate",  # /etc/nsswitch.conf (Go 1.21+)
+    "crypto/x509.initSystemRoots",  # SSL_CERT_FILE, SSL_CERT_DIR, the system's certificate bundle
+    "mime.initMime",  # /etc/mime.types and the other system MIME tables
+    "net/http.envProxyFunc.func1",  # HTTP_PROXY, HTTPS_PROXY, NO_PROXY: a proxy-aware transport's first request
+})
+
 
 def is_std_init(binary: GoBinary, name: str) -> bool:
-    """A standard-library package initializer: pkg.init (package variables) or pkg.init.N (an init function).
+    """A standard-library package initializer: pkg.init (package variables) or pkg.init.N (an init function);
+    or a lazy initializer of fixed system configuration (STD_LAZY_INIT).
 
     Not the closures named after them: pkg.init.func1 is a closure in a package variable's initializer
     (net's lookup hook, on every name lookup's stack) and pkg.init.0.func1 one in an init function; both
     may run at any time later on anyone's behalf. While an initializer runs, its own frame is on the stack
     below its closures anyway.
     """
+    if name in STD_LAZY_INIT:
+        return binary.module_of(name) == STD
     pkg = binary.package_of(name)
     if pkg is None or binary.module_of(name) != STD or not name.startswith(pkg + "."):
         return False

@@ -24,7 +24,7 @@ from gohook.attribution.ranges import Range
 from gohook.bpf.abi import HookKind
 from gohook.errors import PolicyError
 from gohook.gosym import GoBinary
-from gohook.plan.build import RAW_CALL_ARGS, STD_INIT, PlanBuild, build_plan, is_std_init
+from gohook.plan.build import RAW_CALL_ARGS, STD_INIT, STD_LAZY_INIT, PlanBuild, build_plan, is_std_init
 from gohook.plan.model import EnforcementPlan
 from gohook.policy.format import CapabilityNames, Mode, ModuleRule, Policy, parse_policy
 from gohook.sites.catalog import Catalog, GoVersion, UnknownCapabilityError, load_catalog
@@ -388,3 +388,29 @@ def test_error_returns_are_resolved_for_the_binary(newest_toolchain: Toolchain, 
     assert hooks["runtime.cgocall"].deny is None if "runtime.cgocall" in hooks else True  # it kills
     raw = [h for h in plan.hooks if h.kind is HookKind.RAWCALL]
     assert raw and all(h.deny is not None and h.call_len > 0 for h in raw)  # the call is skipped, not returned from
+
+
+def test_std_lazy_initializers_are_real_functions(toolchain: Toolchain) -> None:
+    """Every name of STD_LAZY_INIT is a function of that Go release (a misspelt one would silently charge the
+    first caller again): in denyapp's binary (it links net/http, crypto/x509, time), else in the release's
+    source (mime.initMime: denyapp serves no files, so the linker drops it); and it is std:init."""
+    binary = _binary(toolchain, "denyapp")
+    absent = set(STD_LAZY_INIT) - set(binary.functions_by_name)
+    if toolchain.release < (1, 21):
+        assert {"net.(*nsswitchConfig).init", "net.(*nsswitchConfig).tryUpdate"} <= absent  # (1.21's nss.go)
+        absent -= {"net.(*nsswitchConfig).init", "net.(*nsswitchConfig).tryUpdate"}
+    assert absent <= {"mime.initMime"}, absent
+    assert "func initMime() {" in (gofixtures.goroot(toolchain) / "src/mime/type.go").read_text()
+    for name in set(STD_LAZY_INIT) - absent:
+        if name in binary.functions_by_name:
+            assert is_std_init(binary, name), name
+
+
+def test_lazy_std_initialization_is_charged_to_std_init(newest_toolchain: Toolchain) -> None:
+    """A dependency's first use of time.Local runs time.initLocal (TZ, /etc/localtime): the range of
+    initLocal is std:init's, so the nearest module frame of those calls is std:init, not the dependency."""
+    binary = _binary(newest_toolchain, "denyapp")
+    plan = _plan(binary, _policy("version: 1\n")).plan
+    init = binary.functions_by_name["time.initLocal"]
+    covering = _covering(plan.ranges, init.entry)
+    assert covering is not None and covering.modules[0] == _module_id(plan, STD_INIT), covering

@@ -58,6 +58,7 @@ type capabilities interface {
 	MmapExec() (int, error)
 	RawSyscall() (int, error)
 	BlockSigsysRead(path string) ([]byte, error)
+	LocalZone() string
 }
 
 // dependency is one of the two dependencies, with its short name (the -by value) and module path.
@@ -212,6 +213,9 @@ var actions = map[string]action{
 		pid, err := d.lib.RawSyscall()
 		return strconv.Itoa(pid), nil, nil, err
 	}},
+	"localtime": {"", 0, 0, func(d dependency, a []string) (string, *bool, []string, error) {
+		return d.lib.LocalZone(), nil, nil, nil
+	}},
 	"blockread": {"PATH", 1, 1, func(d dependency, a []string) (string, *bool, []string, error) {
 		b, err := d.lib.BlockSigsysRead(a[0])
 		return strconv.Itoa(len(b)), nil, nil, err
@@ -228,7 +232,7 @@ func usage(msg string) {
 	fmt.Fprintln(os.Stderr, "actions:")
 	for _, name := range []string{"read", "create", "remove", "stat", "dial", "listen", "sendto", "exec",
 		"getenv", "lookupenv", "environ", "setenv", "unsetenv", "clearenv", "kill", "uname", "hostname",
-		"mmapexec", "rawsyscall", "blockread"} {
+		"mmapexec", "rawsyscall", "blockread", "localtime"} {
 		fmt.Fprintf(os.Stderr, "  %s %s\n", name, actions[name].usage)
 	}
 	os.Exit(2)

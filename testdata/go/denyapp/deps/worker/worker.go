@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"runtime"
 	"syscall"
+	"time"
 	"unsafe"
 )
 
@@ -207,4 +208,13 @@ func (*Lib) BlockSigsysRead(path string) ([]byte, error) {
 	}
 	defer syscall.RawSyscall6(syscall.SYS_RT_SIGPROCMASK, sigSetmask, uintptr(unsafe.Pointer(&old)), 0, 8, 0, 0)
 	return os.ReadFile(path)
+}
+
+// LocalZone formats the current time in the local time zone: the first use of time.Local makes the
+// standard library read TZ and /etc/localtime (time.initLocal, once), on whoever's behalf it happens.
+//
+//go:noinline
+func (*Lib) LocalZone() string {
+	name, _ := time.Now().Local().Zone()
+	return name
 }
