@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """What `action: error` (issue 15) costs a Go program that violates nothing: gohook's ptrace tracer.
 
-    sudo .venv/bin/python bench/bench_error_action.py [--rounds 5] [--requests 20000] [--work 300000000] [--json]
+    sudo .venv/bin/python bench/bench_error_action.py [--rounds 5] [--requests 30000] [--work 300000000] [--json]
+
+(about 50 s a round on 2 CPUs: each gohook run compiles its BPF program and detaches its probes.)
 
 Under `action: error` gohook traces every thread of the `-- CMD` process (gohook/attach/tracer.py), so
 every signal the program receives is a ptrace stop: the thread stops, gohook's tracer thread wakes in
@@ -25,18 +27,21 @@ Each configuration runs its own copy of the binary (uprobes are per file). Workl
   init: bench/perfeval/configs.py AttachCli.workload_pid) per request, gohook's own CPU per request,
   and wrk's latency percentiles.
 - work: testdata/go/traceapp `work N`: 8 goroutines each do N rounds of call-free arithmetic (only the
-  runtime's SIGURG can preempt them, and on 2 CPUs it does, about every 10 ms per CPU) and the program
-  prints the wall time of the work. Measured: that wall time, and the process's CPU time (utime + stime,
-  read every 10 ms while it runs; the last reading before it exits, so up to 10 ms per CPU is not seen,
-  the same in every configuration and no more than /proc's own 10 ms resolution).
+  runtime's SIGURG can preempt them; sysmon asks once a goroutine has run 10 ms, checking every 10-20 ms:
+  about 100 signals a second on 2 CPUs) and the program prints the wall time of the work. Measured: that
+  wall time, and the process's CPU time (utime + stime, read every 10 ms while it runs; the last reading
+  before it exits, so up to 10 ms per CPU is not seen, the same in every configuration and no more than
+  /proc's own 10 ms resolution).
 
 The tracer's counts come from gohook's log at its end (`-v`: "tracer: N stops (X/s), M signals passed
-on, U us handling per stop"; X/s is over the tracer thread's life, which includes gohook's start-up
-wait and its probe detach, so the bench divides N by its own windows instead: the load (warm-up and
-measured requests) for http, the work's wall time for work. N includes the few stops that are not
-signals (each new thread's first stop) and those outside the window: an upper bound). Under kill the
-log line says 0 stops: the bench checks that (and /proc/PID/status TracerPid: traced under error, not
-under kill), and that nothing was denied.
+on, U us handling per stop"; X/s is over the tracer thread's life, which includes the command's
+start-up and gohook's probe detach at the end, so the bench divides N by its own windows instead: the
+load (warm-up and measured requests) for http, the work's wall time for work. N includes the few stops
+that are not signals (each new thread's first stop) and those outside the window: an upper bound).
+N x U is gohook's own CPU for the stops (its tracer thread), reported per request and as a share of one
+CPU: finer than gohook's CPU from /proc, whose 10 ms ticks are 0.33 us per request of a 30,000-request
+run. Under kill the log line says 0 stops: the bench checks that (and /proc/PID/status TracerPid:
+traced under error, not under kill), and that nothing was denied.
 
 Rounds are interleaved: each round runs all six (workload, configuration) pairs once in a new random
 order; the report gives medians, the ratio of medians and the median of per-round (paired) ratios.
@@ -247,6 +252,7 @@ def http_run(config: cfg.Instrumentation, load: Http, run: int) -> dict[str, Any
         out["stops_per_second"] = out["tracer"]["stops"] / out["load_seconds"]
         out["signals_per_second"] = out["tracer"]["signals"] / out["load_seconds"]
         out["stops_per_request"] = out["tracer"]["stops"] / load_requests
+        out["tracer_cpu_us_per_request"] = out["tracer"]["stops"] * out["tracer"]["handling_us"] / load_requests
     return out
 
 
@@ -275,6 +281,7 @@ def work_run(config: cfg.Instrumentation, rounds: int) -> dict[str, Any]:
     if "tracer" in out:
         out["stops_per_second"] = out["tracer"]["stops"] / wall
         out["signals_per_second"] = out["tracer"]["signals"] / wall
+        out["tracer_cpu_percent"] = out["tracer"]["stops"] * out["tracer"]["handling_us"] / 1e4 / wall
     return out
 
 
@@ -320,8 +327,9 @@ def summarize(runs: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, Any
             doc["tracer_error"]["stops"] = Summary.of([r["tracer"]["stops"] for r in errs]).median
             doc["tracer_error"]["log_stops_per_second"] = Summary.of([r["tracer"]["per_second"] for r in errs]).median
             doc["tracer_error"]["handling_us_per_stop"] = Summary.of([r["tracer"]["handling_us"] for r in errs]).median
-            if workload == "http":
-                doc["tracer_error"]["stops_per_request"] = Summary.of([r["stops_per_request"] for r in errs]).median
+            for k in ("stops_per_request", "tracer_cpu_us_per_request") if workload == "http" else (
+                    "tracer_cpu_percent",):
+                doc["tracer_error"][k] = Summary.of([r[k] for r in errs]).median
         if by_config.get("kill"):
             doc["kill_stops"] = [r["tracer"]["stops"] for r in by_config["kill"]]
         out[workload] = doc
@@ -353,11 +361,13 @@ def render(doc: dict[str, Any]) -> str:
                          f"[{p['p25']:.3f}, {p['p75']:.3f}]")
         if "tracer_error" in w:
             t = w["tracer_error"]
-            per_request = (f", {t['stops_per_request']:.4f} per request" if "stops_per_request" in t else "")
+            cost = (f", {t['stops_per_request']:.4f} per request; gohook's CPU for them "
+                    f"{t['tracer_cpu_us_per_request']:.3f} us per request" if workload == "http" else
+                    f"; gohook's CPU for them {t['tracer_cpu_percent']:.2f} % of one CPU")
             lines.append(f"- tracer under error: {t['stops']:.0f} stops, {t['stops_per_second']:.1f}/s over the "
                          f"{'load' if workload == 'http' else 'work'} ({t['signals_per_second']:.1f} signals/s)"
-                         f"{per_request}; the log's own rate {t['log_stops_per_second']:.1f}/s; "
-                         f"{t['handling_us_per_stop']:.0f} us of gohook per stop")
+                         f"{cost} ({t['handling_us_per_stop']:.0f} us per stop); the log's own rate "
+                         f"{t['log_stops_per_second']:.1f}/s")
         if "kill_stops" in w:
             lines.append(f"- tracer under kill: stops {w['kill_stops']} (nothing traced)")
         lines.append("")
@@ -368,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated subset of http, work")
-    ap.add_argument("--requests", type=int, default=20_000, help="http: measured requests per run")
+    ap.add_argument("--requests", type=int, default=30_000, help="http: measured requests per run")
     ap.add_argument("--warmup", type=int, default=2_000, help="http: requests before the measured ones")
     ap.add_argument("--connections", type=int, default=16, help="http: wrk's keep-alive connections")
     ap.add_argument("--work", type=int, default=300_000_000, help="work: rounds of arithmetic per goroutine")

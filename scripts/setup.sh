@@ -8,6 +8,7 @@
 #   - a venv (.venv) on Debian's /usr/bin/python3 with system site packages (for `import bcc`)
 #   - the project, editable, with its test extras (and its C accelerator for PC tables, setup.py)
 #   - Go toolchains for fixtures, each in its own folder under $GOHOOK_CACHE/go
+#   - real third-party Go binaries from Debian, checksum-pinned, under $GOHOOK_CACHE/real
 # A second run only verifies. Anything it cannot do is one line: "setup: cannot X: why".
 set -uo pipefail
 
@@ -124,6 +125,28 @@ for v in "${GO_VERSIONS[@]}"; do
   fi
 done
 if [[ -x /usr/lib/go-1.19/bin/go ]]; then say "Go 1.19 at /usr/lib/go-1.19/bin/go (Debian)"; else cannot "find Debian Go 1.19 at /usr/lib/go-1.19/bin/go"; fi
+
+# --- real third-party Go binaries (tests/test_real_binaries.py), pinned by checksum ------------------
+# name=Debian version=sha256 of the .deb; the binary is extracted to $CACHE/real/<package>/
+REAL_DEBS=("prometheus-node-exporter=1.5.0-1+b6=8cb5b39627595ea2cf3cd27be593e0e9af87023d29e1c5b8487e2f9510097e09")
+for spec in "${REAL_DEBS[@]}"; do
+  IFS='=' read -r pkg ver sum <<<"$spec"
+  dest="$CACHE/real/$pkg"
+  if [[ -f "$dest/.sha256" && "$(cat "$dest/.sha256")" == "$sum" ]]; then
+    say "real binary $pkg $ver at $dest"
+    continue
+  fi
+  rm -rf "$dest.tmp" && mkdir -p "$dest.tmp"
+  if (cd "$dest.tmp" && apt-get download "$pkg=$ver" >"$CACHE/real-$pkg.log" 2>&1) \
+     && echo "$sum  $(ls "$dest.tmp"/*.deb)" | sha256sum -c --quiet - >>"$CACHE/real-$pkg.log" 2>&1 \
+     && dpkg-deb -x "$dest.tmp"/*.deb "$dest.tmp/root" >>"$CACHE/real-$pkg.log" 2>&1; then
+    echo "$sum" >"$dest.tmp/.sha256"
+    rm -rf "$dest" && mv "$dest.tmp" "$dest"
+    say "fetched real binary $pkg $ver (sha256 checked) into $dest"
+  else
+    cannot "fetch $pkg $ver from Debian with sha256 $sum (see $CACHE/real-$pkg.log)"
+  fi
+done
 
 if ((FAILED)); then say "finished with problems (see lines above)"; exit 1; fi
 say "ready"

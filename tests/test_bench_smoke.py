@@ -337,12 +337,19 @@ def test_bench_error_action_reads_gohooks_tracer_line_and_pairs_rounds() -> None
     with pytest.raises(ea.BenchError):
         ea.TracerLine.parse("gohook: 0 hooked calls, 0 killed\n")
 
-    def run(cpu: float, wall: float) -> dict[str, float]:
-        return {"target_cpu_s": cpu, "wall_s": wall, "gohook_cpu_s": 0.0}
+    def run(cpu: float, wall: float, stops: int | None = None) -> dict[str, object]:
+        out: dict[str, object] = {"target_cpu_s": cpu, "wall_s": wall, "gohook_cpu_s": 0.0}
+        if stops is not None:  # a gohook configuration
+            out["tracer"] = {"stops": stops, "per_second": 1.0, "signals": stops, "handling_us": 20.0}
+            out["stops_per_second"] = out["signals_per_second"] = stops / wall
+            out["tracer_cpu_percent"] = stops * 20.0 / 1e4 / wall
+        return out
 
-    runs = {"work": {"none": [run(4.0, 2.0), run(6.0, 3.0)], "kill": [run(4.0, 2.2), run(6.0, 3.3)],
-                     "error": [run(4.4, 2.2), run(6.6, 3.3)]}}
+    runs = {"work": {"none": [run(4.0, 2.0), run(6.0, 3.0)], "kill": [run(4.0, 2.2, 0), run(6.0, 3.3, 0)],
+                     "error": [run(4.4, 2.2, 220), run(6.6, 3.3, 330)]}}
     doc = ea.summarize(runs)["work"]
+    assert doc["tracer_error"]["stops_per_second"] == pytest.approx(100.0) and doc["kill_stops"] == [0, 0]
+    assert doc["tracer_error"]["tracer_cpu_percent"] == pytest.approx(0.2)  # 100 stops/s x 20 us
     assert doc["summary"]["error"]["target_cpu_s"]["median"] == pytest.approx(5.5)
     assert doc["ratios"]["target_cpu_s error/kill"]["paired"]["median"] == pytest.approx(1.1)
     assert doc["ratios"]["wall_s kill/none"]["of_medians"] == pytest.approx(1.1)
