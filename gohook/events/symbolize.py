@@ -90,8 +90,9 @@ VIA = {
 NOTE_EXEC_CHILD = "the started program runs outside enforcement"
 NOTE_SENTINEL_KILL = "killed at system-call entry: a tracepoint cannot stop the call, so the call itself ran"
 NOTE_KILL_FALLBACK = ("action error, but killed: the process is not traced by gohook (started by someone "
-                      "else, or --pid without tracing), its thread blocked SIGSYS, or the hooked function cannot "
-                      "return a denial (gohook inspect: deny column)")
+                      "else, or --pid without tracing), its thread blocked SIGSYS, the call is not a Go function's "
+                      "(a `syscall` instruction), or the hooked function cannot return a denial (gohook inspect: "
+                      "deny column)")
 NOTE_OPENED_KILL = ("killed when the open returned, by what the opened file is: the process ran no instruction "
                     "after it (nothing was read or written through it)")
 
@@ -170,12 +171,12 @@ class Symbolizer:
         return hook.function
 
     def note(self, event: Event, capability: str) -> str | None:
-        if event.decision is Decision.DENY and event.flags & EventFlag.KILL_FALLBACK:
-            return NOTE_KILL_FALLBACK
         if event.decision is Decision.DENY and event.opened:
             return NOTE_OPENED_KILL
         if event.decision is Decision.DENY and event.flags & EventFlag.SENTINEL:
             return NOTE_SENTINEL_KILL
+        if event.decision is Decision.DENY and event.flags & EventFlag.KILL_FALLBACK:
+            return NOTE_KILL_FALLBACK
         if capability == "exec" and event.decision is not Decision.DENY:
             return NOTE_EXEC_CHILD
         return None
