@@ -49,3 +49,12 @@ def test_a_call_decided_by_its_argument_names_the_pattern() -> None:
     assert "pattern" in denied.as_json() and denied.as_json()["pattern"] is None
     assert text_line(allowed).endswith("'/etc/acme/a.yaml' (allowed by '/etc/acme/**')")
     assert text_line(denied).endswith("'/etc/shadow' (no pattern of the module matches)")
+
+
+def test_a_call_denied_with_an_error_says_what_it_returned() -> None:
+    """action error: the JSON carries the errno and the results the function returned; the text line too."""
+    rec = EventRecord(**{**REC.__dict__, "decision": "error", "errno": 1, "returned": "fd=-1, err=EPERM"})
+    doc = json.loads(json_line(rec))
+    assert (doc["decision"], doc["errno"], doc["returned"]) == ("error", 1, "fd=-1, err=EPERM")
+    assert text_line(rec).endswith("ERROR acme/cfg files.read os.OpenFile '/etc/shadow' -> returned fd=-1, err=EPERM")
+    assert "errno" not in json.loads(json_line(REC))  # only for decision error

@@ -65,3 +65,13 @@ def test_rate_is_aggregated_not_per_event() -> None:
     s.update_rate(101.0)
     assert s.rate == 50_000
     assert len(s.cells) == 1 and s.total == 50_000
+
+
+def test_error_decisions_count_as_violations() -> None:
+    s = ViewState(binary="/srv/app", mode="enforce", hooks=3)
+    s.add(rec("github.com/evil/t", "files.read", "error"))
+    s.add(rec("github.com/evil/t", "files.read", "error"))
+    assert s.cells[("github.com/evil/t", "files.read")].error == 2
+    assert s.violation is not None and s.violation.decision == "error"
+    out = text_of(render(s, now=s.started + 1))
+    assert next(line for line in out.splitlines() if line.startswith("│ github.com/evil/t")).count("2") >= 1
