@@ -336,9 +336,18 @@ def analyze(binary: GoBinary, hooks: HookReport, graph: CallGraph) -> Analysis:
                 node = parent[node]
             return tuple(reversed(out))
 
-        def record(caller: int, hook_index: int, rep: ModuleReport = rep) -> None:
+        def record(caller: int, hook_index: int, call: int, rep: ModuleReport = rep) -> None:
             site = hook_at[hook_index]
-            for cap in sorted(site.capabilities):
+            caps = site.capabilities
+            rule = site.spec.rule
+            if isinstance(rule, ValueRule) and rule.at.stack_offset is not None:
+                # a value rule on a stack argument (syscall.rawSyscallNoError's number): the constant the call
+                # site stores decides, as the kernel's HOOK_VALUE does (getpid is system.read, not modify)
+                value = constant_stack_argument(binary, fns[caller], call, rule.at.stack_offset - 8)
+                if value is not None:
+                    cap = rule.evaluate(value)
+                    caps = frozenset({cap}) if cap is not None else frozenset()
+            for cap in sorted(caps):
                 if cap not in rep.capabilities:
                     rep.capabilities[cap] = CapabilityPath(cap, (*path_to(caller), site.function.name))
 
@@ -359,7 +368,7 @@ def analyze(binary: GoBinary, hooks: HookReport, graph: CallGraph) -> Analysis:
         for caller, site, ti in calls:
             parent.setdefault(caller, -1)
             if ti in hook_at:
-                record(caller, ti)
+                record(caller, ti, site)
             elif flag_funnel(caller, site, ti):
                 continue
             elif module_of[ti] == STD and ti not in parent:
@@ -383,7 +392,7 @@ def analyze(binary: GoBinary, hooks: HookReport, graph: CallGraph) -> Analysis:
                     continue
                 if m in hook_at:
                     if not hook_at[m].spec.direct_caller_only:
-                        record(n, m)
+                        record(n, m, site)
                 elif flag_funnel(n, site, m):
                     continue
                 elif module_of[m] == STD and m not in parent:
@@ -487,6 +496,39 @@ def _constant_before(binary: GoBinary, f: Function, site: int, register: str) ->
             return int(src, 16)
         if mnemonic == "mov" and src.isdigit():
             return int(src)
+        return None
+    return None
+
+
+def constant_stack_argument(binary: GoBinary, f: Function, site: int, offset: int) -> int | None:
+    """The constant f stores at [RSP + offset] for the call at `site` (an ABI0 stack argument), when one of
+    the 8 instructions before it does (`mov qword ptr [rsp + 8], 0x27`; a register loaded with a constant
+    first is followed); None when unknown. A branch, call or return in between stops the look-back."""
+    md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
+    insns = [(m, o) for _a, _s, m, o in md.disasm_lite(binary.image.read(f.entry, site - f.entry), f.entry)][-8:]
+    slot = f"qword ptr [rsp + {offset:#x}]" if offset else "qword ptr [rsp]"
+    for k in range(len(insns) - 1, -1, -1):
+        mnemonic, op_str = insns[k]
+        if mnemonic.startswith("j") or mnemonic in ("call", "ret"):
+            return None
+        dest, _, src = op_str.partition(", ")
+        if dest != slot:
+            continue
+        if mnemonic != "mov":
+            return None
+        if src.startswith("0x"):
+            return int(src, 16)
+        if src.isdigit():
+            return int(src)
+        for m2, o2 in reversed(insns[:k]):  # a register holding a constant
+            d2, _, s2 = o2.partition(", ")
+            if m2.startswith("j") or m2 in ("call", "ret"):
+                return None
+            if d2 not in _REG_ALIASES.get(src, (src,)):
+                continue
+            if m2 == "xor" and s2 == d2:
+                return 0
+            return int(s2, 16) if m2 == "mov" and s2.startswith("0x") else None
         return None
     return None
 
