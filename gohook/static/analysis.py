@@ -35,8 +35,6 @@ from collections import deque
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-import capstone
-
 from gohook.attribution.ranges import function_ranges
 from gohook.errors import GohookError
 from gohook.gosym import STD, GoBinary
@@ -44,7 +42,7 @@ from gohook.gosym.pclntab import FLAG_ASM, Function
 from gohook.sites.catalog import FlagRule, ValueRule
 from gohook.sites.hooks import HookReport, HookSite
 from gohook.sites.syscalls import classify
-from gohook.static.callgraph import CallGraph
+from gohook.static.callgraph import DECODER, CallGraph
 
 # Standard-library handlers that serve files on a module's behalf: the opens happen later, in std code on
 # the server's goroutines, so they are charged to whoever runs the server (docs/evasion.md).
@@ -161,7 +159,7 @@ def _module_versions(binary: GoBinary) -> dict[str, str]:
 
 
 def _saves_frame_pointer(code: bytes, entry: int) -> bool:
-    md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
+    md = DECODER
     for _addr, _size, mnemonic, op_str in md.disasm_lite(code, entry):
         if mnemonic == "push" and op_str == "rbp":
             return True
@@ -484,7 +482,7 @@ def constant_register(binary: GoBinary, graph: CallGraph, caller: int, site: int
 
 def _constant_before(binary: GoBinary, f: Function, site: int, register: str) -> int | None:
     """The constant `register` holds at `site` in f (see constant_register)."""
-    md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
+    md = DECODER
     insns = [(a, m, o) for a, _s, m, o in md.disasm_lite(binary.image.read(f.entry, site - f.entry), f.entry)]
     names = _REG_ALIASES.get(register, (register,))
     for _addr, mnemonic, op_str in reversed(insns[-8:]):
@@ -507,7 +505,7 @@ def constant_stack_argument(binary: GoBinary, f: Function, site: int, offset: in
     """The constant f stores at [RSP + offset] for the call at `site` (an ABI0 stack argument), when one of
     the 8 instructions before it does (`mov qword ptr [rsp + 8], 0x27`; a register loaded with a constant
     first is followed); None when unknown. A branch, call or return in between stops the look-back."""
-    md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
+    md = DECODER
     insns = [(m, o) for _a, _s, m, o in md.disasm_lite(binary.image.read(f.entry, site - f.entry), f.entry)][-8:]
     slot = f"qword ptr [rsp + {offset:#x}]" if offset else "qword ptr [rsp]"
     for k in range(len(insns) - 1, -1, -1):

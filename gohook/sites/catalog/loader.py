@@ -25,6 +25,7 @@ or any result of an ABI0 function) is refused except for ``kill``.
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
@@ -90,14 +91,21 @@ _GO_FIELD = re.compile(r"^[\w/.]+\.\w+\.\w+$")
 def load_catalog(path: str | Path | None = None) -> Catalog:
     """Load and validate the packaged catalog (or the YAML file at ``path``)."""
     if path is None:
-        text = resources.files("gohook.sites").joinpath("catalog.yaml").read_text(encoding="utf-8")
-        return parse_catalog(text, "catalog.yaml")
+        return _packaged_catalog()
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as e:
         raise CatalogError(f"{p}: cannot read: {e.strerror}") from e
     return parse_catalog(text, str(p))
+
+
+@functools.cache
+def _packaged_catalog() -> Catalog:
+    """The packaged catalog, parsed once per process: it is package data and the Catalog is frozen (parsing it
+    costs ~0.3 s, and inspect and the system-call table each wanted it: issue 17 §6)."""
+    text = resources.files("gohook.sites").joinpath("catalog.yaml").read_text(encoding="utf-8")
+    return parse_catalog(text, "catalog.yaml")
 
 
 def parse_catalog(text: str, source: str = "catalog.yaml") -> Catalog:
