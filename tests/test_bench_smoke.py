@@ -385,3 +385,22 @@ def test_bench_error_action_traces_only_under_error() -> None:
         assert http[config][0]["requests"] >= 1000 and http[config][0]["cpu_us_per_request"] > 0
         assert work[config][0]["wall_s"] > 0 and work[config][0]["target_cpu_s"] > 0
     assert doc["summary"]["http"]["ratios"]["cpu_us_per_request error/kill"]["of_medians"] > 0
+
+
+def test_bench_real_server_measures_every_configuration() -> None:
+    """bench/bench_real_server.py, tiny: node_exporter learned, then scraped alone, under enforcement and under
+    action error; each configuration measured (the script itself fails if the learned policy killed)."""
+    _need_root()
+    import json
+    import subprocess
+
+    import bench_real_server as rs
+
+    if not rs.EXPORTER.exists():
+        raise AssertionError(f"{rs.EXPORTER} missing: scripts/setup.sh fetches it")
+    done = subprocess.run([sys.executable, str(Path(rs.__file__)), "--rounds", "1", "--scrapes", "20", "--json"],
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    doc = json.loads(done.stdout)
+    assert set(doc["cpu_ms_per_scrape"]) == {"none", "enforce", "error"}
+    assert all(v > 0 for v in doc["wall_ms_per_scrape"].values()), doc
