@@ -297,7 +297,8 @@ def _children(pid: int) -> list[int]:
 
 
 def _tracer(plan: EnforcementPlan, attached: Attached, targets: bool) -> tuple[Tracer, DenyReturns] | None:
-    """The session's ptrace tracer (gohook.attach.tracer), in enforce mode with targets: --pid targets are
+    """The session's ptrace tracer (gohook.attach.tracer), in enforce mode with targets to trace (--pid targets, and
+    `-- CMD` under action error: its PID namespace already makes it fail closed otherwise): --pid targets are
     leashed (fail closed: they die with gohook) and, under action error, every thread of every target is
     traced so that a denied call returns an error (gohook.attach.returns) instead of killing."""
     if plan.mode is not Mode.ENFORCE or not targets:
@@ -551,7 +552,7 @@ def run_session(options: AttachOptions, *, on_record: Callable[[EventRecord], No
             state = ViewState(binary=options.binary, mode=plan.mode.value, hooks=attached.probe_count)
             view = LiveView(state)
             on_record = state.add
-        traced = _tracer(plan, attached, bool(options.pids or options.cmd))
+        traced = _tracer(plan, attached, bool(options.pids or (options.cmd and plan.error_action)))
         tracer = traced[0] if traced is not None else None
         try:
             init: int | None = None

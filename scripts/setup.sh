@@ -137,7 +137,9 @@ for spec in "${REAL_DEBS[@]}"; do
     continue
   fi
   rm -rf "$dest.tmp" && mkdir -p "$dest.tmp"
-  if (cd "$dest.tmp" && apt-get download "$pkg=$ver" >"$CACHE/real-$pkg.log" 2>&1) \
+  # (a machine whose Debian packages were all present has run no apt-get update: try once more after one)
+  if (cd "$dest.tmp" && { apt-get download "$pkg=$ver" || { apt-get update -qq && apt-get download "$pkg=$ver"; }; } \
+        >"$CACHE/real-$pkg.log" 2>&1) \
      && echo "$sum  $(ls "$dest.tmp"/*.deb)" | sha256sum -c --quiet - >>"$CACHE/real-$pkg.log" 2>&1 \
      && dpkg-deb -x "$dest.tmp"/*.deb "$dest.tmp/root" >>"$CACHE/real-$pkg.log" 2>&1; then
     echo "$sum" >"$dest.tmp/.sha256"
