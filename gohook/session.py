@@ -179,6 +179,39 @@ class ProbeGuard:
                            note=what + ("; killed from user space" if killed else ""), tamper=what)
 
 
+class BinaryWatch:
+    """Notices when --binary's path comes to hold another file (a new build moved in, a package upgrade).
+
+    Uprobes belong to the file attach probed (its inode): processes started from the new file run without
+    them. attach cannot plan the new file in the middle of a session, so it says so loudly, once per new
+    file, on stderr (gohook agent re-plans and attaches instead: docs/agent.md)."""
+
+    def __init__(self, binary: str) -> None:
+        self.binary = binary
+        self.first = self._inode()
+        self.reported: set[tuple[int, int]] = set()
+
+    def _inode(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.binary)
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino
+
+    def check(self) -> bool:
+        """True (and a WARNING on stderr, the first time) when the path now holds another file."""
+        now = self._inode()
+        if now is None or now == self.first:
+            return False
+        if now not in self.reported:
+            self.reported.add(now)
+            was = self.first[1] if self.first else "?"
+            print(f"gohook: WARNING: {self.binary} was replaced by another file (inode {was} -> {now[1]}): "
+                  "processes started from the new file are NOT enforced by this session; restart gohook attach "
+                  "on it, or use gohook agent, which probes replaced files", file=sys.stderr)
+        return True
+
+
 def _namespace_init(argv: list[str]) -> None:
     """The `-- CMD` wrapper: `python -I -S -c SOURCE HOLD_FD GOHOOK_PID CMD ARGS...` (standard library only).
 
@@ -581,6 +614,7 @@ def run_session(options: AttachOptions, *, on_record: Callable[[EventRecord], No
                 _release_command(hold)
                 print(f"gohook: started {' '.join(options.cmd)} (pid {cmd_pid or child.pid})", file=sys.stderr)
             deliver = on_record if on_record is not None else out.emit
+            watch = BinaryWatch(options.binary)
             guard = ProbeGuard(plan, options.binary, plan.mode is Mode.ENFORCE and plan.action is not Action.AUDIT)
 
             def check_probes() -> None:
@@ -593,6 +627,7 @@ def run_session(options: AttachOptions, *, on_record: Callable[[EventRecord], No
                 targets = list(options.pids) + (_descendants(init) if init is not None else [])
                 for rec in guard.check(targets):
                     deliver(rec)
+                watch.check()
 
             def handle(records: list[bytes]) -> None:
                 for ev in decode_events(records, attached.options.layout):

@@ -21,7 +21,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "gohook"
 
 STAGES: tuple[str, ...] = ("gosym", "attribution", "sites", "static", "policy", "plan", "bpf", "attach", "events",
-                           "views", "session", "commands")
+                           "views", "session", "agent", "commands")
 BASE = frozenset({"gohook.errors", "gohook.bpf.abi"})
 TOP_LEVEL_FILES = frozenset({"__init__", "__main__", "errors", "session"})
 

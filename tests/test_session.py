@@ -92,3 +92,22 @@ def test_a_policy_module_that_matches_nothing_is_refused(capapp: Path, tmp_path:
     _b, build = prepare(AttachOptions(binary=str(capapp), policy=str(policy), mode=Mode.AUDIT, sentinel="off",
                                       allow_unmatched=True))
     assert "github.com/evil/telemetry" in build.plan.modules
+
+
+def test_binary_watch_says_once_when_the_path_holds_another_file(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 16: attach keeps enforcing the inode it probed; a new file moved over --binary is said, not silent."""
+    from gohook.session import BinaryWatch
+
+    app = tmp_path / "app"
+    app.write_bytes(b"old")
+    watch = BinaryWatch(str(app))
+    assert not watch.check()
+    app.write_bytes(b"changed in place")  # the same inode: the probes still hold
+    assert not watch.check()
+    new = tmp_path / "new"
+    new.write_bytes(b"new build")
+    new.replace(app)
+    assert watch.check() and watch.check()
+    err = capsys.readouterr().err
+    assert err.count("WARNING") == 1 and "was replaced by another file" in err and "NOT enforced" in err

@@ -308,6 +308,7 @@ HEADER_FIELDS: Final = (
     ("time_ns", "Q"),
     ("goid", "Q"),
     ("bias", "Q"),
+    ("cgroup_id", "Q"),
     ("pid", "I"),
     ("tid", "I"),
     ("hook_id", "I"),

@@ -40,3 +40,7 @@ class VerifierError(BpfError):
 
 class AttachError(BpfError):
     """A uprobe could not be attached (missing file, bad offset, no such pid)."""
+
+
+class LinkError(AttachError):
+    """A BPF link could not be made, pinned or opened (gohook.bpf.links): the message names what and why."""

@@ -10,9 +10,13 @@ Pipeline stage 4 of: binary -> plan -> BPF -> **attach** -> events -> views.
 Uprobes are attached per file (every process running the binary, now or
 later) or, with `pids`, per process (the kernel filters by address space, so
 all threads of each process are covered). The offset given to the kernel is
-HookPoint.file_offset, passed to libbcc's `bpf_attach_uprobe` directly: bcc's
-Python `attach_uprobe(addr=...)` would instead treat the number as a virtual
+HookPoint.file_offset, passed to the kernel directly: bcc's Python
+`attach_uprobe(addr=...)` would instead treat the number as a virtual
 address and translate it through the ELF program headers on every call.
+
+Every probe is a BPF link (gohook.bpf.links): closing its fd detaches it, and
+`Attached.pin` pins them all in bpffs, so that enforcement outlives this
+process (until gohook.bpf.links.unpin_dir).
 
 With goroutine provenance and the system-call sentinel in the plan, more
 programs come along: one on newproc.func1's call of runtime.runqput (or one
@@ -43,6 +47,15 @@ from typing import Any
 from gohook.bpf.abi import ARGCHECK_SLOT, DENYMARK, GLOBMATCH_SLOT, SYSRULE, CounterIndex, handler_slot
 from gohook.bpf.argtables import ArgTables, build_arg_tables
 from gohook.bpf.errors import AttachError, BpfUnavailableError, CompileError, VerifierError
+from gohook.bpf.links import (
+    DEFAULT_BPFFS,
+    ensure_bpffs,
+    make_pin_dir,
+    pin,
+    raw_tracepoint_link,
+    tracepoint_link,
+    uprobe_link,
+)
 from gohook.bpf.render import (
     ARGCHECK_NAME,
     CGOCALL_RET_NAME,
@@ -124,7 +137,7 @@ def _bcc() -> Any:
 
 
 @contextmanager
-def _stderr_captured() -> Iterator[list[str]]:
+def stderr_captured() -> Iterator[list[str]]:
     """Capture file descriptor 2 (where libbcc and clang print) into out[0] while inside."""
     out: list[str] = [""]
     saved = os.dup(2)
@@ -158,11 +171,11 @@ class Attached:
         self.cflags = render_cflags(plan, options, self.tables)
         self._bcc = _bcc()
         self._bpf: Any = None
-        self._probes: list[tuple[bytes, int]] = []  # (event name, perf event fd)
+        self._probes: list[tuple[str, int]] = []  # (pin name, BPF link fd) of attached uprobes
         self._records: list[bytes] = []
         self._entry_fds: dict[int, int] = {}  # hook id -> program fd
         self._extra_fds: dict[str, int] = {}  # provenance / sentinel program name -> fd
-        self._tracepoints: list[tuple[str, int]] = []  # (what, fd) of attached (raw) tracepoints
+        self._tracepoints: list[tuple[str, int]] = []  # (category:event, BPF link fd) of (raw) tracepoints
         self._ringbuf_cb: Any = None
         self._logbuf: Any = None
         self.timings: dict[str, float] = {}
@@ -183,7 +196,7 @@ class Attached:
 
     def _compile(self) -> None:
         start = time.monotonic()
-        with _stderr_captured() as err:
+        with stderr_captured() as err:
             try:
                 self._bpf = self._bcc.BPF(text=program_source().encode(), cflags=self.cflags)
             except Exception as exc:  # bcc raises a bare Exception
@@ -222,6 +235,52 @@ class Attached:
                 targets[ct.c_uint32(pid)] = ct.c_uint64(load_bias(pid, self.plan.binary, self.plan.pie))
         self.timings["fill"] = time.monotonic() - start
 
+    def refill(self, plan: EnforcementPlan) -> bool:
+        """Enforce plan (the same binary under another policy) by rewriting the maps in place, with no probe
+        detached (gohook agent's reload). False, and nothing changed, when plan needs another program: other
+        defines (a new action, argument rules where there were none, ...) or other probes.
+
+        Arrays are overwritten element by element and hash maps get their new keys before stale ones go, so
+        a call racing the update is judged by the old or the new entry of each table, never by a missing one.
+        """
+        tables = build_tables(plan)
+        if (render_cflags(plan, self.options, tables) != self.cflags or _probe_shape(plan) != _probe_shape(self.plan)
+                or (build_arg_tables(plan) is None) != (self.arg_tables is None)):
+            return False
+        stale: dict[bytes, set[bytes]] = {}
+        for name in (b"sys_rules", b"hook_scopes", b"arg_globs", b"arg_addrs"):
+            if self.arg_tables is not None or name == b"sys_rules":
+                stale[name] = {bytes(k) for k in self._bpf[name]}
+        self.plan, self.tables, self.arg_tables = plan, tables, build_arg_tables(plan)
+        self._fill_maps()
+        for name, keys in stale.items():
+            table = self._bpf[name]
+            for raw in keys - self._fresh_keys(name):
+                k = table.Key()
+                ct.memmove(ct.byref(k), raw, ct.sizeof(k))
+                with contextlib.suppress(KeyError):
+                    del table[k]
+        return True
+
+    def _fresh_keys(self, name: bytes) -> set[bytes]:
+        """The keys the current plan writes into hash map name (refill's stale-key test)."""
+        t = self.arg_tables
+        if name == b"sys_rules":
+            raws = [struct.pack("<I", nr) for nr, _ in self.tables.sys_rules]
+        elif t is None:
+            raws = []
+        elif name == b"hook_scopes":
+            raws = [struct.pack("<I", i) for i in t.hook_scopes]
+        else:
+            raws = [k for k, _ in (t.glob_items() if name == b"arg_globs" else t.addr_items())]
+        key_type = self._bpf[name].Key
+        out = set()
+        for raw in raws:  # as the map's key type holds them (bytes() of a key read back compares equal)
+            k = key_type()
+            ct.memmove(ct.byref(k), raw, min(len(raw), ct.sizeof(k)))
+            out.add(bytes(k))
+        return out
+
     def _fill_arg_tables(self, t: ArgTables) -> None:
         """The maps of argument-scoped grants (gohook.bpf.argtables): raw bytes into bcc's leaf types."""
         self._fill(b"module_scoped", t.module_scoped, ct.c_uint64)
@@ -253,7 +312,7 @@ class Attached:
         fd, errno = -1, 0
         for log_level in (0, 1):  # the log only when loading fails (libbcc does not always retry with one)
             logbuf[0] = b"\0"
-            with _stderr_captured() as err:
+            with stderr_captured() as err:
                 fd = lib.bcc_func_load(bpf.module, prog_type, name,
                                        lib.bpf_function_start(bpf.module, name),
                                        lib.bpf_function_size(bpf.module, name),
@@ -314,38 +373,39 @@ class Attached:
         denial returns through the tracer: the in-BPF return is not built yet (docs/policy.md)."""
         from gohook.bpf.selftest import DENY_BY_PTRACE, DENY_IN_BPF
 
-        with _stderr_captured():
+        with stderr_captured():
             try:
                 self._bpf.load_func(b"gohook_ctxwrite", self._bcc.BPF.KPROBE)
             except Exception:  # bcc raises bare Exceptions
                 return DENY_BY_PTRACE
         return DENY_IN_BPF
 
-    def attach_probes(self) -> None:
-        """Attach one uprobe per hook (per pid, when pids were given); a no-op when attached."""
-        if self._probes:
-            return
-        lib = self._bcc.lib
-        start = time.monotonic()
-        path = os.fsencode(Path(self.plan.binary).resolve())
+    def _probe_path(self) -> bytes:
+        """The file to put the uprobes on. /proc/PID/exe and /proc/PID/root/... stay as they are: the kernel
+        follows those magic links into the target's mount namespace, which Path.resolve() would leave (it
+        reads the link as a path of ours)."""
+        binary = str(self.plan.binary)
+        path = os.fsencode(binary if binary.startswith("/proc/") else Path(binary).resolve())
         if not os.path.exists(path):
             raise AttachError(f"{self.plan.binary}: no such file")
+        return path
+
+    def attach_probes(self) -> None:
+        """Attach one uprobe per hook (per pid, when pids were given), each a BPF link; a no-op when attached."""
+        if self._probes:
+            return
+        start = time.monotonic()
+        path = self._probe_path()
         try:
             # the sentinel first: a process the goroutine-created probe registers must already be watched
             self._attach_tracepoints()
-            for fd, offset, what, tag in self._uprobe_list():
+            for fd, offset, what, name in self._uprobe_list():
                 for pid in self.pids or (-1,):
-                    ev_name = f"gohook_{os.getpid()}_{tag}_{max(pid, 0)}".encode()
-                    ct.set_errno(0)
-                    pfd = lib.bpf_attach_uprobe(fd, 0, ev_name, path, offset, pid)
-                    if pfd < 0:
-                        errno = ct.get_errno()
-                        who = f"process {pid}" if pid >= 0 else "every process"
-                        raise AttachError(
-                            f"cannot attach the uprobe of {what} at file offset "
-                            f"{offset:#x} of {self.plan.binary} for {who}: "
-                            f"{os.strerror(errno) if errno else 'libbcc error'}")
-                    self._probes.append((ev_name, pfd))
+                    try:
+                        link = uprobe_link(fd, path, offset, pid)
+                    except AttachError as exc:
+                        raise type(exc)(f"{what}: {exc}") from None
+                    self._probes.append((name if pid < 0 else f"{name}_pid{pid}", link))
         except BaseException:
             self.detach_probes()
             raise
@@ -354,9 +414,26 @@ class Attached:
                   self.timings["compile"], self.timings["fill"], self.timings["load"], self.timings["attach"],
                   len(self._probes))
 
+    def attach_copy(self, path: str) -> list[tuple[str, int]]:
+        """The same uprobes, for every process, on another file with the same content (a container's copy of
+        the binary, reached as /proc/PID/exe): (name, link fd) pairs the caller owns; closing a link detaches
+        it. The caller checks the content is the same (gohook.agent.sessions)."""
+        links: list[tuple[str, int]] = []
+        try:
+            for fd, offset, what, name in self._uprobe_list():
+                try:
+                    links.append((name, uprobe_link(fd, path, offset, -1)))
+                except AttachError as exc:
+                    raise type(exc)(f"{what}: {exc}") from None
+        except BaseException:
+            for _name, link in links:
+                os.close(link)
+            raise
+        return links
+
     def _uprobe_list(self) -> list[tuple[int, int, str, str]]:
-        """(program fd, file offset, what, name tag) of every uprobe to attach."""
-        out = [(self._entry_fds[h.hook_id], h.file_offset, f"hook {h.hook_id} ({h.function})", str(h.hook_id))
+        """(program fd, file offset, what, pin name) of every uprobe to attach."""
+        out = [(self._entry_fds[h.hook_id], h.file_offset, f"hook {h.hook_id} ({h.function})", f"hook_{h.hook_id}")
                for h in self.plan.hooks]
         prov, sentinel = self.plan.provenance, self.plan.sentinel
         if prov is not None:
@@ -364,7 +441,7 @@ class Attached:
             out += [(self._extra_fds[created_name(i)], r.file_offset, what, f"newg{i}")
                     for i, r in enumerate(prov.created)]
         if sentinel is not None:
-            out += [(self._extra_fds[CGOCALL_RET_NAME], r.file_offset, "runtime.cgocall's RET", f"cgor{i}")
+            out += [(self._extra_fds[CGOCALL_RET_NAME], r.file_offset, "runtime.cgocall's RET", f"cgoret{i}")
                     for i, r in enumerate(sentinel.cgocall_returns)]
         return out
 
@@ -381,12 +458,11 @@ class Attached:
         system call (lib/guard.h), the forget program at sched:sched_process_exec/exit."""
         if self._tracepoints:
             return
-        lib = self._bcc.lib
         if self.plan.sentinel is not None:
-            fd = lib.bpf_attach_raw_tracepoint(self._extra_fds[SENTINEL_NAME], b"sys_enter")
-            if fd < 0:
-                raise AttachError(f"cannot attach the system-call sentinel to raw tracepoint sys_enter: "
-                                  f"{os.strerror(ct.get_errno()) or 'libbcc error'}")
+            try:
+                fd = raw_tracepoint_link(self._extra_fds[SENTINEL_NAME], "sys_enter")
+            except AttachError as exc:
+                raise type(exc)(f"the system-call sentinel: {exc}") from None
             self._tracepoints.append(("raw_syscalls:sys_enter", fd))
         events: list[tuple[str, str, str, str]] = []  # (program, category, event, what)
         if self.plan.file_open:
@@ -397,10 +473,10 @@ class Attached:
             events += [(FORGET_NAME, "sched", e, "process exit/exec") for e in ("sched_process_exec",
                                                                                  "sched_process_exit")]
         for prog, category, event, what in events:
-            fd = lib.bpf_attach_tracepoint(self._extra_fds[prog], category.encode(), event.encode())
-            if fd < 0:
-                raise AttachError(f"cannot attach {what} to tracepoint {category}:{event}: "
-                                  f"{os.strerror(ct.get_errno()) or 'libbcc error'}")
+            try:
+                fd = tracepoint_link(self._extra_fds[prog], category, event)
+            except AttachError as exc:
+                raise type(exc)(f"{what}: {exc}") from None
             self._tracepoints.append((f"{category}:{event}", fd))
 
     def guard_processes(self, pids: Iterable[int]) -> None:
@@ -440,15 +516,63 @@ class Attached:
         return dict(zip(DENYMARK.value_fields, DENYMARK.format.unpack(raw), strict=True))
 
     def detach_probes(self) -> None:
-        """Remove every uprobe and tracepoint; the program, its maps and pending events stay."""
-        lib = self._bcc.lib
+        """Close every uprobe and tracepoint link: each detaches, unless pinned (`pin`: then it stays until
+        gohook.bpf.links.unpin_dir). The program, its maps and pending events stay."""
         while self._tracepoints:
             _what, fd = self._tracepoints.pop()
             os.close(fd)
         while self._probes:
-            ev_name, fd = self._probes.pop()
-            lib.bpf_close_perf_event_fd(fd)
-            lib.bpf_detach_uprobe(ev_name)  # only does something for probes made through tracefs
+            _name, fd = self._probes.pop()
+            os.close(fd)
+
+    def pin(self, directory: str) -> int:
+        """Pin every uprobe and tracepoint link, and every map, in directory (made if missing; inside a bpffs,
+        which is mounted on /sys/fs/bpf if it is not yet); how many pins.
+
+        Names: hook_<id> (hook_<id>_pid<pid> with pids), newg<i>, cgoret<i>, tp_<category>_<event>, and
+        map_<name>. The link pins hold the probes, and through them the programs and their maps, after this
+        process closes them or exits: enforcement goes on until gohook.bpf.links.unpin_dir(directory). The
+        maps are pinned because a program array is emptied when its last user reference (fd or pin) goes:
+        without the pin of `handler`, every entry program's tail call into its handler would fail once this
+        process exits, and no hooked call would be checked (and a later agent finds the maps by name). On
+        failure the pins made so far are removed again.
+        """
+        if not self._probes and not self._tracepoints:
+            raise AttachError("nothing to pin: no probe is attached (attach_probes first)")
+        if os.path.abspath(directory).startswith(DEFAULT_BPFFS + "/"):
+            ensure_bpffs(DEFAULT_BPFFS)
+        make_pin_dir(directory)
+        items = [(name, fd) for name, fd in self._probes]
+        items += [("tp_" + what.replace(":", "_"), fd) for what, fd in self._tracepoints]
+        items += [("map_" + name, fd) for name, fd in self._map_fds()]
+        made: list[str] = []
+        try:
+            for name, fd in items:
+                path = os.path.join(directory, name)
+                pin(fd, path)
+                made.append(path)
+        except BaseException:
+            for path in made:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+            raise
+        return len(made)
+
+    def _map_fds(self) -> list[tuple[str, int]]:
+        """(name, fd) of every map of the program, from libbcc's module (bcc's Python knows only those it
+        opened)."""
+        if self._bpf is None:
+            return []
+        lib, module = self._bcc.lib, self._bpf.module
+        lib.bpf_num_tables.argtypes, lib.bpf_num_tables.restype = [ct.c_void_p], ct.c_size_t
+        lib.bpf_table_name.argtypes, lib.bpf_table_name.restype = [ct.c_void_p, ct.c_size_t], ct.c_char_p
+        out = []
+        for i in range(lib.bpf_num_tables(module)):
+            name = lib.bpf_table_name(module, i)
+            fd = lib.bpf_table_fd(module, name) if name else -1
+            if fd >= 0:
+                out.append((name.decode(), int(fd)))
+        return out
 
     # -- events -------------------------------------------------------------------
 
@@ -487,9 +611,9 @@ class Attached:
         return Counters(*values)
 
     def learned_counts(self) -> dict[tuple[int, int, int], int]:
-        """Learn mode: calls counted in the kernel by (hook id, module id, capability bit), whatever became of
-        their events (empty outside learn mode)."""
-        if self._bpf is None or self.plan.mode is not Mode.LEARN:
+        """Calls counted in the kernel by (hook id, module id, capability bit), whatever became of their events:
+        in learn mode and with ProgramOptions.count_calls (empty otherwise)."""
+        if self._bpf is None or (self.plan.mode is not Mode.LEARN and not self.options.count_calls):
             return {}
         out: dict[tuple[int, int, int], int] = {}
         for key, value in self._bpf[b"learned_calls"].items():
@@ -528,6 +652,12 @@ class Attached:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _probe_shape(plan: EnforcementPlan) -> tuple[object, ...]:
+    """What decides which programs are loaded and where probes go: equal shapes can share attached probes."""
+    return (tuple((h.hook_id, h.function, h.file_offset) for h in plan.hooks), plan.provenance, plan.sentinel,
+            plan.file_open, plan.guard)
 
 
 def _first_load_vaddr(binary: str) -> int:

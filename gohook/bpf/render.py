@@ -118,6 +118,9 @@ class ProgramOptions:
     # (st_dev, st_ino) of the pid namespace gohook's own processes are named in (the guard's GUARD test);
     # None: this process's (/proc/self/ns/pid)
     pid_namespace: tuple[int, int] | None = None
+    # count every hooked call by hook x module x capability in the kernel (learned_calls), as learn mode
+    # does: gohook agent's per-module metrics, without an event per allowed call
+    count_calls: bool = False
 
     def __post_init__(self) -> None:
         pages = self.ringbuf_pages
@@ -612,7 +615,7 @@ def render_defines(plan: EnforcementPlan, options: ProgramOptions = DEFAULT_OPTI
         "GOHOOK_SEARCH_STEPS": str(tables.search_steps),
         "GOHOOK_NMODULES": str(len(tables.module_mask) - 1),
         "GOHOOK_ENFORCE": str(int(enforce)),
-        "GOHOOK_LEARN_COUNTS": str(int(plan.mode == Mode.LEARN)),
+        "GOHOOK_LEARN_COUNTS": str(int(plan.mode == Mode.LEARN or options.count_calls)),
         "GOHOOK_NHOOKS": str(len(tables.hook_deny)),
         "GOHOOK_STACK_MODE": str(int(plan.attribution == Attribution.STACK)),
         "GOHOOK_DENY_UNATTRIBUTED": str(int(plan.deny_unattributed)),

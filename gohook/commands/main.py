@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from gohook.commands import attach, doctor, inspect, policy
+from gohook.commands import agent, attach, doctor, inspect, policy
 from gohook.errors import Exit, GohookError
 
 log = logging.getLogger("gohook")
@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Subcommands in their own modules, in --help order: each exposes register(subparsers),
 # which adds its parser and sets run= to a function (argparse.Namespace) -> int. The
 # modules import their pipeline stages lazily, so building the parser stays cheap.
-SUBCOMMANDS = (inspect, attach, doctor, policy)
+SUBCOMMANDS = (inspect, attach, agent, doctor, policy)
 
 
 def _run_symbols(args: argparse.Namespace) -> int:

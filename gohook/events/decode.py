@@ -51,6 +51,9 @@ class Event:
     frames: tuple[int, ...]  # return addresses, innermost first: [RSP] then the frame-pointer chain
     # EventFlag.ARG_SCOPED: 1 + index of the plan's argument pattern that allowed the call (0: none did)
     pattern: int = 0
+    # bpf_get_current_cgroup_id() at the call: the cgroup v2 id (the inode number of its directory; 0: none),
+    # kept because a killed process's /proc/PID/cgroup is gone before its event is read
+    cgroup_id: int = 0
 
     @property
     def static_frames(self) -> tuple[int, ...]:
@@ -173,6 +176,7 @@ def decode_event(data: bytes | bytearray | memoryview, layout: EventLayout = DEF
         arg=arg,
         frames=tuple(frames),
         pattern=fields["pattern"],
+        cgroup_id=fields["cgroup_id"],
     )
 
 
@@ -190,7 +194,7 @@ def encode_event(event: Event, layout: EventLayout = DEFAULT_LAYOUT) -> bytes:
         "tid": event.tid, "hook_id": event.hook_id, "capability": event.capability,
         "flags": int(event.flags), "module": event.module, "decision": int(event.decision),
         "arg_kind": int(event.arg_kind), "arg_len": len(event.arg), "nframes": len(event.frames),
-        "pattern": event.pattern,
+        "pattern": event.pattern, "cgroup_id": event.cgroup_id,
     }
     header = layout.header.pack(*(values[name] for name, _ in HEADER_FIELDS))
     return header + event.arg.ljust(layout.arg_max, b"\0") + struct.pack(f"<{len(event.frames)}Q", *event.frames)

@@ -59,6 +59,9 @@ class EventRecord:
     # call that returned having done nothing); `returned` says what the function returned ("fd=-1, err=EPERM")
     errno: int | None = None
     returned: str | None = None
+    # the cgroup v2 id of the process at the call (Event.cgroup_id; 0: unknown), for `gohook agent`, which
+    # reports its path; not part of as_json()
+    cgroup_id: int = 0
 
     def as_json(self) -> dict[str, Any]:
         stamp = datetime.datetime.fromtimestamp(self.time, datetime.UTC).isoformat(timespec="microseconds")
@@ -199,6 +202,7 @@ class Symbolizer:
             via=via_of(event.flags),
             note=self.note(event, capability),
             pattern=self.pattern_text(event),
+            cgroup_id=event.cgroup_id,
             **self.returned(event),
         )
 

@@ -53,21 +53,7 @@ class GoBinary:
     @cached_property
     def build_info(self) -> bi.BuildInfo | None:
         """Build info, or None when the binary has none (pre-1.13, or GOPATH without modules)."""
-        sec = self.image.section(".go.buildinfo")
-        if sec is not None and not sec.nobits:
-            blob = self.image.section_bytes(sec)
-            if not blob.startswith(bi.MAGIC):
-                raise BuildInfoError(f"{self.path}: .go.buildinfo does not start with the build info magic",
-                                     sec.offset)
-            return bi.parse_blob(blob, self.image.read_loaded)
-        # No section: search the first writable data (where the linker puts it).
-        for s in self.image.sections:
-            if s.writable and not s.nobits and not s.executable and s.size:
-                data = self.image.section_bytes(s)
-                pos = bi.find_blob(data)
-                if pos >= 0:
-                    return bi.parse_blob(data[pos:], self.image.read_loaded)
-        return None
+        return image_build_info(self.image)
 
     @cached_property
     def go_version(self) -> str | None:
@@ -437,3 +423,24 @@ class GoBinary:
 
     def vaddr_to_offset(self, vaddr: int) -> int:
         return self.image.vaddr_to_offset(vaddr)
+
+
+def image_build_info(image: ElfImage) -> bi.BuildInfo | None:
+    """An ELF image's Go build info, or None when it has none: the .go.buildinfo section, else the first
+    writable data holding the magic (where the linker puts it). Needs no pclntab (gohook agent reads it for
+    every program it sees)."""
+    sec = image.section(".go.buildinfo")
+    if sec is not None and not sec.nobits:
+        blob = image.section_bytes(sec)
+        if not blob.startswith(bi.MAGIC):
+            raise BuildInfoError(f"{image.path or '<memory>'}: .go.buildinfo does not start with the build info magic",
+                                 sec.offset)
+        return bi.parse_blob(blob, image.read_loaded)
+    # No section: search the first writable data (where the linker puts it).
+    for s in image.sections:
+        if s.writable and not s.nobits and not s.executable and s.size:
+            data = image.section_bytes(s)
+            pos = bi.find_blob(data)
+            if pos >= 0:
+                return bi.parse_blob(data[pos:], image.read_loaded)
+    return None

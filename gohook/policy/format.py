@@ -110,7 +110,26 @@ class Attribution(enum.Enum):
     STACK = "stack"  # every non-std module on the logical stack must hold the capability
 
 
-KEYS = ("version", "action", "attribution", "unattributed", "default", "modules", "trust")
+KEYS = ("version", "match", "action", "attribution", "unattributed", "default", "modules", "trust")
+MATCH_KEYS = ("binary", "main_module", "build_id")  # the keys of `match:` (gohook agent)
+
+
+@dataclass(frozen=True)
+class PolicyMatch:
+    """Which programs a policy applies to under `gohook agent` (the `match:` section).
+
+    binary: a path; the file at that path, wherever a process runs it from, and any copy with the same Go
+    build ID (a container's). main_module: any Go binary whose build info names this main module.
+    build_id: the Go build ID. Several keys: all must hold. `gohook attach` ignores the section.
+    """
+
+    binary: str | None = None
+    main_module: str | None = None
+    build_id: str | None = None
+    line: int = field(default=0, compare=False)
+
+    def describe(self) -> str:
+        return ", ".join(f"{k}: {getattr(self, k)}" for k in MATCH_KEYS if getattr(self, k) is not None)
 
 
 Scopes = tuple[tuple[str, tuple[Pattern, ...]], ...]  # capability -> its patterns, sorted by capability
@@ -175,6 +194,7 @@ class Policy:
     modules: tuple[ModuleRule, ...] = ()
     trust: tuple[str, ...] = ()
     trust_lines: tuple[int, ...] = field(default=(), compare=False)
+    match: PolicyMatch | None = None
 
     def rule_for(self, module: str) -> ModuleRule | None:
         """The rule deciding `module`: exact key first, else the longest matching glob."""
@@ -338,6 +358,28 @@ def _scoped_module(path: str, node: MappingNode, vocab: CapabilityNames, module:
     return ModuleRule.with_scopes(module, any_caps, {c: tuple(p) for c, p in scoped.items()}, line, action)
 
 
+def _match(path: str, node: Node) -> PolicyMatch:
+    """The `match:` mapping: at least one of MATCH_KEYS, each a non-empty string; binary an absolute path."""
+    if not isinstance(node, MappingNode) or not node.value:
+        raise _err(path, node, "match must be a mapping with binary:, main_module: or build_id:")
+    values: dict[str, str] = {}
+    for key_node, value_node in node.value:
+        key = _scalar(path, key_node, "a match key")
+        if key not in MATCH_KEYS:
+            close = difflib.get_close_matches(key, MATCH_KEYS, n=1)
+            raise _err(path, key_node, f"unknown match key {key!r}" + (f" (did you mean {close[0]}?)" if close else "")
+                       + f"; expected one of {', '.join(MATCH_KEYS)}")
+        if key in values:
+            raise _err(path, key_node, f"duplicate match key {key!r}")
+        value = _scalar(path, value_node, f"match {key}")
+        if not value.strip():
+            raise _err(path, value_node, f"match {key} is empty")
+        if key == "binary" and not value.startswith("/"):
+            raise _err(path, value_node, f"match binary must be an absolute path, not {value!r}")
+        values[key] = value
+    return PolicyMatch(line=node.start_mark.line + 1, **values)
+
+
 def parse_policy(text: str, vocab: CapabilityNames, path: str = "<policy>") -> Policy:
     """Parse policy text; raises PolicyError naming path and line."""
     try:
@@ -367,6 +409,8 @@ def parse_policy(text: str, vocab: CapabilityNames, path: str = "<policy>") -> P
     if _scalar(path, seen["version"], "version") != "1":
         raise _err(path, seen["version"], "unsupported policy version (this gohook reads version 1)")
     kw: dict[str, object] = {}
+    if "match" in seen:
+        kw["match"] = _match(path, seen["match"])
     if "action" in seen:
         kw["action"] = Action(_choice(path, seen["action"], "action", ACTIONS))
     if "attribution" in seen:
@@ -444,8 +488,12 @@ def render_policy(policy: Policy, *, header: Sequence[str] = (), notes: dict[str
     """Policy as YAML text, with `header` comment lines and per-module comment lines (`notes`)."""
     notes = notes or {}
     lines = [f"# {h}" for h in header]
+    lines.append("version: 1")
+    if policy.match is not None:
+        lines.append("match:")
+        lines += [f"  {k}: {quote_pattern(getattr(policy.match, k))}" for k in MATCH_KEYS
+                  if getattr(policy.match, k) is not None]
     lines += [
-        "version: 1",
         f"action: {policy.action.value}",
         f"attribution: {policy.attribution.value}",
         f"unattributed: {'deny' if policy.deny_unattributed else 'allow'}",

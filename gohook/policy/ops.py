@@ -318,8 +318,13 @@ def merge_policies(sources: Sequence[Source]) -> MergeResult:
         default=frozenset().union(*(s.policy.default for s in sources)),
         modules=tuple(rules),
         trust=tuple(dict.fromkeys(t for s in sources for t in s.policy.trust)),
+        # the agent's match: kept when every source says the same, else dropped (a merge of policies for
+        # different programs has no single match; the header says so)
+        match=sources[0].policy.match if len({s.policy.match for s in sources}) == 1 else None,
         **kw,
     )
+    if len({s.policy.match for s in sources}) > 1:
+        conflicts.append("conflict: match: the sources match different programs; the merged policy has no match:")
     header = [f"merged by gohook policy merge from {', '.join(s.name for s in sources)}"]
     for s in sources:
         header += [f"{s.name}: {h}" for h in s.comments.header]

@@ -325,3 +325,44 @@ def test_load_bias_of_a_pie_process_maps_static_addresses_to_its_code(version: s
     finally:
         proc.kill()
         proc.wait()
+
+
+CGROUP2 = Path("/sys/fs/cgroup/unified")  # cgroup v2 in the hybrid layout of this machine
+
+
+def _cgroup2_path(pid: int) -> str:
+    """The cgroup v2 path of pid: its "0::" line of /proc/PID/cgroup."""
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        if line.startswith("0::"):
+            return line[3:]
+    raise AssertionError(f"/proc/{pid}/cgroup has no cgroup v2 line")
+
+
+def test_event_carries_the_cgroup_v2_id_of_a_killed_process(bpfprobe: GoBinary) -> None:
+    """cgroup_id is the inode number of the process's cgroup v2 directory at the call: what `gohook agent`
+    maps to a container's cgroup path after the killed process (and its /proc/PID/cgroup) is gone. The
+    process runs in a cgroup of its own, so the id is neither the root's nor this test's."""
+    if not (CGROUP2 / "cgroup.procs").exists():
+        _loud_skip(f"cgroup v2 is not mounted at {CGROUP2}")
+    own = CGROUP2 / f"gohook-test-{os.getpid()}-{time.monotonic_ns()}"
+    own.mkdir()
+    env_hook = handmade.hook(bpfprobe, 3, "os.Getenv", 2, arg=ArgRead(ArgKind.STRING, (0, 1)))
+    plan = handmade.plan_for(bpfprobe, [env_hook], CAPS, allowed={})  # lib lacks env.read: killed
+    waiting = subprocess.Popen([bpfprobe.path, "wait"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert waiting.stdout is not None and waiting.stdout.readline().strip() == "ready"
+        (own / "cgroup.procs").write_text(str(waiting.pid))
+        path = _cgroup2_path(waiting.pid)
+        expected = os.stat(str(CGROUP2) + path).st_ino
+        with attach(plan, pids=[waiting.pid]) as att:
+            waiting.communicate("go\n", timeout=30)
+            evs = _events(att, lambda e: e.pid == waiting.pid)
+    finally:
+        waiting.kill()
+        waiting.wait()
+        own.rmdir()
+    assert path == "/" + own.name
+    assert waiting.returncode == -signal.SIGKILL
+    assert [(e.decision, e.argument) for e in evs] == [(Decision.DENY, "GOHOOK_WAIT")]
+    assert evs[0].cgroup_id == expected
+    assert expected != os.stat(CGROUP2).st_ino and expected != os.stat(str(CGROUP2) + _cgroup2_path(os.getpid())).st_ino

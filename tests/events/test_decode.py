@@ -20,7 +20,7 @@ from gohook.events.decode import (
 def _event(**changes: object) -> Event:
     base = dict(time_ns=123, pid=4242, tid=4243, goid=1, hook_id=7, capability=3, decision=Decision.DENY,
                 module=2, flags=EventFlag.STOP_GOEXIT, bias=0x5555_0000_0000, arg_kind=ArgKind.STRING,
-                arg=b"/etc/passwd", frames=(0x5555_0040_1234, 0x5555_0040_5678))
+                arg=b"/etc/passwd", frames=(0x5555_0040_1234, 0x5555_0040_5678), cgroup_id=0x1_0000_2a2b)
     base.update(changes)
     return Event(**base)  # type: ignore[arg-type]
 
@@ -36,6 +36,16 @@ def test_record_is_cut_after_nframes() -> None:
     # the kernel may send the whole struct: trailing frames beyond nframes are ignored
     padded = data + b"\xff" * 8 * (DEFAULT_LAYOUT.max_frames - 3)
     assert decode_event(padded).frames == (1, 2, 3)
+
+
+def test_cgroup_id_is_the_u64_after_bias() -> None:
+    """cgroup_id: the 8 little-endian bytes right after bias (struct gohook_event), whatever else the record holds."""
+    data = bytearray(encode_event(_event(cgroup_id=0)))
+    assert DEFAULT_LAYOUT.offsets()["cgroup_id"] == 24
+    data[24:32] = (0x0102_0304_0506_0708).to_bytes(8, "little")
+    ev = decode_event(bytes(data))
+    assert ev.cgroup_id == 0x0102_0304_0506_0708
+    assert (ev.bias, ev.pid) == (_event().bias, _event().pid)
 
 
 def test_static_frames_subtract_the_bias() -> None:
@@ -108,10 +118,12 @@ def test_other_layouts() -> None:
     frames=st.lists(st.integers(0, 2**64 - 1), max_size=DEFAULT_LAYOUT.max_frames),
     arg=st.binary(max_size=DEFAULT_LAYOUT.arg_max - 1),
     ids=st.tuples(st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1), st.integers(0, 2**64 - 1),
-                  st.integers(0, 0xFFFF)),
+                  st.integers(0, 0xFFFF), st.integers(0, 2**64 - 1)),
     decision=st.sampled_from(Decision),
 )
-def test_round_trip_any(frames: list[int], arg: bytes, ids: tuple[int, int, int, int], decision: Decision) -> None:
-    pid, tid, goid, module = ids
-    ev = _event(frames=tuple(frames), arg=arg, pid=pid, tid=tid, goid=goid, module=module, decision=decision)
+def test_round_trip_any(frames: list[int], arg: bytes, ids: tuple[int, int, int, int, int],
+                        decision: Decision) -> None:
+    pid, tid, goid, module, cgroup_id = ids
+    ev = _event(frames=tuple(frames), arg=arg, pid=pid, tid=tid, goid=goid, module=module, decision=decision,
+                cgroup_id=cgroup_id)
     assert decode_event(encode_event(ev)) == ev

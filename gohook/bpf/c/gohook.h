@@ -260,6 +260,7 @@ struct gohook_event {
 	__u64 time_ns;  /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
 	__u64 goid;     /* goroutine id, 0 when unknown */
 	__u64 bias;     /* load bias: runtime address - static address (0 unless PIE) */
+	__u64 cgroup_id; /* bpf_get_current_cgroup_id(): the cgroup v2 id (its directory's inode number) */
 	__u32 pid;      /* thread group id */
 	__u32 tid;      /* thread id */
 	__u32 hook_id;  /* gohook.plan.HookPoint.hook_id */

@@ -59,11 +59,13 @@ static __always_inline int gohook_ignored(struct gohook_walk *w, struct gohook_c
 	return 1;
 }
 
-/* The event's fields, but for pid, tid and goid (set by gohook_run), and the argument. */
+/* The event's fields, but for pid, tid and goid (set by gohook_run), and the argument. The cgroup at the
+ * time of the call: a killed process's cgroup is gone from /proc before user space reads the event. */
 static __always_inline void gohook_fill_event(struct gohook_event *ev, struct gohook_call *c, struct gohook_walk *w,
 					      __u32 module, __u32 flags, __u8 decision)
 {
 	ev->bias = w->bias;
+	ev->cgroup_id = bpf_get_current_cgroup_id();
 	ev->hook_id = c->hook_id;
 	ev->capability = c->capability;
 	ev->module = module;
