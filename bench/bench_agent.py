@@ -3,31 +3,31 @@
 
     sudo .venv/bin/python bench/bench_agent.py [--rounds 5] [--json]
 
-One agent (scoped to a cgroup of this bench) enforces a policy on testdata/go/denyapp; every run below
-execs a process whose first capability call is one the policy denies (github.com/evil/grab creating a
-file), so the process dies at its first enforced call and the agent's deny event carries that call's time
-(CLOCK_MONOTONIC, in the event's wall-clock `time`). The shell that execs the program prints its wall time
-right before the exec; the difference is exec -> first enforced call. Cases, interleaved in each round:
+One agent (scoped to a cgroup of this bench, run with -v) enforces a policy on testdata/go/denyapp; the Go
+runs below exec a process whose first capability call is one the policy denies (github.com/evil/grab
+creating a file): each must die at that first call (status -9, a deny event). What a new process waits is
+the hold: from the exec (the exec tracepoint's CLOCK_MONOTONIC stamp) to the agent's SIGCONT, which the
+agent logs per exec ("exec of F (pid P) held X ms: released"). Cases, interleaved in each round:
 
-- probed:  the policy's `binary:` file, probed when the agent started: no hold, covered from the first
-           instruction (what remains is the program's own start-up to its first call)
+- probed:  the policy's `binary:` file, probed when the agent started: never held (the bench checks the agent
+           logged no hold for it), covered from the first instruction; reported: its run's wall time
 - copy:    a copy of that file on a private tmpfs in a new mount namespace (a container's copy): held at
            exec, identified through /proc/PID/exe, the same program's uprobes attached to the copy, released
 - rebuild: a different build of the program (another toolchain) at a fresh path under a `main_module:`
            policy: held at exec, planned, compiled and attached, released (the worst case)
 - unknown: exec of a fresh copy of /bin/true (not Go, first exec of that file): the hold of a file the
-           agent has no verdict for, wall time of `sh -c exec true` against:
+           agent has no verdict for, and the wall time of `sh -c exec true` against:
 - known:   /bin/true itself once its verdict is cached (not held): wall time, against
 - none:    the same /bin/true exec without the agent's cgroup scope (no hold possible): wall time
 
-Reported: medians and spread per case over the rounds (ms), and the agent's own hold histogram.
+Reported: medians and spread per case over the rounds (ms): holds for copy, rebuild and unknown; wall time
+of the whole run for probed, unknown, known and none.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime
 import json
 import os
 import re
@@ -61,7 +61,7 @@ class AgentProc:
     def __init__(self, policies: Path, cgroup: Path, pins: Path) -> None:
         self.events: list[dict[str, object]] = []
         self.err: list[str] = []
-        self.proc = subprocess.Popen([sys.executable, "-m", "gohook", "agent", "--policy-dir", str(policies),
+        self.proc = subprocess.Popen([sys.executable, "-m", "gohook", "-v", "agent", "--policy-dir", str(policies),
                                       "--json", "--cgroup", str(cgroup), "--pin-root", str(pins),
                                       "--metrics", "127.0.0.1:0"],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
@@ -81,6 +81,18 @@ class AgentProc:
             elif not is_json:
                 self.err.append(line.rstrip())
 
+    def hold_ms(self, name_part: str, count: int, timeout: float = 60) -> float:
+        """The agent's logged hold of the count-th exec whose file name contains name_part."""
+        deadline = time.monotonic() + timeout
+        pattern = re.compile(r"exec of (\S+) \(pid \d+\) held ([\d.]+) ms")
+        while time.monotonic() < deadline:
+            holds = [float(m.group(2)) for line in self.err for m in [pattern.search(line)]
+                     if m is not None and name_part in m.group(1)]
+            if len(holds) > count:
+                return holds[count]
+            time.sleep(0.01)
+        raise SystemExit(f"no hold logged for {name_part}:\n" + "\n".join(self.err[-20:]))
+
     def deny_after(self, count: int, timeout: float = 120) -> dict[str, object]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -95,21 +107,14 @@ class AgentProc:
         self.proc.wait(timeout=120)
 
 
-def run_in(cgroup: Path | None, argv: list[str], setup: str = "", unshare: bool = False) -> tuple[float, float, int]:
-    """(wall time printed right before the exec, wall seconds of the whole run, exit status)."""
+def run_in(cgroup: Path | None, argv: list[str], setup: str = "", unshare: bool = False) -> tuple[float, int]:
+    """(wall seconds of the whole run, exit status) of argv exec'd in cgroup (after setup)."""
     join = f"echo $$ > {cgroup}/cgroup.procs && " if cgroup is not None else ""
-    script = f'{setup}\n{join}date +%s.%N >&2 && exec "$@"'
+    script = f'{setup}\n{join}exec "$@"'
     cmd = (["unshare", "--mount", "--propagation", "private"] if unshare else []) + ["sh", "-c", script, "sh", *argv]
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    took = time.perf_counter() - start
-    stamp = float([x for x in proc.stderr.split() if re.fullmatch(r"\d+\.\d+", x)][-1])
-    return stamp, took, proc.returncode
-
-
-def event_time(event: dict[str, object]) -> float:
-    text = str(event["time"]).replace("Z", "+00:00")
-    return datetime.datetime.fromisoformat(text).timestamp()
+    return time.perf_counter() - start, proc.returncode
 
 
 def main() -> int:
@@ -127,7 +132,8 @@ def main() -> int:
     cgroup.mkdir()
     pins = Path(f"/sys/fs/bpf/gohook-bench-agent-{os.getpid()}")
     agent = None
-    results: dict[str, list[float]] = {k: [] for k in ("probed", "copy", "rebuild", "unknown", "known", "none")}
+    results: dict[str, list[float]] = {k: [] for k in ("probed", "copy", "rebuild", "unknown", "unknown_hold",
+                                                           "known", "none")}
     try:
         app = tmp / "bin" / "denyapp"
         app.parent.mkdir()
@@ -141,7 +147,7 @@ def main() -> int:
         true_known = tmp / "true-known"
         shutil.copy("/bin/true", true_known)
         run_in(cgroup, [str(true_known)])  # its verdict is cached from now on
-        denies = 0
+        denies, holds = 0, {"/mnt/app": 0, "rebuild-": 0, "true-": 0}
         for r in range(args.rounds):
             target = tmp / f"x{r}"
             cases = ["probed", "copy", "rebuild", "unknown", "known", "none"]
@@ -149,26 +155,35 @@ def main() -> int:
             for case in cases:
                 if case in ("probed", "copy", "rebuild"):
                     if case == "probed":
-                        stamp, _, rc = run_in(cgroup, [str(app), "create", str(target)])
+                        took, rc = run_in(cgroup, [str(app), "create", str(target)])
+                        results[case].append(took * 1e3)
                     elif case == "copy":
-                        stamp, _, rc = run_in(cgroup, ["/mnt/app", "create", str(target)], unshare=True,
-                                              setup=f"mount -t tmpfs bench /mnt && cp {app} /mnt/app")
+                        took, rc = run_in(cgroup, ["/mnt/app", "create", str(target)], unshare=True,
+                                          setup=f"mount -t tmpfs bench /mnt && cp {app} /mnt/app")
                     else:
                         fresh = tmp / f"rebuild-{r}"
                         shutil.copy(builds[r % len(builds)], fresh)
-                        stamp, _, rc = run_in(cgroup, [str(fresh), "create", str(target)])
+                        took, rc = run_in(cgroup, [str(fresh), "create", str(target)])
                     if rc != -signal.SIGKILL and rc != 128 + signal.SIGKILL:
                         raise SystemExit(f"{case}: not killed (status {rc})")
-                    results[case].append((event_time(agent.deny_after(denies)) - stamp) * 1e3)
+                    agent.deny_after(denies)
                     denies += 1
+                    if case != "probed":
+                        key = "/mnt/app" if case == "copy" else "rebuild-"
+                        results[case].append(agent.hold_ms(key, holds[key]))
+                        holds[key] += 1
                 elif case == "unknown":
                     fresh = tmp / f"true-{r}"
                     shutil.copy("/bin/true", fresh)
-                    results[case].append(run_in(cgroup, [str(fresh)])[1] * 1e3)
+                    results[case].append(run_in(cgroup, [str(fresh)])[0] * 1e3)
+                    results["unknown_hold"].append(agent.hold_ms("true-", holds["true-"]))
+                    holds["true-"] += 1
                 elif case == "known":
-                    results[case].append(run_in(cgroup, [str(true_known)])[1] * 1e3)
+                    results[case].append(run_in(cgroup, [str(true_known)])[0] * 1e3)
                 else:
-                    results[case].append(run_in(None, [str(true_known)])[1] * 1e3)
+                    results[case].append(run_in(None, [str(true_known)])[0] * 1e3)
+        if any(str(app) in line and "held" in line for line in agent.err):
+            raise SystemExit("the probed file was held: it must be covered without a hold")
         import urllib.request
 
         metrics = urllib.request.urlopen(agent.metrics + "/metrics", timeout=10).read().decode()
@@ -189,10 +204,8 @@ def main() -> int:
         shutil.rmtree(tmp, ignore_errors=True)
     summary = {k: {"median_ms": statistics.median(v), "min_ms": min(v), "max_ms": max(v), "n": len(v)}
                for k, v in results.items() if v}
-    hold = {m.group(1): float(m.group(2)) for m in
-            re.finditer(r"^gohook_agent_exec_hold_seconds_(sum|count) (\S+)$", metrics, re.M)}
-    summary["agent_hold"] = {"mean_ms": hold.get("sum", 0) / max(hold.get("count", 1), 1) * 1e3,
-                             "count": hold.get("count", 0)}
+    count = re.search(r"^gohook_agent_exec_hold_seconds_count (\S+)$", metrics, re.M)
+    summary["agent_holds"] = {"count": float(count.group(1)) if count else 0.0}
     if args.json:
         print(json.dumps({"rounds": args.rounds, "raw_ms": results, "summary": summary}))
     else:

@@ -404,3 +404,24 @@ def test_bench_real_server_measures_every_configuration() -> None:
     doc = json.loads(done.stdout)
     assert set(doc["cpu_ms_per_scrape"]) == {"none", "enforce", "error"}
     assert all(v > 0 for v in doc["wall_ms_per_scrape"].values()), doc
+
+
+@pytest.mark.bpf
+def test_bench_agent_measures_every_case() -> None:
+    """bench/bench_agent.py, one round: every Go case was killed at its first call (the bench exits non-zero
+    otherwise), the probed file was never held, and each held case has its hold measured."""
+    _need_root()
+    if len(gofixtures.toolchains()) < 2:
+        pytest.skip("needs two Go toolchains: run scripts/setup.sh")
+    import json
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, str(root / "bench" / "bench_agent.py"), "--rounds", "1", "--json"],
+                         capture_output=True, text=True, check=True, cwd=root).stdout
+    doc = json.loads(out)
+    assert {k: len(v) for k, v in doc["raw_ms"].items()} == {
+        "probed": 1, "copy": 1, "rebuild": 1, "unknown": 1, "unknown_hold": 1, "known": 1, "none": 1}
+    assert all(v[0] > 0 for v in doc["raw_ms"].values())
+    # copy, rebuild, unknown and the first exec of the "known" file (its verdict then cached); never the probed file
+    assert doc["summary"]["agent_holds"]["count"] == 4

@@ -417,8 +417,7 @@ class Agent:
         waited = max(time.monotonic_ns() - held.ktime_ns, 0) / 1e9
         self.metrics.holds.labels(result).inc()
         self.metrics.hold_seconds.observe(waited)
-        if program is not None and program.is_go:
-            log.info("gohook agent: exec of %s (pid %d) held %.1f ms: %s", held.filename, pid, waited * 1e3, result)
+        log.info("gohook agent: exec of %s (pid %d) held %.1f ms: %s", held.filename, pid, waited * 1e3, result)
 
     def _in_scope(self, pid: int) -> bool:
         if self.options.cgroup is None:
