@@ -314,3 +314,47 @@ def test_a_replaced_binary_is_noticed_and_its_new_file_enforced(
         assert sum(v for _, v in m["gohook_agent_binary_replaced_total"]) == 1
     finally:
         assert agent.stop() == 0, agent.stderr
+
+
+def test_a_process_that_removes_a_probe_is_killed_by_the_agent(
+        tmp_path: Path, app: Path, cgroup: Path, pin_root: Path) -> None:
+    """The probe-integrity check runs for every process of a probed file: restoring the original byte under a
+    uprobe in a running process's text (through /proc/PID/mem, as a module rewriting its own code would) is
+    a tamper event, and in enforce mode the process is killed."""
+    from gohook.gosym.elfimage import ElfImage
+    from gohook.session import AttachOptions, prepare
+
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    write_policy(policies / "denyapp.yaml", app, ["files.read"])
+    _, build = prepare(AttachOptions(binary=str(app), policy=str(policies / "denyapp.yaml")))
+    hook = next(h for h in build.plan.hooks if h.function == "syscall.Getenv")
+    image = ElfImage.open(app)
+    vaddr = image.offset_to_vaddr(hook.file_offset)
+    original = app.read_bytes()[hook.file_offset]
+    agent = Agent(policies, cgroup, pin_root, tmp_path)
+    addr_file = tmp_path / "addr"
+    script = f'echo $$ > {cgroup}/cgroup.procs && exec "$@"'
+    service = subprocess.Popen(["sh", "-c", script, "sh", str(app), "serve", str(addr_file)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + RUN_TIMEOUT
+        while not addr_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert addr_file.exists(), service.stderr
+        with open(f"/proc/{service.pid}/mem", "r+b", buffering=0) as mem:
+            mem.seek(vaddr)
+            assert mem.read(1) == b"\xcc"  # the uprobe's int3, as the process sees its text
+            mem.seek(vaddr)
+            mem.write(bytes([original]))
+        assert service.wait(timeout=RUN_TIMEOUT) == KILLED
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not [e for e in agent.events if e.get("tamper")]:
+            time.sleep(0.1)
+        [ev] = [e for e in agent.events if e.get("tamper")]
+        assert ev["decision"] == "deny" and ev["function"] == "syscall.Getenv" and ev["pid"] == service.pid, ev
+        assert str(ev["tamper"]).startswith("probe removed at syscall.Getenv"), ev
+    finally:
+        if service.poll() is None:
+            service.kill()
+        assert agent.stop() == 0, agent.stderr

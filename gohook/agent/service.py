@@ -37,11 +37,12 @@ from gohook.agent.policies import AgentPolicy, Change, PolicyDir
 from gohook.agent.sessions import FileSession, PlanningError, stale_pin_dirs, unpin
 from gohook.errors import GohookError
 from gohook.events.symbolize import EventRecord
-from gohook.policy.format import CapabilityNames, Mode
+from gohook.policy.format import Action, CapabilityNames, Mode
 from gohook.views.jsonlines import text_line
 
 if TYPE_CHECKING:
     from gohook.bpf.exechold import ExecHold, FileKey, HeldExec
+    from gohook.session import ProbeGuard
 
 log = logging.getLogger("gohook")
 PROC_SCAN_SECONDS = 2.0  # how often processes of probed files are counted and their probes checked
@@ -186,6 +187,7 @@ class Agent:
         self.refs = BinaryRefs()
         self.sessions: dict[FileVersion, FileSession] = {}  # by the version of the file it planned
         self.copy_of: dict[FileVersion, FileVersion] = {}  # a copy's version -> the session's
+        self.guards: dict[FileVersion, ProbeGuard] = {}  # probe-integrity checks, per session
         self.failed: dict[FileVersion, str] = {}  # matched files that could not be planned: their processes die
         self.ignored: set[FileVersion] = set()
         self.programs: dict[FileVersion, Program] = {}
@@ -450,6 +452,7 @@ class Agent:
         self.processes = {}
         for version, pids in seen.items():
             self.processes.setdefault(self.copy_of.get(version, version), set()).update(pids)
+        self._check_probes(seen)
         # a file probed through a process (a container's copy) that no process runs any more cannot be run
         # again under that path: its probes go (a new copy is held and probed again)
         for version, main in list(self.copy_of.items()):
@@ -464,8 +467,28 @@ class Agent:
                     self._emit(version, session, rec)
                 _retire(lambda session=session: session.close(unpin_probes=True))
                 del self.sessions[version]
+                self.guards.pop(version, None)
                 self._forget_verdict(version)
                 log.info("gohook agent: %s: no process runs it any more: probes removed", session.program.path)
+
+    def _check_probes(self, seen: dict[FileVersion, set[int]]) -> None:
+        """The probe-integrity check (gohook.session.ProbeGuard) of every process of a probed file: a process
+        that removed a probe from its text is reported, and killed in enforce mode unless the policy audits."""
+        from gohook.session import ProbeGuard
+
+        for version, session in self.sessions.items():
+            pids = sorted(seen.get(version, ()))
+            if not pids:
+                continue
+            guard = self.guards.get(version)
+            if guard is None:
+                kill = self.options.mode is Mode.ENFORCE and session.build.plan.action is not Action.AUDIT
+                try:
+                    guard = self.guards[version] = ProbeGuard(session.build.plan, f"/proc/{pids[0]}/exe", kill)
+                except (OSError, GohookError):
+                    continue
+            for rec in guard.check(pids):
+                self._emit(version, session, rec)
 
     def _probe_binary(self, policy: AgentPolicy) -> None:
         """Attach to a policy's `binary:` file before any process runs it: its first exec is then covered from
@@ -531,6 +554,7 @@ class Agent:
             if policy is None:
                 _retire(lambda session=session: session.close(unpin_probes=True))
                 del self.sessions[version]
+                self.guards.pop(version, None)
                 self._forget_verdict(version)
                 for copy in [c for c, main in self.copy_of.items() if main == version]:
                     del self.copy_of[copy]
@@ -545,6 +569,7 @@ class Agent:
             except PlanningError as exc:
                 self.say(f"ERROR: {exc}: the previous policy stays in force for it")
                 continue
+            self.guards.pop(version, None)  # the next check uses the new plan's probes
             if how == "replaced":
                 carried = self.carried.setdefault(version, {})
                 for k, n in old_counts.items():
