@@ -52,11 +52,12 @@ def write_policy(path: Path, binary: Path, grab: list[str], *, action: str = "ki
 class Agent:
     """A `gohook agent` process, its stderr lines collected by a thread, its stdout (JSON events) too."""
 
-    def __init__(self, policy_dir: Path, cgroup: Path, pin_root: Path, workdir: Path) -> None:
+    def __init__(self, policy_dir: Path, cgroup: Path, pin_root: Path, workdir: Path,
+                 extra: tuple[str, ...] = ("--json",)) -> None:
         self.err_lines: list[str] = []
         self.events: list[dict[str, object]] = []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gohook", "-v", "agent", "--policy-dir", str(policy_dir), "--json",
+            [sys.executable, "-m", "gohook", "-v", "agent", "--policy-dir", str(policy_dir), *extra,
              "--metrics", "127.0.0.1:0", "--cgroup", str(cgroup), "--pin-root", str(pin_root)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
         self._threads = [threading.Thread(target=self._read, args=(self.proc.stderr, False), daemon=True),
@@ -208,8 +209,18 @@ def test_agent_enforces_new_processes_and_a_containers_copy_from_the_first_call(
         copy_ok = in_cgroup(cgroup, ["/mnt/app", "-by", "worker", "create", str(in_ns)], unshare=setup)
         assert copy_ok.returncode == 0 and in_ns.exists(), copy_ok
 
-        denies = agent.denies(2)
-        assert len(denies) >= 2, agent.events
+        # a private root (a container's root file system): the copy at /app inside it
+        root = tmp_path / "root"
+        root.mkdir()
+        shutil.copy(app, root / "app")
+        in_root = in_cgroup(cgroup, ["unshare", "--mount", f"--root={root}", "/app", "create", "/created"])
+        assert in_root.returncode == KILLED and not (root / "created").exists(), in_root
+        ok_root = in_cgroup(cgroup, ["unshare", "--mount", f"--root={root}", "/app", "-by", "worker", "create",
+                                     "/created"])
+        assert ok_root.returncode == 0 and (root / "created").exists(), ok_root
+
+        denies = agent.denies(3)
+        assert len(denies) >= 3, agent.events
         assert {e["module"] for e in denies} == {GRAB}
         assert all(e["policy"] == str(policies / "denyapp.yaml") and e["build_id"] for e in denies)
         assert all(str(e["cgroup"]).endswith(cgroup.name) for e in denies)
@@ -357,4 +368,100 @@ def test_a_process_that_removes_a_probe_is_killed_by_the_agent(
     finally:
         if service.poll() is None:
             service.kill()
+        assert agent.stop() == 0, agent.stderr
+
+
+def test_processes_running_before_the_agent_are_enforced_and_events_go_to_a_file_reopened_on_sighup(
+        tmp_path: Path, app: Path, cgroup: Path, pin_root: Path) -> None:
+    """A main_module policy covers a service started before the agent (probed when the agent starts); with
+    --events FILE the deny event is appended there, and after a rotation (mv + SIGHUP) the next one goes to
+    a new file at the path."""
+    import http.client
+
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "by-module.yaml").write_text("\n".join([
+        "version: 1", "match:", f"  main_module: {MAIN}", "action: kill", "modules:", f"  {MAIN}: [all]",
+        f"  {WORKER}: [all]", f"  {GRAB}: []", ""]))
+    script = f'echo $$ > {cgroup}/cgroup.procs && exec "$@"'
+
+    def serve(name: str) -> tuple[subprocess.Popen[str], str]:
+        addr_file = tmp_path / name
+        proc = subprocess.Popen(["sh", "-c", script, "sh", str(app), "serve", str(addr_file)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + RUN_TIMEOUT
+        while not addr_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert addr_file.exists()
+        return proc, addr_file.read_text().strip()
+
+    def get(addr: str, path: str) -> int | None:
+        host, port = addr.rsplit(":", 1)
+        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        try:
+            conn.request("GET", path)
+            return conn.getresponse().status
+        except (ConnectionError, http.client.HTTPException):
+            return None  # the process died under the request
+        finally:
+            conn.close()
+
+    first, addr = serve("addr1")  # runs before the agent
+    events = tmp_path / "events.jsonl"
+    agent = Agent(policies, cgroup, pin_root, tmp_path, extra=("--events", str(events)))
+    try:
+        assert get(addr, "/allowed?path=/etc/hostname") == 200
+        assert get(addr, "/deny?path=/etc/hostname") is None
+        assert first.wait(timeout=RUN_TIMEOUT) == KILLED
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and '"decision":"deny"' not in (events.read_text() if events.exists()
+                                                                           else ""):
+            time.sleep(0.1)
+        [ev] = [json.loads(x) for x in events.read_text().splitlines()]
+        assert ev["decision"] == "deny" and ev["module"] == GRAB and ev["pid"] == first.pid
+        assert ev["policy"] == str(policies / "by-module.yaml")
+
+        events.rename(tmp_path / "events.jsonl.1")  # logrotate's move, then its postrotate SIGHUP
+        agent.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not events.exists():
+            time.sleep(0.05)
+        assert events.exists() and events.read_text() == ""
+        second, addr2 = serve("addr2")
+        assert get(addr2, "/deny?path=/etc/hostname") is None
+        assert second.wait(timeout=RUN_TIMEOUT) == KILLED
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not events.read_text():
+            time.sleep(0.1)
+        assert [json.loads(x)["pid"] for x in events.read_text().splitlines()] == [second.pid]
+        assert len((tmp_path / "events.jsonl.1").read_text().splitlines()) == 1
+    finally:
+        for p in (first,):
+            if p.poll() is None:
+                p.kill()
+        assert agent.stop() == 0, agent.stderr
+
+
+def test_a_replacement_that_cannot_be_planned_is_reported_and_counted(
+        tmp_path: Path, app: Path, cgroup: Path, pin_root: Path) -> None:
+    """An arm64 build moved over the policy's binary: the agent cannot plan it; it says so (one ERROR line)
+    and counts it, and keeps running."""
+    tcs = gofixtures.toolchains()
+    arm = gofixtures.build(tcs[-1], "denyapp", "arm64")
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    write_policy(policies / "denyapp.yaml", app, ["files.read"])
+    agent = Agent(policies, cgroup, pin_root, tmp_path)
+    try:
+        new = app.with_name("arm64-build")
+        shutil.copy(arm, new)
+        mark = len(agent.err_lines)
+        new.replace(app)
+        agent.wait_for("was replaced", RELOAD_TIMEOUT, mark)
+        line = agent.wait_for("ERROR", RELOAD_TIMEOUT, mark)
+        assert "arm64" in line or "amd64" in line, line
+        m = agent.scrape()
+        assert sum(v for _, v in m["gohook_agent_unplannable_total"]) == 1
+        assert agent.proc.poll() is None
+    finally:
         assert agent.stop() == 0, agent.stderr
