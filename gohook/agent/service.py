@@ -188,6 +188,7 @@ class Agent:
         self.sessions: dict[FileVersion, FileSession] = {}  # by the version of the file it planned
         self.copy_of: dict[FileVersion, FileVersion] = {}  # a copy's version -> the session's
         self.guards: dict[FileVersion, ProbeGuard] = {}  # probe-integrity checks, per session
+        self.lost_holds = 0  # the exec watcher's `lost` counter when last looked at
         self.failed: dict[FileVersion, str] = {}  # matched files that could not be planned: their processes die
         self.ignored: set[FileVersion] = set()
         self.programs: dict[FileVersion, Program] = {}
@@ -298,6 +299,7 @@ class Agent:
                 self.sink.reopen()
             if time.monotonic() >= next_scan:
                 self._check_binaries()
+                self._recover_lost_holds()
                 self._scan_processes()
                 next_scan = time.monotonic() + PROC_SCAN_SECONDS
             self.metrics.heartbeat()
@@ -420,6 +422,27 @@ class Agent:
         self.metrics.holds.labels(result).inc()
         self.metrics.hold_seconds.observe(waited)
         log.info("gohook agent: exec of %s (pid %d) held %.1f ms: %s", held.filename, pid, waited * 1e3, result)
+
+    def _recover_lost_holds(self) -> None:
+        """Execs the kernel stopped without an event (its ring buffer was full) wait for nobody: find them
+        (stopped, in scope, their file with no verdict) and decide them as if the event had come."""
+        from gohook.bpf.exechold import HeldExec
+
+        assert self.hold is not None
+        lost = self.hold.counters().lost
+        if lost <= self.lost_holds:
+            return
+        self.lost_holds = lost
+        self.say(f"WARNING: {lost} exec holds had no event (ring buffer full): looking for stopped processes")
+        me = os.getpid()
+        for pid in _pids():
+            if pid == me or not self._in_scope(pid) or process_state(pid) not in ("T", "t"):
+                continue
+            program = self._identify(f"/proc/{pid}/exe")
+            if program is None or self._find(program.version) is not None or program.version in self.ignored:
+                continue
+            self._on_exec(HeldExec(tgid=pid, ppid=0, key=None, ktime_ns=time.monotonic_ns(), comm="",
+                                   filename=program.path, signal_error=0))
 
     def _in_scope(self, pid: int) -> bool:
         if self.options.cgroup is None:
