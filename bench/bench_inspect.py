@@ -5,7 +5,9 @@ the whole command and its breakdown (parse, hook sites, disassembly + call
 graph + analysis), plus how many functions were disassembled. A second line
 measures disassembling *every* function (the full call graph, two worker
 processes), which inspect itself does not need: it disassembles only what
-module code can reach.
+module code can reach. Inspect runs with --no-cache (the analysis cache would
+answer every run after the first); bench/bench_inspect_real.py measures the
+cached runs, on real binaries.
 
 Usage: .venv/bin/python bench/bench_inspect.py [--binary PATH] [--repeat N]
 """
@@ -43,7 +45,7 @@ def main() -> int:
     walls, parts, scans = [], [], []
     for _ in range(args.repeat):
         t = time.perf_counter()
-        out = subprocess.run([sys.executable, "-m", "gohook", "inspect", str(args.binary), "--json"],
+        out = subprocess.run([sys.executable, "-m", "gohook", "inspect", str(args.binary), "--json", "--no-cache"],
                              capture_output=True, text=True, check=True).stdout
         walls.append(time.perf_counter() - t)
         doc = json.loads(out)

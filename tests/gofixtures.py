@@ -654,3 +654,19 @@ def runtime_frames(binary: Path) -> dict[str, Any]:
 def run_fixture(binary: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """Run a fixture binary with arguments; the caller checks the result."""
     return subprocess.run([str(binary), *args], capture_output=True, text=True, timeout=timeout)
+
+
+def vendored_xsys(toolchain: Toolchain) -> tuple[Path, str]:
+    """The golang.org/x/sys directory a toolchain vendors (GOROOT/src/cmd/vendor), and the go version its
+    modules.txt requires: an x/sys of that Go release's time, with no download."""
+    vendor = goroot(toolchain) / "src" / "cmd" / "vendor"
+    m = re.search(r"^# golang\.org/x/sys \S+\n## explicit; go (\S+)", (vendor / "modules.txt").read_text(), re.M)
+    if m is None:
+        raise FixtureError(f"{vendor}/modules.txt lists no golang.org/x/sys")
+    return vendor / "golang.org" / "x" / "sys", m[1]
+
+
+def xsys_numbers(unix_dir: Path) -> dict[str, int]:
+    """SYS_* name -> number, from x/sys's own zsysnum_linux_amd64.go (the oracle for system-call numbers)."""
+    text = (unix_dir / "zsysnum_linux_amd64.go").read_text()
+    return {name: int(nr) for name, nr in re.findall(r"^\s*(SYS_\w+)\s*=\s*(\d+)", text, re.M)}

@@ -86,6 +86,9 @@ HEADER_FILE = "gohook.h"
 LIB_DIR = "lib"  # headers of the program by concern, inlined into it by program_source
 CGOCALL_RET_NAME = "gohook_cgocall_ret"
 SENTINEL_NAME = "gohook_sentinel"
+#: HOOK_RAW_STACK: the stack offsets of a raw call's number at its probe (HookPoint.syscall_stack): a CALL
+#: into an ABI0 function ([RSP]), a tail JMP into one from a called assembly stub ([RSP+8])
+RAW_STACK_OFFSETS = (0, 8)
 GUARD_NAME = "gohook_guard"  # the guard: attached to syscalls:sys_enter_<name> of each guarded call
 FORGET_NAME = "gohook_forget"
 ARGCHECK_NAME = "gohook_argcheck"  # the argument check of argument-scoped grants (lib/argmatch.h)
@@ -379,8 +382,15 @@ def hook_macro(hook: HookPoint, ncaps: int) -> str:
         if rule is not None or hook.syscall_args not in (3, 6):
             raise PlanTableError(f"hook {hook.hook_id} ({hook.function}): a raw system-call hook takes the "
                                  "number and 3 or 6 arguments, and no capability rule")
-        return (f"HOOK_RAW({hook.hook_id}, {hook.probe:#x}ULL, {cap}, {hook.syscall_args}, "
-                f"{int(hook.direct_caller_only)}, {hook.call_len})")
+        common = (f"{hook.hook_id}, {hook.probe:#x}ULL, {cap}, {hook.syscall_args}, "
+                  f"{int(hook.direct_caller_only)}, {hook.call_len}")
+        if hook.syscall_stack is None:
+            return f"HOOK_RAW({common})"
+        if hook.syscall_stack not in RAW_STACK_OFFSETS:
+            raise PlanTableError(f"hook {hook.hook_id} ({hook.function}): a raw system call's number is at "
+                                 f"[RSP+{RAW_STACK_OFFSETS[0]}] or [RSP+{RAW_STACK_OFFSETS[1]}], "
+                                 f"not [RSP+{hook.syscall_stack}]")
+        return f"HOOK_RAW_STACK({common}, {hook.syscall_stack})"
     name = "HOOK_CGO" if hook.kind == HookKind.CGOCALL else "HOOK"
     return (f"{name}({hook.hook_id}, {hook.probe:#x}ULL, {cap}, {int(kind)}, {a0}, {a1}, "
             f"{rreg}, {rmask:#x}ULL, {cset}, {cclear}, {int(hook.direct_caller_only)}, {hook.call_len})")

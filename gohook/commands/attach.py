@@ -32,7 +32,8 @@ def options_from(args: argparse.Namespace) -> AttachOptions:
     return AttachOptions(binary=args.binary, policy=args.policy, mode=Mode(args.mode), pids=tuple(args.pid),
                          cmd=tuple(cmd), duration=args.duration, report_allowed=args.report_allowed,
                          sentinel=args.sentinel, output=output, learned_policy=args.output,
-                         learn_scope=LearnScope(args.learn_scope), allow_unmatched=args.allow_unmatched)
+                         learn_scope=LearnScope(args.learn_scope), allow_unmatched=args.allow_unmatched,
+                         use_cache=not args.no_cache)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -74,5 +75,7 @@ def register(sub: Any) -> None:
     p.add_argument("--allow-unmatched", action="store_true",
                    help="accept policy module rules that match no module of the binary (a typo there would "
                         "otherwise leave the misspelt module under `default`: attach refuses it)")
+    p.add_argument("--no-cache", action="store_true",
+                   help="find the hook sites afresh, not from the analysis cache entry of inspect/policy generate")
     p.add_argument("cmd", nargs=argparse.REMAINDER, help="-- CMD ARGS: start CMD once every probe is attached")
     p.set_defaults(run=run)

@@ -17,7 +17,7 @@ from gohook.views.progress import Progress
 
 def run(args: argparse.Namespace) -> int:
     progress = Progress(enabled=not args.json and sys.stderr.isatty())
-    ins = inspect_binary(args.binary, progress=progress)
+    ins = inspect_binary(args.binary, progress=progress, cache=not args.no_cache)
     doc = inspection_document(ins)
     if args.json:
         sys.stdout.write(json.dumps(doc, separators=(",", ":")) + "\n")
@@ -38,4 +38,6 @@ def register(sub: Any) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("binary", help="a Go ELF binary (stripped or not)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.add_argument("--no-cache", action="store_true",
+                   help="analyse afresh: neither read nor write the analysis cache (gohook.static.cache)")
     p.set_defaults(run=run)

@@ -76,7 +76,7 @@ def run_generate(args: argparse.Namespace) -> int:
     from gohook.policy.generate import generate_policy_text
     from gohook.views.progress import Progress
 
-    text = generate_policy_text(args.binary, Progress(enabled=sys.stderr.isatty()))
+    text = generate_policy_text(args.binary, Progress(enabled=sys.stderr.isatty()), cache=not args.no_cache)
     if args.output:
         try:
             Path(args.output).write_text(text, encoding="utf-8")
@@ -156,6 +156,8 @@ def _add_static(policy_sub: Any) -> None:
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     g.add_argument("binary", help="a Go ELF binary")
     g.add_argument("-o", "--output", help="write here instead of stdout")
+    g.add_argument("--no-cache", action="store_true",
+                   help="analyse afresh: neither read nor write the analysis cache (gohook.static.cache)")
     g.set_defaults(run=run_generate)
     c = policy_sub.add_parser("check", help="validate a policy (and match it against a binary)",
                               epilog="examples:\n  gohook policy check p.yaml\n"

@@ -111,6 +111,9 @@ FLAG_ASM = 4
 NO_FUNCDATA = 0xFFFFFFFF
 _ZIGZAG = tuple((u >> 1) ^ -(u & 1) for u in range(128))  # single-byte value deltas
 MAX_STRING = 1 << 16
+# Inline tree records, only their name offset: Go 1.20+ 16 bytes (name at 4), before 20 bytes (name at 12).
+_INL_RECORD_120 = struct.Struct("<4xi8x")
+_INL_RECORD_OLD = struct.Struct("<12xi4x")
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,6 +331,7 @@ class LineTable:
         self._table_cache: dict[tuple[int, int], PCTable] = {}
         self._meta_cache: dict[int, _FuncMeta] = {}
         self._file_cache: dict[tuple[int, int], str] = {}
+        self._inl_names: dict[int, str] = {}  # inline record name offset -> name (inlined_names)
         self._inl_cache: dict[tuple[int, int], InlinedCall] = {}
         self._parse_header()
 
@@ -627,6 +631,36 @@ class LineTable:
         if table is None:
             return -1
         return self.pcvalue(table, f.entry, pc)
+
+    def inlined_names(self, f: Function) -> frozenset[str]:
+        """The names of every record of f's inline tree: {inlined_call(f, ix).name for ix in range(n)}, n being
+        one more than the largest index of its inline table; empty without an inline tree.
+
+        Reads the records in one go and each name once (issue 17 §6: hook-site search asks this of every
+        function; record by record it was 200,000 inlined_call lookups in prometheus)."""
+        meta = self._meta(f)
+        if meta.inl_table is None:
+            return frozenset()
+        _pcs, vals = self.inline_table(f)
+        n = max(vals, default=-1) + 1
+        if n <= 0:
+            return frozenset()
+        base = meta.inl_tree
+        if base is None or self.memory is None:
+            raise PclntabError(f"{f.name}: inline tree not readable", f.record)
+        size, layout = (16, _INL_RECORD_120) if self.version >= Version.GO120 else (20, _INL_RECORD_OLD)
+        try:
+            offsets = {off for (off,) in layout.iter_unpack(self.memory(base, size * n))}
+        except (struct.error, GohookError) as exc:
+            raise PclntabError(f"{f.name}: inline records at {base:#x} unreadable: {exc}", f.record) from exc
+        names = self._inl_names
+        out = set()
+        for off in offsets:
+            name = names.get(off)
+            if name is None:
+                name = names[off] = self._cstring(self.funcname_off + off)
+            out.add(name)
+        return frozenset(out)
 
     def inlined_call(self, f: Function, index: int) -> InlinedCall:
         base = self._meta(f).inl_tree

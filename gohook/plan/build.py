@@ -29,6 +29,7 @@ except inside the runtime's own system-call functions (`exempt`).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import capstone
@@ -65,6 +66,7 @@ from gohook.sites.catalog import ValueRule as CatValueRule
 from gohook.sites.goruntime import GOffsets, curg_offsets, g_offsets
 from gohook.sites.hooks import HookReport, HookSite
 from gohook.sites.syscalls import GUARD, RAW, SENTINEL, all_rules
+from gohook.static.analysis import Abi0Callees
 
 _ARG_KINDS = {
     CatArgKind.STRING: ArgKind.STRING,
@@ -176,14 +178,50 @@ def raw_call(point: HookPoint) -> HookPoint:
     return replace(point, kind=HookKind.RAWCALL, syscall_args=nargs)
 
 
-def hook_points(first_id: int, site: HookSite, catalog: Catalog) -> tuple[list[HookPoint], str]:
-    """The hook points of one site: its probe, or one per call site (hooks.place_direct_hooks); ids from first_id."""
+#: opcodes of the direct transfers at a call site (gohook.sites.hooks.direct_call_sites finds E8 and E9): a CALL
+#: puts an ABI0 callee's number at [RSP] of the probe, a JMP (from a called stub) at [RSP+8]
+_CALL_REL32, _JMP_REL32, _JMP_REL8 = 0xE8, 0xE9, 0xEB
+
+
+def raw_stack_offset(binary: GoBinary, address: int, abi0: Abi0Callees) -> int | None:
+    """Where a raw system-call function called at `address` finds its number: None in RAX (the callee is a Go
+    ABIInternal function), else the stack offset of the number at the probe (HookPoint.syscall_stack).
+
+    The instruction at `address` is a direct CALL (E8 rel32) or JMP (E9 rel32, EB rel8). Its target, when an
+    ABI0 function (Abi0Callees: assembly, or the ABI0 wrapper of syscall.Syscall and the like, which loads
+    the registers from the stack), takes the number at [RSP] and its arguments above it: at a CALL, [RSP] at
+    the probe is that slot (0); a JMP is a tail jump from an assembly stub (x/sys's unix.RawSyscall: `JMP
+    syscall·RawSyscall(SB)`) that was itself called, so [RSP] is the stub's return address and the number is
+    at [RSP+8]. Any other instruction, or a target that is no function entry, keeps the registers.
+    """
+    code = binary.image.read(address, 5)
+    if len(code) >= 5 and code[0] in (_CALL_REL32, _JMP_REL32):
+        target = address + 5 + int.from_bytes(code[1:5], "little", signed=True)
+    elif len(code) >= 2 and code[0] == _JMP_REL8:
+        target = address + 2 + int.from_bytes(code[1:2], "little", signed=True)
+    else:
+        return None
+    callee = binary.function_at(target)
+    if callee is None or callee.entry != target or not abi0(callee):
+        return None
+    return 0 if code[0] == _CALL_REL32 else 8
+
+
+def hook_points(first_id: int, site: HookSite, catalog: Catalog,
+                stack_offset: Callable[[int], int | None] | None = None) -> tuple[list[HookPoint], str]:
+    """The hook points of one site: its probe, or one per call site (hooks.place_direct_hooks); ids from first_id.
+
+    stack_offset(address): where a RAWCALL call site at address finds the number (raw_stack_offset); without
+    it, every call site reads registers.
+    """
     point, why = hook_point(first_id, site, catalog)
     if point is None or site.call_sites is None:
         return ([point] if point is not None else []), why
     if not site.call_sites:
         return [], "no direct call from non-std code (direct_caller_only): nothing to probe"
-    return [replace(point, hook_id=first_id + i, probe=c.address, file_offset=c.file_offset, call_len=c.call_len)
+    raw = point.kind is HookKind.RAWCALL and stack_offset is not None
+    return [replace(point, hook_id=first_id + i, probe=c.address, file_offset=c.file_offset, call_len=c.call_len,
+                    syscall_stack=stack_offset(c.address) if raw and stack_offset is not None else None)
             for i, c in enumerate(site.call_sites)], ""
 
 
@@ -272,8 +310,9 @@ def build_plan(binary: GoBinary, hooks: HookReport, catalog: Catalog, policy: Po
     points: list[HookPoint] = []
     used: list[HookSite] = []
     skipped: list[tuple[str, str]] = []
+    abi0 = Abi0Callees(binary)
     for site in hooks.sites:
-        new, why = hook_points(len(points), site, catalog)
+        new, why = hook_points(len(points), site, catalog, lambda a: raw_stack_offset(binary, a, abi0))
         if not new:
             skipped.append((site.function.name, why))
             continue

@@ -140,6 +140,12 @@ class HookPoint:
     # RAWCALL (a call site of syscall.Syscall and the like, the number in RAX): how many system-call
     # arguments the function passes after the number (3 or 6; the kernel gets 0 for the others)
     syscall_args: int = 0
+    # RAWCALL: where the number and its arguments are. None: in registers (Go's register ABI: a call of the
+    # ABIInternal function, RAX = the number). N >= 0: on the stack, the number at [RSP+N] and argument k at
+    # [RSP+N+8k], for a call site of an ABI0 function (gohook.static.analysis.Abi0Callees: x/sys/unix's
+    # assembly reaches syscall.Syscall through its ABI0 wrapper): 0 at a CALL (the caller stored them at
+    # [RSP]), 8 at a JMP (a tail jump from an assembly stub that was itself called: [RSP] is its return address)
+    syscall_stack: int | None = None
     # how an argument-scoped grant is matched here; None: it is not (such a grant does not cover the call)
     scope: ArgScope | None = None
     # how a denial returns under action error; None: it cannot (the process is killed instead)

@@ -39,7 +39,10 @@ that would break on the next file it touches:
    of step 1);
 3. never to `/`, a top-level directory (`/etc`, `/home`, `/tmp` ...), a home
    directory (`/home/NAME`) or anything under `/proc` (credentials, the
-   process's memory and environment): those paths stay exact.
+   process's memory and environment): those paths stay exact, except
+0. the process's own numbered descriptors (`/proc/self/fd/N`, `fdinfo/N`,
+   and under `/proc/thread-self`), always `/proc/self/fd/*` and the like:
+   their numbers vary between runs (SELF_DESCRIPTORS).
 
 Addresses: at most MAX_PORTS_PER_NETWORK (8) ports per IP fit in the kernel's
 table, so more distinct ports of one IP become `IP:*`.
@@ -48,6 +51,7 @@ table, so more distinct ports of one IP become `IP:*`.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -287,11 +291,31 @@ def collapse_refusal(directory: str) -> str | None:
     return None
 
 
+#: the process's own numbered descriptor entries: which numbers a run sees depends on what else is open at that
+#: moment (etcd's file-descriptor monitor lstat()s every /proc/self/fd entry), so learning them exactly makes
+#: the policy kill the next run that has one more file open (issue 17: a real false kill)
+SELF_DESCRIPTORS = re.compile(r"^(/proc/(?:self|thread-self)/(?:fd|fdinfo))/[0-9]+$")
+
+
 def scope_paths(capability: str, paths: Iterable[str]) -> Scoped:
     """Exact clean paths of one module and capability as patterns, collapsed by the rule in the docstring."""
     exact = set(paths)
     patterns: set[str] = set()
     notes: list[str] = []
+    # 0. the process's own descriptors, whatever their numbers (SELF_DESCRIPTORS)
+    by_fd_dir: dict[str, set[str]] = {}
+    for p in exact:
+        m = SELF_DESCRIPTORS.match(p)
+        if m is not None:
+            by_fd_dir.setdefault(m.group(1), set()).add(p)
+    for d, members in sorted(by_fd_dir.items()):
+        text = d + "/*"
+        if isinstance(_checked(capability, text, members), Exact):
+            patterns.add(text)
+            exact -= members
+            notes.append(f"{capability}: {text} stands for {len(members)} numbered descriptors of the process "
+                         "(their numbers vary between runs); it also lets the module reopen any file the process "
+                         "has open")
     # 1. many files directly in one directory
     by_dir: dict[str, set[str]] = {}
     for p in exact:

@@ -79,10 +79,13 @@ def module_rules(capabilities: list[str], found: ModuleArguments | None) -> tupl
     return rules, lines
 
 
-def generated_rules(binary_path: str, progress: Steps | None = None) -> tuple[dict[str, dict[str, Rule]],
+def generated_rules(binary_path: str, progress: Steps | None = None,
+                    cache: bool = False) -> tuple[dict[str, dict[str, Rule]],
                                                                                dict[str, list[str]], list[str]]:
-    """module -> capability -> patterns (None: any), the comment lines per module, and the header lines."""
-    ins = inspect_binary(binary_path, progress=progress)
+    """module -> capability -> patterns (None: any), the comment lines per module, and the header lines.
+
+    `cache`: read/write the hook sites and analysis through gohook.static.cache (inspect_binary)."""
+    ins = inspect_binary(binary_path, progress=progress, cache=cache)
     b = ins.binary
     if ins.graph is None:
         raise GohookError(f"{binary_path}: the static analysis kept no call graph to read arguments from")
@@ -111,9 +114,9 @@ def generated_rules(binary_path: str, progress: Steps | None = None) -> tuple[di
     return rules, notes, header
 
 
-def generate_policy_text(binary_path: str, progress: Steps | None = None) -> str:
+def generate_policy_text(binary_path: str, progress: Steps | None = None, cache: bool = False) -> str:
     """The generated policy as YAML: scoped rules where the arguments are constants, comments with evidence."""
-    rules, notes, header = generated_rules(binary_path, progress)
+    rules, notes, header = generated_rules(binary_path, progress, cache)
     policy = Policy(path=binary_path, modules=tuple(module_rule(m, r) for m, r in rules.items()))
     return render_policy(policy, header=header, notes=notes)
 

@@ -97,11 +97,8 @@ def inlined_function_names(binary: GoBinary) -> frozenset[str]:
     table = binary.table
     names: set[str] = set()
     for f in binary.functions:
-        if not table.has_inline_tree(f):
-            continue
-        _pcs, vals = table.inline_table(f)
-        for ix in range(max(vals, default=-1) + 1):
-            names.add(table.inlined_call(f, ix).name)
+        if table.has_inline_tree(f):
+            names.update(table.inlined_names(f))
     return frozenset(names)
 
 

@@ -199,6 +199,8 @@ def analyze(binary: GoBinary, hooks: HookReport, graph: CallGraph) -> Analysis:
     def module_id(path: str) -> int:
         return ids.get(path, 0)
 
+    # every module function is scanned below: do it up front, in parallel where worthwhile
+    graph.prescan(i for i, mod in enumerate(module_of) if mod != STD)
     hook_at = {graph.index_of(e): s for e, s in hooks.by_entry.items()}
     anchors = _reach_anchors(fns, hooks)
     funnels = _flag_funnels(binary, hooks, graph)
@@ -207,9 +209,20 @@ def analyze(binary: GoBinary, hooks: HookReport, graph: CallGraph) -> Analysis:
     linked: set[tuple[str, str, str]] = set()
     valued: set[tuple[str, str, int]] = set()
     value_caps: dict[int, frozenset[str]] = {}
+    abi0 = Abi0Callees(binary)
 
     def module_of_name(name: str) -> str:
         return binary.module_of(name)
+
+    linkname_memo: dict[tuple[str, bool], bool] = {}
+    value_memo: dict[int, int | None] = {}  # _function_value by address (170,000 lea operands in prometheus)
+
+    def linkname_only_memo(name: str, goroot_code: bool) -> bool:
+        """linkname_only, memoized by its arguments (asked once per call site: 240,000 times in prometheus)."""
+        got = linkname_memo.get((name, goroot_code))
+        if got is None:
+            got = linkname_memo[(name, goroot_code)] = linkname_only(name, goroot_code)
+        return got
 
     def value_capabilities(target: int) -> frozenset[str]:
         """Capabilities a std function taken as a value reaches through the standard library (memoized)."""
@@ -264,6 +277,7 @@ def analyze(binary: GoBinary, hooks: HookReport, graph: CallGraph) -> Analysis:
                                     "charged to the module that runs the server, not to this one",
                                     "review what this module serves; restrict files.read of the serving module"))
         starts = [r.start for r in ranges]
+        tail_sites = {site for site, _target in scan.tail_jumps}
         for site, target in scan.calls + scan.tail_jumps:
             ti = graph.index_of(target)
             if ti is None:
@@ -277,10 +291,10 @@ def analyze(binary: GoBinary, hooks: HookReport, graph: CallGraph) -> Analysis:
                 if callee in SYSCALL_WRAPPERS:
                     gaps.append(_wrapper_gap(mod, f.name, callee, site, SYSCALL_WRAPPERS[callee]))
                 elif callee in RAW_SYSCALL_ENTRIES:
-                    nr = constant_register(binary, graph, i, site, "rax")
+                    nr = raw_syscall_number(binary, f, site, fns[ti], tail=site in tail_sites, abi0=abi0)
                     if nr is not None:
                         raw_numbers.setdefault(mod, set()).add(nr)
-                elif (module_of[ti] == STD and linkname_only(callee, goroot_code=mod.split("/")[0] == "cmd")
+                elif (module_of[ti] == STD and linkname_only_memo(callee, mod.split("/")[0] == "cmd")
                       and (mod, f.name, callee) not in linked):
                     frame = next(iter(_frames(binary, site)), None)
                     if frame is not None and module_of_name(frame) == mod and not _cgo_generated(frame):
@@ -291,7 +305,9 @@ def analyze(binary: GoBinary, hooks: HookReport, graph: CallGraph) -> Analysis:
                                         "review the module; deny it the capabilities the linknamed function "
                                         "reaches by other means, or remove the dependency", frame, site))
         for site, ref in scan.address_refs:
-            ti = _function_value(binary, graph, ref)
+            ti = value_memo.get(ref, -1)
+            if ti == -1:
+                ti = value_memo[ref] = _function_value(binary, graph, ref)
             if ti is None or ti == i or module_of[ti] != STD:
                 continue
             k = _range_index(starts, site)
@@ -452,8 +468,37 @@ class FlagFunnel:
 # function -> (flag register, hook whose rule the flag feeds). os.OpenFile(name string, flag int, perm FileMode):
 # name in rax/rbx, flag in rcx. os.Open, os.Create, os.ReadFile, os.WriteFile all call it with constants.
 FLAG_FUNNELS = {"os.OpenFile": ("rcx", "syscall.openat")}
-_REG_ALIASES = {"rcx": ("rcx", "ecx", "cx", "cl"), "rdi": ("rdi", "edi", "di", "dil"),
-                "rax": ("rax", "eax", "ax", "al")}
+_GPRS = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp", *(f"r{n}" for n in range(8, 16)))
+
+
+def _full_names(register: str) -> tuple[str, ...]:
+    """The names of a general-purpose register whose writes set all of it: the 64-bit name and the 32-bit one
+    (a 32-bit write zero-extends). A write to an 8- or 16-bit part leaves the rest as it was, so it is not read
+    as a constant (rax -> (rax, eax); r8 -> (r8, r8d))."""
+    if register.startswith("r") and register[1:].isdigit():
+        return (register, f"{register}d")
+    if register in _GPRS:
+        return (register, f"e{register[1:]}")
+    return (register,)
+
+
+def _all_names(register: str) -> tuple[str, ...]:
+    """Every name of a general-purpose register's parts (rax -> rax, eax, ax, al, ah; r8 -> r8, r8d, r8w, r8b)."""
+    if register.startswith("r") and register[1:].isdigit():
+        return (register, f"{register}d", f"{register}w", f"{register}b")
+    if register not in _GPRS:
+        return (register,)
+    base = register[1:]  # ax, bx, si, bp
+    low = f"{base[0]}l" if base.endswith("x") else f"{base}l"
+    high = (f"{base[0]}h",) if base.endswith("x") else ()
+    return (register, f"e{base}", base, low, *high)
+
+
+def _immediate(src: str) -> int | None:
+    """The value of an immediate operand as capstone prints it (`0x29`, `9`), else None."""
+    if src.startswith("0x"):
+        return int(src, 16)
+    return int(src) if src.isdigit() else None
 
 
 def _flag_funnels(binary: GoBinary, hooks: HookReport, graph: CallGraph) -> dict[int, FlagFunnel]:
@@ -484,20 +529,25 @@ def _constant_before(binary: GoBinary, f: Function, site: int, register: str) ->
     """The constant `register` holds at `site` in f (see constant_register)."""
     md = DECODER
     insns = [(a, m, o) for a, _s, m, o in md.disasm_lite(binary.image.read(f.entry, site - f.entry), f.entry)]
-    names = _REG_ALIASES.get(register, (register,))
-    for _addr, mnemonic, op_str in reversed(insns[-8:]):
+    return _register_constant([(m, o) for _a, m, o in insns[-8:]], register)
+
+
+def _register_constant(insns: list[tuple[str, str]], register: str) -> int | None:
+    """The constant `register` holds after insns (mnemonic, operands), from the last one writing it: `xor eax,
+    eax` is 0, `mov eax, 0x29` is 0x29; any other write (of a part of it too), and a branch, call or return on the
+    way back, make it unknown (None)."""
+    full, names = _full_names(register), _all_names(register)
+    for mnemonic, op_str in reversed(insns):
         if mnemonic.startswith("j") or mnemonic in ("call", "ret"):
             return None
         dest, _, src = op_str.partition(", ")
         if dest not in names:
             continue
+        if dest not in full:
+            return None
         if mnemonic == "xor" and src == dest:
             return 0
-        if mnemonic == "mov" and src.startswith("0x"):
-            return int(src, 16)
-        if mnemonic == "mov" and src.isdigit():
-            return int(src)
-        return None
+        return _immediate(src) if mnemonic == "mov" else None
     return None
 
 
@@ -517,21 +567,73 @@ def constant_stack_argument(binary: GoBinary, f: Function, site: int, offset: in
             continue
         if mnemonic != "mov":
             return None
-        if src.startswith("0x"):
-            return int(src, 16)
-        if src.isdigit():
-            return int(src)
-        for m2, o2 in reversed(insns[:k]):  # a register holding a constant
-            d2, _, s2 = o2.partition(", ")
-            if m2.startswith("j") or m2 in ("call", "ret"):
-                return None
-            if d2 not in _REG_ALIASES.get(src, (src,)):
-                continue
-            if m2 == "xor" and s2 == d2:
-                return 0
-            return int(s2, 16) if m2 == "mov" and s2.startswith("0x") else None
-        return None
+        value = _immediate(src)
+        if value is not None:
+            return value
+        return _register_constant(insns[:k], src) if src in _GPRS else None  # a register holding a constant
     return None
+
+
+class Abi0Callees:
+    """Which functions take their arguments on the stack (Go's ABI0), memoized per binary.
+
+    Go code calls an assembly function directly through its ABI0 symbol, with the arguments stored at [RSP],
+    [RSP+8], ... (golang.org/x/sys/unix.socket: `mov qword ptr [rsp], 0x29; mov qword ptr [rsp+8], rax;
+    call unix.RawSyscall.abi0`): RAX there holds whatever the caller had in it (socket's own first argument,
+    the domain: 16 for AF_NETLINK; Uname's buffer pointer). Assembly reaches Go functions through an ABI0
+    wrapper of the same name (syscall.RawSyscall.abi0) that loads the registers from the stack. Both are ABI0:
+    a function marked assembly (funcFlag_ASM, or whose source is a .s file), and a function sharing its name
+    with another that loads a register argument from the stack before its first call.
+    """
+
+    def __init__(self, binary: GoBinary) -> None:
+        self.binary = binary
+        self._memo: dict[int, bool] = {}
+        self._shared: frozenset[str] | None = None
+
+    def shared_names(self) -> frozenset[str]:
+        """Names held by more than one function (a function and its ABI wrapper)."""
+        if self._shared is None:
+            seen: set[str] = set()
+            dup: set[str] = set()
+            for f in self.binary.functions:
+                (dup if f.name in seen else seen).add(f.name)
+            self._shared = frozenset(dup)
+        return self._shared
+
+    def __call__(self, f: Function) -> bool:
+        got = self._memo.get(f.entry)
+        if got is None:
+            got = self._memo[f.entry] = self._abi0(f)
+        return got
+
+    def _abi0(self, f: Function) -> bool:
+        if f.flag & FLAG_ASM or self.binary.line_at(f.entry)[0].endswith(".s"):
+            return True
+        if f.name not in self.shared_names() or f.end <= f.entry:
+            return False
+        code = self.binary.image.read(f.entry, min(96, f.end - f.entry))
+        for _a, _s, mnemonic, op_str in DECODER.disasm_lite(code, f.entry):
+            if mnemonic in ("call", "ret") or mnemonic.startswith("j"):
+                return False
+            dest, _, src = op_str.partition(", ")
+            if mnemonic == "mov" and dest in ("rax", "eax") and src.startswith("qword ptr [rsp + "):
+                return True  # the wrapper loads the first register argument from its caller's stack
+        return False
+
+
+def raw_syscall_number(binary: GoBinary, f: Function, site: int, callee: Function, *, tail: bool = False,
+                       abi0: Abi0Callees | None = None) -> int | None:
+    """The system call number f passes at `site` to a raw system-call entry `callee` (RAW_SYSCALL_ENTRIES), or
+    None when it is not a constant there.
+
+    The number is the entry's first argument: RAX for a Go (ABIInternal) function, [RSP] at the call for an
+    ABI0 one (Abi0Callees: the assembly of golang.org/x/sys/unix and of syscall.rawSyscallNoError, an ABI0
+    wrapper). A tail jump into an ABI0 function passes on its own caller's stack arguments: unknown here.
+    """
+    if (abi0 or Abi0Callees(binary))(callee):
+        return None if tail else constant_stack_argument(binary, f, site, 0)
+    return _constant_before(binary, f, site, "rax")
 
 
 def linkname_only(name: str, goroot_code: bool = False) -> bool:

@@ -28,6 +28,7 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import capstone
 
@@ -112,6 +113,16 @@ def _scan_slice(bounds: tuple[int, int]) -> list[FunctionScan]:
     return out
 
 
+def _scan_indexes(indexes: list[int]) -> list[FunctionScan]:
+    b = _WORKER["binary"]
+    fns = b.functions
+    out = []
+    for i in indexes:
+        f = fns[i]
+        out.append(scan_code(b.image.read(f.entry, f.end - f.entry), f.entry))
+    return out
+
+
 def scan_binary(binary: GoBinary, workers: int | None = None,
                 progress: Callable[[int], None] | None = None) -> list[FunctionScan]:
     """Scan every function, in function-table order."""
@@ -173,6 +184,30 @@ class CallGraph:
         for i, s in enumerate(scan_binary(self.binary, workers, progress)):
             self._scans[i] = s
 
+    def prescan(self, indexes: Iterable[int], workers: int | None = None) -> None:
+        """Disassemble these functions now: what scan(i) would compute, only sooner (see start_prescan)."""
+        with self.start_prescan(indexes, workers) as job:
+            job.join()
+
+    def start_prescan(self, indexes: Iterable[int], workers: int | None = None) -> Prescan:
+        """Start disassembling these functions in a pool of forked worker processes, when they hold enough
+        code to be worth it (PARALLEL_MIN_BYTES); Prescan.join() stores the scans. The analysis knows up front
+        that it scans every module function (issue 17 §6: 50,000 of them in Debian's prometheus), and the
+        caller can find the hook sites meanwhile. Results are those scan(i) gives."""
+        todo = [i for i in indexes if i not in self._scans]
+        fns = self._fns
+        size = sum(fns[i].end - fns[i].entry for i in todo)
+        workers = workers if workers is not None else min(4, os.cpu_count() or 1)
+        if workers < 2 or size < PARALLEL_MIN_BYTES:
+            return Prescan(self, [], None)  # scanned lazily, in this process
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("fork")
+        chunk = max(1, len(todo) // (workers * 8))
+        parts = [todo[k : k + chunk] for k in range(0, len(todo), chunk)]
+        pool = ctx.Pool(workers, initializer=_init_worker, initargs=(self.binary,))
+        return Prescan(self, parts, pool)
+
     def edges(self, i: int) -> tuple[int, ...]:
         e = self._edges.get(i)
         if e is None:
@@ -212,3 +247,35 @@ class CallGraph:
             names.append(self.function(node).name)
             node = parent[node]
         return names[::-1]
+
+
+class Prescan:
+    """A running parallel disassembly (CallGraph.start_prescan): join() waits and stores the scans; leaving
+    the `with` block without join() terminates the workers."""
+
+    def __init__(self, graph: CallGraph, parts: list[list[int]], pool: Any) -> None:
+        self._graph = graph
+        self._parts = parts
+        self._pool = pool
+        self._result = pool.map_async(_scan_indexes, parts) if pool is not None else None
+
+    def join(self) -> None:
+        if self._result is None:
+            return
+        for part, scans in zip(self._parts, self._result.get(), strict=True):
+            for i, scan in zip(part, scans, strict=True):
+                self._graph._scans.setdefault(i, scan)
+        self._result = None
+        self._pool.close()
+        self._pool.join()
+        self._pool = None
+
+    def __enter__(self) -> Prescan:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+            self._pool = None
+            self._result = None

@@ -39,7 +39,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from gohook.gosym import GoBinary
+from gohook.gosym import STD, GoBinary
 
 if TYPE_CHECKING:
     from gohook.sites.catalog import Catalog, ReturnPlan
@@ -70,14 +70,24 @@ class Inspection:
     graph: CallGraph | None = None  # the call graph the analysis disassembled (for further static questions)
 
 
-def inspect_binary(path: str, catalog: Catalog | None = None, progress: Steps | None = None) -> Inspection:
-    """Run the whole static pipeline: parse -> hook sites -> call graph -> analysis."""
+def inspect_binary(path: str, catalog: Catalog | None = None, progress: Steps | None = None,
+                   cache: bool = False) -> Inspection:
+    """Run the whole static pipeline: parse -> hook sites -> call graph -> analysis.
+
+    With `cache`, the hook sites and the analysis are read from / written to
+    gohook.static.cache (keyed by the Go build ID, the file's size and hash, and
+    gohook's code); only with the packaged catalog. The commands pass it; the
+    library default stays off so that callers that patch the analysis see it run.
+    On a cache hit `graph` is a fresh, lazily disassembled call graph and the
+    timings hold `cache` (the lookup) instead of `hooks` and `analysis`.
+    """
     # Imported here, not at the top: every command module is imported to
     # build the CLI parser, and capstone plus the catalog cost ~0.1 s of
     # start-up that `gohook symbols` and `gohook --help` should not pay.
     from gohook.sites.catalog import load_catalog
     from gohook.sites.hooks import find_hook_sites
-    from gohook.static.analysis import analyze
+    from gohook.static import analysis as analysis_module
+    from gohook.static import cache as results_cache
     from gohook.static.callgraph import CallGraph
 
     steps: Steps = progress or QuietSteps()
@@ -87,14 +97,28 @@ def inspect_binary(path: str, catalog: Catalog | None = None, progress: Steps | 
         binary.functions  # noqa: B018 - parse now, for the timing
         binary.build_info  # noqa: B018
     t1 = time.perf_counter()
+    use_cache = cache and catalog is None
     catalog = catalog or load_catalog()
-    with steps.step("finding hook points"):
-        hooks = find_hook_sites(binary, catalog)
-    t2 = time.perf_counter()
-    with steps.step("disassembling and walking the call graph"):
-        graph = CallGraph(binary)
-        analysis = analyze(binary, hooks, graph)
+    key = results_cache.cache_key(binary) if use_cache else None
+    if key is not None:
+        hit = results_cache.load(binary, catalog, key)
+        if hit is not None:
+            timings = {"parse": t1 - t0, "cache": time.perf_counter() - t1}
+            return Inspection(binary, hit.hooks, hit.analysis, timings, CallGraph(binary))
+    graph = CallGraph(binary)
+    # The analysis disassembles every module function: worker processes start on that now (on a big binary),
+    # while this one finds the hook sites (issue 17 §6). The scans are the same as the lazy ones.
+    module_functions = [i for i, f in enumerate(binary.functions) if binary.module_of(f.name) != STD]
+    with graph.start_prescan(module_functions) as prescan:
+        with steps.step("finding hook points"):
+            hooks = find_hook_sites(binary, catalog)
+        t2 = time.perf_counter()
+        with steps.step("disassembling and walking the call graph"):
+            prescan.join()
+            analysis = analysis_module.analyze(binary, hooks, graph)
     t3 = time.perf_counter()
+    if key is not None:
+        results_cache.store(results_cache.CachedResults(hooks, analysis), key)
     return Inspection(binary, hooks, analysis, {"parse": t1 - t0, "hooks": t2 - t1, "analysis": t3 - t2}, graph)
 
 

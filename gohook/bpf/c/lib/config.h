@@ -162,7 +162,7 @@
 #define GOHOOK_EXEMPT /* EXEMPT(start, end) ...: the runtime's own system-call functions (static vaddrs) */
 #endif
 #ifndef GOHOOK_HOOKS
-#define GOHOOK_HOOKS /* HOOK(...), HOOK_CGO(...), HOOK_VALUE(...), HOOK_RAW(...), SITE(id, probe, owner): lib/entry.h */
+#define GOHOOK_HOOKS /* HOOK(...), HOOK_CGO(...), HOOK_VALUE(...), HOOK_RAW(...), HOOK_RAW_STACK(...), SITE(...): lib/entry.h */
 #endif
 #ifndef GOHOOK_HANDLERS
 #define GOHOOK_HANDLERS /* HANDLER(kind, direct) ...: the handler programs the hook points use (gohook.bpf.c) */

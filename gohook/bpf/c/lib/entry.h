@@ -1,7 +1,7 @@
 /* lib/entry.h: what the entry programs are made of.
  *
  * One tiny entry program per hook point, generated from GOHOOK_HOOKS (one
- * HOOK / HOOK_CGO / HOOK_VALUE / HOOK_RAW / SITE macro call per hook, rendered by
+ * HOOK / HOOK_CGO / HOOK_VALUE / HOOK_RAW / HOOK_RAW_STACK / SITE macro call per hook, rendered by
  * gohook/bpf/render.py), holds the hook's static probe address, capability
  * and argument registers as constants and hands them to the shared handler
  * (gohook_run, lib/decide.h) in a struct gohook_call. bcc 0.26 cannot
@@ -105,6 +105,31 @@ static __always_inline struct gohook_regs gohook_uprobe_regs(struct pt_regs *ctx
 		__u64 args[8] = GOHOOK_GOSYSARGS(ctx, nargs);                                    \
 		__u32 cap2_ = c->capability;                                                     \
 		gohook_sysrule(args, (__u32)ctx->ax, GOHOOK_J_RAW, ctx->ip - (probe_), c, &cap2_);                                 \
+		c->cap2 = cap2_;                                                                 \
+		GOHOOK_DISPATCH(ctx, c, GOHOOK_K_RAWCALL, direct_)                               \
+	}
+
+/* HOOK_RAW_STACK(id, probe, cap, nargs, direct, call_len, off): HOOK_RAW at a call site of an ABI0 function
+ * (Go's stack ABI: x/sys/unix's assembly reaches syscall.Syscall and the like through their ABI0 wrappers),
+ * where RAX and the argument registers hold whatever the caller had in them: the number trap is the u64 at
+ * RSP + off and argument k at RSP + off + 8k (off 0 at a CALL, 8 at a tail JMP from a called stub; the plan's
+ * HookPoint.syscall_stack). The goroutine's stack there was just written by the caller; should it be
+ * unreadable, the number is ~0 (no rule: the call needs only cap) and is reported as such. */
+#define GOHOOK_RAW_NOTRAP (~0ULL)
+#define HOOK_RAW_STACK(id, probe_, cap, nargs, direct_, clen, off)                               \
+	int gohook_hook_##id(struct pt_regs *ctx)                                                \
+	{                                                                                        \
+		GOHOOK_CALL(c)                                                                   \
+		GOHOOK_FILL_CALL(c, ctx, id, probe_, cap, GOHOOK_ARG_INT, -1, -1, -1, 0, 0, 0, direct_, clen); \
+		c->kind = GOHOOK_K_RAWCALL;                                                      \
+		__u64 trap_ = GOHOOK_RAW_NOTRAP;                                                 \
+		__u64 args[8] = {};                                                              \
+		if (bpf_probe_read_user(&trap_, sizeof(trap_), (void *)(ctx->sp + (off))) ||      \
+		    bpf_probe_read_user(args, 8 * ((nargs) > 3 ? 6 : 3), (void *)(ctx->sp + (off) + 8))) \
+			trap_ = GOHOOK_RAW_NOTRAP;                                               \
+		c->a0 = trap_;                                                                   \
+		__u32 cap2_ = c->capability;                                                     \
+		gohook_sysrule(args, (__u32)trap_, GOHOOK_J_RAW, ctx->ip - (probe_), c, &cap2_); \
 		c->cap2 = cap2_;                                                                 \
 		GOHOOK_DISPATCH(ctx, c, GOHOOK_K_RAWCALL, direct_)                               \
 	}
