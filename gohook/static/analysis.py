@@ -202,6 +202,15 @@ def analyze(binary: GoBinary, hooks: HookReport, graph: CallGraph) -> Analysis:
     # every module function is scanned below: do it up front, in parallel where worthwhile
     graph.prescan(i for i, mod in enumerate(module_of) if mod != STD)
     hook_at = {graph.index_of(e): s for e, s in hooks.by_entry.items()}
+    # a direct_caller_only hook is probed at the calls of every function of its name (the hooked one and its
+    # ABI wrapper: gohook.sites.hooks.place_direct_hooks), so a module calling the other one is charged at
+    # run time too: it is the hook here as well (kingpin and dennwc/ioctl call syscall.Syscall6's ABIInternal
+    # entry while the site is on its ABI0 wrapper: learn saw `syscall` that static analysis did not grant)
+    direct_by_name = {s.function.name: s for s in hooks.by_entry.values() if s.spec.direct_caller_only}
+    for i, f in enumerate(fns):
+        site = direct_by_name.get(f.name)
+        if site is not None:
+            hook_at.setdefault(i, site)
     anchors = _reach_anchors(fns, hooks)
     funnels = _flag_funnels(binary, hooks, graph)
     gaps: list[Gap] = []
