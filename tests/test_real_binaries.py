@@ -200,6 +200,28 @@ def test_learn_then_enforce_with_no_false_kill_then_action_error(exporter: Path,
     text = learned.read_text()
     assert "github.com/prometheus/procfs:" in text and '"/proc/diskstats"' in text, text
     assert "LOSS" not in text, text
+    # issue 17 §4's differential: what learn saw each module use, static analysis says it can reach, or it names
+    # the exception: a system call the module makes itself (a gap listing its number and class: the kernel
+    # charges the number's capability; a class decided by arguments is its family's worst case), or calls it
+    # cannot resolve (an indirect_calls gap: interfaces, closures, function values)
+    report = gohook_json("inspect", str(binary))
+    reach = {m["path"]: set(m["capabilities"]) for m in report["modules"]}
+    classes: dict[str, set[str]] = {}
+    indirect = set()
+    for gap in report["gaps"]:
+        classes.setdefault(gap["module"], set()).update(sc["class"] for sc in gap.get("syscalls", ()))
+        if gap["kind"] == "indirect_calls":
+            indirect.add(gap["module"])
+    unexplained = {}
+    for module, caps in granted(learned).items():
+        if module == "std:init":
+            continue
+        extra = caps - reach.get(module, set()) - {"action"}
+        families = {c.split(".")[0] for c in classes.get(module, ())}
+        left = {c for c in extra if c not in classes.get(module, ()) and c.split(".")[0] not in families}
+        if left and module not in indirect:
+            unexplained[module] = sorted(left)
+    assert unexplained == {}, (unexplained, {m: sorted(c) for m, c in classes.items() if c})
 
     enforced = serve(binary, port, tmp_path, "--policy", str(learned), "--allow-unmatched")
     assert len(enforced.scrapes) == SCRAPES, enforced.stderr
