@@ -160,6 +160,31 @@ def raw_callers(binary: Path, modules: Iterable[str]) -> set[str]:
     return out
 
 
+def unexplained_grants(binary: Path, learned: Path) -> dict[str, list[str]]:
+    """Issue 17 §4's differential: what learn saw each module use, static analysis says it can reach, or it names
+    the exception: a system call the module makes itself (a gap listing its number and class: the kernel charges
+    the number's capability; a class decided by arguments is its family's worst case), or calls it cannot resolve
+    (an indirect_calls gap: interfaces, closures, function values). The learned grants left unexplained."""
+    report = gohook_json("inspect", str(binary))
+    reach = {m["path"]: set(m["capabilities"]) for m in report["modules"]}
+    classes: dict[str, set[str]] = {}
+    indirect = set()
+    for gap in report["gaps"]:
+        classes.setdefault(gap["module"], set()).update(sc["class"] for sc in gap.get("syscalls", ()))
+        if gap["kind"] == "indirect_calls":
+            indirect.add(gap["module"])
+    unexplained = {}
+    for module, caps in granted(learned).items():
+        if module == "std:init":
+            continue
+        extra = caps - reach.get(module, set()) - {"action"}
+        families = {c.split(".")[0] for c in classes.get(module, ())}
+        left = {c for c in extra if c not in classes.get(module, ()) and c.split(".")[0] not in families}
+        if left and module not in indirect:
+            unexplained[module] = sorted(left)
+    return unexplained
+
+
 def test_inspect_reads_the_real_binary(exporter: Path) -> None:
     """inspect on a stripped cgo binary built by Debian (GOPATH-style: its build info names no dependency, so
     gohook infers the modules from the function names): the main module and Go version are those `go version
@@ -200,28 +225,8 @@ def test_learn_then_enforce_with_no_false_kill_then_action_error(exporter: Path,
     text = learned.read_text()
     assert "github.com/prometheus/procfs:" in text and '"/proc/diskstats"' in text, text
     assert "LOSS" not in text, text
-    # issue 17 §4's differential: what learn saw each module use, static analysis says it can reach, or it names
-    # the exception: a system call the module makes itself (a gap listing its number and class: the kernel
-    # charges the number's capability; a class decided by arguments is its family's worst case), or calls it
-    # cannot resolve (an indirect_calls gap: interfaces, closures, function values)
-    report = gohook_json("inspect", str(binary))
-    reach = {m["path"]: set(m["capabilities"]) for m in report["modules"]}
-    classes: dict[str, set[str]] = {}
-    indirect = set()
-    for gap in report["gaps"]:
-        classes.setdefault(gap["module"], set()).update(sc["class"] for sc in gap.get("syscalls", ()))
-        if gap["kind"] == "indirect_calls":
-            indirect.add(gap["module"])
-    unexplained = {}
-    for module, caps in granted(learned).items():
-        if module == "std:init":
-            continue
-        extra = caps - reach.get(module, set()) - {"action"}
-        families = {c.split(".")[0] for c in classes.get(module, ())}
-        left = {c for c in extra if c not in classes.get(module, ()) and c.split(".")[0] not in families}
-        if left and module not in indirect:
-            unexplained[module] = sorted(left)
-    assert unexplained == {}, (unexplained, {m: sorted(c) for m, c in classes.items() if c})
+    unexplained = unexplained_grants(binary, learned)
+    assert unexplained == {}, unexplained
 
     enforced = serve(binary, port, tmp_path, "--policy", str(learned), "--allow-unmatched")
     assert len(enforced.scrapes) == SCRAPES, enforced.stderr
@@ -460,6 +465,8 @@ def test_etcd_learned_twice_in_two_orders_grants_the_same(etcd_learned: EtcdLear
     assert "go.etcd.io/bbolt" in first and "files.write" in first["go.etcd.io/bbolt"], first  # not empty
     assert first == second, {m: (first.get(m), second.get(m)) for m in set(first) | set(second)
                              if first.get(m) != second.get(m)}
+    unexplained = unexplained_grants(etcd_learned.binary, etcd_learned.policies[0])  # issue 17 §4's differential
+    assert unexplained == {}, unexplained
 
 
 def test_etcd_enforced_with_the_learned_policy_in_a_third_order(etcd_learned: EtcdLearned) -> None:
@@ -505,6 +512,8 @@ def test_shfmt_learned_on_one_script_enforced_on_others(tmp_path: Path) -> None:
     assert learn.returncode == 0, learn.stderr
     assert 'echo "hi $1"' in learn.stdout and "0 killed" in learn.stderr, (learn.stdout, learn.stderr)
     assert "mvdan.cc/sh/v3" in granted(learned), learned.read_text()
+    unexplained = unexplained_grants(binary, learned)  # issue 17 §4's differential
+    assert unexplained == {}, unexplained
 
     for name in ("other", "broken"):
         plain = shfmt_run(binary, scripts[name])
