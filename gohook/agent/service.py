@@ -645,6 +645,16 @@ def _close_all(links: list[tuple[str, int]]) -> None:
             os.close(fd)
 
 
+def _check_pin_root(pin_root: str) -> None:
+    """--pin-root must lie in a bpffs (mounted on /sys/fs/bpf when missing): pins elsewhere fail, and enforcement
+    would then end with the agent, against what docs/agent.md promises. LinkError (one line) otherwise."""
+    from gohook.bpf.links import DEFAULT_BPFFS, ensure_bpffs, make_pin_dir
+
+    if os.path.abspath(pin_root).startswith(DEFAULT_BPFFS + "/"):
+        ensure_bpffs(DEFAULT_BPFFS)
+    make_pin_dir(pin_root)
+
+
 def run_agent(options: AgentOptions) -> int:
     """`gohook agent`: the preflight, then the agent until SIGTERM/SIGINT."""
     from gohook.bpf.host import first_failure, preflight
@@ -654,4 +664,5 @@ def run_agent(options: AgentOptions) -> int:
     message = first_failure(preflight())
     if message:
         raise GohookError(message)
+    _check_pin_root(options.pin_root)
     return Agent(options).run()
