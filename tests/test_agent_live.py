@@ -183,11 +183,18 @@ def app(tmp_path: Path) -> Path:
     return dest
 
 
+@pytest.fixture
+def policy(tmp_path: Path, app: Path) -> Path:
+    """policies/denyapp.yaml in a fresh policy directory: app's binary, grab may only read files."""
+    path = tmp_path / "policies" / "denyapp.yaml"
+    path.parent.mkdir()
+    write_policy(path, app, ["files.read"])
+    return path
+
+
 def test_agent_enforces_new_processes_and_a_containers_copy_from_the_first_call(
-        tmp_path: Path, app: Path, cgroup: Path, pin_root: Path) -> None:
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    write_policy(policies / "denyapp.yaml", app, ["files.read"])
+        tmp_path: Path, app: Path, cgroup: Path, pin_root: Path, policy: Path) -> None:
+    policies = policy.parent
     agent = Agent(policies, cgroup, pin_root, tmp_path)
     try:
         # started after the agent: its file was probed at start, so it is covered with no hold
@@ -231,11 +238,8 @@ def test_agent_enforces_new_processes_and_a_containers_copy_from_the_first_call(
 
 
 def test_policy_edit_applies_live_and_a_bad_edit_keeps_the_last_good_policy(
-        tmp_path: Path, app: Path, cgroup: Path, pin_root: Path) -> None:
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    policy = policies / "denyapp.yaml"
-    write_policy(policy, app, ["files.read"])
+        tmp_path: Path, app: Path, cgroup: Path, pin_root: Path, policy: Path) -> None:
+    policies = policy.parent
     agent = Agent(policies, cgroup, pin_root, tmp_path)
     pid = agent.proc.pid
     try:
@@ -279,10 +283,8 @@ def test_policy_edit_applies_live_and_a_bad_edit_keeps_the_last_good_policy(
 
 
 def test_enforcement_survives_the_agents_death_and_a_new_agent_takes_over(
-        tmp_path: Path, app: Path, cgroup: Path, pin_root: Path) -> None:
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    write_policy(policies / "denyapp.yaml", app, ["files.read"])
+        tmp_path: Path, app: Path, cgroup: Path, pin_root: Path, policy: Path) -> None:
+    policies = policy.parent
     target = tmp_path / "file"
     agent = Agent(policies, cgroup, pin_root, tmp_path)
     assert agent.stop(signal.SIGKILL) == -signal.SIGKILL
@@ -306,10 +308,8 @@ def test_enforcement_survives_the_agents_death_and_a_new_agent_takes_over(
 
 
 def test_a_replaced_binary_is_noticed_and_its_new_file_enforced(
-        tmp_path: Path, app: Path, cgroup: Path, pin_root: Path) -> None:
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    write_policy(policies / "denyapp.yaml", app, ["files.read"])
+        tmp_path: Path, app: Path, cgroup: Path, pin_root: Path, policy: Path) -> None:
+    policies = policy.parent
     agent = Agent(policies, cgroup, pin_root, tmp_path)
     try:
         new = app.with_name("new-build")
@@ -328,16 +328,14 @@ def test_a_replaced_binary_is_noticed_and_its_new_file_enforced(
 
 
 def test_a_process_that_removes_a_probe_is_killed_by_the_agent(
-        tmp_path: Path, app: Path, cgroup: Path, pin_root: Path) -> None:
+        tmp_path: Path, app: Path, cgroup: Path, pin_root: Path, policy: Path) -> None:
     """The probe-integrity check runs for every process of a probed file: restoring the original byte under a
     uprobe in a running process's text (through /proc/PID/mem, as a module rewriting its own code would) is
     a tamper event, and in enforce mode the process is killed."""
     from gohook.gosym.elfimage import ElfImage
     from gohook.session import AttachOptions, prepare
 
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    write_policy(policies / "denyapp.yaml", app, ["files.read"])
+    policies = policy.parent
     _, build = prepare(AttachOptions(binary=str(app), policy=str(policies / "denyapp.yaml")))
     hook = next(h for h in build.plan.hooks if h.function == "syscall.Getenv")
     image = ElfImage.open(app)
@@ -443,14 +441,12 @@ def test_processes_running_before_the_agent_are_enforced_and_events_go_to_a_file
 
 
 def test_a_replacement_that_cannot_be_planned_is_reported_and_counted(
-        tmp_path: Path, app: Path, cgroup: Path, pin_root: Path) -> None:
+        tmp_path: Path, app: Path, cgroup: Path, pin_root: Path, policy: Path) -> None:
     """An arm64 build moved over the policy's binary: the agent cannot plan it; it says so (one ERROR line)
     and counts it, and keeps running."""
     tcs = gofixtures.toolchains()
     arm = gofixtures.build(tcs[-1], "denyapp", "arm64")
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    write_policy(policies / "denyapp.yaml", app, ["files.read"])
+    policies = policy.parent
     agent = Agent(policies, cgroup, pin_root, tmp_path)
     try:
         new = app.with_name("arm64-build")
