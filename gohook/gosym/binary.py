@@ -318,7 +318,18 @@ class GoBinary:
         return self.resolver.main_package
 
     def package_of(self, function_name: str) -> str | None:
-        return package_of(function_name)
+        """The package of a function name (gohook.gosym.names.package_of), memoized per binary: the static
+        analysis asks it of the same names again and again (136,000 calls on Debian's prometheus)."""
+        memo = self._package_memo
+        try:
+            return memo[function_name]
+        except KeyError:
+            pkg = memo[function_name] = package_of(function_name)
+            return pkg
+
+    @cached_property
+    def _package_memo(self) -> dict[str, str | None]:
+        return {}
 
     @cached_property
     def _file_packages(self) -> dict[str, str | None]:
@@ -326,7 +337,7 @@ class GoBinary:
         functions of several packages do (generated files)."""
         out: dict[str, str | None] = {}
         for f in self.functions:
-            pkg = package_of(f.name)
+            pkg = self.package_of(f.name)
             if not pkg or CLOSURE_NAME.search(f.name):
                 continue
             try:
@@ -361,7 +372,7 @@ class GoBinary:
         if not CLOSURE_NAME.search(name):
             return None
         pkg = self._file_packages.get(file)
-        return pkg if pkg and pkg != package_of(name) else None
+        return pkg if pkg and pkg != self.package_of(name) else None
 
     def code_module(self, name: str, file: str | None = None, pc: int | None = None) -> str:
         """The module of function `name`'s code (in `file`, or at `pc`): module_of, except for a closure whose
@@ -371,7 +382,7 @@ class GoBinary:
         return self.module_of(name) if pkg is None else self.resolver.module_of_package(pkg).path
 
     def module_ref(self, function_name: str) -> ModuleRef:
-        return self.resolver.module_of_package(package_of(function_name))
+        return self.resolver.module_of_package(self.package_of(function_name))
 
     def module_of(self, function_name: str) -> str:
         """Module path of a function, or "std" for standard library, runtime and linker code.

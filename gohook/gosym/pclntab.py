@@ -265,8 +265,10 @@ def decode_pctable_python(data: bytes, start: int, entry: int, quantum: int) -> 
 
 try:  # the C accelerator, built by setup.py when a compiler is present
     from gohook.gosym._pcvalue import decode as decode_pctable_c
+    from gohook.gosym._pcvalue import value_at as pctable_value_at_c
 except ImportError:  # pragma: no cover - depends on the install
     decode_pctable_c = None
+    pctable_value_at_c = None
 
 # GOHOOK_PURE_PYTHON=1 selects the reference decoder (benchmarks compare the two).
 decode_pctable: Callable[[bytes, int, int, int], PCTable] = (
@@ -538,8 +540,19 @@ class LineTable:
         return t
 
     def pcvalue(self, table: int, entry: int, pc: int) -> int:
-        """Value of a PC table at pc (-1 when pc is past the table's end)."""
-        pcs, vals = self._table(table, entry)
+        """Value of a PC table at pc (-1 when pc is past the table's end).
+
+        A table not decoded yet is walked in C up to pc, without decoding or caching it (when the accelerator
+        is built): most lookups are one-offs (the source file of each function's entry), and caching 110,000
+        whole tables for them cost 105 MB and 0.7 s on Debian's prometheus (issue 17 §6)."""
+        t = self._table_cache.get((table, entry))
+        if t is None and pctable_value_at_c is not None and decode_pctable is decode_pctable_c:
+            start = self.pctab_off + table
+            try:
+                return pctable_value_at_c(self.data, start, entry, self.quantum, pc)
+            except (IndexError, ValueError) as exc:
+                raise PclntabError(f"PC table at {start:#x}: {exc}", start) from None
+        pcs, vals = t if t is not None else self._table(table, entry)
         return vals[bisect.bisect_right(pcs, pc)]
 
     # -- per-function metadata (cached: every lookup needs it) ----------------
