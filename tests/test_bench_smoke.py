@@ -407,6 +407,38 @@ def test_bench_real_server_measures_every_configuration() -> None:
 
 
 @pytest.mark.bpf
+def test_bench_real_server_etcd_answers_every_request_in_every_configuration() -> None:
+    """bench/bench_real_server.py --server etcd, tiny: etcd learned, then alone, enforced and under action
+    error, each answering every put and range of the warm-up and of the measured requests with 200 (a kill or
+    a denial would have failed requests or made the script exit non-zero); gohook's summary read per run."""
+    _need_root()
+    import json
+    import subprocess
+
+    import bench_real_server as rs
+
+    etcd = rs.SERVERS["etcd"]
+    if not etcd.binary.exists():
+        raise AssertionError(f"{etcd.binary} missing: scripts/setup.sh fetches it")
+    requests = 5
+    done = subprocess.run([sys.executable, str(Path(rs.__file__)), "--server", "etcd", "--rounds", "1",
+                           "--requests", str(requests), "--json"], capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    doc = json.loads(done.stdout)
+    configs = {"none", "enforce", "error"}
+    assert doc["server"] == "etcd" and doc["requests"] == requests and doc["rounds"] == 1
+    assert set(doc["cpu_ms_per_request"]) == configs and set(doc["cpu_ratio_to_none"]) == {"enforce", "error"}
+    assert all(v > 0 for v in doc["wall_ms_per_request"].values()), doc
+    assert all(s["median"] > 0 and s["min"] <= s["median"] <= s["max"]
+               for s in doc["wall_ms_per_request_spread"].values()), doc
+    # a put and a range per request, warm-up included, all 200
+    assert doc["statuses"] == {c: [{"200": 2 * (etcd.warmup + requests)}] for c in configs}, doc["statuses"]
+    assert all(len(v) == 1 and v[0] > 0 for v in doc["hooked_calls_per_run"].values()), doc
+    assert all(len(v) == 1 and v[0].startswith(("on", "off")) for v in doc["sentinel"].values()), doc
+    assert doc["learn"]["hooked_calls"] > 0 and doc["learn"]["fired"], doc["learn"]
+
+
+@pytest.mark.bpf
 def test_bench_agent_measures_every_case() -> None:
     """bench/bench_agent.py, one round: every Go case was killed at its first call (the bench exits non-zero
     otherwise), the probed file was never held, and each held case has its hold measured."""
