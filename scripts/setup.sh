@@ -89,10 +89,17 @@ if [[ ! -x "$VENV/bin/python" ]]; then
 fi
 stamp="$VENV/.gohook-installed"
 ACCEL="$ROOT/gohook/gosym/_pcvalue.c"
-if [[ ! -f "$stamp" || "$ROOT/pyproject.toml" -nt "$stamp" || "$ROOT/setup.py" -nt "$stamp" || "$ACCEL" -nt "$stamp" ]] \
-   || ! compgen -G "$ROOT/gohook/gosym/_pcvalue*.so" >/dev/null; then
+SCAN_ACCEL="$ROOT/gohook/static/_scan.c"
+if [[ ! -f "$stamp" || "$ROOT/pyproject.toml" -nt "$stamp" || "$ROOT/setup.py" -nt "$stamp" || "$ACCEL" -nt "$stamp" \
+      || "$SCAN_ACCEL" -nt "$stamp" ]] \
+   || ! compgen -G "$ROOT/gohook/gosym/_pcvalue*.so" >/dev/null \
+   || ! compgen -G "$ROOT/gohook/static/_scan*.so" >/dev/null; then
   say "installing gohook (editable) with test and bench extras into $VENV"
   if "$VENV/bin/pip" install -q --disable-pip-version-check -e "$ROOT[test,bench]" >"$CACHE/pip.log" 2>&1; then
+    # the scanner accelerator compiles against the capstone wheel's headers: in a new venv capstone arrives with
+    # this very install, after the build, so build once more now that it is there
+    "$VENV/bin/python" -c 'import gohook.static._scan' 2>/dev/null \
+      || "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps -e "$ROOT" >>"$CACHE/pip.log" 2>&1
     touch "$stamp"
   else
     cannot "pip install -e .[test]: see $CACHE/pip.log"; tail -5 "$CACHE/pip.log" >&2
@@ -104,6 +111,11 @@ if "$VENV/bin/python" -c 'import gohook.gosym._pcvalue' 2>/dev/null; then
   say "PC-table accelerator built (gohook/gosym/_pcvalue.c)"
 else
   cannot "build the PC-table accelerator (gcc, python3-dev): lookups fall back to the pure-Python decoder (~2x slower)"
+fi
+if "$VENV/bin/python" -c 'import gohook.static._scan' 2>/dev/null; then
+  say "machine-code scanner accelerator built (gohook/static/_scan.c, over the capstone wheel's libcapstone)"
+else
+  cannot "build or load the scanner accelerator (gcc, python3-dev, capstone's headers; see $CACHE/pip.log): inspect disassembles in Python (~3x slower)"
 fi
 "$VENV/bin/python" -c 'import bcc' 2>/dev/null && say "bcc importable from the venv" \
   || cannot "import bcc from $VENV: python3-bpfcc missing for /usr/bin/python3"

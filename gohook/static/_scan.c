@@ -1,0 +1,655 @@
+/* gohook.static._scan: the machine-code scanner of gohook/static/callgraph.py in C (issue 17 §6).
+
+Same results as callgraph.scan_code_python (the reference, and the fallback when this module is not built or
+does not load): for each function, the direct calls, the tail jumps leaving it, the number of indirect
+calls, the `syscall` addresses and the `lea reg, [rip +/- disp]` loads, in instruction order.  It walks the
+same capstone instructions (x86-64, SKIPDATA on, DETAIL off, cs_disasm_iter over exactly the function's
+bytes) and reads the targets from the same mnemonic and op_str text with the same rules as the Python, so
+the two agree by construction; tests/static/test_scan_accel.py checks it on every function of fixtures and
+real binaries and on handcrafted bytes.  Where op_str is not in the form capstone prints (never seen, but
+possible in principle), the number is handed to Python's own int(op_str, 16), as the Python scanner does.
+
+    scan_many(buffer, base, entries, ends, factory=None) -> list
+
+scans the functions [entries[i], ends[i]) out of one bytes-like `buffer` whose first byte is at virtual
+address `base` (a view of the text segment: no copy per function), and returns for each
+factory(calls, tail_jumps, indirect_calls, syscalls, address_refs), or that tuple without a factory.
+Python is not entered per function or per instruction.
+
+Two phases per chunk of functions (about CHUNK_BYTES of code): disassembly, into a C array of events,
+runs without the GIL; then the Python objects are built, with it.  So a Python thread can disassemble
+while another runs Python code (callgraph.CallGraph.start_prescan: the hook sites are found meanwhile).
+
+Which libcapstone: the one the capstone Python package has already loaded, found by its path
+(capstone._cs._name) and dlopen()ed, with its entry points taken by dlsym.  Not linked with -lcapstone and
+an rpath, because:
+  - the wheel ships lib/libcapstone.so whose SONAME is libcapstone.so.5: a link records that SONAME as
+    DT_NEEDED, no file of that name exists next to it, and the extension would not load at all;
+  - the binding may have loaded another copy (LIBCAPSTONE_PATH, a system library): dlopen by its path
+    gives exactly that copy (already mapped: dlopen only takes a reference), so both scanners disassemble
+    with one library, and no rpath into site-packages breaks when the venv moves;
+  - a missing or unloadable library is then an ImportError at import, and callgraph falls back to Python.
+The headers (struct cs_insn, constants) come from the capstone package at build time (setup.py); the
+loaded library must report the same API version (cs_version), else the import fails the same way.
+
+State (module-level, for the life of the process): one capstone handle, its cs_insn buffer, and the lock
+that serialises their use.  cs_open costs ~0.1 ms and the scanner is called for tens of thousands of
+functions, so the handle is made once at import (callgraph.py does the same with its Python SCANNER);
+cs_disasm_iter keeps no state between calls.  The handle is used only while holding `lock`, also without
+the GIL, so two threads never share it at once; a forked child gets its own copy of all three.
+*/
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <pythread.h>
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <capstone/capstone.h>
+
+/* Code scanned per GIL release: large enough that switching costs nothing, small enough that the event
+   array stays small (a few hundred KB) and another thread gets the GIL back often. */
+#define CHUNK_BYTES (512 * 1024)
+
+typedef cs_err (*cs_open_fn)(cs_arch, cs_mode, csh *);
+typedef cs_err (*cs_option_fn)(csh, cs_opt_type, size_t);
+typedef cs_insn *(*cs_malloc_fn)(csh);
+typedef bool (*cs_disasm_iter_fn)(csh, const uint8_t **, size_t *, uint64_t *, cs_insn *);
+typedef cs_err (*cs_errno_fn)(csh);
+typedef unsigned int (*cs_version_fn)(int *, int *);
+
+static struct {
+    cs_disasm_iter_fn disasm_iter;
+    cs_errno_fn errnum;
+    csh handle;
+    cs_insn *insn;
+    PyThread_type_lock lock;
+} cs;
+
+/* -- events: what phase 1 finds, phase 2 turns into Python objects ------------------------------------------- */
+
+enum kind {
+    EV_CALL,      /* call to value */
+    EV_JMP,       /* jmp to value, outside the function */
+    EV_LEA,       /* lea loading address + size + disp (disp signed, in value) */
+    EV_SYSCALL,   /* syscall */
+    EV_SLOW_CALL, /* call "0x...", op_str (in text) not in capstone's usual form: Python's int() decides */
+    EV_SLOW_JMP,  /* the same for a jmp */
+    EV_SLOW_LEA,  /* lea with a "[rip " operand whose displacement is not in the usual form */
+};
+
+typedef struct {
+    uint64_t address;
+    uint64_t value;   /* target, or the signed displacement of EV_LEA */
+    uint32_t text;    /* EV_SLOW_*: offset of the op_str copy in the text buffer */
+    uint16_t size;    /* instruction size */
+    uint8_t kind;
+} event;
+
+typedef struct {
+    size_t first_event; /* this function's events are [first_event, next function's first_event) */
+    long indirect;
+    cs_err error;       /* CS_ERR_OK, or what disasm_lite would raise as CsError */
+} function_result;
+
+typedef struct {
+    event *ev;
+    size_t n, cap;
+    char *text;
+    size_t text_n, text_cap;
+    int oom;
+} events;
+
+static void push(events *e, uint8_t kind, const cs_insn *in, uint64_t value) {
+    if (e->n == e->cap) {
+        size_t cap = e->cap ? 2 * e->cap : 4096;
+        event *ev = realloc(e->ev, cap * sizeof(event));
+        if (ev == NULL) {
+            e->oom = 1;
+            return;
+        }
+        e->ev = ev;
+        e->cap = cap;
+    }
+    event *v = &e->ev[e->n++];
+    v->address = in->address;
+    v->value = value;
+    v->size = in->size;
+    v->kind = kind;
+    v->text = 0;
+    if (kind >= EV_SLOW_CALL) {
+        size_t len = strlen(in->op_str) + 1;
+        if (e->text_n + len > e->text_cap) {
+            size_t cap = e->text_cap ? 2 * e->text_cap : 4096;
+            while (cap < e->text_n + len) cap *= 2;
+            char *t = realloc(e->text, cap);
+            if (t == NULL) {
+                e->oom = 1;
+                return;
+            }
+            e->text = t;
+            e->text_cap = cap;
+        }
+        memcpy(e->text + e->text_n, in->op_str, len);
+        v->text = (uint32_t)e->text_n;
+        e->text_n += len;
+    }
+}
+
+/* -- phase 1: disassemble, no Python -------------------------------------------------------------------------- */
+
+static int hexval(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Python's int(s[:n], 16) for the form capstone prints: an optional 0x / 0X, then 1 to 16 hex digits and
+   nothing else.  0 (and *out) on that form; -1 on any other: the caller then leaves the verdict to
+   Python's int() (an EV_SLOW_* event), so no other spelling is judged here. */
+static int hex_fast(const char *s, size_t n, uint64_t *out) {
+    if (n >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+        s += 2;
+        n -= 2;
+    }
+    if (n == 0 || n > 16) return -1;
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        int d = hexval(s[i]);
+        if (d < 0) return -1;
+        v = (v << 4) | (uint64_t)d;
+    }
+    *out = v;
+    return 0;
+}
+
+/* The displacement part of a lea's op_str, as the Python takes it apart:
+       at = op_str.find("[rip ");  if at >= 0 and op_str.endswith("]"):
+           sign, _, disp = op_str[at + 5 : -1].partition(" ");  off = int(disp, 16)
+   Returns 0 when there is no "[rip ...]" operand, else 1 with *disp, *n and *plus (sign == "+"). */
+static int lea_operand(const char *op, const char **disp, size_t *n, int *plus) {
+    size_t len = strlen(op);
+    const char *at = strstr(op, "[rip ");
+    if (at == NULL || len == 0 || op[len - 1] != ']') return 0;
+    const char *inner = at + 5, *inner_end = op + len - 1; /* "[rip " cannot overlap the final "]" */
+    const char *space = memchr(inner, ' ', (size_t)(inner_end - inner));
+    *disp = space ? space + 1 : inner_end; /* no space: partition gives disp "" */
+    *n = (size_t)(inner_end - *disp);
+    *plus = space != NULL && space - inner == 1 && inner[0] == '+';
+    return 1;
+}
+
+static void scan_function(events *e, const uint8_t *code, size_t size, uint64_t entry, function_result *r) {
+    unsigned __int128 end = (unsigned __int128)entry + size; /* Python ints do not wrap */
+    const uint8_t *p = code;
+    size_t left = size, count = 0;
+    uint64_t address = entry;
+    cs_insn *in = cs.insn;
+    r->first_event = e->n;
+    r->indirect = 0;
+    r->error = CS_ERR_OK;
+    while (cs.disasm_iter(cs.handle, &p, &left, &address, in)) {
+        count++;
+        const char *m = in->mnemonic, *op = in->op_str;
+        uint64_t v;
+        if (m[0] == 'l' && strcmp(m, "lea") == 0) {
+            const char *disp;
+            size_t n;
+            int plus;
+            if (lea_operand(op, &disp, &n, &plus)) {
+                if (hex_fast(disp, n, &v) == 0 && v < ((uint64_t)1 << 62))
+                    push(e, EV_LEA, in, plus ? v : (uint64_t)(-(int64_t)v));
+                else
+                    push(e, EV_SLOW_LEA, in, 0);
+            }
+        } else if (m[0] == 'c' && strcmp(m, "call") == 0) {
+            if (op[0] == '0' && op[1] == 'x') { /* op_str.startswith("0x") */
+                if (hex_fast(op, strlen(op), &v) == 0)
+                    push(e, EV_CALL, in, v);
+                else
+                    push(e, EV_SLOW_CALL, in, 0);
+            } else {
+                r->indirect++;
+            }
+        } else if (m[0] == 'j' && strcmp(m, "jmp") == 0) {
+            if (op[0] == '0' && op[1] == 'x') {
+                if (hex_fast(op, strlen(op), &v) != 0)
+                    push(e, EV_SLOW_JMP, in, 0);
+                else if (!(v >= entry && (unsigned __int128)v < end)) /* not entry <= target < end */
+                    push(e, EV_JMP, in, v);
+            }
+        } else if (m[0] == 's' && strcmp(m, "syscall") == 0) {
+            push(e, EV_SYSCALL, in, 0);
+        }
+    }
+    /* disasm_lite raises CsError when cs_disasm returns nothing with an error set (and only then) */
+    if (size > 0 && count == 0 && cs.errnum(cs.handle) != CS_ERR_OK) r->error = cs.errnum(cs.handle);
+}
+
+/* -- phase 2: Python objects ------------------------------------------------------------------------------------ */
+
+/* int(s, 16) by Python's own int(): a new reference, or NULL with its ValueError set. */
+static PyObject *int_slow(const char *s, size_t n) {
+    PyObject *text = PyUnicode_DecodeASCII(s, (Py_ssize_t)n, NULL);
+    if (text == NULL) return NULL;
+    PyObject *v = PyLong_FromUnicodeObject(text, 16);
+    Py_DECREF(text);
+    return v;
+}
+
+/* A Python int from a signed 128-bit value (an address plus a displacement: never beyond 65 bits). */
+static PyObject *long_from_i128(__int128 v) {
+    if (v >= INT64_MIN && v <= INT64_MAX) return PyLong_FromLongLong((long long)v);
+    if (v > 0 && v <= (__int128)UINT64_MAX) return PyLong_FromUnsignedLongLong((unsigned long long)v);
+    /* beyond 64 bits (an address near 2**64): (v >> 64) * 2**64 + its low 64 bits */
+    PyObject *hi = PyLong_FromLongLong((long long)(v >> 64)), *lo = PyLong_FromUnsignedLongLong((uint64_t)v);
+    PyObject *sixty_four = PyLong_FromLong(64);
+    PyObject *shifted = (hi && sixty_four) ? PyNumber_Lshift(hi, sixty_four) : NULL;
+    PyObject *r = (shifted && lo) ? PyNumber_Add(shifted, lo) : NULL;
+    Py_XDECREF(hi);
+    Py_XDECREF(lo);
+    Py_XDECREF(sixty_four);
+    Py_XDECREF(shifted);
+    return r;
+}
+
+/* (a, b), stealing both references (either may be NULL after an error: then NULL). */
+static PyObject *pair(PyObject *a, PyObject *b) {
+    if (a == NULL || b == NULL) {
+        Py_XDECREF(a);
+        Py_XDECREF(b);
+        return NULL;
+    }
+    PyObject *t = PyTuple_New(2);
+    if (t == NULL) {
+        Py_DECREF(a);
+        Py_DECREF(b);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(t, 0, a);
+    PyTuple_SET_ITEM(t, 1, b);
+    return t;
+}
+
+/* The address a slow lea loads (address + size +/- int(disp, 16)), NULL with ValueError when int() refuses. */
+static PyObject *slow_lea(const event *v, const char *op) {
+    const char *disp;
+    size_t n;
+    int plus;
+    lea_operand(op, &disp, &n, &plus);
+    PyObject *off = int_slow(disp, n);
+    if (off == NULL) return NULL;
+    PyObject *addr = PyLong_FromUnsignedLongLong(v->address), *size = PyLong_FromLong(v->size);
+    PyObject *next = (addr && size) ? PyNumber_Add(addr, size) : NULL;
+    PyObject *r = next ? (plus ? PyNumber_Add(next, off) : PyNumber_Subtract(next, off)) : NULL;
+    Py_XDECREF(addr);
+    Py_XDECREF(size);
+    Py_XDECREF(next);
+    Py_DECREF(off);
+    return r;
+}
+
+/* Whether a slow jmp's target leaves [entry, entry + size): 1, 0, or -1 with an error set. */
+static int slow_outside(PyObject *target, uint64_t entry, uint64_t size) {
+    PyObject *lo = PyLong_FromUnsignedLongLong(entry), *hi = long_from_i128((__int128)entry + size);
+    int r = -1;
+    if (lo && hi) {
+        int ge = PyObject_RichCompareBool(target, lo, Py_GE);
+        int lt = ge > 0 ? PyObject_RichCompareBool(target, hi, Py_LT) : 0;
+        r = (ge < 0 || lt < 0) ? -1 : !(ge && lt);
+    }
+    Py_XDECREF(lo);
+    Py_XDECREF(hi);
+    return r;
+}
+
+/* capstone.CsError(err), as the binding raises it (looked up when needed: no Python state kept here). */
+static void raise_cs_error(cs_err err) {
+    PyObject *mod = PyImport_ImportModule("capstone");
+    PyObject *cls = mod ? PyObject_GetAttrString(mod, "CsError") : NULL;
+    PyObject *exc = cls ? PyObject_CallFunction(cls, "i", (int)err) : NULL;
+    if (exc != NULL) PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+    Py_XDECREF(exc);
+    Py_XDECREF(cls);
+    Py_XDECREF(mod);
+}
+
+/* The tuple fields of one function (events [a, b)): factory(...) or a 5-tuple; NULL on error. */
+static PyObject *build(const events *e, size_t a, size_t b, const function_result *r, uint64_t entry,
+                       uint64_t size, PyObject *factory) {
+    if (r->error != CS_ERR_OK) {
+        raise_cs_error(r->error);
+        return NULL;
+    }
+    Py_ssize_t counts[3] = {0, 0, 0}, sys = 0; /* calls, jumps, refs (upper bounds for slow ones) */
+    for (size_t k = a; k < b; k++) {
+        switch (e->ev[k].kind) {
+        case EV_CALL: case EV_SLOW_CALL: counts[0]++; break;
+        case EV_JMP: case EV_SLOW_JMP: counts[1]++; break;
+        case EV_LEA: case EV_SLOW_LEA: counts[2]++; break;
+        default: sys++;
+        }
+    }
+    PyObject *lists[3] = {PyTuple_New(counts[0]), PyTuple_New(counts[1]), PyTuple_New(counts[2])};
+    PyObject *syscalls = PyTuple_New(sys), *indirect = PyLong_FromLong(r->indirect), *result = NULL;
+    Py_ssize_t filled[3] = {0, 0, 0}, nsys = 0;
+    if (!lists[0] || !lists[1] || !lists[2] || !syscalls || !indirect) goto out;
+    for (size_t k = a; k < b; k++) {
+        const event *v = &e->ev[k];
+        PyObject *item = NULL, *target;
+        int which = -1;
+        switch (v->kind) {
+        case EV_CALL:
+            which = 0;
+            item = pair(PyLong_FromUnsignedLongLong(v->address), PyLong_FromUnsignedLongLong(v->value));
+            break;
+        case EV_JMP:
+            which = 1;
+            item = pair(PyLong_FromUnsignedLongLong(v->address), PyLong_FromUnsignedLongLong(v->value));
+            break;
+        case EV_LEA:
+            which = 2;
+            item = pair(PyLong_FromUnsignedLongLong(v->address),
+                        long_from_i128((__int128)v->address + v->size + (int64_t)v->value));
+            break;
+        case EV_SYSCALL: {
+            PyObject *addr = PyLong_FromUnsignedLongLong(v->address);
+            if (addr == NULL) goto out;
+            PyTuple_SET_ITEM(syscalls, nsys++, addr);
+            continue;
+        }
+        case EV_SLOW_CALL: /* int(op_str, 16): its ValueError propagates, as in the Python scanner */
+            which = 0;
+            item = pair(PyLong_FromUnsignedLongLong(v->address), int_slow(e->text + v->text, strlen(e->text + v->text)));
+            break;
+        case EV_SLOW_JMP: {
+            target = int_slow(e->text + v->text, strlen(e->text + v->text));
+            if (target == NULL) goto out;
+            int outside = slow_outside(target, entry, size);
+            if (outside <= 0) {
+                Py_DECREF(target);
+                if (outside < 0) goto out;
+                continue;
+            }
+            which = 1;
+            item = pair(PyLong_FromUnsignedLongLong(v->address), target);
+            break;
+        }
+        case EV_SLOW_LEA:
+            target = slow_lea(v, e->text + v->text);
+            if (target == NULL) {
+                if (!PyErr_ExceptionMatches(PyExc_ValueError)) goto out;
+                PyErr_Clear(); /* contextlib.suppress(ValueError): no reference */
+                continue;
+            }
+            which = 2;
+            item = pair(PyLong_FromUnsignedLongLong(v->address), target);
+            break;
+        }
+        if (item == NULL) goto out;
+        PyTuple_SET_ITEM(lists[which], filled[which]++, item);
+    }
+    for (int j = 0; j < 3; j++) {
+        if (filled[j] != counts[j]) { /* a slow event that gave nothing: the tuple's filled part */
+            PyObject *t = PyTuple_GetSlice(lists[j], 0, filled[j]);
+            if (t == NULL) goto out;
+            Py_SETREF(lists[j], t);
+        }
+    }
+    if (factory != NULL) {
+        PyObject *args[5] = {lists[0], lists[1], indirect, syscalls, lists[2]};
+        result = PyObject_Vectorcall(factory, args, 5, NULL);
+    } else {
+        result = PyTuple_Pack(5, lists[0], lists[1], indirect, syscalls, lists[2]);
+    }
+out: /* after an error, slots not filled yet are NULL: a tuple's dealloc skips them */
+    Py_XDECREF(lists[0]);
+    Py_XDECREF(lists[1]);
+    Py_XDECREF(lists[2]);
+    Py_XDECREF(syscalls);
+    Py_XDECREF(indirect);
+    return result;
+}
+
+/* -- Python entry point ----------------------------------------------------------------------------------------- */
+
+static int as_u64(PyObject *o, uint64_t *out, const char *what) {
+    unsigned long long v = PyLong_AsUnsignedLongLong(o);
+    if (v == (unsigned long long)-1 && PyErr_Occurred()) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError) || PyErr_ExceptionMatches(PyExc_OverflowError)) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_ValueError, "%s must be an int in [0, 2**64)", what);
+        }
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* end - entry, in Python ints (a function may end at 2**64 or past it, scan_code at the top of the address
+   space); ValueError when it ends before it starts. */
+static int function_size(PyObject *end, uint64_t entry, uint64_t *size) {
+    if (!PyLong_Check(end)) {
+        PyErr_SetString(PyExc_TypeError, "ends must be ints");
+        return -1;
+    }
+    PyObject *entry_o = PyLong_FromUnsignedLongLong(entry);
+    PyObject *diff = entry_o ? PyNumber_Subtract(end, entry_o) : NULL;
+    Py_XDECREF(entry_o);
+    if (diff == NULL) return -1;
+    int r = as_u64(diff, size, "end - entry");
+    Py_DECREF(diff);
+    return r;
+}
+
+/* Take the handle's lock; waiting for it without the GIL, so its holder can finish. */
+static void lock_handle(void) {
+    if (!PyThread_acquire_lock(cs.lock, NOWAIT_LOCK)) {
+        Py_BEGIN_ALLOW_THREADS
+        PyThread_acquire_lock(cs.lock, WAIT_LOCK);
+        Py_END_ALLOW_THREADS
+    }
+}
+
+PyDoc_STRVAR(scan_many_doc,
+"scan_many(buffer, base, entries, ends, factory=None) -> list\n\n"
+"Scan the functions [entries[i], ends[i]) of buffer (bytes-like), whose first byte is at vaddr base: for\n"
+"each, factory(calls, tail_jumps, indirect_calls, syscalls, address_refs) (that tuple without a factory),\n"
+"the fields of callgraph.scan_code's FunctionScan.  ValueError when a range is not inside the buffer or\n"
+"ends before it starts; capstone.CsError as the Python binding raises it.  Disassembles without the GIL.");
+
+static PyObject *scan_many(PyObject *self, PyObject *args, PyObject *kwargs) {
+    static char *kwlist[] = {"buffer", "base", "entries", "ends", "factory", NULL};
+    Py_buffer buf;
+    PyObject *base_o, *entries_o, *ends_o, *factory = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "y*OOO|O:scan_many", kwlist, &buf, &base_o, &entries_o,
+                                     &ends_o, &factory))
+        return NULL;
+    if (factory == Py_None) factory = NULL;
+    PyObject *result = NULL, *entries = NULL, *ends = NULL;
+    uint64_t *bounds = NULL; /* entry, size of each function */
+    function_result *fr = NULL;
+    events e = {0};
+    uint64_t base;
+    if (factory != NULL && !PyCallable_Check(factory)) {
+        PyErr_SetString(PyExc_TypeError, "factory must be callable");
+        goto out;
+    }
+    if (as_u64(base_o, &base, "base") < 0) goto out;
+    entries = PySequence_Fast(entries_o, "entries must be a sequence");
+    ends = entries ? PySequence_Fast(ends_o, "ends must be a sequence") : NULL;
+    if (ends == NULL) goto out;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(entries);
+    if (PySequence_Fast_GET_SIZE(ends) != n) {
+        PyErr_SetString(PyExc_ValueError, "entries and ends differ in length");
+        goto out;
+    }
+    bounds = PyMem_Malloc(2 * (size_t)(n ? n : 1) * sizeof(uint64_t));
+    fr = PyMem_Malloc((size_t)(n ? n : 1) * sizeof(function_result));
+    if (bounds == NULL || fr == NULL) {
+        PyErr_NoMemory();
+        goto out;
+    }
+    unsigned __int128 limit = (unsigned __int128)base + (size_t)buf.len;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        uint64_t entry, size;
+        if (as_u64(PySequence_Fast_GET_ITEM(entries, i), &entry, "entry") < 0 ||
+            function_size(PySequence_Fast_GET_ITEM(ends, i), entry, &size) < 0)
+            goto out;
+        if (entry < base || (unsigned __int128)entry + size > limit) {
+            PyErr_Format(PyExc_ValueError, "function at %#llx, %llu bytes, is not inside the buffer [%#llx, +%#zx)",
+                         (unsigned long long)entry, (unsigned long long)size, (unsigned long long)base,
+                         (size_t)buf.len);
+            goto out;
+        }
+        bounds[2 * i] = entry;
+        bounds[2 * i + 1] = size;
+    }
+    result = PyList_New(n);
+    if (result == NULL) goto out;
+    const uint8_t *data = buf.buf;
+    for (Py_ssize_t i = 0; i < n;) {
+        Py_ssize_t j = i;
+        size_t bytes = 0;
+        while (j < n && (j == i || bytes < CHUNK_BYTES)) {
+            bytes += bounds[2 * j + 1];
+            j++;
+        }
+        e.n = 0;
+        e.text_n = 0;
+        lock_handle();
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t k = i; k < j && !e.oom; k++)
+            scan_function(&e, data + (bounds[2 * k] - base), bounds[2 * k + 1], bounds[2 * k], &fr[k]);
+        PyThread_release_lock(cs.lock);
+        Py_END_ALLOW_THREADS
+        if (e.oom) {
+            PyErr_NoMemory();
+            Py_CLEAR(result);
+            goto out;
+        }
+        for (Py_ssize_t k = i; k < j; k++) {
+            size_t last = k + 1 < j ? fr[k + 1].first_event : e.n;
+            PyObject *one = build(&e, fr[k].first_event, last, &fr[k], bounds[2 * k], bounds[2 * k + 1], factory);
+            if (one == NULL) {
+                Py_CLEAR(result);
+                goto out;
+            }
+            PyList_SET_ITEM(result, k, one);
+        }
+        i = j;
+    }
+out:
+    free(e.ev);
+    free(e.text);
+    PyMem_Free(bounds);
+    PyMem_Free(fr);
+    Py_XDECREF(entries);
+    Py_XDECREF(ends);
+    PyBuffer_Release(&buf);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"scan_many", (PyCFunction)(void (*)(void))scan_many, METH_VARARGS | METH_KEYWORDS, scan_many_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+/* -- loading libcapstone ---------------------------------------------------------------------------------------- */
+
+/* The file name of the library the capstone package loaded (capstone._cs._name): a new reference. */
+static PyObject *loaded_library_path(void) {
+    PyObject *mod = PyImport_ImportModule("capstone");
+    if (mod == NULL) return NULL;
+    PyObject *lib = PyObject_GetAttrString(mod, "_cs");
+    Py_DECREF(mod);
+    if (lib == NULL) return NULL;
+    PyObject *name = PyObject_GetAttrString(lib, "_name");
+    Py_DECREF(lib);
+    if (name != NULL && !PyUnicode_Check(name)) {
+        Py_DECREF(name);
+        PyErr_SetString(PyExc_ImportError, "capstone._cs._name is not a path");
+        return NULL;
+    }
+    return name;
+}
+
+static void *symbol(void *lib, const char *name) {
+    void *p = dlsym(lib, name);
+    if (p == NULL) PyErr_Format(PyExc_ImportError, "libcapstone has no %s", name);
+    return p;
+}
+
+/* A forked child has only the forking thread: a lock another thread held at fork() would stay held for
+   ever, so the child starts with a new one (the handle is safe to reuse: cs_disasm_iter keeps no state
+   between calls, and the holder, gone, was in the middle of one). */
+static void new_lock_in_child(void) {
+    cs.lock = PyThread_allocate_lock();
+}
+
+static int open_capstone(void) {
+    PyObject *path = loaded_library_path();
+    if (path == NULL) return -1;
+    PyObject *fs = PyUnicode_EncodeFSDefault(path);
+    Py_DECREF(path);
+    if (fs == NULL) return -1;
+    /* the library stays loaded for the life of the process (the capstone package holds it too), and so do
+       the handle and buffer made below: no cs_close, the process ends */
+    void *lib = dlopen(PyBytes_AS_STRING(fs), RTLD_NOW | RTLD_LOCAL);
+    if (lib == NULL) {
+        PyErr_Format(PyExc_ImportError, "dlopen %s: %s", PyBytes_AS_STRING(fs), dlerror());
+        Py_DECREF(fs);
+        return -1;
+    }
+    Py_DECREF(fs);
+    cs_version_fn version = (cs_version_fn)symbol(lib, "cs_version");
+    cs_open_fn open = (cs_open_fn)symbol(lib, "cs_open");
+    cs_option_fn option = (cs_option_fn)symbol(lib, "cs_option");
+    cs_malloc_fn malloc_insn = (cs_malloc_fn)symbol(lib, "cs_malloc");
+    cs.disasm_iter = (cs_disasm_iter_fn)symbol(lib, "cs_disasm_iter");
+    cs.errnum = (cs_errno_fn)symbol(lib, "cs_errno");
+    if (!version || !open || !option || !malloc_insn || !cs.disasm_iter || !cs.errnum) return -1;
+    int major = 0, minor = 0;
+    version(&major, &minor);
+    if (major != CS_API_MAJOR || minor != CS_API_MINOR) { /* struct cs_insn may differ: do not guess */
+        PyErr_Format(PyExc_ImportError, "built against capstone %d.%d, the loaded libcapstone is %d.%d",
+                     CS_API_MAJOR, CS_API_MINOR, major, minor);
+        return -1;
+    }
+    cs_err err = open(CS_ARCH_X86, CS_MODE_64, &cs.handle);
+    if (err == CS_ERR_OK) err = option(cs.handle, CS_OPT_SKIPDATA, CS_OPT_ON);
+    if (err == CS_ERR_OK) err = option(cs.handle, CS_OPT_DETAIL, CS_OPT_OFF);
+    if (err != CS_ERR_OK) {
+        PyErr_Format(PyExc_ImportError, "capstone: cs_open/cs_option failed (error %d)", (int)err);
+        return -1;
+    }
+    cs.insn = malloc_insn(cs.handle);
+    cs.lock = PyThread_allocate_lock();
+    if (cs.insn == NULL || cs.lock == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    if (pthread_atfork(NULL, NULL, new_lock_in_child) != 0) {
+        PyErr_SetString(PyExc_ImportError, "pthread_atfork failed");
+        return -1;
+    }
+    return 0;
+}
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "gohook.static._scan",
+    .m_doc = "The machine-code scanner of gohook.static.callgraph in C over libcapstone (see _scan.c).",
+    .m_size = -1,
+    .m_methods = methods,
+};
+
+PyMODINIT_FUNC PyInit__scan(void) {
+    if (cs.lock == NULL && open_capstone() < 0) return NULL;
+    return PyModule_Create(&module);
+}

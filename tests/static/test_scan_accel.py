@@ -1,0 +1,308 @@
+"""The C scanner (gohook/static/_scan.c) against the Python one (callgraph.scan_code_python), which is the
+reference: the same FunctionScan, field for field and in the same order, for every function of fixture
+binaries and of the real third-party binaries scripts/setup.sh fetches, and for handcrafted and generated
+machine code. The handcrafted code is also checked against what its encodings mean (targets computed here
+from the rel32/disp32 we wrote, not by gohook), so a bug shared by both scanners fails too.
+
+The wiring of callgraph is checked on the same terms: CallGraph.scan, scan_binary, a prescan in a thread,
+in this thread, one abandoned and one that fails; functions that fall outside the text view; the Python
+fallback (and its forked prescan) when the extension cannot be imported.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import gofixtures
+import pytest
+from gofixtures import Toolchain
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gohook.gosym import GoBinary
+from gohook.static import callgraph
+from gohook.static.callgraph import CallGraph, FunctionScan, TextView, scan_binary, scan_code, scan_code_python
+
+# the real binaries of tests/test_real_binaries.py, fetched by scripts/setup.sh
+CACHE = Path(os.environ.get("GOHOOK_CACHE", "/var/cache/gohook"))
+REAL = {
+    "node_exporter": CACHE / "real/prometheus-node-exporter/root/usr/bin/prometheus-node-exporter",
+    "etcd": CACHE / "real/etcd-server/root/usr/bin/etcd",
+    "shfmt": CACHE / "real/shfmt-py/root/shfmt_py-4.2.0.data/scripts/shfmt",
+}
+ENTRY = 0x1000
+
+
+@pytest.fixture(scope="module")
+def accel() -> ModuleType:
+    """The built extension: scripts/setup.sh builds it, so in CI its absence fails; elsewhere, a skip."""
+    if callgraph._scan is None:
+        if gofixtures.in_ci():
+            raise AssertionError("gohook.static._scan is not built or does not load: scripts/setup.sh builds it")
+        pytest.skip("gohook.static._scan not built (run scripts/setup.sh)")
+    return callgraph._scan
+
+
+def reference(binary: GoBinary) -> list[FunctionScan]:
+    """Every function of binary by the Python scanner, each read with image.read as before the C one."""
+    read = binary.image.read
+    return [scan_code_python(read(f.entry, f.end - f.entry), f.entry) for f in binary.functions]
+
+
+def assert_same(got: list[FunctionScan], want: list[FunctionScan], binary: GoBinary) -> None:
+    assert len(got) == len(want)
+    bad = [(f.name, g, w) for f, g, w in zip(binary.functions, got, want, strict=True) if g != w]
+    assert not bad, f"{len(bad)} functions differ, first: {bad[0]}"
+
+
+# -- handcrafted machine code -----------------------------------------------------------------------------
+
+class Asm:
+    """A tiny x86-64 assembler: the bytes of a function at ENTRY, and what each instruction means."""
+
+    def __init__(self, entry: int = ENTRY) -> None:
+        self.entry = entry
+        self.code = b""
+        self.calls: list[tuple[int, int]] = []
+        self.jumps: list[tuple[int, int]] = []
+        self.syscalls: list[int] = []
+        self.refs: list[tuple[int, int]] = []
+        self.indirect = 0
+
+    @property
+    def here(self) -> int:
+        return self.entry + len(self.code)
+
+    def raw(self, hexbytes: str) -> int:
+        at = self.here
+        self.code += bytes.fromhex(hexbytes)
+        return at
+
+    def rel32(self, opcode: str, target: int) -> int:
+        at = self.here
+        op = bytes.fromhex(opcode)
+        self.code += op + struct.pack("<i", target - (at + len(op) + 4))
+        return at
+
+    def call(self, target: int) -> None:
+        self.calls.append((self.rel32("e8", target), target))
+
+    def jmp(self, target: int, leaves: bool) -> None:
+        at = self.rel32("e9", target)
+        if leaves:
+            self.jumps.append((at, target))
+
+    def lea(self, modrm: str, disp: int) -> None:
+        """lea r64, [rip + disp] (REX.W 8D, ModRM mod=00 r/m=101): loads the address after it plus disp."""
+        at = self.here
+        self.code += bytes.fromhex("488d" + modrm) + struct.pack("<i", disp)
+        self.refs.append((at, at + 7 + disp))
+
+    def indirect_call(self, hexbytes: str) -> None:
+        self.raw(hexbytes)
+        self.indirect += 1
+
+    def syscall(self) -> None:
+        self.syscalls.append(self.raw("0f05"))
+
+    def expected(self) -> FunctionScan:
+        return FunctionScan(tuple(self.calls), tuple(self.jumps), self.indirect, tuple(self.syscalls),
+                            tuple(self.refs))
+
+
+def handcrafted() -> Asm:
+    a = Asm()
+    a.call(0x2000)
+    a.raw("06")  # not an instruction in 64-bit mode: skipped as data (.byte 0x06)
+    a.indirect_call("ffd0")  # call rax
+    a.indirect_call("ff5008")  # call qword ptr [rax + 8]
+    a.indirect_call("ff1510000000")  # call qword ptr [rip + 0x10]: indirect, and no lea, so no reference
+    a.raw("0627")  # two more data bytes
+    a.syscall()
+    a.lea("15", -0x10)  # lea rdx, [rip - 0x10]: a negative displacement
+    a.lea("05", 8)  # lea rax, [rip + 8]: capstone prints a small displacement in decimal
+    a.lea("3d", 0x7FFFFFFF)
+    a.lea("05", -0x80000000)  # loads below the entry
+    a.raw("488d0500000000")  # lea rax, [rip]: no "[rip " operand, no reference (the scanner's rule)
+    a.raw("488d8000010000")  # lea rax, [rax + 0x100]: not rip-relative
+    a.raw("ebfe")  # jmp to itself: inside the function, dropped
+    a.jmp(a.entry, leaves=False)  # to the entry: inside
+    a.jmp(a.entry - 1, leaves=True)  # just before it
+    a.jmp(0x40_0000, leaves=True)
+    a.raw("ff2425" "00100000")  # jmp qword ptr [0x1000]: indirect, not a tail jump
+    a.raw("3effe0")  # notrack jmp rax
+    end = a.here + 5 + 5 + 3  # the jmp below, the one after it, and the truncated call at the end
+    a.jmp(end, leaves=True)  # to the function's end: outside
+    a.jmp(end - 1, leaves=False)  # to its last byte: inside
+    a.raw("e80000")  # a call cut off by the end: data (0xe8), then `add byte ptr [rax], al`
+    assert a.here == end
+    return a
+
+
+def test_handcrafted_code_means_what_it_encodes(accel: ModuleType) -> None:
+    a = handcrafted()
+    want = a.expected()
+    assert scan_code_python(a.code, a.entry) == want  # the reference reads the encodings as written
+    assert scan_code(a.code, a.entry) == want  # scan_code is the C scanner here
+    assert FunctionScan(*accel.scan_many(a.code, a.entry, [a.entry], [a.here])[0]) == want
+    assert want.indirect_calls == 3 and len(want.tail_jumps) == 3 and len(want.address_refs) == 4
+
+
+def test_empty_and_data_only_functions(accel: ModuleType) -> None:
+    empty = FunctionScan((), (), 0, (), ())
+    for code in (b"", b"\x06", b"\xcc" * 16, b"\xe8", bytes.fromhex("0607") * 3):
+        assert scan_code(code, ENTRY) == scan_code_python(code, ENTRY) == empty
+
+
+def test_addresses_near_the_top_of_the_address_space(accel: ModuleType) -> None:
+    # capstone's addresses are 64-bit and wrap; a lea near 2**64 loads past it in Python ints: both agree
+    entry = 2**64 - 16
+    code = bytes.fromhex("488d0500010000" "e8f0ffffff" "e9f0ffffff")
+    got = scan_code(code, entry)
+    assert got == scan_code_python(code, entry)
+    assert got.address_refs == ((entry, entry + 7 + 0x100),) and got.address_refs[0][1] > 2**64
+
+
+def test_batch_over_one_buffer(accel: ModuleType) -> None:
+    """scan_many over several functions of one buffer, in any order, equals scanning each on its own."""
+    a, b = handcrafted(), Asm(ENTRY + len(handcrafted().code))
+    b.lea("05", -0x20)
+    b.call(ENTRY)
+    b.syscall()
+    buf = a.code + b.code
+    entries = [b.entry, a.entry, a.entry + 5, b.entry]
+    ends = [b.here, a.here, a.here - 3, b.entry]  # b, a, a's middle, an empty function at b
+    got = [FunctionScan(*t) for t in accel.scan_many(memoryview(buf), ENTRY, entries, ends)]
+    want = [scan_code_python(buf[s - ENTRY : e - ENTRY], s) for s, e in zip(entries, ends, strict=True)]
+    assert got == want and got[0] == b.expected() and got[1] == a.expected()
+    assert accel.scan_many(buf, ENTRY, entries, ends, FunctionScan) == want  # the factory form
+
+
+def test_bad_ranges_are_refused(accel: ModuleType) -> None:
+    buf = handcrafted().code
+    with pytest.raises(ValueError):
+        accel.scan_many(buf, ENTRY, [ENTRY - 1], [ENTRY + 4])  # starts before the buffer
+    with pytest.raises(ValueError):
+        accel.scan_many(buf, ENTRY, [ENTRY], [ENTRY + len(buf) + 1])  # ends after it
+    with pytest.raises(ValueError):
+        accel.scan_many(buf, ENTRY, [ENTRY + 4], [ENTRY])  # ends before it starts
+    with pytest.raises(ValueError):
+        accel.scan_many(buf, ENTRY, [ENTRY], [])
+    with pytest.raises(ValueError):
+        accel.scan_many(buf, -1, [], [])
+
+
+# pieces of generated functions: instructions with random operands, and junk bytes between them
+PIECES = st.one_of(
+    st.tuples(st.sampled_from(["e8", "e9"]), st.integers(-(2**31), 2**31 - 1)).map(
+        lambda t: bytes.fromhex(t[0]) + struct.pack("<i", t[1])),
+    st.tuples(st.sampled_from(["488d05", "488d15", "4c8d3d", "8d05", "67488d05"]),
+              st.integers(-(2**31), 2**31 - 1)).map(lambda t: bytes.fromhex(t[0]) + struct.pack("<i", t[1])),
+    st.integers(-128, 127).map(lambda d: b"\xeb" + struct.pack("<b", d)),
+    st.sampled_from([bytes.fromhex(h) for h in ("ffd0", "ff5008", "ff1510000000", "0f05", "cc", "c3", "90",
+                                                 "3effe0", "f2e800000000", "ff2425" "00100000", "06")]),
+    st.binary(min_size=1, max_size=6),
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pieces=st.lists(PIECES, max_size=24), entry=st.one_of(st.integers(0, 2**48), st.integers(0, 2**64 - 1)))
+def test_generated_code(accel: ModuleType, pieces: list[bytes], entry: int) -> None:
+    code = b"".join(pieces)
+    assert scan_code(code, entry) == scan_code_python(code, entry)
+
+
+# -- whole binaries ----------------------------------------------------------------------------------------
+
+def binaries(toolchain: Toolchain) -> Iterator[GoBinary]:
+    yield GoBinary.open(gofixtures.build(toolchain, "capapp", "default"))
+    yield GoBinary.open(gofixtures.build(toolchain, "gapsapp", "pie"))  # its own assembly, raw syscalls
+
+
+def test_every_function_of_fixtures(accel: ModuleType, toolchain: Toolchain) -> None:
+    for binary in binaries(toolchain):
+        want = reference(binary)
+        assert_same(TextView(binary).scan(range(len(binary.functions))), want, binary)
+        assert_same(scan_binary(binary, workers=2), want, binary)
+        # a view that ends halfway: the functions past it are read one by one (image.read), same results
+        text = TextView(binary)
+        text.view = text.view[: len(text.view) // 2]
+        assert_same(text.scan(range(len(binary.functions))), want, binary)
+
+
+@pytest.mark.parametrize("name", sorted(REAL))
+def test_every_function_of_real_binaries(accel: ModuleType, name: str) -> None:
+    path = REAL[name]
+    if not path.exists():
+        if gofixtures.in_ci():
+            raise AssertionError(f"{path} missing: scripts/setup.sh fetches it")
+        pytest.skip(f"{path} missing: run scripts/setup.sh")
+    binary = GoBinary.open(path)
+    want = reference(binary)
+    assert_same(TextView(binary).scan(range(len(binary.functions))), want, binary)
+
+
+def test_call_graph_scans(accel: ModuleType, toolchain: Toolchain) -> None:
+    binary = GoBinary.open(gofixtures.build(toolchain, "capapp", "default"))
+    want = reference(binary)
+    n = len(binary.functions)
+    lazy = CallGraph(binary)
+    assert [lazy.scan(i) for i in range(n)] == want
+    for workers in (1, 2):  # in this thread at join(), and in a thread
+        graph = CallGraph(binary)
+        graph.scan(3)
+        graph.prescan(range(0, n, 2), workers=workers)
+        assert graph.scanned == len(set(range(0, n, 2)) | {3})
+        assert [graph.scan(i) for i in range(n)] == want
+    graph = CallGraph(binary)
+    with graph.start_prescan(range(n), workers=2) as job:
+        pass  # left without join(): stopped, nothing stored
+    assert job._thread is None and graph.scanned == 0
+    assert [graph.scan(i) for i in range(n)] == want
+
+
+def test_prescan_thread_hands_its_error_to_join(accel: ModuleType, toolchain: Toolchain,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    binary = GoBinary.open(gofixtures.build(toolchain, "capapp", "default"))
+
+    def broken(self: TextView, indexes: object) -> list[FunctionScan]:
+        raise RuntimeError("scanner broke")
+
+    monkeypatch.setattr(TextView, "scan", broken)
+    graph = CallGraph(binary)
+    with pytest.raises(RuntimeError, match="scanner broke"):
+        graph.prescan(range(len(binary.functions)), workers=2)
+    assert graph.scanned == 0
+
+
+BLOCKED = "import sys; sys.modules['gohook.static._scan'] = None\nfrom gohook.static import callgraph\n"
+
+
+def test_python_fallback_when_the_extension_does_not_load() -> None:
+    """With gohook.static._scan unimportable, callgraph scans in Python, with the same results."""
+    a = handcrafted()
+    probe = BLOCKED + (f"code = bytes.fromhex({a.code.hex()!r})\n"
+                       f"print(callgraph.ACCELERATED, callgraph.scan_code(code, {a.entry}))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == f"False {a.expected()}"
+
+
+def test_python_fallback_prescan_in_worker_processes(toolchain: Toolchain) -> None:
+    """Without the extension, a prescan of enough code forks worker processes, which scan as scan_code_python."""
+    path = gofixtures.build(toolchain, "capapp", "default")
+    probe = BLOCKED + ("from gohook.gosym import GoBinary\n"
+                       "callgraph.PARALLEL_MIN_BYTES = 0\n"
+                       f"b = GoBinary.open({str(path)!r}); n = len(b.functions); g = callgraph.CallGraph(b)\n"
+                       "with g.start_prescan(range(n), workers=2) as job:\n"
+                       "    assert job._pool is not None\n"
+                       "    job.join()\n"
+                       "assert g.scanned == n\n"
+                       "print(repr([g.scan(i) for i in range(n)]))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=600, check=True)
+    assert out.stdout.strip() == repr(reference(GoBinary.open(path)))
