@@ -23,6 +23,7 @@ entry-side probe.
 
 from __future__ import annotations
 
+import bisect
 import re
 import struct
 from collections.abc import Collection, Iterable
@@ -149,24 +150,16 @@ def address_taken(binary: GoBinary, entries: Iterable[int]) -> frozenset[int]:
 def direct_call_sites(binary: GoBinary, targets: Collection[int]) -> dict[int, tuple[CallSite, ...]]:
     """Direct calls (`call rel32`) and jumps (`jmp rel32`) from non-std functions to `targets`, by target.
 
-    A byte scan of each non-std function finds candidate E8/E9 opcodes whose rel32 lands on a target;
+    A byte scan of each non-std function finds candidate E8/E9 opcodes whose rel32 lands on a target
+    (_rel32_candidates: in C when gohook.static._scan is built, 1.1 s of Python on Debian's prometheus);
     a function with candidates is disassembled so that only real instruction starts count.
     """
     wanted = frozenset(targets)
     found: dict[int, list[CallSite]] = {}
     md: capstone.Cs | None = None
-    for f in binary.functions:
-        if f.end <= f.entry or binary.is_std(f.name):
-            continue
+    fns = [f for f in binary.functions if f.end > f.entry and not binary.is_std(f.name)]
+    for f, candidates in _rel32_candidates(binary, fns, wanted):
         code = binary.image.read(f.entry, f.end - f.entry)
-        candidates = {}
-        for m in _CALL_OR_JMP.finditer(code, 0, max(len(code) - 4, 0)):
-            p = m.start()
-            target = f.entry + p + 5 + _REL32.unpack_from(code, p + 1)[0]
-            if target in wanted:
-                candidates[f.entry + p] = target
-        if not candidates:
-            continue
         md = md or capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
         for address, size, mnemonic, _op in md.disasm_lite(code, f.entry):
             target = candidates.get(address)
@@ -175,6 +168,38 @@ def direct_call_sites(binary: GoBinary, targets: Collection[int]) -> dict[int, t
             site = CallSite(address, binary.vaddr_to_offset(address), f.name, 5 if mnemonic == "call" else 0)
             found.setdefault(target, []).append(site)
     return {t: tuple(v) for t, v in found.items()}
+
+
+def _rel32_candidates(binary: GoBinary, fns: list[Function], wanted: frozenset[int],
+                      accelerated: bool = True) -> list[tuple[Function, dict[int, int]]]:
+    """(function, {E8/E9 byte address: the target its rel32 lands on}) for the functions with any such byte
+    whose target is wanted, in fns' order (byte positions p with p + 5 <= the function's length). In C when
+    `accelerated` and the scanner is built (the same answer: tests/sites/test_direct_sites.py)."""
+    from gohook.static.callgraph import TextView, scan_accelerator
+
+    accel = scan_accelerator() if accelerated else None
+    view = TextView(binary)
+    lo, hi = view.base, view.base + len(view.view)
+    starts = [f.entry for f in fns]
+    out: list[tuple[Function, dict[int, int]]] = []
+    if (accel is not None and all(lo <= f.entry <= f.end <= hi for f in fns)
+            and all(a < b for a, b in zip(starts, starts[1:], strict=False))):
+        by_function: dict[int, dict[int, int]] = {}
+        for address, target in accel.rel32_sites(view.view, lo, starts, [f.end for f in fns], sorted(wanted)):
+            k = bisect.bisect_right(starts, address) - 1
+            by_function.setdefault(k, {})[address] = target
+        return [(fns[k], c) for k, c in sorted(by_function.items())]
+    for f in fns:
+        code = binary.image.read(f.entry, f.end - f.entry)
+        candidates = {}
+        for m in _CALL_OR_JMP.finditer(code, 0, max(len(code) - 4, 0)):
+            p = m.start()
+            target = f.entry + p + 5 + _REL32.unpack_from(code, p + 1)[0]
+            if target in wanted:
+                candidates[f.entry + p] = target
+        if candidates:
+            out.append((f, candidates))
+    return out
 
 
 def place_direct_hooks(binary: GoBinary, sites: list[HookSite]) -> list[HookSite]:

@@ -10,6 +10,7 @@ real binaries and on handcrafted bytes.  Where op_str is not in the form capston
 possible in principle), the number is handed to Python's own int(op_str, 16), as the Python scanner does.
 
     scan_many(buffer, base, entries, ends, factory=None) -> list
+    rel32_sites(buffer, base, entries, ends, targets) -> list of (address, target)
 
 scans the functions [entries[i], ends[i]) out of one bytes-like `buffer` whose first byte is at virtual
 address `base` (a view of the text segment: no copy per function), and returns for each
@@ -555,8 +556,96 @@ out:
     return result;
 }
 
+/* -- rel32_sites: the byte prefilter of gohook.sites.hooks.direct_call_sites --------------------------------- */
+
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+PyDoc_STRVAR(rel32_sites_doc,
+"rel32_sites(buffer, base, entries, ends, targets) -> list of (address, target)\n\n"
+"Every byte E8 (call rel32) or E9 (jmp rel32) at offset p of a function [entries[i], ends[i]) of `buffer`\n"
+"(first byte at virtual address `base`) with p + 5 <= the function's end, whose rel32 lands on one of\n"
+"`targets`: candidates only (a byte inside another instruction matches too); the caller confirms them by\n"
+"disassembly. What hooks.direct_call_sites' Python byte scan finds, without a Python step per E8/E9 byte.");
+
+static PyObject *rel32_sites(PyObject *self, PyObject *args) {
+    Py_buffer buf;
+    unsigned long long base;
+    PyObject *entries_o, *ends_o, *targets_o, *out = NULL;
+    uint64_t *targets = NULL;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*KOOO:rel32_sites", &buf, &base, &entries_o, &ends_o, &targets_o))
+        return NULL;
+    PyObject *entries = PySequence_Fast(entries_o, "entries must be a sequence");
+    PyObject *ends = entries ? PySequence_Fast(ends_o, "ends must be a sequence") : NULL;
+    PyObject *tseq = ends ? PySequence_Fast(targets_o, "targets must be a sequence") : NULL;
+    if (tseq == NULL)
+        goto done;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(entries), nt = PySequence_Fast_GET_SIZE(tseq);
+    if (PySequence_Fast_GET_SIZE(ends) != n) {
+        PyErr_SetString(PyExc_ValueError, "entries and ends differ in length");
+        goto done;
+    }
+    targets = PyMem_Malloc(sizeof(uint64_t) * (size_t)(nt ? nt : 1));
+    if (targets == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t k = 0; k < nt; k++) {
+        targets[k] = PyLong_AsUnsignedLongLong(PySequence_Fast_GET_ITEM(tseq, k));
+        if (PyErr_Occurred())
+            goto done;
+    }
+    qsort(targets, (size_t)nt, sizeof(uint64_t), cmp_u64);
+    out = PyList_New(0);
+    if (out == NULL)
+        goto done;
+    const uint8_t *d = buf.buf;
+    uint64_t lo = base, hi = base + (uint64_t)buf.len;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        uint64_t entry = PyLong_AsUnsignedLongLong(PySequence_Fast_GET_ITEM(entries, i));
+        uint64_t end = PyLong_AsUnsignedLongLong(PySequence_Fast_GET_ITEM(ends, i));
+        if (PyErr_Occurred())
+            goto fail;
+        if (entry < lo || end > hi || end < entry) {
+            PyErr_Format(PyExc_ValueError, "function [%#llx, %#llx) is outside the buffer",
+                         (unsigned long long)entry, (unsigned long long)end);
+            goto fail;
+        }
+        for (uint64_t a = entry; a + 5 <= end; a++) {
+            uint8_t op = d[a - lo];
+            if (op != 0xE8 && op != 0xE9)
+                continue;
+            int32_t rel;
+            memcpy(&rel, d + (a - lo) + 1, 4);
+            uint64_t t = a + 5 + (uint64_t)(int64_t)rel;
+            if (bsearch(&t, targets, (size_t)nt, sizeof(uint64_t), cmp_u64) == NULL)
+                continue;
+            PyObject *pair = Py_BuildValue("(KK)", (unsigned long long)a, (unsigned long long)t);
+            if (pair == NULL || PyList_Append(out, pair) < 0) {
+                Py_XDECREF(pair);
+                goto fail;
+            }
+            Py_DECREF(pair);
+        }
+    }
+    goto done;
+fail:
+    Py_CLEAR(out);
+done:
+    PyMem_Free(targets);
+    Py_XDECREF(entries);
+    Py_XDECREF(ends);
+    Py_XDECREF(tseq);
+    PyBuffer_Release(&buf);
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"scan_many", (PyCFunction)(void (*)(void))scan_many, METH_VARARGS | METH_KEYWORDS, scan_many_doc},
+    {"rel32_sites", rel32_sites, METH_VARARGS, rel32_sites_doc},
     {NULL, NULL, 0, NULL},
 };
 

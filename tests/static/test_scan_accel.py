@@ -306,3 +306,48 @@ def test_python_fallback_prescan_in_worker_processes(toolchain: Toolchain) -> No
                        "print(repr([g.scan(i) for i in range(n)]))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=600, check=True)
     assert out.stdout.strip() == repr(reference(GoBinary.open(path)))
+
+
+# -- rel32_sites: the byte prefilter of gohook.sites.hooks.direct_call_sites --------------------------------------
+
+
+def _candidates(binary: GoBinary, accelerated: bool) -> list[tuple[str, dict[int, int]]]:
+    from gohook.sites import hooks
+
+    fns = [f for f in binary.functions if f.end > f.entry and not binary.is_std(f.name)]
+    wanted = frozenset(f.entry for f in binary.functions if f.name.startswith(("syscall.", "runtime.cgocall",
+                                                                                 "os.", "net.")))
+    return [(f.name, c) for f, c in hooks._rel32_candidates(binary, fns, wanted, accelerated)]
+
+
+@pytest.mark.parametrize("name", sorted(REAL))
+def test_rel32_candidates_of_real_binaries(accel: ModuleType, name: str) -> None:
+    """The C byte scan finds exactly the candidates of the Python one (every E8/E9 of non-std code whose rel32
+    lands on an entry of syscall, os, net or runtime.cgocall), and direct_call_sites confirms the same sites
+    from them."""
+    from gohook.sites import hooks
+
+    path = REAL[name]
+    if not path.exists():
+        if gofixtures.in_ci():
+            raise AssertionError(f"{path} missing: scripts/setup.sh fetches it")
+        pytest.skip(f"{path} missing: run scripts/setup.sh")
+    binary = GoBinary.open(path)
+    got = _candidates(binary, True)
+    assert got == _candidates(binary, False)
+    assert sum(len(c) for _, c in got) > 20
+    targets = [f.entry for f in binary.functions if f.name in ("syscall.Syscall", "syscall.Syscall6")]
+    sites = hooks.direct_call_sites(binary, targets)
+    assert sites and all(binary.image.read(s.address, 1)[0] in (0xE8, 0xE9) for v in sites.values() for s in v)
+
+
+def test_rel32_sites_on_handmade_bytes(accel: ModuleType) -> None:
+    """Positions whose 5 bytes end past the function are not candidates; a backward rel32 counts; targets
+    need not be sorted; a function outside the buffer is an error, not a read past it."""
+    code = bytes.fromhex("e8 0b 00 00 00" "e9 f6 ff ff ff" "90" "e8 00")  # call +11, jmp -10, nop, cut call
+    base = 0x400000
+    got = accel.rel32_sites(code, base, [base], [base + len(code)], [base + 16, base])
+    assert got == [(base, base + 16), (base + 5, base)]
+    assert accel.rel32_sites(code, base, [base], [base + 9], [base + 16, base]) == [(base, base + 16)]
+    with pytest.raises(ValueError):
+        accel.rel32_sites(code, base, [base], [base + len(code) + 1], [base])
