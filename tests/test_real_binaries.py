@@ -116,7 +116,8 @@ RAW_ENTRIES = ("syscall.Syscall", "syscall.Syscall6", "syscall.RawSyscall", "sys
 
 def raw_callers(binary: Path, modules: Iterable[str]) -> set[str]:
     """The modules (of those given) with a function, by debug/gosym's names, that CALLs a raw system-call
-    function directly: capstone over the function's bytes (pyelftools maps addresses to the file)."""
+    function directly, or an assembly stub that jumps to one: capstone over the function's bytes (pyelftools
+    maps addresses to the file)."""
     import capstone
     from elftools.elf.elffile import ELFFile
 
@@ -141,6 +142,13 @@ def raw_callers(binary: Path, modules: Iterable[str]) -> set[str]:
 
     raw = {int(f["entry"]) for f in fns if f["name"] in RAW_ENTRIES}
     md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
+    # an assembly stub whose first instruction jumps to one of them (x/sys's unix.Syscall: `JMP syscall·Syscall`)
+    # leaves its caller's return address on the stack: the kernel charges the stub's caller, like a direct call
+    for f in fns:
+        first = next(md.disasm(read(int(f["entry"]), 16), int(f["entry"])), None)
+        if first is not None and first.mnemonic == "jmp" and first.op_str.startswith("0x") \
+                and int(first.op_str, 16) in raw:
+            raw.add(int(f["entry"]))
     out = set()
     for module in modules:
         head, _, last = module.rpartition("/")
@@ -164,12 +172,16 @@ def unexplained_grants(binary: Path, learned: Path) -> dict[str, list[str]]:
     """Issue 17 §4's differential: what learn saw each module use, static analysis says it can reach, or it names
     the exception: a system call the module makes itself (a gap listing its number and class: the kernel charges
     the number's capability; a class decided by arguments is its family's worst case), or calls it cannot resolve
-    (an indirect_calls gap: interfaces, closures, function values). The learned grants left unexplained."""
+    (an indirect_calls gap: interfaces, closures, function values). The numbers of its raw calls (syscall.Syscall*,
+    x/sys's unix.Syscall*: the raw_syscall gap of the module's call sites, address 0) explain nothing: static
+    analysis puts what the kernel charges them in the reach itself. The learned grants left unexplained."""
     report = gohook_json("inspect", str(binary))
     reach = {m["path"]: set(m["capabilities"]) for m in report["modules"]}
     classes: dict[str, set[str]] = {}
     indirect = set()
     for gap in report["gaps"]:
+        if gap["kind"] == "raw_syscall" and not gap["address"]:
+            continue  # the numbers of its raw calls: charged in the reach
         classes.setdefault(gap["module"], set()).update(sc["class"] for sc in gap.get("syscalls", ()))
         if gap["kind"] == "indirect_calls":
             indirect.add(gap["module"])

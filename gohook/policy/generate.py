@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import datetime
 import fnmatch
+from collections.abc import Collection
 from pathlib import Path
 
 from gohook.errors import GohookError
 from gohook.policy.arguments import Refused, Rule, argument_class, literal_pattern, module_rule, scope_addresses
 from gohook.policy.format import ModuleRule, Policy, render_policy
 from gohook.policy.patterns import ArgClass
+from gohook.static.analysis import raw_calls
 from gohook.static.arguments import CapArgs, ModuleArguments, analyze_arguments
 from gohook.static.inspection import Steps, inspect_binary
 
@@ -64,13 +66,23 @@ def scoped_rule(cap: str, args: CapArgs | None, commands: CapArgs) -> tuple[Rule
     return sorted(texts), lines
 
 
-def module_rules(capabilities: list[str], found: ModuleArguments | None) -> tuple[dict[str, Rule], list[str]]:
-    """A module's rules (capability -> patterns or None for any) and the comment lines on its arguments."""
+def module_rules(capabilities: list[str], found: ModuleArguments | None,
+                 raw: Collection[str] = ()) -> tuple[dict[str, Rule], list[str]]:
+    """A module's rules (capability -> patterns or None for any) and the comment lines on its arguments.
+
+    raw: the capabilities the module's raw system calls are charged (gohook.static.analysis.raw_calls): `any`,
+    whatever other calls pass, since the kernel checks a raw call against the module's unscoped grants only (an
+    argument-scoped grant covers calls of hooked Go functions).
+    """
     rules: dict[str, Rule] = {}
     lines: list[str] = []
     for cap in sorted(capabilities):
         if argument_class(cap) is None:
             rules[cap] = None
+            continue
+        if cap in raw:
+            rules[cap] = None
+            lines.append(f"static: {cap}: any: its raw system calls need it for every argument")
             continue
         args = found.capabilities.get(cap) if found is not None else None
         commands = found.commands if found is not None else CapArgs()
@@ -90,6 +102,9 @@ def generated_rules(binary_path: str, progress: Steps | None = None,
     if ins.graph is None:
         raise GohookError(f"{binary_path}: the static analysis kept no call graph to read arguments from")
     found = analyze_arguments(b, ins.hooks, ins.graph, ins.analysis)
+    raw: dict[str, set[str]] = {}
+    for call in raw_calls(b, ins.graph, ins.analysis.call_sites):
+        raw.setdefault(call.module, set()).update(call.capabilities)
     rules: dict[str, dict[str, Rule]] = {}
     notes: dict[str, list[str]] = {}
     mods = sorted(ins.analysis.modules.values(), key=lambda r: (r.path != b.main_module, r.path))
@@ -97,7 +112,8 @@ def generated_rules(binary_path: str, progress: Steps | None = None,
         if rep.functions == 0:
             continue  # listed in build info, no code in the binary
         lines = [f"static: {cap} via {' -> '.join(p.path)}" for cap, p in sorted(rep.capabilities.items())]
-        rules[rep.path], arg_lines = module_rules(list(rep.capabilities), found.get(rep.path))
+        rules[rep.path], arg_lines = module_rules(list(rep.capabilities), found.get(rep.path),
+                                                  raw.get(rep.path, ()))
         lines += arg_lines
         if rep.indirect_calls:
             lines.append(f"static: {rep.indirect_calls} indirect calls not analysed (learn mode observes them)")

@@ -11,6 +11,7 @@ possible in principle), the number is handed to Python's own int(op_str, 16), as
 
     scan_many(buffer, base, entries, ends, factory=None) -> list
     rel32_sites(buffer, base, entries, ends, targets) -> list of (address, target)
+    frame_pointer_saves(buffer, base, entries, ends) -> bytes (1: the function saves RBP before any call)
 
 scans the functions [entries[i], ends[i]) out of one bytes-like `buffer` whose first byte is at virtual
 address `base` (a view of the text segment: no copy per function), and returns for each
@@ -67,6 +68,7 @@ static struct {
     cs_disasm_iter_fn disasm_iter;
     cs_errno_fn errnum;
     csh handle;
+    csh strict; /* the same without SKIPDATA: stops at bytes that are no instruction (callgraph.DECODER) */
     cs_insn *insn;
     PyThread_type_lock lock;
 } cs;
@@ -643,9 +645,84 @@ done:
     return out;
 }
 
+/* -- frame_pointer_saves: analysis._saves_frame_pointer_python for many functions------------------------------- */
+
+#define FP_WINDOW 64 /* bytes of a function's start looked at, as analysis.py reads them */
+
+PyDoc_STRVAR(frame_pointer_saves_doc,
+"frame_pointer_saves(buffer, base, entries, ends) -> bytes\n\n"
+"For each function [entries[i], ends[i]) of buffer (first byte at vaddr base), 1 when its first\n"
+"min(64, length) bytes, disassembled without skipping data, reach `push rbp` or `mov qword ptr [rsp...], rbp`\n"
+"before a `call`, a `ret` or bytes that are no instruction; else 0: analysis._saves_frame_pointer_python's rules\n"
+"on the same capstone text, without a Python step per instruction (1.2 s on Debian's prometheus).");
+
+static PyObject *frame_pointer_saves(PyObject *self, PyObject *args) {
+    Py_buffer buf;
+    unsigned long long base;
+    PyObject *entries_o, *ends_o, *out = NULL;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*KOO:frame_pointer_saves", &buf, &base, &entries_o, &ends_o))
+        return NULL;
+    PyObject *entries = PySequence_Fast(entries_o, "entries must be a sequence");
+    PyObject *ends = entries ? PySequence_Fast(ends_o, "ends must be a sequence") : NULL;
+    if (ends == NULL)
+        goto done;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(entries);
+    if (PySequence_Fast_GET_SIZE(ends) != n) {
+        PyErr_SetString(PyExc_ValueError, "entries and ends differ in length");
+        goto done;
+    }
+    out = PyBytes_FromStringAndSize(NULL, n);
+    if (out == NULL)
+        goto done;
+    char *flags = PyBytes_AS_STRING(out);
+    const uint8_t *d = buf.buf;
+    uint64_t lo = base, hi = base + (uint64_t)buf.len;
+    lock_handle();
+    for (Py_ssize_t i = 0; i < n; i++) {
+        uint64_t entry = PyLong_AsUnsignedLongLong(PySequence_Fast_GET_ITEM(entries, i));
+        uint64_t end = PyLong_AsUnsignedLongLong(PySequence_Fast_GET_ITEM(ends, i));
+        if (PyErr_Occurred() || entry < lo || end > hi || end < entry) {
+            if (!PyErr_Occurred())
+                PyErr_Format(PyExc_ValueError, "function [%#llx, %#llx) is outside the buffer",
+                             (unsigned long long)entry, (unsigned long long)end);
+            Py_CLEAR(out);
+            break;
+        }
+        const uint8_t *code = d + (entry - lo);
+        size_t size = end - entry < FP_WINDOW ? (size_t)(end - entry) : FP_WINDOW;
+        uint64_t address = entry;
+        char saves = 0;
+        while (cs.disasm_iter(cs.strict, &code, &size, &address, cs.insn)) {
+            const char *m = cs.insn->mnemonic, *op = cs.insn->op_str;
+            if (strcmp(m, "push") == 0 && strcmp(op, "rbp") == 0) {
+                saves = 1;
+                break;
+            }
+            if (strcmp(m, "mov") == 0 && strncmp(op, "qword ptr [rsp", 14) == 0) {
+                size_t len = strlen(op);
+                if (len >= 5 && strcmp(op + len - 5, ", rbp") == 0) {
+                    saves = 1;
+                    break;
+                }
+            }
+            if (strcmp(m, "call") == 0 || strcmp(m, "ret") == 0)
+                break;
+        }
+        flags[i] = saves;
+    }
+    PyThread_release_lock(cs.lock);
+done:
+    Py_XDECREF(entries);
+    Py_XDECREF(ends);
+    PyBuffer_Release(&buf);
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"scan_many", (PyCFunction)(void (*)(void))scan_many, METH_VARARGS | METH_KEYWORDS, scan_many_doc},
     {"rel32_sites", rel32_sites, METH_VARARGS, rel32_sites_doc},
+    {"frame_pointer_saves", frame_pointer_saves, METH_VARARGS, frame_pointer_saves_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -713,6 +790,8 @@ static int open_capstone(void) {
     cs_err err = open(CS_ARCH_X86, CS_MODE_64, &cs.handle);
     if (err == CS_ERR_OK) err = option(cs.handle, CS_OPT_SKIPDATA, CS_OPT_ON);
     if (err == CS_ERR_OK) err = option(cs.handle, CS_OPT_DETAIL, CS_OPT_OFF);
+    if (err == CS_ERR_OK) err = open(CS_ARCH_X86, CS_MODE_64, &cs.strict);
+    if (err == CS_ERR_OK) err = option(cs.strict, CS_OPT_DETAIL, CS_OPT_OFF);
     if (err != CS_ERR_OK) {
         PyErr_Format(PyExc_ImportError, "capstone: cs_open/cs_option failed (error %d)", (int)err);
         return -1;

@@ -13,6 +13,16 @@ module's own (its call sites are sources of its own search). So the
 capabilities listed for a module are exactly those a caller-mode policy must
 grant it for the calls this analysis can see.
 
+Raw system calls (raw_calls: a module's calls of syscall.Syscall* and x/sys's
+unix.Syscall* stubs) are charged as the kernel charges them (lib/sysrules.h):
+`syscall` and the capability the number's rule gives (raw_charge, the rules of
+gohook.sites.syscalls), from the number and arguments that are constants at
+the call site; an argument that decides and is not constant gives every
+capability the rule can (openat with flags not constant: files.read and
+files.write); a number with no rule gives nothing more; a number that is not
+constant gives nothing more either, and the module's raw_syscall gap says the
+grant may then be incomplete.
+
 Gaps name what no hook can block (docs/capabilities.md, "What inspect cannot
 block: gaps"): besides C, plugins, exec and the module's own `syscall`
 instructions, a module's calls of unexported standard-library functions
@@ -22,7 +32,7 @@ wrappers whose class depends on their arguments (`syscall_wrapper`: mprotect,
 mmap, madvise, sendto, sendmsg, io_uring setup: judged at run time by their
 hooks, the raw rules and the guard, but worth a reviewer's look), and the
 system call numbers its raw calls load as constants, named by
-gohook.sites.syscalls.
+gohook.sites.syscalls (and the raw calls whose number is not a constant).
 """
 
 from __future__ import annotations
@@ -32,7 +42,9 @@ import fnmatch
 import re
 import struct
 from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from types import MappingProxyType
 
 from gohook.attribution.ranges import function_ranges
@@ -41,8 +53,8 @@ from gohook.gosym import STD, GoBinary
 from gohook.gosym.pclntab import FLAG_ASM, Function
 from gohook.sites.catalog import FlagRule, ValueRule
 from gohook.sites.hooks import HookReport, HookSite
-from gohook.sites.syscalls import classify
-from gohook.static.callgraph import DECODER, CallGraph
+from gohook.sites.syscalls import RAW, ArgTest, SyscallSpec, all_rules, classify, syscall_name
+from gohook.static.callgraph import DECODER, CallGraph, TextView, scan_accelerator
 
 # Standard-library handlers that serve files on a module's behalf: the opens happen later, in std code on
 # the server's goroutines, so they are charged to whoever runs the server (docs/evasion.md).
@@ -158,7 +170,9 @@ def _module_versions(binary: GoBinary) -> dict[str, str]:
     return out
 
 
-def _saves_frame_pointer(code: bytes, entry: int) -> bool:
+def _saves_frame_pointer_python(code: bytes, entry: int) -> bool:
+    """Whether a function whose first bytes are `code` saves RBP (push, or a store below RSP) before any call or
+    return: the reference for gohook.static._scan.frame_pointer_saves, and its fallback."""
     md = DECODER
     for _addr, _size, mnemonic, op_str in md.disasm_lite(code, entry):
         if mnemonic == "push" and op_str == "rbp":
@@ -168,6 +182,19 @@ def _saves_frame_pointer(code: bytes, entry: int) -> bool:
         if mnemonic in ("call", "ret"):
             return False
     return False
+
+
+def frame_pointer_saves(binary: GoBinary, functions: list[Function]) -> list[bool]:
+    """_saves_frame_pointer_python of each function's first 64 bytes; in C when the scanner is built (1.1 s of
+    Python per-instruction steps on Debian's prometheus, 0.13 s in C: issue 17 §6)."""
+    accel = scan_accelerator()
+    view = TextView(binary)
+    lo, hi = view.base, view.base + len(view.view)
+    if accel is not None and all(lo <= f.entry <= f.end <= hi for f in functions):
+        flags = accel.frame_pointer_saves(view.view, lo, [f.entry for f in functions], [f.end for f in functions])
+        return [bool(b) for b in flags]
+    return [_saves_frame_pointer_python(binary.image.read(f.entry, min(64, f.end - f.entry)), f.entry)
+            for f in functions]
 
 
 def rule_enforceable(rule: FlagRule | ValueRule) -> bool:
@@ -214,7 +241,6 @@ def analyze(binary: GoBinary, hooks: HookReport, graph: CallGraph) -> Analysis:
     anchors = _reach_anchors(fns, hooks)
     funnels = _flag_funnels(binary, hooks, graph)
     gaps: list[Gap] = []
-    raw_numbers: dict[str, set[int]] = {}  # module -> system call numbers at its calls of syscall.Syscall*
     linked: set[tuple[str, str, str]] = set()
     valued: set[tuple[str, str, int]] = set()
     value_caps: dict[int, frozenset[str]] = {}
@@ -243,6 +269,9 @@ def analyze(binary: GoBinary, hooks: HookReport, graph: CallGraph) -> Analysis:
     # -- call sites attributed to modules (inline-aware) ---------------------------
     sources: dict[str, list[tuple[int, int, int]]] = {m: [] for m in modules}  # module -> (caller, site, callee)
     fp_checked = 0
+    module_functions = [i for i, mod in enumerate(module_of) if mod != STD]
+    fp_saves = dict(zip(module_functions, frame_pointer_saves(binary, [fns[i] for i in module_functions]),
+                        strict=True))
     for i, f in enumerate(fns):
         own = module_of[i]
         # A standard-library function can hold inlined module code only when it is a
@@ -271,8 +300,7 @@ def analyze(binary: GoBinary, hooks: HookReport, graph: CallGraph) -> Analysis:
                 gaps.append(_wrapper_gap(own, f.name, f.name, f.entry, IO_URING_SETUP_NR))
             if scan.calls:
                 fp_checked += 1
-                code = binary.image.read(f.entry, min(64, f.end - f.entry))
-                if not _saves_frame_pointer(code, f.entry):
+                if not fp_saves[i]:
                     gaps.append(Gap("frame_pointer", own, f"{f.name} calls other functions without saving RBP: "
                                     "stack walks through it lose the caller",
                                     "rebuild with frame pointers (the default on amd64); use unattributed: deny"))
@@ -286,7 +314,6 @@ def analyze(binary: GoBinary, hooks: HookReport, graph: CallGraph) -> Analysis:
                                     "charged to the module that runs the server, not to this one",
                                     "review what this module serves; restrict files.read of the serving module"))
         starts = [r.start for r in ranges]
-        tail_sites = {site for site, _target in scan.tail_jumps}
         for site, target in scan.calls + scan.tail_jumps:
             ti = graph.index_of(target)
             if ti is None:
@@ -300,9 +327,7 @@ def analyze(binary: GoBinary, hooks: HookReport, graph: CallGraph) -> Analysis:
                 if callee in SYSCALL_WRAPPERS:
                     gaps.append(_wrapper_gap(mod, f.name, callee, site, SYSCALL_WRAPPERS[callee]))
                 elif callee in RAW_SYSCALL_ENTRIES:
-                    nr = raw_syscall_number(binary, f, site, fns[ti], tail=site in tail_sites, abi0=abi0)
-                    if nr is not None:
-                        raw_numbers.setdefault(mod, set()).add(nr)
+                    continue  # (raw_calls, below)
                 elif (module_of[ti] == STD and linkname_only_memo(callee, mod.split("/")[0] == "cmd")
                       and (mod, f.name, callee) not in linked):
                     frame = next(iter(_frames(binary, site)), None)
@@ -346,7 +371,13 @@ def analyze(binary: GoBinary, hooks: HookReport, graph: CallGraph) -> Analysis:
                                     "by standard-library code on the server's goroutines and charged to the module "
                                     "that runs the server, not to this one",
                                     "review what this module serves; restrict files.read of the serving module"))
+    # -- raw system calls: `syscall` and what the kernel charges their numbers -------------------------
+    raws: dict[str, list[RawCall]] = {}
+    for raw in raw_calls(binary, graph, sources, abi0):
+        raws.setdefault(raw.module, []).append(raw)
     # -- reachability through the standard library ---------------------------------------
+    # (a std function's resolved edges, shared by every module's walk: 1,000,000 edge visits on prometheus)
+    std_edges: dict[int, tuple[tuple[int, int], ...]] = {}
     for mod, calls in sources.items():
         rep = modules[mod]
         parent: dict[int, int] = {}
@@ -412,18 +443,29 @@ def analyze(binary: GoBinary, hooks: HookReport, graph: CallGraph) -> Analysis:
                 for cap in sorted(anchor.capabilities):
                     if cap not in rep.capabilities:
                         rep.capabilities[cap] = CapabilityPath(cap, (*path_to(n), f"({anchor.function.name})"))
-            for site, target in scan.calls + scan.tail_jumps:
-                m = graph.index_of(target)
-                if m is None:
-                    continue
+            edges = std_edges.get(n)
+            if edges is None:
+                edges = std_edges[n] = tuple((site, m) for site, target in scan.calls + scan.tail_jumps
+                                             if (m := graph.index_of(target)) is not None)
+            for site, m in edges:
                 if m in hook_at:
                     if not hook_at[m].spec.direct_caller_only:
                         record(n, m, site)
-                elif flag_funnel(n, site, m):
+                elif m in funnels and flag_funnel(n, site, m):
                     continue
                 elif module_of[m] == STD and m not in parent:
                     parent[m] = n
                     queue.append(m)
+    # the raw calls' capabilities, after the hooks' (whose example paths stay): from a call whose number and
+    # arguments decide first
+    for mod, calls in raws.items():
+        rep = modules.get(mod)
+        if rep is None:
+            continue
+        for raw in sorted(calls, key=lambda r: r.charge is None or bool(r.charge.undecided)):
+            for cap in sorted(raw.capabilities):
+                if cap not in rep.capabilities:
+                    rep.capabilities[cap] = CapabilityPath(cap, raw.path)
     # -- binary-level and capability-derived gaps ------------------------------------------
     for mod, rep in sorted(modules.items()):
         caps = rep.capabilities
@@ -437,10 +479,12 @@ def analyze(binary: GoBinary, hooks: HookReport, graph: CallGraph) -> Analysis:
             gaps.append(Gap("plugin", mod, "loads Go plugins: " + " -> ".join(caps["plugin"].path),
                             "plugin code is not in this binary's analysis: deny plugin"))
         if "syscall" in caps:
-            numbers = tuple(sorted(raw_numbers.get(mod, ())))
+            mine = raws.get(mod, [])
+            numbers = tuple(sorted({r.charge.nr for r in mine if r.charge is not None}))
             gaps.append(Gap("raw_syscall", mod, "makes raw system calls: " + " -> ".join(caps["syscall"].path)
-                            + _numbers_note(numbers, "at its call sites"),
-                            "hooked at the syscall.Syscall* entry (capability `syscall`); deny it unless needed",
+                            + _numbers_note(numbers, "at its call sites") + _raw_charge_note(mine),
+                            "hooked at the syscall.Syscall* entry (capability `syscall`, and the capability of "
+                            "each call's system call number); deny it unless needed",
                             caps["syscall"].path[0], 0, numbers))
         if rep.indirect_calls:
             gaps.append(Gap("indirect_calls", mod, f"{rep.indirect_calls} indirect call sites (interfaces, closures, "
@@ -528,25 +572,36 @@ def constant_register(binary: GoBinary, graph: CallGraph, caller: int, site: int
     """The constant a register holds at a call instruction, when the few instructions before it set it.
 
     Looks back at most 8 instructions, stopping (unknown) at any branch, call
-    or return: `xor ecx, ecx` is 0, `mov ecx, 0x242` is 0x242, anything else
-    writing the register is unknown.
+    or return: `xor ecx, ecx` is 0, `mov ecx, 0x242` is 0x242, `mov edi, ecx`
+    is what ecx held, anything else writing the register is unknown.
     """
     return _constant_before(binary, graph.function(caller), site, register)
 
 
+LOOK_BACK = 8  # instructions read back from a call for a constant (a register, the number of a raw call)
+# ... for the arguments of a raw system call: Syscall6 takes seven registers, which the compiler loads in any order
+RAW_ARGUMENT_LOOK_BACK = 16
+
+
+def _instructions_before(binary: GoBinary, f: Function, site: int, count: int) -> list[tuple[str, str]]:
+    """The last `count` instructions of f before `site`, as (mnemonic, operands) (decoded from f's entry, so
+    that they are the instructions the CPU runs)."""
+    code = binary.image.read(f.entry, site - f.entry)
+    return [(m, o) for _a, _s, m, o in DECODER.disasm_lite(code, f.entry)][-count:]
+
+
 def _constant_before(binary: GoBinary, f: Function, site: int, register: str) -> int | None:
     """The constant `register` holds at `site` in f (see constant_register)."""
-    md = DECODER
-    insns = [(a, m, o) for a, _s, m, o in md.disasm_lite(binary.image.read(f.entry, site - f.entry), f.entry)]
-    return _register_constant([(m, o) for _a, m, o in insns[-8:]], register)
+    return _register_constant(_instructions_before(binary, f, site, LOOK_BACK), register)
 
 
 def _register_constant(insns: list[tuple[str, str]], register: str) -> int | None:
     """The constant `register` holds after insns (mnemonic, operands), from the last one writing it: `xor eax,
-    eax` is 0, `mov eax, 0x29` is 0x29; any other write (of a part of it too), and a branch, call or return on the
-    way back, make it unknown (None)."""
+    eax` is 0, `mov eax, 0x29` is 0x29, `mov edi, ecx` what ecx held before (a 32-bit write zero-extends); any
+    other write (of a part of it too), and a branch, call or return on the way back, make it unknown (None)."""
     full, names = _full_names(register), _all_names(register)
-    for mnemonic, op_str in reversed(insns):
+    for k in range(len(insns) - 1, -1, -1):
+        mnemonic, op_str = insns[k]
         if mnemonic.startswith("j") or mnemonic in ("call", "ret"):
             return None
         dest, _, src = op_str.partition(", ")
@@ -556,24 +611,74 @@ def _register_constant(insns: list[tuple[str, str]], register: str) -> int | Non
             return None
         if mnemonic == "xor" and src == dest:
             return 0
-        return _immediate(src) if mnemonic == "mov" else None
+        if mnemonic != "mov":
+            return None
+        value = _immediate(src)
+        if value is not None:
+            return value
+        source = _register_of(src)
+        if source is None or source == register:
+            return None
+        value = _register_constant(insns[:k], source)  # a copy of a register holding a constant
+        if value is None:
+            return None
+        return value if dest == full[0] else value & 0xFFFFFFFF
     return None
+
+
+def _register_of(operand: str) -> str | None:
+    """The 64-bit general-purpose register an operand names in full or in its low 32 bits (`ecx` -> `rcx`,
+    `r8d` -> `r8`), else None (memory, immediates, 8- and 16-bit parts)."""
+    if operand in _GPRS:
+        return operand
+    if operand.startswith("r") and operand.endswith("d") and f"{operand[:-1]}" in _GPRS:
+        return operand[:-1]
+    wide = f"r{operand[1:]}"
+    return wide if operand.startswith("e") and wide in _GPRS else None
+
+
+_RSP_OPERAND = re.compile(r"^(byte|word|dword|qword|xmmword|ymmword|zmmword) ptr \[rsp(?: \+ (0x[0-9a-f]+|\d+))?\]$")
+_OPERAND_SIZE = MappingProxyType({"byte": 1, "word": 2, "dword": 4, "qword": 8, "xmmword": 16, "ymmword": 32,
+                                  "zmmword": 64})
+
+
+def _rsp_store(operand: str) -> tuple[int, int] | None:
+    """(offset, size) of a memory operand [RSP + offset] as capstone prints it, else None."""
+    m = _RSP_OPERAND.match(operand)
+    if m is None:
+        return None
+    offset = m[2] or "0"
+    return int(offset, 16) if offset.startswith("0x") else int(offset), _OPERAND_SIZE[m[1]]
 
 
 def constant_stack_argument(binary: GoBinary, f: Function, site: int, offset: int) -> int | None:
     """The constant f stores at [RSP + offset] for the call at `site` (an ABI0 stack argument), when one of
     the 8 instructions before it does (`mov qword ptr [rsp + 8], 0x27`; a register loaded with a constant
     first is followed); None when unknown. A branch, call or return in between stops the look-back."""
-    md = DECODER
-    insns = [(m, o) for _a, _s, m, o in md.disasm_lite(binary.image.read(f.entry, site - f.entry), f.entry)][-8:]
-    slot = f"qword ptr [rsp + {offset:#x}]" if offset else "qword ptr [rsp]"
+    return _stack_constant(_instructions_before(binary, f, site, LOOK_BACK), offset, _x15_is_zero(binary, f))
+
+
+def _x15_is_zero(binary: GoBinary, f: Function) -> bool:
+    """Whether X15 holds zero in f's code: Go's register ABI keeps it zero in every Go function (the compiler
+    zeroes two stack words at once with `movups [rsp + N], xmm15`); assembly may use it for anything."""
+    return not (f.flag & FLAG_ASM or binary.line_at(f.entry)[0].endswith(".s"))
+
+
+def _stack_constant(insns: list[tuple[str, str]], offset: int, x15_zero: bool = False) -> int | None:
+    """The constant the qword at [RSP + offset] holds after insns (see constant_stack_argument): the last store
+    overlapping it decides; a 16-byte store of X15 covering it is 0 where x15_zero."""
     for k in range(len(insns) - 1, -1, -1):
         mnemonic, op_str = insns[k]
         if mnemonic.startswith("j") or mnemonic in ("call", "ret"):
             return None
         dest, _, src = op_str.partition(", ")
-        if dest != slot:
+        store = _rsp_store(dest)
+        if store is None or not (store[0] < offset + 8 and offset < store[0] + store[1]):
             continue
+        if (store[0], store[1]) != (offset, 8):
+            covered = store[0] <= offset and offset + 8 <= store[0] + store[1]
+            zero = x15_zero and src == "xmm15" and mnemonic in ("movups", "movdqu", "movaps", "movdqa")
+            return 0 if covered and zero else None
         if mnemonic != "mov":
             return None
         value = _immediate(src)
@@ -639,10 +744,190 @@ def raw_syscall_number(binary: GoBinary, f: Function, site: int, callee: Functio
     The number is the entry's first argument: RAX for a Go (ABIInternal) function, [RSP] at the call for an
     ABI0 one (Abi0Callees: the assembly of golang.org/x/sys/unix and of syscall.rawSyscallNoError, an ABI0
     wrapper). A tail jump into an ABI0 function passes on its own caller's stack arguments: unknown here.
+    The look-back is RAW_ARGUMENT_LOOK_BACK instructions: x/sys's openat stores its number before six
+    arguments, and loads some of them from its own frame on the way.
     """
     if (abi0 or Abi0Callees(binary))(callee):
-        return None if tail else constant_stack_argument(binary, f, site, 0)
-    return _constant_before(binary, f, site, "rax")
+        if tail:
+            return None
+        return _stack_constant(_instructions_before(binary, f, site, RAW_ARGUMENT_LOOK_BACK), 0,
+                               _x15_is_zero(binary, f))
+    return _register_constant(_instructions_before(binary, f, site, RAW_ARGUMENT_LOOK_BACK), "rax")
+
+
+# How a call site decides the argument tests of the system-call rules (gohook.sites.syscalls.ArgTest kinds): by
+# an argument's value (a constant there decides: mask, eq, type), by run-time state no constant shows (self: the
+# pid is the calling process; ptr: the memory an argument points to), or by whether the call aims at gohook's own
+# processes or at the binary's probed code (guard, text). What the kernel charges for the last (tamper,
+# memory.exec) is the attack the rule stops, never a capability a module's code needs: it is not granted.
+_VALUE_TESTS = frozenset({"mask", "eq", "type"})
+_STATE_TESTS = frozenset({"self", "ptr"})
+_ATTACK_TESTS = frozenset({"guard", "text"})
+# a1..a6 of a call of syscall.Syscall6 in Go's register ABI, as the kernel reads them (GOHOOK_GOSYSARGS)
+_GO_SYSCALL_ARGUMENTS = ("rbx", "rcx", "rdi", "rsi", "r8", "r9")
+SYSCALL_CAPABILITY = "syscall"  # what every raw system call needs (the catalog's raw_syscall hooks)
+
+
+@cache
+def raw_rules() -> Mapping[int, SyscallSpec]:
+    """The rules the kernel judges a raw system call by, by number: gohook.sites.syscalls.all_rules, the ones
+    the RAW judge uses (the plan's syscall_rules, loaded into sys_rules). A number without one is charged
+    `syscall` only."""
+    return MappingProxyType({s.nr: s for s in all_rules() if RAW in s.judges})
+
+
+@dataclass(frozen=True)
+class RawCharge:
+    """What the kernel charges a raw system call of number `nr` with besides `syscall`, as far as its call site
+    shows (raw_charge)."""
+
+    nr: int
+    name: str
+    capabilities: frozenset[str] = frozenset()
+    undecided: tuple[str, ...] = ()  # what decides among them and is not a constant at the call ("flags")
+    withheld: frozenset[str] = frozenset()  # charged only when the call aims at gohook itself: not granted
+
+    @property
+    def label(self) -> str:
+        """`41: socket`, or `257: openat, depends on flags: not constant here`."""
+        text = f"{self.nr}: {self.name}"
+        if self.undecided:
+            text += f", depends on {' and '.join(self.undecided)}: not constant here"
+        return text
+
+
+def raw_charge(nr: int, args: Sequence[int | None] = ()) -> RawCharge:
+    """The capabilities the kernel charges a raw system call of number nr with besides `syscall`, by the rule it
+    judges the number by (raw_rules, as gohook_sysrule does: the first test that holds decides, else the
+    rule's capability); args[k] is argument k+1's value at the call, None where it is not a constant.
+
+    A test on an argument that is not a constant, or on run-time state, may go either way: every capability
+    the rule can give then (openat with flags not constant: files.read and files.write), and `undecided` says
+    what decides. A test on whether the call aims at gohook's own processes or code (`guard`, `text`) is taken
+    not to hold: its capability is `withheld`. A number without a rule gives nothing (the kernel charges it
+    `syscall` only).
+    """
+    rule = raw_rules().get(nr & 0xFFFFFFFF) if nr >= 0 else None  # the kernel reads the number as a u32
+    name = syscall_name(nr)
+    if rule is None:
+        return RawCharge(nr, name)
+    caps: set[str] = set()
+    undecided: list[str] = []
+    withheld: set[str] = set()
+    for test in rule.all_tests:
+        if test.kind in _ATTACK_TESTS:
+            if test.capability is not None:
+                withheld.add(test.capability)
+            continue
+        holds: bool | None = None
+        if test.kind in _VALUE_TESTS:
+            value = args[test.arg] if test.arg < len(args) else None
+            holds = None if value is None else _test_holds(test, value)
+            if holds is None:
+                undecided.append("flags" if rule.write_capability and test.arg == rule.flags_arg
+                                 else f"argument {test.arg + 1}")
+        elif test.capability is not None:
+            undecided.append(f"what argument {test.arg + 1} points to" if test.kind == "ptr"
+                             else f"whose process argument {test.arg + 1} is")
+        if holds is not False and test.capability is not None:
+            caps.add(test.capability)
+        if holds is True:
+            break
+    else:
+        if rule.capability is not None:
+            caps.add(rule.capability)
+    return RawCharge(nr, name, frozenset(caps), tuple(dict.fromkeys(undecided)), frozenset(withheld - caps))
+
+
+def _test_holds(test: ArgTest, value: int) -> bool:
+    """Whether a value test holds for a constant argument (gohook_systest's mask, eq and type)."""
+    value &= 0xFFFFFFFFFFFFFFFF
+    if test.kind == "mask":
+        return value & test.operand != 0
+    if test.kind == "eq":
+        return value == test.operand
+    return (1 << (value & 0xF)) & test.operand != 0  # type: socket(2)'s type without its flags, one of a set
+
+
+def raw_call_arguments(binary: GoBinary, f: Function, site: int, callee: Function, *, tail: bool = False,
+                       abi0: Abi0Callees | None = None) -> tuple[int | None, ...]:
+    """The six system-call arguments f passes at `site` to a raw system-call entry `callee`, each a constant or
+    None (not constant there), as the kernel reads them: RBX, RCX, RDI, RSI, R8, R9 for a Go entry, [RSP+8],
+    [RSP+16] ... for an ABI0 one (see raw_syscall_number); a three-argument entry (Syscall, RawSyscall, the
+    NoError ones) passes 0 for the others."""
+    nargs = 6 if callee.name.endswith("6") else 3
+    if (abi0 or Abi0Callees(binary))(callee):
+        if tail:
+            known: tuple[int | None, ...] = (None,) * nargs
+        else:
+            insns = _instructions_before(binary, f, site, RAW_ARGUMENT_LOOK_BACK)
+            x15 = _x15_is_zero(binary, f)
+            known = tuple(_stack_constant(insns, 8 * (k + 1), x15) for k in range(nargs))
+    else:
+        insns = _instructions_before(binary, f, site, RAW_ARGUMENT_LOOK_BACK)
+        known = tuple(_register_constant(insns, reg) for reg in _GO_SYSCALL_ARGUMENTS[:nargs])
+    return known + (0,) * (6 - nargs)
+
+
+@dataclass(frozen=True)
+class RawCall:
+    """A call of a raw system-call entry (RAW_SYSCALL_ENTRIES) in module code, as the kernel charges it."""
+
+    module: str  # the module charged
+    frames: tuple[str, ...]  # the logical functions at the call, outermost first
+    site: int
+    callee: str
+    charge: RawCharge | None  # None: the number is not a constant at the call
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """`syscall` and what its number is charged (nothing more known when the number is not)."""
+        return frozenset({SYSCALL_CAPABILITY}) | (self.charge.capabilities if self.charge else frozenset())
+
+    @property
+    def path(self) -> tuple[str, ...]:
+        """The example path of its capabilities: `golang.org/x/sys/unix.socket -> golang.org/x/sys/unix.RawSyscall
+        (41: socket)`."""
+        return (*self.frames, f"{self.callee} ({self.charge.label if self.charge else 'number not constant here'})")
+
+
+def raw_calls(binary: GoBinary, graph: CallGraph, call_sites: Mapping[str, Iterable[tuple[int, int, int]]],
+              abi0: Abi0Callees | None = None) -> list[RawCall]:
+    """The raw system calls among modules' direct call sites (Analysis.call_sites: module -> (caller, site,
+    callee)), each with the module the kernel charges and what its number is charged.
+
+    The module is the call site's (the hook on syscall.Syscall* and their ABI0 wrappers, where x/sys's stubs
+    jump, charges the frame that called), except for an entry that issues the system call itself (x/sys's
+    SyscallNoError and RawSyscallNoError assembly: a `syscall` instruction site of its own module, charged to
+    that module whatever the caller). An x/sys stub's own jump on is left out: it passes its caller's number,
+    charged at the calls of the stub.
+    """
+    abi0 = abi0 or Abi0Callees(binary)
+    fns = binary.functions
+    tails: dict[int, frozenset[int]] = {}
+    out = []
+    for module, sites in call_sites.items():
+        for caller, site, callee in sites:
+            target, f = fns[callee], fns[caller]
+            if target.name not in RAW_SYSCALL_ENTRIES or f.name in RAW_SYSCALL_ENTRIES:
+                continue
+            charged = module
+            owner = binary.code_module(target.name, pc=target.entry)
+            if owner != STD and graph.scan(callee).syscalls:
+                charged = owner
+            if caller not in tails:
+                tails[caller] = frozenset(s for s, _t in graph.scan(caller).tail_jumps)
+            tail = site in tails[caller]
+            nr = raw_syscall_number(binary, f, site, target, tail=tail, abi0=abi0)
+            charge = None
+            if nr is not None:
+                rule = raw_rules().get(nr & 0xFFFFFFFF) if nr >= 0 else None
+                args = raw_call_arguments(binary, f, site, target, tail=tail, abi0=abi0) if rule and rule.all_tests \
+                    else ()
+                charge = raw_charge(nr, args)
+            frames = tuple(reversed(_frames(binary, site))) or (f.name,)
+            out.append(RawCall(charged, frames, site, target.name, charge))
+    return out
 
 
 def linkname_only(name: str, goroot_code: bool = False) -> bool:
@@ -737,6 +1022,27 @@ def _numbers_note(numbers: tuple[int, ...] | list[int], where: str = "") -> str:
         return ""
     named = ", ".join(f"{c.name or 'syscall'} ({n}, {c.class_})" for n, c in ((n, classify(n)) for n in numbers))
     return f"; system calls seen{' ' + where if where else ''}: {named}"
+
+
+def _raw_charge_note(calls: list[RawCall]) -> str:
+    """What the raw_syscall gap adds about a module's raw calls: the calls whose number is not a constant (the
+    kernel charges whatever system call it is: no static grant can name it) and the capabilities withheld."""
+    note = ""
+    unknown = [r for r in calls if r.charge is None]
+    if unknown:
+        note += (f"; {len(unknown)} call site(s) pass a system call number that is not a constant there (e.g. "
+                 f"{unknown[0].frames[-1]} at {unknown[0].site:#x}): the kernel charges that system call's "
+                 "capability too, which static analysis cannot name: the grant may be incomplete")
+    withheld: dict[str, set[str]] = {}
+    for r in calls:
+        if r.charge is not None:
+            for cap in r.charge.withheld:
+                withheld.setdefault(cap, set()).add(r.charge.name)
+    if withheld:
+        named = ", ".join(f"{cap} ({', '.join(sorted(n))})" for cap, n in sorted(withheld.items()))
+        note += (f"; not granted: {named}, charged only when the call aims at gohook's own processes or at the "
+                 "binary's code")
+    return note
 
 
 def _wrapper_gap(module: str, function: str, callee: str, site: int, nr: int) -> Gap:

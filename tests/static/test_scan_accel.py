@@ -351,3 +351,41 @@ def test_rel32_sites_on_handmade_bytes(accel: ModuleType) -> None:
     assert accel.rel32_sites(code, base, [base], [base + 9], [base + 16, base]) == [(base, base + 16)]
     with pytest.raises(ValueError):
         accel.rel32_sites(code, base, [base], [base + len(code) + 1], [base])
+
+
+# -- frame_pointer_saves: analysis._saves_frame_pointer_python in C--------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(REAL))
+def test_frame_pointer_saves_of_real_binaries(accel: ModuleType, name: str) -> None:
+    """For every function of a real binary, the C answer is _saves_frame_pointer_python's on the
+    same 64 bytes; most functions save RBP, and some (leaf functions, assembly) do not."""
+    from gohook.static.analysis import _saves_frame_pointer_python
+
+    path = REAL[name]
+    if not path.exists():
+        if gofixtures.in_ci():
+            raise AssertionError(f"{path} missing: scripts/setup.sh fetches it")
+        pytest.skip(f"{path} missing: run scripts/setup.sh")
+    binary = GoBinary.open(path)
+    view, fns = TextView(binary), binary.functions
+    got = accel.frame_pointer_saves(view.view, view.base, [f.entry for f in fns], [f.end for f in fns])
+    want = [_saves_frame_pointer_python(binary.image.read(f.entry, min(64, f.end - f.entry)), f.entry) for f in fns]
+    assert [bool(b) for b in got] == want
+    assert len(fns) // 2 < sum(want) < len(fns)
+
+
+@pytest.mark.parametrize("code, saves", [
+    ("55 48 89 e5 c3", True),                          # push rbp; mov rbp, rsp; ret
+    ("48 83 ec 18 48 89 6c 24 10 c3", True),           # sub rsp, 0x18; mov qword ptr [rsp + 0x10], rbp
+    ("48 89 c3 e8 00 00 00 00 55", False),             # a call before the push
+    ("c3 55", False),                                  # ret first
+    ("06 55", False),                                  # not an instruction in 64-bit mode: the decoder stops
+    ("48 89 6c 24", False),                            # cut short
+])
+def test_frame_pointer_saves_on_handmade_bytes(accel: ModuleType, code: str, saves: bool) -> None:
+    from gohook.static.analysis import _saves_frame_pointer_python
+
+    data = bytes.fromhex(code)
+    assert _saves_frame_pointer_python(data, ENTRY) is saves
+    assert accel.frame_pointer_saves(data, ENTRY, [ENTRY], [ENTRY + len(data)]) == bytes([saves])
