@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -399,6 +400,12 @@ class GoBinary:
     def _module_memo(self) -> dict[str, str]:
         """module_of's answers so far (function name -> module path)."""
         return {}
+
+    @cached_property
+    def ranges_id_memos(self) -> list[tuple[Callable[[str], int], Callable[[str], str] | None, dict[str, int]]]:
+        """gohook.attribution.ranges' memos of module ids by function name, one per recent (module_id, module_of)
+        pair, newest first (issue 17 §6: function_ranges asks of every module function and its inlined calls)."""
+        return []
 
     def is_std(self, function_name: str) -> bool:
         return self.module_of(function_name) == STD
