@@ -4,7 +4,7 @@ gohook.gosym._pcvalue decodes PC-value tables about ten times faster than the
 pure-Python decoder in gohook/gosym/pclntab.py, which stays the reference and
 the fallback.
 
-gohook.static._scan is the machine-code scanner of gohook/static/callgraph.py
+gohook.gosym._scan is the machine-code scanner of gohook/static/callgraph.py
 (scan_code stays the reference and the fallback) over capstone's C API. It is
 compiled against the headers the capstone wheel ships (capstone/include) and
 links nothing: at import it dlopen()s the libcapstone the capstone package
@@ -48,12 +48,12 @@ def extensions() -> list[Extension]:
     pkg = capstone_package_dir()
     include = pkg / "include" if pkg is not None else None
     if include is not None and (include / "capstone" / "capstone.h").is_file():
-        exts.append(Extension("gohook.static._scan", ["gohook/static/_scan.c"], include_dirs=[str(include)],
+        exts.append(Extension("gohook.gosym._scan", ["gohook/gosym/_scan.c"], include_dirs=[str(include)],
                               depends=[str(h) for h in sorted((include / "capstone").glob("*.h"))],
                               libraries=["dl"], optional=True))
     else:
         print("gohook: capstone headers not found (capstone/include/capstone/capstone.h): "
-              "gohook.static._scan is not built, the scanner stays in Python", file=sys.stderr)
+              "gohook.gosym._scan is not built, the scanner stays in Python", file=sys.stderr)
     return exts
 
 

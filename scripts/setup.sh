@@ -89,16 +89,16 @@ if [[ ! -x "$VENV/bin/python" ]]; then
 fi
 stamp="$VENV/.gohook-installed"
 ACCEL="$ROOT/gohook/gosym/_pcvalue.c"
-SCAN_ACCEL="$ROOT/gohook/static/_scan.c"
+SCAN_ACCEL="$ROOT/gohook/gosym/_scan.c"
 if [[ ! -f "$stamp" || "$ROOT/pyproject.toml" -nt "$stamp" || "$ROOT/setup.py" -nt "$stamp" || "$ACCEL" -nt "$stamp" \
       || "$SCAN_ACCEL" -nt "$stamp" ]] \
    || ! compgen -G "$ROOT/gohook/gosym/_pcvalue*.so" >/dev/null \
-   || ! compgen -G "$ROOT/gohook/static/_scan*.so" >/dev/null; then
+   || ! compgen -G "$ROOT/gohook/gosym/_scan*.so" >/dev/null; then
   say "installing gohook (editable) with test and bench extras into $VENV"
   if "$VENV/bin/pip" install -q --disable-pip-version-check -e "$ROOT[test,bench]" >"$CACHE/pip.log" 2>&1; then
     # the scanner accelerator compiles against the capstone wheel's headers: in a new venv capstone arrives with
     # this very install, after the build, so build once more now that it is there
-    "$VENV/bin/python" -c 'import gohook.static._scan' 2>/dev/null \
+    "$VENV/bin/python" -c 'import gohook.gosym._scan' 2>/dev/null \
       || "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps -e "$ROOT" >>"$CACHE/pip.log" 2>&1
     touch "$stamp"
   else
@@ -112,8 +112,8 @@ if "$VENV/bin/python" -c 'import gohook.gosym._pcvalue' 2>/dev/null; then
 else
   cannot "build the PC-table accelerator (gcc, python3-dev): lookups fall back to the pure-Python decoder (~2x slower)"
 fi
-if "$VENV/bin/python" -c 'import gohook.static._scan' 2>/dev/null; then
-  say "machine-code scanner accelerator built (gohook/static/_scan.c, over the capstone wheel's libcapstone)"
+if "$VENV/bin/python" -c 'import gohook.gosym._scan' 2>/dev/null; then
+  say "machine-code scanner accelerator built (gohook/gosym/_scan.c, over the capstone wheel's libcapstone)"
 else
   cannot "build or load the scanner accelerator (gcc, python3-dev, capstone's headers; see $CACHE/pip.log): inspect disassembles in Python (~3x slower)"
 fi

@@ -32,7 +32,7 @@ from functools import cached_property
 
 import capstone
 
-from gohook.gosym import GoBinary
+from gohook.gosym import GoBinary, machinecode
 from gohook.gosym.elfimage import SHF_ALLOC
 from gohook.gosym.pclntab import Function
 from gohook.sites.catalog import Catalog, GoVersion, HookSpec
@@ -151,7 +151,7 @@ def direct_call_sites(binary: GoBinary, targets: Collection[int]) -> dict[int, t
     """Direct calls (`call rel32`) and jumps (`jmp rel32`) from non-std functions to `targets`, by target.
 
     A byte scan of each non-std function finds candidate E8/E9 opcodes whose rel32 lands on a target
-    (_rel32_candidates: in C when gohook.static._scan is built, 1.1 s of Python on Debian's prometheus);
+    (_rel32_candidates: in C when gohook.gosym._scan is built, 1.1 s of Python on Debian's prometheus);
     a function with candidates is disassembled so that only real instruction starts count.
     """
     wanted = frozenset(targets)
@@ -175,17 +175,15 @@ def _rel32_candidates(binary: GoBinary, fns: list[Function], wanted: frozenset[i
     """(function, {E8/E9 byte address: the target its rel32 lands on}) for the functions with any such byte
     whose target is wanted, in fns' order (byte positions p with p + 5 <= the function's length). In C when
     `accelerated` and the scanner is built (the same answer: tests/sites/test_direct_sites.py)."""
-    from gohook.static.callgraph import TextView, scan_accelerator
-
-    accel = scan_accelerator() if accelerated else None
-    view = TextView(binary)
-    lo, hi = view.base, view.base + len(view.view)
+    accel = machinecode.scanner() if accelerated else None
+    lo, view = machinecode.text_view(binary)
+    hi = lo + len(view)
     starts = [f.entry for f in fns]
     out: list[tuple[Function, dict[int, int]]] = []
     if (accel is not None and all(lo <= f.entry <= f.end <= hi for f in fns)
             and all(a < b for a, b in zip(starts, starts[1:], strict=False))):
         by_function: dict[int, dict[int, int]] = {}
-        for address, target in accel.rel32_sites(view.view, lo, starts, [f.end for f in fns], sorted(wanted)):
+        for address, target in accel.rel32_sites(view, lo, starts, [f.end for f in fns], sorted(wanted)):
             k = bisect.bisect_right(starts, address) - 1
             by_function.setdefault(k, {})[address] = target
         return [(fns[k], c) for k, c in sorted(by_function.items())]

@@ -172,7 +172,7 @@ def _module_versions(binary: GoBinary) -> dict[str, str]:
 
 def _saves_frame_pointer_python(code: bytes, entry: int) -> bool:
     """Whether a function whose first bytes are `code` saves RBP (push, or a store below RSP) before any call or
-    return: the reference for gohook.static._scan.frame_pointer_saves, and its fallback."""
+    return: the reference for gohook.gosym._scan.frame_pointer_saves, and its fallback."""
     md = DECODER
     for _addr, _size, mnemonic, op_str in md.disasm_lite(code, entry):
         if mnemonic == "push" and op_str == "rbp":

@@ -17,7 +17,7 @@ Reachability: from the functions of a module, breadth first over the
 edges, stopping at hook functions (a hook is where gohook sees the call).
 The first hook of each capability found gives the shortest example path.
 
-The scanner: gohook.static._scan (C over libcapstone; optional, setup.py
+The scanner: gohook.gosym._scan (C over libcapstone; optional, setup.py
 builds it when the capstone headers are there) when it loads, else
 scan_code_python, the reference it must equal (tests/static/
 test_scan_accel.py checks every function of fixtures and real binaries).
@@ -46,21 +46,21 @@ from typing import Any
 
 import capstone
 
-from gohook.gosym import GoBinary
+from gohook.gosym import GoBinary, machinecode
 from gohook.gosym.pclntab import Function
 
-try:  # the C scanner, built by setup.py when a compiler and capstone's headers are present
-    from gohook.static import _scan
-except ImportError:  # pragma: no cover - not built, or libcapstone not loadable: the Python scanner
-    _scan = None
+#: the C scanner (gohook.gosym.machinecode: built by setup.py when a compiler and capstone's headers are
+#: present), or None: the Python scanner
+_scan = machinecode.scanner()
 
 #: Whether the C scanner is in use (scan_code and every batch scan go through it).
 ACCELERATED = _scan is not None
 
 
 def scan_accelerator() -> Any:
-    """The C scanner module (gohook.static._scan), or None when it is not built or did not load."""
+    """The C scanner module (gohook.gosym._scan), or None when it is not built or did not load."""
     return _scan
+
 
 PARALLEL_MIN_BYTES = 2 << 20  # Python scanner only: below this much text, one process is faster than forking
 BATCH = 4096  # functions per call of the C scanner in scan_binary / a prescan: progress and cancel points
@@ -136,15 +136,7 @@ class TextView:
 
     def __init__(self, binary: GoBinary) -> None:
         self.binary = binary
-        image = binary.image
-        self.base = 0
-        self.view = memoryview(b"")
-        start = binary.text_start
-        for seg in image.segments:
-            if seg.vaddr <= start < seg.vaddr + seg.filesz:
-                self.base = seg.vaddr
-                self.view = memoryview(image.data)[seg.offset : seg.offset + seg.filesz]
-                break
+        self.base, self.view = machinecode.text_view(binary)
 
     def scan(self, indexes: Sequence[int]) -> list[FunctionScan]:
         """FunctionScans of these functions (indexes into binary.functions), in that order."""

@@ -1,4 +1,4 @@
-"""The C scanner (gohook/static/_scan.c) against the Python one (callgraph.scan_code_python), which is the
+"""The C scanner (gohook/gosym/_scan.c) against the Python one (callgraph.scan_code_python), which is the
 reference: the same FunctionScan, field for field and in the same order, for every function of fixture
 binaries and of the real third-party binaries scripts/setup.sh fetches, and for handcrafted and generated
 machine code. The handcrafted code is also checked against what its encodings mean (targets computed here
@@ -44,8 +44,8 @@ def accel() -> ModuleType:
     """The built extension: scripts/setup.sh builds it, so in CI its absence fails; elsewhere, a skip."""
     if callgraph._scan is None:
         if gofixtures.in_ci():
-            raise AssertionError("gohook.static._scan is not built or does not load: scripts/setup.sh builds it")
-        pytest.skip("gohook.static._scan not built (run scripts/setup.sh)")
+            raise AssertionError("gohook.gosym._scan is not built or does not load: scripts/setup.sh builds it")
+        pytest.skip("gohook.gosym._scan not built (run scripts/setup.sh)")
     return callgraph._scan
 
 
@@ -281,11 +281,11 @@ def test_prescan_thread_hands_its_error_to_join(accel: ModuleType, toolchain: To
     assert graph.scanned == 0
 
 
-BLOCKED = "import sys; sys.modules['gohook.static._scan'] = None\nfrom gohook.static import callgraph\n"
+BLOCKED = "import sys; sys.modules['gohook.gosym._scan'] = None\nfrom gohook.static import callgraph\n"
 
 
 def test_python_fallback_when_the_extension_does_not_load() -> None:
-    """With gohook.static._scan unimportable, callgraph scans in Python, with the same results."""
+    """With gohook.gosym._scan unimportable, callgraph scans in Python, with the same results."""
     a = handcrafted()
     probe = BLOCKED + (f"code = bytes.fromhex({a.code.hex()!r})\n"
                        f"print(callgraph.ACCELERATED, callgraph.scan_code(code, {a.entry}))")

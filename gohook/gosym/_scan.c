@@ -1,4 +1,4 @@
-/* gohook.static._scan: the machine-code scanner of gohook/static/callgraph.py in C (issue 17 §6).
+/* gohook.gosym._scan: the machine-code scanner of gohook/static/callgraph.py in C (issue 17 §6).
 
 Same results as callgraph.scan_code_python (the reference, and the fallback when this module is not built or
 does not load): for each function, the direct calls, the tail jumps leaving it, the number of indirect
@@ -811,7 +811,7 @@ static int open_capstone(void) {
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT,
-    .m_name = "gohook.static._scan",
+    .m_name = "gohook.gosym._scan",
     .m_doc = "The machine-code scanner of gohook.static.callgraph in C over libcapstone (see _scan.c).",
     .m_size = -1,
     .m_methods = methods,
