@@ -49,12 +49,12 @@ from types import MappingProxyType
 
 from gohook.attribution.ranges import function_ranges
 from gohook.errors import GohookError
-from gohook.gosym import STD, GoBinary
+from gohook.gosym import STD, GoBinary, machinecode
 from gohook.gosym.pclntab import FLAG_ASM, Function
 from gohook.sites.catalog import FlagRule, ValueRule
 from gohook.sites.hooks import HookReport, HookSite
 from gohook.sites.syscalls import RAW, ArgTest, SyscallSpec, all_rules, classify, syscall_name
-from gohook.static.callgraph import DECODER, CallGraph, TextView, scan_accelerator
+from gohook.static.callgraph import DECODER, CallGraph, TextView
 
 # Standard-library handlers that serve files on a module's behalf: the opens happen later, in std code on
 # the server's goroutines, so they are charged to whoever runs the server (docs/evasion.md).
@@ -187,7 +187,7 @@ def _saves_frame_pointer_python(code: bytes, entry: int) -> bool:
 def frame_pointer_saves(binary: GoBinary, functions: list[Function]) -> list[bool]:
     """_saves_frame_pointer_python of each function's first 64 bytes; in C when the scanner is built (1.1 s of
     Python per-instruction steps on Debian's prometheus, 0.13 s in C: issue 17 §6)."""
-    accel = scan_accelerator()
+    accel = machinecode.scanner()
     view = TextView(binary)
     lo, hi = view.base, view.base + len(view.view)
     if accel is not None and all(lo <= f.entry <= f.end <= hi for f in functions):

@@ -57,11 +57,6 @@ _scan = machinecode.scanner()
 ACCELERATED = _scan is not None
 
 
-def scan_accelerator() -> Any:
-    """The C scanner module (gohook.gosym._scan), or None when it is not built or did not load."""
-    return _scan
-
-
 PARALLEL_MIN_BYTES = 2 << 20  # Python scanner only: below this much text, one process is faster than forking
 BATCH = 4096  # functions per call of the C scanner in scan_binary / a prescan: progress and cancel points
 

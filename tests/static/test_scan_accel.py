@@ -49,6 +49,16 @@ def accel() -> ModuleType:
     return callgraph._scan
 
 
+def real_binary(name: str) -> GoBinary:
+    """One of REAL, opened; missing: a failure in CI (scripts/setup.sh fetches it), a skip elsewhere."""
+    path = REAL[name]
+    if not path.exists():
+        if gofixtures.in_ci():
+            raise AssertionError(f"{path} missing: scripts/setup.sh fetches it")
+        pytest.skip(f"{path} missing: run scripts/setup.sh")
+    return GoBinary.open(path)
+
+
 def reference(binary: GoBinary) -> list[FunctionScan]:
     """Every function of binary by the Python scanner, each read with image.read as before the C one."""
     read = binary.image.read
@@ -238,12 +248,7 @@ def test_every_function_of_fixtures(accel: ModuleType, toolchain: Toolchain) -> 
 
 @pytest.mark.parametrize("name", sorted(REAL))
 def test_every_function_of_real_binaries(accel: ModuleType, name: str) -> None:
-    path = REAL[name]
-    if not path.exists():
-        if gofixtures.in_ci():
-            raise AssertionError(f"{path} missing: scripts/setup.sh fetches it")
-        pytest.skip(f"{path} missing: run scripts/setup.sh")
-    binary = GoBinary.open(path)
+    binary = real_binary(name)
     want = reference(binary)
     assert_same(TextView(binary).scan(range(len(binary.functions))), want, binary)
 
@@ -327,12 +332,7 @@ def test_rel32_candidates_of_real_binaries(accel: ModuleType, name: str) -> None
     from them."""
     from gohook.sites import hooks
 
-    path = REAL[name]
-    if not path.exists():
-        if gofixtures.in_ci():
-            raise AssertionError(f"{path} missing: scripts/setup.sh fetches it")
-        pytest.skip(f"{path} missing: run scripts/setup.sh")
-    binary = GoBinary.open(path)
+    binary = real_binary(name)
     got = _candidates(binary, True)
     assert got == _candidates(binary, False)
     assert sum(len(c) for _, c in got) > 20
@@ -362,12 +362,7 @@ def test_frame_pointer_saves_of_real_binaries(accel: ModuleType, name: str) -> N
     same 64 bytes; most functions save RBP, and some (leaf functions, assembly) do not."""
     from gohook.static.analysis import _saves_frame_pointer_python
 
-    path = REAL[name]
-    if not path.exists():
-        if gofixtures.in_ci():
-            raise AssertionError(f"{path} missing: scripts/setup.sh fetches it")
-        pytest.skip(f"{path} missing: run scripts/setup.sh")
-    binary = GoBinary.open(path)
+    binary = real_binary(name)
     view, fns = TextView(binary), binary.functions
     got = accel.frame_pointer_saves(view.view, view.base, [f.entry for f in fns], [f.end for f in fns])
     want = [_saves_frame_pointer_python(binary.image.read(f.entry, min(64, f.end - f.entry)), f.entry) for f in fns]
