@@ -15,6 +15,8 @@ shuffled order per round (interleaved, so drift hits all of them alike):
 - probe:   gohook at the `jbe` after the entry stack check; stack
            attribution, so every frame is walked and looked up; the call is
            allowed and not reported (the enforcement path)
+- caller:  `probe` in caller attribution (the shipped default): the walk
+           stops at the first module frame, here the return address at [RSP]
 - inline:  `probe` with the handler inlined into the entry program instead of
            tail-called (bcc cannot do BPF-to-BPF calls)
 - events:  the same plus one ring-buffer event per call (caller attribution,
@@ -56,7 +58,8 @@ from gohook.plan.model import ArgRead, EnforcementPlan  # noqa: E402
 from gohook.policy.format import Attribution  # noqa: E402
 
 FIXTURE = gofixtures.FIXTURES["bpfprobe"]
-CALLS = {"none": 2_000_000, "noop": 200_000, "probe": 200_000, "inline": 200_000, "events": 200_000,
+CALLS = {"none": 2_000_000, "noop": 200_000, "probe": 200_000, "caller": 200_000, "inline": 200_000,
+         "events": 200_000,
          "entry": 20_000}
 NOOP_PROGRAM = "int noop(struct pt_regs *ctx) { return 0; }"
 
@@ -129,6 +132,7 @@ def plans(binary: GoBinary) -> dict[str, tuple[EnforcementPlan, ProgramOptions]]
     quiet = ProgramOptions(report_allowed=False)
     return {
         "probe": (stack, quiet),
+        "caller": (replace(stack, attribution=Attribution.CALLER), quiet),
         "inline": (stack, replace(quiet, shared_handler=False)),
         "events": (replace(stack, attribution=Attribution.CALLER), ProgramOptions(report_allowed=True)),
         "entry": (replace(stack, hooks=(at_entry,)), quiet),
