@@ -257,7 +257,7 @@ struct gohook_denymark {
 /* One hooked call. frames[] comes last so a record may be cut after nframes
  * entries (the program sends the whole struct: see the end of gohook_run). */
 struct gohook_event {
-	__u64 time_ns;  /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	__u64 time_ns;  /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) when the event is sent */
 	__u64 goid;     /* goroutine id, 0 when unknown */
 	__u64 bias;     /* load bias: runtime address - static address (0 unless PIE) */
 	__u64 cgroup_id; /* bpf_get_current_cgroup_id(): the cgroup v2 id (its directory's inode number) */
