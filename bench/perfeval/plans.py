@@ -85,8 +85,8 @@ def has_provenance() -> bool:
 
 
 def hook_points_only(plan: EnforcementPlan) -> EnforcementPlan:
-    """plan without provenance and without the sentinel (which needs provenance): the hook points alone."""
-    return replace(plan, provenance=None, sentinel=None) if has_provenance() else plan
+    """plan without provenance, and without the sentinel and the guard (which need it): the hook points alone."""
+    return replace(plan, provenance=None, sentinel=None, guard=None) if has_provenance() else plan
 
 
 def _package(binary: GoBinary, name: str) -> str:
