@@ -73,7 +73,8 @@ DESCRIPTIONS = {
               "judges capability syscalls no hook point covered; `auto`, the default, leaves it off for perfapp, "
               "which has no cgo, module assembly or module system calls), to show what the sentinel costs",
     HOOKS_ONLY: "`gohook` with its hook points alone: no goroutine provenance (the probe on the call of "
-                "runtime.runqput in runtime.newproc.func1) and so neither the sentinel nor the guard",
+                "runtime.runqput in runtime.newproc.func1) and so neither the sentinel, the guard nor the "
+                "file-open judge",
     TRAPS: "the kernel's part alone: a BPF program that returns at once on every probe point of `gohook` (its hook "
            "points and the goroutine-created probe), so the uprobe traps and nothing else; the floor of any "
            "design that probes these functions",

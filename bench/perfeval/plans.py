@@ -85,8 +85,10 @@ def has_provenance() -> bool:
 
 
 def hook_points_only(plan: EnforcementPlan) -> EnforcementPlan:
-    """plan without provenance, and without the sentinel and the guard (which need it): the hook points alone."""
-    return replace(plan, provenance=None, sentinel=None, guard=None) if has_provenance() else plan
+    """plan without provenance, and without what needs it (the sentinel, the guard, the file-open judge): the
+    hook points alone."""
+    return (replace(plan, provenance=None, sentinel=None, guard=None, file_open=False) if has_provenance()
+            else plan)
 
 
 def _package(binary: GoBinary, name: str) -> str:

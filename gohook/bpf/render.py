@@ -600,6 +600,9 @@ def render_defines(plan: EnforcementPlan, options: ProgramOptions = DEFAULT_OPTI
     if exempt:
         extra["GOHOOK_EXEMPT"] = " ".join(f"EXEMPT({s:#x}ULL, {e:#x}ULL)" for s, e in exempt)
     if plan.file_open:
+        if prov is None:
+            raise PlanTableError("judging opens of /proc and /sys files needs goroutine provenance (its probe "
+                                 "registers the processes)")
         extra.update(fileopen_defines(plan, options))
     if plan.error_action:
         extra.update(error_defines(options))

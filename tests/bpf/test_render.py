@@ -326,6 +326,10 @@ def test_provenance_and_sentinel_defines() -> None:
     assert hook_macro(cgo, 3).startswith("HOOK_CGO(4, ")
     with pytest.raises(PlanTableError, match="needs goroutine provenance"):
         render_defines(_prov_plan(sentinel=sentinel))
+    # the file-open judge reads `targets`, which the provenance probe fills: refused without it, not a compile
+    # error (bench/evaluate.py's hook-points-only configuration met one)
+    with pytest.raises(PlanTableError, match="opens of /proc and /sys files needs goroutine provenance"):
+        render_defines(_prov_plan(file_open=True))
     with pytest.raises(PlanTableError, match="capability bit 7"):
         sys_rule_values((SyscallRule(42, "connect", 7),), 3)
 

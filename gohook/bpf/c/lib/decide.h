@@ -136,13 +136,14 @@ static __always_inline int gohook_run(void *ctx, struct gohook_regs *r, struct g
 	w.capbit = 1ULL << (c->capability & 63) | (raw ? 1ULL << (c->cap2 & 63) : 0);
 	w.base = r->sp;
 	__u64 pair[2] = {}; /* 16 bytes of scratch for the stack copy and ret0 */
-	/* The stack copy, up front where the walk always goes past frame 0 (stack attribution) or the
-	 * sentinel's marks need g.stack.hi; in caller attribution only once frame 0 has not decided
-	 * (below): a call from module code, the common case, then costs one 16-byte read of [RSP]
-	 * instead of the g and the whole used stack (about 40 % of the program's run time, bench_probe). */
-	const int copy_first = GOHOOK_STACK_MODE || GOHOOK_SENTINEL;
-	if (copy_first)
+	/* The stack copy, up front where the walk always goes past frame 0 (stack attribution); in caller
+	 * attribution only once frame 0 has not decided (below): a call from module code, the common case,
+	 * then costs one 16-byte read of [RSP] instead of the whole used stack (the copy was about 40 % of
+	 * an allowed call's program run time, bench_probe). The sentinel's marks need only g.stack.hi. */
+	if (GOHOOK_STACK_MODE)
 		gohook_copy_stack(r, sc, pair);
+	else if (GOHOOK_SENTINEL)
+		gohook_stack_hi(r, sc, pair);
 	else if (sc)
 		sc->len = 0; /* (a per-CPU slot: a previous run's copy must not be read as this stack) */
 	__u64 ret0 = gohook_ret0(&w, sc, r, c, pair);
@@ -162,7 +163,7 @@ static __always_inline int gohook_run(void *ctx, struct gohook_regs *r, struct g
 	}
 	if (gohook_ignored(&w, c, kind, direct))
 		return 0;
-	if (!copy_first && n && (!w.first || GOHOOK_REPORT_ALLOWED || !gohook_allows(w.first, w.capbit)))
+	if (!GOHOOK_STACK_MODE && n && (!w.first || GOHOOK_REPORT_ALLOWED || !gohook_allows(w.first, w.capbit)))
 		gohook_copy_stack(r, sc, pair);
 	/* The rest of the chain, in two loops of one counter each, so that the verifier meets one state per
 	 * frame index: while attributing (caller mode: up to the first module frame; stack mode: all of it),

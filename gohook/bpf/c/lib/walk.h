@@ -170,6 +170,20 @@ static __always_inline void gohook_copy_stack(struct gohook_regs *r, struct goho
 		sc->len = len;
 }
 
+/* gohook_copy_stack's bounds alone: sc->hi gets g.stack.hi (0 when the g or its stack bounds could not be
+ * read, or RSP is not on that stack), sc->len 0 (nothing copied). */
+static __always_inline void gohook_stack_hi(struct gohook_regs *r, struct gohook_stack *sc, __u64 *pair)
+{
+	if (!sc)
+		return;
+	sc->len = 0;
+	sc->hi = 0;
+	if (bpf_probe_read_user(pair, 16, (void *)r->r14))
+		return;
+	if (r->sp - pair[0] < pair[1] - pair[0])
+		sc->hi = pair[1];
+}
+
 /* The return address of the probed call, ret0: the one at [RSP]; at a call
  * site the address after the call instruction. 0 when [RSP] could not be
  * read (GOHOOK_F_STOP_FAULT). sc->ret0 and sc->mark_sp get it and the stack
