@@ -358,11 +358,26 @@ def loadavg() -> list[float]:
     return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
 
 
+def per_round_ratios(num: list[float], den: list[float]) -> list[float]:
+    """num/den per round, rounds whose baseline is 0 left out: CPU is read in clock ticks (10 ms), so a short
+    run of the server alone can measure 0 and has no ratio."""
+    return [a / b for a, b in zip(num, den, strict=True) if b]
+
+
+def median_or_none(values: list[float]) -> float | None:
+    """The median, or None (null in --json) when no round gave a value."""
+    return statistics.median(values) if values else None
+
+
+def ratio_text(ratio: object) -> str:
+    return f"x{ratio:.3f}" if isinstance(ratio, float) else "n/a (the server alone measured 0 CPU ticks)"
+
+
 def details_of(runs: dict[str, list[Run]], cpu: dict[str, list[float]], wall: dict[str, list[float]],
                learn_text: str, load: tuple[list[float], list[float]], unit: str) -> dict[str, object]:
     """The --details part of the result: spreads, statuses, load, and what gohook said per configuration."""
-    ratio = {k: [a / b for a, b in zip(cpu[k], cpu["none"], strict=True) if b] for k in cpu if k != "none"}
-    wratio = {k: [a / b for a, b in zip(wall[k], wall["none"], strict=True)] for k in wall if k != "none"}
+    ratio = {k: per_round_ratios(cpu[k], cpu["none"]) for k in cpu if k != "none"}
+    wratio = {k: per_round_ratios(wall[k], wall["none"]) for k in wall if k != "none"}
     fired = re.search(r"gohook: learn mode: (\d+ of \d+ hooked functions fired)", learn_text)
     learn_calls = re.search(r"gohook: (\d+) hooked calls", learn_text)
     sentinel = re.search(r"system-call sentinel (.*)\)$", learn_text, re.MULTILINE)
@@ -370,7 +385,7 @@ def details_of(runs: dict[str, list[Run]], cpu: dict[str, list[float]], wall: di
         f"cpu_ms_per_{unit}_spread": {k: spread(v, 1e3) for k, v in cpu.items()},
         f"wall_ms_per_{unit}_spread": {k: spread(v, 1e3) for k, v in wall.items()},
         "cpu_ratio_to_none_spread": {k: spread(v) for k, v in ratio.items() if v},
-        "wall_ratio_to_none_spread": {k: spread(v) for k, v in wratio.items()},
+        "wall_ratio_to_none_spread": {k: spread(v) for k, v in wratio.items() if v},
         "statuses": {k: [{str(s): n for s, n in r.statuses.items()} for r in v] for k, v in runs.items()},
         "hooked_calls_per_run": {k: [r.hooked_calls for r in v] for k, v in runs.items() if k != "none"},
         "sentinel": {k: sorted({r.sentinel or "?" for r in v}) for k, v in runs.items() if k != "none"},
@@ -427,9 +442,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{unit}s": requests, "rounds": args.rounds,
         f"cpu_ms_per_{unit}": {k: statistics.median(v) * 1e3 for k, v in cpu.items()},
         f"wall_ms_per_{unit}": {k: statistics.median(v) * 1e3 for k, v in wall.items()},
-        "cpu_ratio_to_none": {k: statistics.median(a / b for a, b in zip(cpu[k], cpu["none"], strict=True) if b)
+        "cpu_ratio_to_none": {k: median_or_none(per_round_ratios(cpu[k], cpu["none"]))
                               for k in configs if k != "none"},
-        "wall_ratio_to_none": {k: statistics.median(a / b for a, b in zip(wall[k], wall["none"], strict=True))
+        "wall_ratio_to_none": {k: median_or_none(per_round_ratios(wall[k], wall["none"]))
                                for k in configs if k != "none"},
         "raw": {"cpu": cpu, "wall": wall},
     }
@@ -446,7 +461,8 @@ def main(argv: list[str] | None = None) -> int:
     for k in configs:
         print(f"{k:8s} CPU {cpu_ms[k]:7.2f} ms/{unit}   wall {wall_ms[k]:7.2f} ms/{unit}")
     for k in (k for k in configs if k != "none"):
-        print(f"{k}/none: CPU x{cpu_ratio[k]:.3f}, wall x{wall_ratio[k]:.3f} (medians of per-round ratios)")
+        print(f"{k}/none: CPU {ratio_text(cpu_ratio[k])}, wall {ratio_text(wall_ratio[k])} "
+              "(medians of per-round ratios)")
     if details:
         for key in (f"cpu_ms_per_{unit}_spread", "cpu_ratio_to_none_spread", "hooked_calls_per_run", "sentinel",
                     "learn", "load_average"):

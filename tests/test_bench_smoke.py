@@ -387,6 +387,17 @@ def test_bench_error_action_traces_only_under_error() -> None:
     assert doc["summary"]["http"]["ratios"]["cpu_us_per_request error/kill"]["of_medians"] > 0
 
 
+def test_bench_real_server_ratios_leave_out_rounds_whose_baseline_measured_zero() -> None:
+    """CPU is read in clock ticks: a short run of the server alone can measure 0 (CI did, with --requests 5).
+    That round has no ratio; with no round left the ratio is None (null), not a crash of the bench."""
+    import bench_real_server as rs
+
+    assert rs.per_round_ratios([0.02, 0.03, 0.05], [0.01, 0.0, 0.02]) == [2.0, 2.5]
+    assert rs.median_or_none(rs.per_round_ratios([0.02], [0.0])) is None
+    assert rs.median_or_none(rs.per_round_ratios([0.02, 0.03, 0.06], [0.01, 0.01, 0.02])) == 3.0
+    assert rs.ratio_text(None).startswith("n/a") and rs.ratio_text(1.25) == "x1.250"
+
+
 def test_bench_real_server_measures_every_configuration() -> None:
     """bench/bench_real_server.py, tiny: node_exporter learned, then scraped alone, under enforcement and under
     action error; each configuration measured (the script itself fails if the learned policy killed)."""
