@@ -267,6 +267,13 @@ class GoBinary:
             raise AddressError(f"{pc:#x} is in no Go function")
         return self.table.line_at(f, pc)
 
+    def file_at(self, pc: int) -> str:
+        """The source file of the instruction at pc (LineTable.file_at: line_at's file, cheaper)."""
+        f = self.table.function_at(pc)
+        if f is None:
+            raise AddressError(f"{pc:#x} is in no Go function")
+        return self.table.file_at(f, pc)
+
     @cached_property
     def _wrapper_ids(self) -> tuple[int | None, frozenset[int]]:
         """funcID numbers drift across releases: derive them from this binary.
@@ -342,7 +349,7 @@ class GoBinary:
             if not pkg or CLOSURE_NAME.search(f.name):
                 continue
             try:
-                file = self.table.line_at(f, f.entry)[0]
+                file = self.table.file_at(f, f.entry)
             except (AddressError, PclntabError, struct.error):
                 continue
             out[file] = pkg if out.get(file, pkg) == pkg else None
@@ -363,7 +370,7 @@ class GoBinary:
         if f is None:
             return None
         try:
-            file = self.table.line_at(f, pc)[0]
+            file = self.table.file_at(f, pc)
         except (AddressError, PclntabError, struct.error):
             return None
         return self.closure_package_in(name, file)

@@ -291,7 +291,7 @@ def analyze(binary: GoBinary, hooks: HookReport, graph: CallGraph) -> Analysis:
                                 + _numbers_note(numbers),
                                 "deny the module or review its assembly; the syscall sentinel reports it at run time",
                                 f.name, scan.syscalls[0], numbers))
-            if f.flag & FLAG_ASM or binary.line_at(f.entry)[0].endswith(".s"):
+            if f.flag & FLAG_ASM or binary.file_at(f.entry).endswith(".s"):
                 gaps.append(Gap("asm", own, f"{f.name} is assembly: it may bypass frame pointers and hooks"
                                 + _numbers_note(numbers),
                                 "review the assembly; use unattributed: deny so forged stacks are not allowed",
@@ -661,7 +661,7 @@ def constant_stack_argument(binary: GoBinary, f: Function, site: int, offset: in
 def _x15_is_zero(binary: GoBinary, f: Function) -> bool:
     """Whether X15 holds zero in f's code: Go's register ABI keeps it zero in every Go function (the compiler
     zeroes two stack words at once with `movups [rsp + N], xmm15`); assembly may use it for anything."""
-    return not (f.flag & FLAG_ASM or binary.line_at(f.entry)[0].endswith(".s"))
+    return not (f.flag & FLAG_ASM or binary.file_at(f.entry).endswith(".s"))
 
 
 def _stack_constant(insns: list[tuple[str, str]], offset: int, x15_zero: bool = False) -> int | None:
@@ -722,7 +722,7 @@ class Abi0Callees:
         return got
 
     def _abi0(self, f: Function) -> bool:
-        if f.flag & FLAG_ASM or self.binary.line_at(f.entry)[0].endswith(".s"):
+        if f.flag & FLAG_ASM or self.binary.file_at(f.entry).endswith(".s"):
             return True
         if f.name not in self.shared_names() or f.end <= f.entry:
             return False
@@ -1059,7 +1059,7 @@ def _is_runtime_code(binary: GoBinary, f: Function) -> bool:
     """The runtime's own code (also where it is linknamed into other packages, like time.now)."""
     if f.name.startswith(RUNTIME_PACKAGES):
         return True
-    file = binary.line_at(f.entry)[0]
+    file = binary.file_at(f.entry)
     return "/src/runtime/" in file or "/src/internal/runtime/" in file
 
 

@@ -39,6 +39,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -224,6 +225,7 @@ class CallGraph:
         self._scans: dict[int, FunctionScan] = {}
         self._edges: dict[int, tuple[int, ...]] = {}
         self._text: TextView | None = None
+        self._pending: Prescan | None = None  # a running prescan: scan() takes its results as they come
 
     @property
     def text(self) -> TextView:
@@ -241,7 +243,12 @@ class CallGraph:
     def scan(self, i: int) -> FunctionScan:
         s = self._scans.get(i)
         if s is None:
-            s = self._scans[i] = self.text.scan((i,))[0]
+            pending = self._pending
+            if pending is not None:
+                s = pending.take(i)
+            if s is None:
+                s = self.text.scan((i,))[0]
+            self._scans[i] = s
         return s
 
     def scan_all(self, workers: int | None = None, progress: Callable[[int], None] | None = None) -> None:
@@ -256,12 +263,15 @@ class CallGraph:
     def start_prescan(self, indexes: Iterable[int], workers: int | None = None) -> Prescan:
         """Start disassembling these functions; Prescan.join() stores the scans. The analysis knows up front
         that it scans every module function (issue 17 §6: 50,000 of them in Debian's prometheus), and the
-        caller can find the hook sites meanwhile. Results are those scan(i) gives.
+        caller can find the hook sites meanwhile. Results are those scan(i) gives. While it runs, scan(i) of a
+        function it covers waits for that function only (the analysis walks functions in the order the thread
+        scans them, so the two overlap), and a further prescan leaves out what it covers.
 
         With the C scanner: in a thread (the disassembly runs without the GIL), when more than one core is
         available, else at join(). With the Python one: in a pool of forked worker processes when the
         functions hold enough code to be worth it (PARALLEL_MIN_BYTES), else lazily."""
-        todo = [i for i in indexes if i not in self._scans]
+        pending = self._pending
+        todo = sorted({i for i in indexes if i not in self._scans and (pending is None or not pending.covers(i))})
         fns = self._fns
         workers = workers if workers is not None else min(4, os.cpu_count() or 1)
         if _scan is not None:
@@ -323,20 +333,25 @@ class Prescan:
     block without join() stops it (the workers are terminated; the thread stops at its next batch).
 
     C scanner: a thread scans `todo` in batches of BATCH functions (each disassembled without the GIL) into
-    its own list; only join(), in the caller's thread, writes the graph's scans. Python scanner with a pool:
-    the workers scan `parts`."""
+    its own list, and take(i) hands out a function's scan as soon as its batch is done; join(), in the
+    caller's thread, writes the graph's scans. Python scanner with a pool: the workers scan `parts`, and
+    take(i) joins them all."""
 
     def __init__(self, graph: CallGraph, todo: list[int], *, threaded: bool = False, pool: Any = None,
                  parts: list[list[int]] | None = None) -> None:
         self._graph = graph
-        self._todo = todo
+        self._todo = todo  # ascending (start_prescan): a function's position in it is found by bisection
         self._parts = parts or []
         self._pool = pool
         self._result = pool.map_async(_scan_indexes, self._parts) if pool is not None else None
         self._scans: list[FunctionScan] = []
+        self._ready = threading.Condition()  # guards _scans and _finished while the thread runs
+        self._finished = False
         self._error: Exception | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        if todo and graph._pending is None:
+            graph._pending = self
         if threaded and todo and pool is None:
             graph.text  # noqa: B018 - made here, not raced for by the thread
             self._thread = threading.Thread(target=self._run, name="gohook-prescan", daemon=True)
@@ -348,9 +363,39 @@ class Prescan:
             for k in range(0, len(self._todo), BATCH):
                 if self._stop.is_set():
                     return
-                self._scans.extend(text.scan(self._todo[k : k + BATCH]))
+                part = text.scan(self._todo[k : k + BATCH])
+                with self._ready:
+                    self._scans.extend(part)
+                    self._ready.notify_all()
         except Exception as exc:  # handed to join(), in the caller's thread
             self._error = exc
+        finally:
+            with self._ready:
+                self._finished = True
+                self._ready.notify_all()
+
+    def _position(self, i: int) -> int | None:
+        todo = self._todo
+        k = bisect_left(todo, i)
+        return k if k < len(todo) and todo[k] == i else None
+
+    def covers(self, i: int) -> bool:
+        return self._position(i) is not None
+
+    def take(self, i: int) -> FunctionScan | None:
+        """Function i's scan once it is done (None when this prescan does not cover i); an error of the
+        thread is raised here, as join() raises it."""
+        k = self._position(i)
+        if k is None:
+            return None
+        if self._thread is not None:
+            with self._ready:
+                while len(self._scans) <= k and not self._finished:
+                    self._ready.wait()
+                if len(self._scans) > k:
+                    return self._scans[k]
+        self.join()
+        return self._graph._scans.get(i)
 
     def join(self) -> None:
         if self._pool is not None:
@@ -365,12 +410,17 @@ class Prescan:
             self._thread = None
             error, self._error = self._error, None
             if error is not None:
-                self._todo, self._scans = [], []
+                self._forget()
                 raise error
             self._store(self._todo, self._scans)
         elif self._todo:  # the C scanner on one core: here, now
             self._store(self._todo, self._graph.text.scan(self._todo))
+        self._forget()
+
+    def _forget(self) -> None:
         self._todo, self._scans = [], []
+        if self._graph._pending is self:
+            self._graph._pending = None
 
     def _store(self, indexes: list[int], scans: list[FunctionScan]) -> None:
         stored = self._graph._scans
@@ -390,4 +440,4 @@ class Prescan:
             self._pool.join()
             self._pool = None
             self._result = None
-        self._todo, self._scans = [], []
+        self._forget()

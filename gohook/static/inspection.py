@@ -106,16 +106,17 @@ def inspect_binary(path: str, catalog: Catalog | None = None, progress: Steps | 
             timings = {"parse": t1 - t0, "cache": time.perf_counter() - t1}
             return Inspection(binary, hit.hooks, hit.analysis, timings, CallGraph(binary))
     graph = CallGraph(binary)
-    # The analysis disassembles every module function: worker processes start on that now (on a big binary),
-    # while this one finds the hook sites (issue 17 §6). The scans are the same as the lazy ones.
+    # The analysis disassembles every module function: a thread (or worker processes) starts on that now,
+    # while this one finds the hook sites, and the analysis takes each function's scan as soon as it is done
+    # (issue 17 §6). The scans are the same as the lazy ones.
     module_functions = [i for i, f in enumerate(binary.functions) if binary.module_of(f.name) != STD]
     with graph.start_prescan(module_functions) as prescan:
         with steps.step("finding hook points"):
             hooks = find_hook_sites(binary, catalog)
         t2 = time.perf_counter()
         with steps.step("disassembling and walking the call graph"):
-            prescan.join()
             analysis = analysis_module.analyze(binary, hooks, graph)
+            prescan.join()
     t3 = time.perf_counter()
     if key is not None:
         results_cache.store(results_cache.CachedResults(hooks, analysis), key)

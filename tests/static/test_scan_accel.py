@@ -272,6 +272,28 @@ def test_call_graph_scans(accel: ModuleType, toolchain: Toolchain) -> None:
     assert [graph.scan(i) for i in range(n)] == want
 
 
+def test_scan_takes_a_running_prescans_results(accel: ModuleType, toolchain: Toolchain) -> None:
+    """While a prescan thread runs, scan(i) of a function it covers waits for that one function and gives what
+    the lazy scan gives, in any order; a function it does not cover is scanned at once, in this thread; a
+    second prescan leaves out what the running one covers; join() afterwards stores every covered scan."""
+    binary = GoBinary.open(gofixtures.build(toolchain, "capapp", "default"))
+    want = reference(binary)
+    n = len(binary.functions)
+    covered = list(range(0, n, 3))
+    graph = CallGraph(binary)
+    with graph.start_prescan(reversed(covered), workers=2) as job:
+        assert job._todo == covered and job.covers(covered[-1]) and not job.covers(1)
+        with graph.start_prescan(range(n // 2), workers=2) as second:
+            assert second._todo == [i for i in range(n // 2) if i % 3]
+        assert graph._pending is job  # the second prescan stopped without taking the first one's place
+        order = [covered[-1], 1, covered[len(covered) // 2], 2, covered[0]]
+        assert [graph.scan(i) for i in order] == [want[i] for i in order]
+        job.join()
+    assert graph._pending is None
+    assert graph.scanned == len(set(covered) | {1, 2})
+    assert [graph.scan(i) for i in range(n)] == want
+
+
 def test_prescan_thread_hands_its_error_to_join(accel: ModuleType, toolchain: Toolchain,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     binary = GoBinary.open(gofixtures.build(toolchain, "capapp", "default"))
@@ -284,6 +306,11 @@ def test_prescan_thread_hands_its_error_to_join(accel: ModuleType, toolchain: To
     with pytest.raises(RuntimeError, match="scanner broke"):
         graph.prescan(range(len(binary.functions)), workers=2)
     assert graph.scanned == 0
+    # a scan taken from a running prescan raises its error too
+    with graph.start_prescan(range(len(binary.functions)), workers=2), \
+            pytest.raises(RuntimeError, match="scanner broke"):
+        graph.scan(0)
+    assert graph.scanned == 0 and graph._pending is None
 
 
 BLOCKED = "import sys; sys.modules['gohook.gosym._scan'] = None\nfrom gohook.static import callgraph\n"
