@@ -670,3 +670,25 @@ def xsys_numbers(unix_dir: Path) -> dict[str, int]:
     """SYS_* name -> number, from x/sys's own zsysnum_linux_amd64.go (the oracle for system-call numbers)."""
     text = (unix_dir / "zsysnum_linux_amd64.go").read_text()
     return {name: int(nr) for name, nr in re.findall(r"^\s*(SYS_\w+)\s*=\s*(\d+)", text, re.M)}
+
+
+# -- real third-party binaries (scripts/setup.sh fetches them, pinned and checksummed) ----------------------------
+
+REAL_CACHE = Path(os.environ.get("GOHOOK_CACHE", "/var/cache/gohook"))
+REAL_BINARIES = {
+    "node_exporter": REAL_CACHE / "real/prometheus-node-exporter/root/usr/bin/prometheus-node-exporter",
+    "etcd": REAL_CACHE / "real/etcd-server/root/usr/bin/etcd",
+    "shfmt": REAL_CACHE / "real/shfmt-py/root/shfmt_py-4.2.0.data/scripts/shfmt",
+}
+
+
+def real_binary_path(name: str) -> Path:
+    """One of REAL_BINARIES; missing: a failure in CI (scripts/setup.sh fetches it), a skip elsewhere."""
+    import pytest
+
+    path = REAL_BINARIES[name]
+    if not path.exists():
+        if in_ci():
+            raise AssertionError(f"{path} missing: scripts/setup.sh fetches it")
+        pytest.skip(f"{path} missing: run scripts/setup.sh")
+    return path

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -38,10 +37,10 @@ from elftools.elf.elffile import ELFFile
 
 pytestmark = pytest.mark.bpf
 
-CACHE = Path(os.environ.get("GOHOOK_CACHE", "/var/cache/gohook"))
-NODE_EXPORTER = CACHE / "real/prometheus-node-exporter/root/usr/bin/prometheus-node-exporter"
-ETCD = CACHE / "real/etcd-server/root/usr/bin/etcd"
-SHFMT = CACHE / "real/shfmt-py/root/shfmt_py-4.2.0.data/scripts/shfmt"
+CACHE = gofixtures.REAL_CACHE
+NODE_EXPORTER = gofixtures.REAL_BINARIES["node_exporter"]
+ETCD = gofixtures.REAL_BINARIES["etcd"]
+SHFMT = gofixtures.REAL_BINARIES["shfmt"]
 RUN_SECONDS = 25  # gohook's --duration: attach, start, three scrapes, stop
 SCRAPES = 3
 

@@ -45,20 +45,41 @@ ModuleOf = Callable[[str], str]  # function name -> module path
 
 def function_ranges(binary: GoBinary, f: Function, module_id: ModuleIds,
                     module_of: ModuleOf | None = None) -> list[Range]:
-    """Attribution ranges of one physical function (unmerged, std pieces included).
+    """Attribution ranges of one physical function (unmerged, std pieces included): function_pieces as
+    Ranges.
 
     module_of names the module of a function (default: binary.module_of); the
     planner passes one that gives standard-library package initializers their
     own pseudo-module. Both it and module_id must answer the same for the same
     name as long as the binary lives: their answers are memoized on it.
+    """
+    starts, modules = function_pieces(binary, f, module_id, module_of)
+    out: list[Range] = []
+    append = out.append
+    ends = starts[1:]
+    ends.append(f.end)
+    for start, end, mods in zip(starts, ends, modules, strict=True):
+        r = _new(Range)
+        _set_start(r, start)
+        _set_end(r, end)
+        _set_modules(r, mods)
+        append(r)
+    return out
 
-    Issue 17 §6: the static analysis asks this of every module function (51,000 in Debian's prometheus), so
-    the walk is written for speed: module ids of non-closure names come from a per-binary memo, each inline
-    chain is walked once per index, inline and deduplicated as it goes, the inline table is searched here
-    rather than through LineTable.inline_index, and Ranges are built without the frozen dataclass's
-    __init__. The result is exactly that of the plain walk (module_id(code_module(...)) of each frame,
-    LineTable.inline_index between them); tests/attribution/test_ranges_speedup.py keeps that walk and
-    compares the two on every function of fixtures and real binaries.
+
+def function_pieces(binary: GoBinary, f: Function, module_id: ModuleIds,
+                    module_of: ModuleOf | None = None) -> tuple[list[int], list[tuple[int, ...]]]:
+    """function_ranges without the Range objects: the start of each piece and its modules (innermost first).
+    The pieces cover [f.entry, f.end) end to end: a piece ends where the next starts, the last at f.end; the
+    piece holding pc is bisect_right(starts, pc) - 1. The static analysis asks this of every module function
+    (51,000 in Debian's prometheus, 235,000 pieces) and looks up each call site in it.
+
+    Issue 17 §6: written for speed: module ids of non-closure names come from a per-binary memo (by name, and
+    by inline-record name offset), each inline chain is walked once per index, inline and deduplicated as it
+    goes, with the function's inline records read in one go, and the inline table is searched here rather
+    than through LineTable.inline_index. The result is exactly that of the plain walk (module_id(code_module(
+    ...)) of each frame, LineTable.inline_index between them); tests/attribution/test_ranges_speedup.py keeps
+    that walk and compares the two on every function of fixtures and real binaries.
     """
     of = module_of or binary.module_of
     memo = _id_memo(binary, module_id, module_of)
@@ -69,16 +90,13 @@ def function_ranges(binary: GoBinary, f: Function, module_id: ModuleIds,
     own_t = (own,) if own else ()
     table = binary.table
     if not table.has_inline_tree(f):
-        r = _new(Range)
-        _set_start(r, entry)
-        _set_end(r, fend)
-        _set_modules(r, own_t)
-        return [r]
+        return [entry], [own_t]
     pcs, vals = table.inline_table(f)
-    inlined_call = table.inlined_call
+    records = table.inline_records(f)
+    inlined_name = table.inlined_name
     n = len(pcs)
-    out: list[Range] = []
-    append = out.append
+    starts: list[int] = []
+    modules: list[tuple[int, ...]] = []
     start = entry
     chains: dict[int, tuple[int, ...]] = {-1: own_t}  # inline index -> modules (of its first piece's chain)
     for end, ix in zip(pcs, vals, strict=True):
@@ -94,32 +112,30 @@ def function_ranges(binary: GoBinary, f: Function, module_id: ModuleIds,
             ids: list[int] = []
             pc, j, seen = start, ix, 0
             while j >= 0 and seen < 256:
-                call = inlined_call(f, j)
-                i = memo.get(call.name)
-                if i is None:
-                    i = _code_module_id(binary, call.name, pc, module_id, of, memo)
+                _fid, name_off, parent_pc = records[j]
+                i = memo.get(name_off)  # (by name offset: ints, names are strs) None: not seen; -1: a closure
+                if i is None or i < 0:
+                    name = inlined_name(name_off)
+                    i = memo.get(name)
+                    if i is None:
+                        i = _code_module_id(binary, name, pc, module_id, of, memo)
+                    memo[name_off] = i if name in memo else -1
                 if i and i not in ids:
                     ids.append(i)
-                pc = entry + call.parent_pc
+                pc = entry + parent_pc
                 k = bisect_right(pcs, pc)
                 j = vals[k] if k < n else -1
                 seen += 1
             if own and own not in ids:
                 ids.append(own)
             mods = chains[ix] = tuple(ids[:MAX_MODULES_PER_RANGE])
-        r = _new(Range)
-        _set_start(r, start)
-        _set_end(r, end)
-        _set_modules(r, mods)
-        append(r)
+        starts.append(start)
+        modules.append(mods)
         start = end
     if start < fend:
-        r = _new(Range)
-        _set_start(r, start)
-        _set_end(r, fend)
-        _set_modules(r, own_t)
-        append(r)
-    return out
+        starts.append(start)
+        modules.append(own_t)
+    return starts, modules
 
 
 # Range without its __init__ (a frozen dataclass's assigns each field through object.__setattr__: 0.55 µs a
@@ -133,8 +149,9 @@ _set_modules = Range.modules.__set__  # type: ignore[attr-defined]
 _MEMOS_PER_BINARY = 4
 
 
-def _id_memo(binary: GoBinary, module_id: ModuleIds, module_of: ModuleOf | None) -> dict[str, int]:
-    """The binary's memo of module ids by function name for this (module_id, module_of) pair (identity:
+def _id_memo(binary: GoBinary, module_id: ModuleIds, module_of: ModuleOf | None) -> dict[str | int, int]:
+    """The binary's memo of module ids by function name, and by inline-record name offset (-1 there: a
+    closure, whose id depends on its pc), for this (module_id, module_of) pair (identity:
     the memo holds them, so no other pair can take their ids). A few recent pairs are kept: a pass uses one,
     and each plan or analysis makes its own closures."""
     if module_of is not None and module_of == binary.module_of:
@@ -150,7 +167,7 @@ def _id_memo(binary: GoBinary, module_id: ModuleIds, module_of: ModuleOf | None)
 
 
 def _code_module_id(binary: GoBinary, name: str, pc: int, module_id: ModuleIds, module_of: ModuleOf,
-                    memo: dict[str, int]) -> int:
+                    memo: dict[str | int, int]) -> int:
     """module_id(code_module(...)) of name's code at pc, remembered in memo when name is no closure: only a
     closure's module depends on where its code is (GoBinary.closure_package returns None for other names)."""
     if CLOSURE_NAME.search(name):

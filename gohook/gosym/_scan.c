@@ -12,6 +12,7 @@ possible in principle), the number is handed to Python's own int(op_str, 16), as
     scan_many(buffer, base, entries, ends, factory=None) -> list
     rel32_sites(buffer, base, entries, ends, targets) -> list of (address, target)
     frame_pointer_saves(buffer, base, entries, ends) -> bytes (1: the function saves RBP before any call)
+    words_present(buffer, words) -> list of the words stored in buffer (8 bytes little-endian, any offset)
 
 scans the functions [entries[i], ends[i]) out of one bytes-like `buffer` whose first byte is at virtual
 address `base` (a view of the text segment: no copy per function), and returns for each
@@ -46,6 +47,7 @@ the GIL, so two threads never share it at once; a forked child gets its own copy
 #include <pythread.h>
 
 #include <dlfcn.h>
+#include <endian.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -645,6 +647,81 @@ done:
     return out;
 }
 
+/* -- words_present: the data search of gohook.sites.hooks.address_taken ---------------------------------------- */
+
+PyDoc_STRVAR(words_present_doc,
+"words_present(buffer, words) -> list of the words (ints) stored in buffer as 8 little-endian bytes\n\n"
+"At any byte offset, as bytes.find(struct.pack('<Q', w)) >= 0 says for each word (the Python fallback):\n"
+"one pass over the buffer for all of them, the GIL released, instead of one pass per word.");
+
+static PyObject *words_present(PyObject *self, PyObject *args) {
+    Py_buffer buf;
+    PyObject *words_o, *out = NULL;
+    uint64_t *words = NULL;
+    unsigned char *found = NULL;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*O:words_present", &buf, &words_o))
+        return NULL;
+    PyObject *wseq = PySequence_Fast(words_o, "words must be a sequence");
+    if (wseq == NULL)
+        goto done;
+    Py_ssize_t nw = PySequence_Fast_GET_SIZE(wseq);
+    words = PyMem_Malloc(sizeof(uint64_t) * (size_t)(nw ? nw : 1));
+    found = PyMem_Calloc((size_t)(nw ? nw : 1), 1);
+    if (words == NULL || found == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t k = 0; k < nw; k++) {
+        words[k] = PyLong_AsUnsignedLongLong(PySequence_Fast_GET_ITEM(wseq, k));
+        if (PyErr_Occurred())
+            goto done;
+    }
+    qsort(words, (size_t)nw, sizeof(uint64_t), cmp_u64);
+    Py_ssize_t unique = 0; /* each word once: bsearch then finds its only copy */
+    for (Py_ssize_t k = 0; k < nw; k++)
+        if (unique == 0 || words[k] != words[unique - 1])
+            words[unique++] = words[k];
+    nw = unique;
+    if (nw > 0 && buf.len >= 8) {
+        const uint8_t *d = buf.buf;
+        size_t last = (size_t)buf.len - 8;
+        uint64_t lo = words[0], hi = words[nw - 1];
+        Py_BEGIN_ALLOW_THREADS
+        for (size_t p = 0; p <= last; p++) {
+            uint64_t v;
+            memcpy(&v, d + p, 8);
+            v = le64toh(v);
+            if (v < lo || v > hi)
+                continue;
+            uint64_t *at = bsearch(&v, words, (size_t)nw, sizeof(uint64_t), cmp_u64);
+            if (at != NULL)
+                found[at - words] = 1;
+        }
+        Py_END_ALLOW_THREADS
+    }
+    out = PyList_New(0);
+    if (out == NULL)
+        goto done;
+    for (Py_ssize_t k = 0; k < nw; k++) {
+        if (!found[k])
+            continue;
+        PyObject *w = PyLong_FromUnsignedLongLong(words[k]);
+        if (w == NULL || PyList_Append(out, w) < 0) {
+            Py_XDECREF(w);
+            Py_CLEAR(out);
+            goto done;
+        }
+        Py_DECREF(w);
+    }
+done:
+    PyMem_Free(words);
+    PyMem_Free(found);
+    Py_XDECREF(wseq);
+    PyBuffer_Release(&buf);
+    return out;
+}
+
 /* -- frame_pointer_saves: analysis._saves_frame_pointer_python for many functions------------------------------- */
 
 #define FP_WINDOW 64 /* bytes of a function's start looked at, as analysis.py reads them */
@@ -660,6 +737,7 @@ static PyObject *frame_pointer_saves(PyObject *self, PyObject *args) {
     Py_buffer buf;
     unsigned long long base;
     PyObject *entries_o, *ends_o, *out = NULL;
+    uint64_t *bounds = NULL; /* entry, end of function i at 2i, 2i + 1 */
     (void)self;
     if (!PyArg_ParseTuple(args, "y*KOO:frame_pointer_saves", &buf, &base, &entries_o, &ends_o))
         return NULL;
@@ -672,23 +750,34 @@ static PyObject *frame_pointer_saves(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "entries and ends differ in length");
         goto done;
     }
+    const uint8_t *d = buf.buf;
+    uint64_t lo = base, hi = base + (uint64_t)buf.len;
+    bounds = PyMem_Malloc(sizeof(uint64_t) * 2 * (size_t)(n ? n : 1));
+    if (bounds == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) { /* every range read and checked first: the walk below needs no GIL */
+        uint64_t entry = PyLong_AsUnsignedLongLong(PySequence_Fast_GET_ITEM(entries, i));
+        uint64_t end = PyLong_AsUnsignedLongLong(PySequence_Fast_GET_ITEM(ends, i));
+        if (PyErr_Occurred())
+            goto done;
+        if (entry < lo || end > hi || end < entry) {
+            PyErr_Format(PyExc_ValueError, "function [%#llx, %#llx) is outside the buffer",
+                         (unsigned long long)entry, (unsigned long long)end);
+            goto done;
+        }
+        bounds[2 * i] = entry;
+        bounds[2 * i + 1] = end;
+    }
     out = PyBytes_FromStringAndSize(NULL, n);
     if (out == NULL)
         goto done;
     char *flags = PyBytes_AS_STRING(out);
-    const uint8_t *d = buf.buf;
-    uint64_t lo = base, hi = base + (uint64_t)buf.len;
     lock_handle();
+    Py_BEGIN_ALLOW_THREADS /* (issue 17 §6: the analysis runs this in a thread beside its Python loop) */
     for (Py_ssize_t i = 0; i < n; i++) {
-        uint64_t entry = PyLong_AsUnsignedLongLong(PySequence_Fast_GET_ITEM(entries, i));
-        uint64_t end = PyLong_AsUnsignedLongLong(PySequence_Fast_GET_ITEM(ends, i));
-        if (PyErr_Occurred() || entry < lo || end > hi || end < entry) {
-            if (!PyErr_Occurred())
-                PyErr_Format(PyExc_ValueError, "function [%#llx, %#llx) is outside the buffer",
-                             (unsigned long long)entry, (unsigned long long)end);
-            Py_CLEAR(out);
-            break;
-        }
+        uint64_t entry = bounds[2 * i], end = bounds[2 * i + 1];
         const uint8_t *code = d + (entry - lo);
         size_t size = end - entry < FP_WINDOW ? (size_t)(end - entry) : FP_WINDOW;
         uint64_t address = entry;
@@ -711,8 +800,10 @@ static PyObject *frame_pointer_saves(PyObject *self, PyObject *args) {
         }
         flags[i] = saves;
     }
+    Py_END_ALLOW_THREADS
     PyThread_release_lock(cs.lock);
 done:
+    PyMem_Free(bounds);
     Py_XDECREF(entries);
     Py_XDECREF(ends);
     PyBuffer_Release(&buf);
@@ -723,6 +814,7 @@ static PyMethodDef methods[] = {
     {"scan_many", (PyCFunction)(void (*)(void))scan_many, METH_VARARGS | METH_KEYWORDS, scan_many_doc},
     {"rel32_sites", rel32_sites, METH_VARARGS, rel32_sites_doc},
     {"frame_pointer_saves", frame_pointer_saves, METH_VARARGS, frame_pointer_saves_doc},
+    {"words_present", words_present, METH_VARARGS, words_present_doc},
     {NULL, NULL, 0, NULL},
 };
 

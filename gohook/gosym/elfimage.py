@@ -176,12 +176,17 @@ class ElfImage:
         return None
 
     def section_bytes(self, sec: Section) -> bytes:
+        """The section's bytes (a copy; b"" for SHT_NOBITS)."""
+        return bytes(self.section_view(sec))
+
+    def section_view(self, sec: Section) -> memoryview:
+        """The section's bytes as a view of the file (no copy; empty for SHT_NOBITS)."""
         if sec.nobits:
-            return b""
+            return memoryview(b"")
         end = sec.offset + sec.size
         if sec.offset > len(self.data) or end > len(self.data):
             raise AddressError(f"section {sec.name} [{sec.offset:#x}, {end:#x}) lies outside the file")
-        return self.data[sec.offset : end]
+        return memoryview(self.data)[sec.offset : end]
 
     @cached_property
     def needed(self) -> list[str]:

@@ -109,11 +109,15 @@ FLAG_SPWRITE = 2
 FLAG_ASM = 4
 
 NO_FUNCDATA = 0xFFFFFFFF
+_U32 = struct.Struct("<I")
+_FOUR_U32 = struct.Struct("<4I")  # Go 1.18+ _func: pcfile, pcln, npcdata, cuOffset
 _ZIGZAG = tuple((u >> 1) ^ -(u & 1) for u in range(128))  # single-byte value deltas
 MAX_STRING = 1 << 16
-# Inline tree records, only their name offset: Go 1.20+ 16 bytes (name at 4), before 20 bytes (name at 12).
-_INL_RECORD_120 = struct.Struct("<4xi8x")
-_INL_RECORD_OLD = struct.Struct("<12xi4x")
+# Inline tree records as (funcID, name offset, parent pc): Go 1.20+ 16 bytes (funcID u8, 3 pad, nameOff i32,
+# parentPc i32, startLine i32), Go 1.12-1.19 20 bytes (parent i16, funcID u8, pad, file i32, line i32, nameOff
+# i32, parentPc i32).
+_INL_RECORD_120 = struct.Struct("<B3xii4x")
+_INL_RECORD_OLD = struct.Struct("<2xBx8xii")
 
 
 @dataclass(frozen=True, slots=True)
@@ -560,15 +564,39 @@ class LineTable:
     def _meta(self, f: Function) -> _FuncMeta:
         meta = self._meta_cache.get(f.record)
         if meta is None:
-            lay = self.layout
-            cu = self._field(f, lay.cu) if lay.cu is not None else 0
-            inl_table = self.pcdata_offset(f, self.pcdata_inl)
-            inl_tree = self.funcdata_address(f, self.funcdata_inl) if inl_table is not None else None
-            if inl_tree is None:
-                inl_table = None
-            meta = _FuncMeta(self._field(f, lay.pcfile), self._field(f, lay.pcln), cu, inl_table, inl_tree)
-            self._meta_cache[f.record] = meta
+            meta = self._meta_cache[f.record] = (self._meta_go118(f) if self.version >= Version.GO118
+                                                 else self._meta_fields(f))
         return meta
+
+    def _meta_fields(self, f: Function) -> _FuncMeta:
+        """_meta's record fields, read one by one through the field accessors (every release)."""
+        lay = self.layout
+        cu = self._field(f, lay.cu) if lay.cu is not None else 0
+        inl_table = self.pcdata_offset(f, self.pcdata_inl)
+        inl_tree = self.funcdata_address(f, self.funcdata_inl) if inl_table is not None else None
+        if inl_tree is None:
+            inl_table = None
+        return _FuncMeta(self._field(f, lay.pcfile), self._field(f, lay.pcln), cu, inl_table, inl_tree)
+
+    def _meta_go118(self, f: Function) -> _FuncMeta:
+        """_meta_fields for Go 1.18+ records, where pcfile, pcln, npcdata and cuOffset are four consecutive u32
+        and funcdata are u32 offsets: one unpack for the four (issue 17 §6: every function's metadata is read,
+        63,000 in Debian's prometheus; tests/gosym compare the two readers on every function)."""
+        lay = self.layout
+        d = self.data
+        rec = f.record
+        try:
+            pcfile, pcln, npcdata, cu = _FOUR_U32.unpack_from(d, rec + lay.pcfile)
+            inl_table = inl_tree = None
+            if self.pcdata_inl < npcdata:
+                inl_table = _U32.unpack_from(d, rec + lay.size + 4 * self.pcdata_inl)[0] or None
+                if inl_table is not None and self.funcdata_inl < d[rec + lay.nfuncdata]:
+                    off = _U32.unpack_from(d, rec + lay.size + 4 * npcdata + 4 * self.funcdata_inl)[0]
+                    if off != NO_FUNCDATA and self.gofunc is not None:
+                        inl_tree = self.gofunc + off
+        except (struct.error, IndexError) as exc:
+            raise PclntabError(f"_func record of {f.name} at {rec:#x} runs past the pclntab", rec) from exc
+        return _FuncMeta(pcfile, pcln, cu, inl_table if inl_tree is not None else None, inl_tree)
 
     @cached_property
     def _frame_infos(self) -> list[_FrameInfo | None]:
@@ -659,29 +687,41 @@ class LineTable:
 
         Reads the records in one go and each name once (issue 17 §6: hook-site search asks this of every
         function; record by record it was 200,000 inlined_call lookups in prometheus)."""
+        names = self._inl_names
+        out = set()
+        for off in {off for _fid, off, _ppc in self.inline_records(f)}:
+            name = names.get(off)
+            if name is None:
+                name = self.inlined_name(off)
+            out.add(name)
+        return frozenset(out)
+
+    def inline_records(self, f: Function) -> list[tuple[int, int, int]]:
+        """f's inline tree by index, each record as (funcID, name offset, parent pc), read in one go (as many
+        records as its inline table uses: one more than its largest index); empty without an inline tree.
+        inlined_name(offset) is the name; inlined_call(f, ix) is the same record, read on its own."""
         meta = self._meta(f)
         if meta.inl_table is None:
-            return frozenset()
+            return []
         _pcs, vals = self.inline_table(f)
         n = max(vals, default=-1) + 1
         if n <= 0:
-            return frozenset()
+            return []
         base = meta.inl_tree
         if base is None or self.memory is None:
             raise PclntabError(f"{f.name}: inline tree not readable", f.record)
         size, layout = (16, _INL_RECORD_120) if self.version >= Version.GO120 else (20, _INL_RECORD_OLD)
         try:
-            offsets = {off for (off,) in layout.iter_unpack(self.memory(base, size * n))}
+            return list(layout.iter_unpack(self.memory(base, size * n)))
         except (struct.error, GohookError) as exc:
             raise PclntabError(f"{f.name}: inline records at {base:#x} unreadable: {exc}", f.record) from exc
-        names = self._inl_names
-        out = set()
-        for off in offsets:
-            name = names.get(off)
-            if name is None:
-                name = names[off] = self._cstring(self.funcname_off + off)
-            out.add(name)
-        return frozenset(out)
+
+    def inlined_name(self, offset: int) -> str:
+        """The function name at this offset of the name table (an inline record's), read once."""
+        name = self._inl_names.get(offset)
+        if name is None:
+            name = self._inl_names[offset] = self._cstring(self.funcname_off + offset)
+        return name
 
     def inlined_call(self, f: Function, index: int) -> InlinedCall:
         base = self._meta(f).inl_tree
@@ -702,7 +742,7 @@ class LineTable:
                 name_off, parent_pc = struct.unpack_from("<ii", raw, 12)
         except (struct.error, GohookError) as exc:
             raise PclntabError(f"{f.name}: inline record {index} at {base:#x} unreadable: {exc}", f.record) from exc
-        call = InlinedCall(func_id, self._cstring(self.funcname_off + name_off), parent_pc)
+        call = InlinedCall(func_id, self.inlined_name(name_off), parent_pc)
         self._inl_cache[key] = call
         return call
 

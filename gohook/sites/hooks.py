@@ -136,15 +136,25 @@ _CALL_OR_JMP = re.compile(rb"[\xe8\xe9]")  # call rel32, jmp rel32
 _REL32 = struct.Struct("<i")
 
 
-def address_taken(binary: GoBinary, entries: Iterable[int]) -> frozenset[int]:
+def address_taken(binary: GoBinary, entries: Iterable[int], accelerated: bool = True) -> frozenset[int]:
     """Entries stored as 8-byte words in loaded, non-executable data: func values (or PIE relocations of them).
 
     Symbol tables and the pclntab are left out: they name functions without making them callable values.
+    With the C scanner, one pass over each section finds every entry (words_present); the Python search is
+    one pass per entry (0.18 s for 12 entries over prometheus' 14 MB of data, issue 17 §6).
     """
-    data = [binary.image.section_bytes(sec) for sec in binary.image.sections
-            if sec.flags & SHF_ALLOC and not sec.executable and not sec.nobits and sec.size
-            and sec.name not in _ADDRESS_TABLES]
-    return frozenset(e for e in entries if any(d.find(struct.pack("<Q", e)) >= 0 for d in data))
+    image = binary.image
+    sections = [sec for sec in image.sections if sec.flags & SHF_ALLOC and not sec.executable and not sec.nobits
+                and sec.size and sec.name not in _ADDRESS_TABLES]
+    wanted = list(entries)
+    accel = machinecode.scanner() if accelerated else None
+    if accel is not None:
+        found: set[int] = set()
+        for sec in sections:
+            found.update(accel.words_present(image.section_view(sec), wanted))
+        return frozenset(found)
+    data = [image.section_bytes(sec) for sec in sections]
+    return frozenset(e for e in wanted if any(d.find(struct.pack("<Q", e)) >= 0 for d in data))
 
 
 def direct_call_sites(binary: GoBinary, targets: Collection[int]) -> dict[int, tuple[CallSite, ...]]:

@@ -43,14 +43,15 @@ import re
 import struct
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
 from types import MappingProxyType
 
-from gohook.attribution.ranges import function_ranges
+from gohook.attribution.ranges import function_pieces
 from gohook.errors import GohookError
 from gohook.gosym import STD, GoBinary, machinecode
-from gohook.gosym.pclntab import FLAG_ASM, Function
+from gohook.gosym.pclntab import Function
 from gohook.sites.catalog import FlagRule, ValueRule
 from gohook.sites.hooks import HookReport, HookSite
 from gohook.sites.syscalls import RAW, ArgTest, SyscallSpec, all_rules, classify, syscall_name
@@ -207,7 +208,7 @@ def rule_enforceable(rule: FlagRule | ValueRule) -> bool:
 
 def analyze(binary: GoBinary, hooks: HookReport, graph: CallGraph) -> Analysis:
     fns = binary.functions
-    module_of = [binary.code_module(f.name, pc=f.entry) for f in fns]
+    module_of = binary.function_modules
     versions = _module_versions(binary)
     modules: dict[str, ModuleReport] = {}
     for f, mod in zip(fns, module_of, strict=True):
@@ -238,7 +239,7 @@ def analyze(binary: GoBinary, hooks: HookReport, graph: CallGraph) -> Analysis:
         site = direct_by_name.get(f.name)
         if site is not None:
             hook_at.setdefault(i, site)
-    anchors = _reach_anchors(fns, hooks)
+    anchors = _reach_anchors(fns, hooks, module_of)
     funnels = _flag_funnels(binary, hooks, graph)
     gaps: list[Gap] = []
     linked: set[tuple[str, str, str]] = set()
@@ -269,17 +270,24 @@ def analyze(binary: GoBinary, hooks: HookReport, graph: CallGraph) -> Analysis:
     # -- call sites attributed to modules (inline-aware) ---------------------------
     sources: dict[str, list[tuple[int, int, int]]] = {m: [] for m in modules}  # module -> (caller, site, callee)
     fp_checked = 0
+    goroot = {m: m.split("/")[0] == "cmd" for m in modules}  # a module whose code is GOROOT's (linkname_only)
+    handler_names: dict[int, str] = {}  # inline-record name offset -> the name when in STD_HANDLERS, else ""
     module_functions = [i for i, mod in enumerate(module_of) if mod != STD]
-    fp_saves = dict(zip(module_functions, frame_pointer_saves(binary, [fns[i] for i in module_functions]),
-                        strict=True))
+    # the frame-pointer check runs beside the loop below (in C, without the GIL: issue 17 §6); the loop notes
+    # where each of its gaps would go, and they are put there once the check is done
+    fp_pool = ThreadPoolExecutor(1, thread_name_prefix="gohook-fp")
+    fp_saves_job = fp_pool.submit(frame_pointer_saves, binary, [fns[i] for i in module_functions])
+    fp_pool.shutdown(wait=False)
+    fp_wanted: list[tuple[int, int, str, str]] = []  # (position in gaps, function index, module, name)
     for i, f in enumerate(fns):
         own = module_of[i]
         # A standard-library function can hold inlined module code only when it is a
         # generic instantiation (its type arguments may come from a module).
         if own == STD and ("[" not in f.name or not binary.table.has_inline_tree(f)):
             continue
-        ranges = function_ranges(binary, f, module_id)
-        if own == STD and not any(r.modules for r in ranges):
+        # the inline-aware attribution of f's code: piece starts and their modules (innermost first)
+        starts, piece_modules = function_pieces(binary, f, module_id)
+        if own == STD and not any(piece_modules):
             continue
         scan = graph.scan(i)
         if own != STD:
@@ -291,35 +299,34 @@ def analyze(binary: GoBinary, hooks: HookReport, graph: CallGraph) -> Analysis:
                                 + _numbers_note(numbers),
                                 "deny the module or review its assembly; the syscall sentinel reports it at run time",
                                 f.name, scan.syscalls[0], numbers))
-            if f.flag & FLAG_ASM or binary.file_at(f.entry).endswith(".s"):
+            if binary.is_assembly(f):
                 gaps.append(Gap("asm", own, f"{f.name} is assembly: it may bypass frame pointers and hooks"
                                 + _numbers_note(numbers),
                                 "review the assembly; use unattributed: deny so forged stacks are not allowed",
                                 f.name, scan.syscalls[0] if scan.syscalls else f.entry, numbers))
-            if IO_URING_SETUP.search(f.name.rpartition("/")[2]):
+            if "uring" in f.name.lower() and IO_URING_SETUP.search(f.name.rpartition("/")[2]):
                 gaps.append(_wrapper_gap(own, f.name, f.name, f.entry, IO_URING_SETUP_NR))
             if scan.calls:
                 fp_checked += 1
-                if not fp_saves[i]:
-                    gaps.append(Gap("frame_pointer", own, f"{f.name} calls other functions without saving RBP: "
-                                    "stack walks through it lose the caller",
-                                    "rebuild with frame pointers (the default on amd64); use unattributed: deny"))
+                fp_wanted.append((len(gaps), i, own, f.name))
         if own != STD and binary.table.has_inline_tree(f):
-            _pcs, vals = binary.table.inline_table(f)
-            for ix in range(max(vals, default=-1) + 1):
-                inl = binary.table.inlined_call(f, ix).name
-                if inl in STD_HANDLERS:
+            for _fid, name_off, _ppc in binary.table.inline_records(f):
+                inl = handler_names.get(name_off)
+                if inl is None:
+                    inl = binary.table.inlined_name(name_off)
+                    handler_names[name_off] = inl = inl if inl in STD_HANDLERS else ""
+                if inl:
                     gaps.append(Gap("std_handler", own, f"{f.name} hands requests to {inl} (inlined): the files it "
                                     "serves are opened by standard-library code on the server's goroutines and "
                                     "charged to the module that runs the server, not to this one",
                                     "review what this module serves; restrict files.read of the serving module"))
-        starts = [r.start for r in ranges]
+        fend = f.end
+        whole = piece_modules[0] if len(starts) == 1 else None  # no inline tree: the whole function is one piece
         for site, target in scan.calls + scan.tail_jumps:
             ti = graph.index_of(target)
             if ti is None:
                 continue
-            k = _range_index(starts, site)
-            mods = ranges[k].modules if k >= 0 and site < ranges[k].end else ()
+            mods = _piece_at(starts, piece_modules, whole, fend, site)
             if mods:
                 mod = names[mods[0]]
                 sources[mod].append((i, site, ti))
@@ -328,7 +335,7 @@ def analyze(binary: GoBinary, hooks: HookReport, graph: CallGraph) -> Analysis:
                     gaps.append(_wrapper_gap(mod, f.name, callee, site, SYSCALL_WRAPPERS[callee]))
                 elif callee in RAW_SYSCALL_ENTRIES:
                     continue  # (raw_calls, below)
-                elif (module_of[ti] == STD and linkname_only_memo(callee, mod.split("/")[0] == "cmd")
+                elif (module_of[ti] == STD and linkname_only_memo(callee, goroot[mod])
                       and (mod, f.name, callee) not in linked):
                     frame = next(iter(_frames(binary, site)), None)
                     if frame is not None and module_of_name(frame) == mod and not _cgo_generated(frame):
@@ -344,8 +351,7 @@ def analyze(binary: GoBinary, hooks: HookReport, graph: CallGraph) -> Analysis:
                 ti = value_memo[ref] = _function_value(binary, graph, ref)
             if ti is None or ti == i or module_of[ti] != STD:
                 continue
-            k = _range_index(starts, site)
-            mods = ranges[k].modules if k >= 0 and site < ranges[k].end else ()
+            mods = _piece_at(starts, piece_modules, whole, fend, site)
             if not mods or (names[mods[0]], f.name, ti) in valued:
                 continue
             valued.add((names[mods[0]], f.name, ti))
@@ -371,6 +377,12 @@ def analyze(binary: GoBinary, hooks: HookReport, graph: CallGraph) -> Analysis:
                                     "by standard-library code on the server's goroutines and charged to the module "
                                     "that runs the server, not to this one",
                                     "review what this module serves; restrict files.read of the serving module"))
+    fp_saves = dict(zip(module_functions, fp_saves_job.result(), strict=True))
+    for at, i, own, name in reversed(fp_wanted):  # (from the last: the earlier positions stay right)
+        if not fp_saves[i]:
+            gaps.insert(at, Gap("frame_pointer", own, f"{name} calls other functions without saving RBP: stack "
+                                "walks through it lose the caller",
+                                "rebuild with frame pointers (the default on amd64); use unattributed: deny"))
     # -- raw system calls: `syscall` and what the kernel charges their numbers -------------------------
     raws: dict[str, list[RawCall]] = {}
     for raw in raw_calls(binary, graph, sources, abi0):
@@ -661,7 +673,7 @@ def constant_stack_argument(binary: GoBinary, f: Function, site: int, offset: in
 def _x15_is_zero(binary: GoBinary, f: Function) -> bool:
     """Whether X15 holds zero in f's code: Go's register ABI keeps it zero in every Go function (the compiler
     zeroes two stack words at once with `movups [rsp + N], xmm15`); assembly may use it for anything."""
-    return not (f.flag & FLAG_ASM or binary.file_at(f.entry).endswith(".s"))
+    return not binary.is_assembly(f)
 
 
 def _stack_constant(insns: list[tuple[str, str]], offset: int, x15_zero: bool = False) -> int | None:
@@ -722,7 +734,7 @@ class Abi0Callees:
         return got
 
     def _abi0(self, f: Function) -> bool:
-        if f.flag & FLAG_ASM or self.binary.file_at(f.entry).endswith(".s"):
+        if self.binary.is_assembly(f):
             return True
         if f.name not in self.shared_names() or f.end <= f.entry:
             return False
@@ -1068,8 +1080,9 @@ def _normalize(name: str) -> str:
     return name.replace("(*", "").replace(")", "")
 
 
-def _reach_anchors(fns: list[Function], hooks: HookReport) -> dict[int, HookSite]:
-    """Std functions the catalog says funnel into a present hook (its `reaches` list).
+def _reach_anchors(fns: list[Function], hooks: HookReport, module_of: Sequence[str]) -> dict[int, HookSite]:
+    """Std functions the catalog says funnel into a present hook (its `reaches` list); module_of[i] is the
+    module of function i (the searches ask only about standard-library functions).
 
     Some funnels pass through function variables (net's connectFunc) that a
     static call graph cannot follow; reaching the public API is then proof
@@ -1086,7 +1099,12 @@ def _reach_anchors(fns: list[Function], hooks: HookReport) -> dict[int, HookSite
             else:
                 exact.setdefault(api, site)
     out: dict[int, HookSite] = {}
+    # one regular expression for every glob: most names match none, and trying each glob on each of 63,000
+    # names was 0.1 s on Debian's prometheus (issue 17 §6); a name it matches tries the globs in order
+    any_glob = re.compile("|".join(fnmatch.translate(api) for api, _ in globs)) if globs else None
     for i, f in enumerate(fns):
+        if module_of[i] != STD:
+            continue
         norm = _normalize(f.name)
         probe = norm
         for _ in range(4):  # the name itself, then its enclosing type/function prefixes
@@ -1100,7 +1118,7 @@ def _reach_anchors(fns: list[Function], hooks: HookReport) -> dict[int, HookSite
             probe = probe[:cut]
         else:
             site = None
-        if i not in out:
+        if i not in out and any_glob is not None and any_glob.match(norm):
             for api, site in globs:
                 if fnmatch.fnmatchcase(norm, api):
                     out[i] = site
@@ -1108,8 +1126,15 @@ def _reach_anchors(fns: list[Function], hooks: HookReport) -> dict[int, HookSite
     return out
 
 
-def _range_index(starts: list[int], pc: int) -> int:
-    return bisect.bisect_right(starts, pc) - 1
+def _piece_at(starts: list[int], modules: list[tuple[int, ...]], whole: tuple[int, ...] | None, end: int,
+              pc: int) -> tuple[int, ...]:
+    """The modules of the function_pieces piece holding pc (`whole`: those of a function in one piece; `end`:
+    the function's end), () outside the function."""
+    if not starts[0] <= pc < end:
+        return ()
+    if whole is not None:
+        return whole
+    return modules[bisect.bisect_right(starts, pc) - 1]
 
 
 def _dedupe(gaps: list[Gap]) -> list[Gap]:

@@ -303,13 +303,13 @@ class ArgumentAnalysis:
         self.graph = graph
         self.analysis = analysis
         self.fns = binary.functions
-        self.module_of = [binary.code_module(f.name, pc=f.entry) for f in self.fns]
+        self.module_of = binary.function_modules
         self.hook_at: dict[int, HookSite] = {}
         for entry, s in hooks.by_entry.items():
             i = graph.index_of(entry)
             if i is not None:
                 self.hook_at[i] = s
-        self.anchors = _reach_anchors(self.fns, hooks)
+        self.anchors = _reach_anchors(self.fns, hooks, self.module_of)
         self.flag_funnels: dict[int, FlagFunnel] = _flag_funnels(binary, hooks, graph)
         self.funnels: dict[int, Funnel] = {}
         for i, f in enumerate(self.fns):

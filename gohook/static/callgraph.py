@@ -39,7 +39,6 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -261,9 +260,10 @@ class CallGraph:
             job.join()
 
     def start_prescan(self, indexes: Iterable[int], workers: int | None = None) -> Prescan:
-        """Start disassembling these functions; Prescan.join() stores the scans. The analysis knows up front
-        that it scans every module function (issue 17 §6: 50,000 of them in Debian's prometheus), and the
-        caller can find the hook sites meanwhile. Results are those scan(i) gives. While it runs, scan(i) of a
+        """Start disassembling these functions, in this order; Prescan.join() stores the scans. The analysis
+        knows up front that it scans every module function (issue 17 §6: 50,000 of them in Debian's
+        prometheus), then the standard-library ones they reach, and the caller can find the hook sites
+        meanwhile. Results are those scan(i) gives. While it runs, scan(i) of a
         function it covers waits for that function only (the analysis walks functions in the order the thread
         scans them, so the two overlap), and a further prescan leaves out what it covers.
 
@@ -271,7 +271,8 @@ class CallGraph:
         available, else at join(). With the Python one: in a pool of forked worker processes when the
         functions hold enough code to be worth it (PARALLEL_MIN_BYTES), else lazily."""
         pending = self._pending
-        todo = sorted({i for i in indexes if i not in self._scans and (pending is None or not pending.covers(i))})
+        todo = list(dict.fromkeys(i for i in indexes if i not in self._scans
+                                  and (pending is None or not pending.covers(i))))
         fns = self._fns
         workers = workers if workers is not None else min(4, os.cpu_count() or 1)
         if _scan is not None:
@@ -340,7 +341,8 @@ class Prescan:
     def __init__(self, graph: CallGraph, todo: list[int], *, threaded: bool = False, pool: Any = None,
                  parts: list[list[int]] | None = None) -> None:
         self._graph = graph
-        self._todo = todo  # ascending (start_prescan): a function's position in it is found by bisection
+        self._todo = todo  # in the order they are scanned (start_prescan's, duplicates left out)
+        self._where = {i: k for k, i in enumerate(todo)}  # function index -> its position in todo
         self._parts = parts or []
         self._pool = pool
         self._result = pool.map_async(_scan_indexes, self._parts) if pool is not None else None
@@ -374,18 +376,13 @@ class Prescan:
                 self._finished = True
                 self._ready.notify_all()
 
-    def _position(self, i: int) -> int | None:
-        todo = self._todo
-        k = bisect_left(todo, i)
-        return k if k < len(todo) and todo[k] == i else None
-
     def covers(self, i: int) -> bool:
-        return self._position(i) is not None
+        return i in self._where
 
     def take(self, i: int) -> FunctionScan | None:
         """Function i's scan once it is done (None when this prescan does not cover i); an error of the
         thread is raised here, as join() raises it."""
-        k = self._position(i)
+        k = self._where.get(i)
         if k is None:
             return None
         if self._thread is not None:
@@ -418,7 +415,7 @@ class Prescan:
         self._forget()
 
     def _forget(self) -> None:
-        self._todo, self._scans = [], []
+        self._todo, self._scans, self._where = [], [], {}
         if self._graph._pending is self:
             self._graph._pending = None
 

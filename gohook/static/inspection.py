@@ -106,11 +106,14 @@ def inspect_binary(path: str, catalog: Catalog | None = None, progress: Steps | 
             timings = {"parse": t1 - t0, "cache": time.perf_counter() - t1}
             return Inspection(binary, hit.hooks, hit.analysis, timings, CallGraph(binary))
     graph = CallGraph(binary)
-    # The analysis disassembles every module function: a thread (or worker processes) starts on that now,
-    # while this one finds the hook sites, and the analysis takes each function's scan as soon as it is done
-    # (issue 17 §6). The scans are the same as the lazy ones.
-    module_functions = [i for i, f in enumerate(binary.functions) if binary.module_of(f.name) != STD]
-    with graph.start_prescan(module_functions) as prescan:
+    # The analysis disassembles every module function, then the standard-library functions module code
+    # reaches: a thread (or worker processes) starts on that now, module functions first, while this one
+    # finds the hook sites, and the analysis takes each function's scan as soon as it is done (issue 17 §6).
+    # The scans are the same as the lazy ones.
+    modules = binary.function_modules
+    module_functions = [i for i, m in enumerate(modules) if m != STD]
+    std_functions = [i for i, m in enumerate(modules) if m == STD]
+    with graph.start_prescan(module_functions + std_functions) as prescan:
         with steps.step("finding hook points"):
             hooks = find_hook_sites(binary, catalog)
         t2 = time.perf_counter()

@@ -11,12 +11,10 @@ fallback (and its forked prescan) when the extension cannot be imported.
 
 from __future__ import annotations
 
-import os
 import struct
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 
 import gofixtures
@@ -29,13 +27,7 @@ from gohook.gosym import GoBinary
 from gohook.static import callgraph
 from gohook.static.callgraph import CallGraph, FunctionScan, TextView, scan_binary, scan_code, scan_code_python
 
-# the real binaries of tests/test_real_binaries.py, fetched by scripts/setup.sh
-CACHE = Path(os.environ.get("GOHOOK_CACHE", "/var/cache/gohook"))
-REAL = {
-    "node_exporter": CACHE / "real/prometheus-node-exporter/root/usr/bin/prometheus-node-exporter",
-    "etcd": CACHE / "real/etcd-server/root/usr/bin/etcd",
-    "shfmt": CACHE / "real/shfmt-py/root/shfmt_py-4.2.0.data/scripts/shfmt",
-}
+REAL = gofixtures.REAL_BINARIES
 ENTRY = 0x1000
 
 
@@ -50,13 +42,7 @@ def accel() -> ModuleType:
 
 
 def real_binary(name: str) -> GoBinary:
-    """One of REAL, opened; missing: a failure in CI (scripts/setup.sh fetches it), a skip elsewhere."""
-    path = REAL[name]
-    if not path.exists():
-        if gofixtures.in_ci():
-            raise AssertionError(f"{path} missing: scripts/setup.sh fetches it")
-        pytest.skip(f"{path} missing: run scripts/setup.sh")
-    return GoBinary.open(path)
+    return GoBinary.open(gofixtures.real_binary_path(name))
 
 
 def reference(binary: GoBinary) -> list[FunctionScan]:
@@ -275,14 +261,15 @@ def test_call_graph_scans(accel: ModuleType, toolchain: Toolchain) -> None:
 def test_scan_takes_a_running_prescans_results(accel: ModuleType, toolchain: Toolchain) -> None:
     """While a prescan thread runs, scan(i) of a function it covers waits for that one function and gives what
     the lazy scan gives, in any order; a function it does not cover is scanned at once, in this thread; a
-    second prescan leaves out what the running one covers; join() afterwards stores every covered scan."""
+    second prescan leaves out what the running one covers; join() afterwards stores every covered scan. The thread
+    scans in the order it was given (module functions before the standard-library ones), each function once."""
     binary = GoBinary.open(gofixtures.build(toolchain, "capapp", "default"))
     want = reference(binary)
     n = len(binary.functions)
     covered = list(range(0, n, 3))
     graph = CallGraph(binary)
-    with graph.start_prescan(reversed(covered), workers=2) as job:
-        assert job._todo == covered and job.covers(covered[-1]) and not job.covers(1)
+    with graph.start_prescan([*reversed(covered), covered[0]], workers=2) as job:
+        assert job._todo == covered[::-1] and job.covers(covered[-1]) and not job.covers(1)  # in the order given
         with graph.start_prescan(range(n // 2), workers=2) as second:
             assert second._todo == [i for i in range(n // 2) if i % 3]
         assert graph._pending is job  # the second prescan stopped without taking the first one's place
@@ -378,6 +365,35 @@ def test_rel32_sites_on_handmade_bytes(accel: ModuleType) -> None:
     assert accel.rel32_sites(code, base, [base], [base + 9], [base + 16, base]) == [(base, base + 16)]
     with pytest.raises(ValueError):
         accel.rel32_sites(code, base, [base], [base + len(code) + 1], [base])
+
+
+# -- words_present: the data search of hooks.address_taken in C ------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(REAL))
+def test_address_taken_of_real_binaries(accel: ModuleType, name: str) -> None:
+    """address_taken with the C search is the Python one's answer, over entries some data holds (itab method
+    addresses: e.g. os.(*File).Read) and many it does not; both find some and miss some."""
+    from gohook.sites import hooks
+
+    binary = real_binary(name)
+    fns = binary.functions
+    entries = [f.entry for f in fns[:: max(1, len(fns) // 400)]]
+    entries += [f.entry for f in fns if f.name in ("os.(*File).Read", "os.(*File).Write", "syscall.Syscall")]
+    got = hooks.address_taken(binary, entries)
+    assert got == hooks.address_taken(binary, entries, accelerated=False)
+    assert 0 < len(got) < len(set(entries))
+
+
+def test_words_present_on_handmade_bytes(accel: ModuleType) -> None:
+    """At any byte offset, up to the last full word; each word once however often it occurs or is asked; a
+    word cut by the end of the buffer is not there; no words, no buffer: nothing."""
+    words = [0x401000, 0x401020, 0x7FFF_FFFF_FFFF_FFFF, 0x401010]
+    data = b"\x01" + struct.pack("<Q", 0x401020) + struct.pack("<Q", 0x401000) * 2 + struct.pack("<Q", 0x401010)[:7]
+    assert accel.words_present(data, words + [0x401000]) == [0x401000, 0x401020]
+    assert accel.words_present(data + b"\x00", words) == [0x401000, 0x401010, 0x401020]
+    assert accel.words_present(data, []) == [] and accel.words_present(b"", words) == []
+    assert accel.words_present(struct.pack("<Q", 2**64 - 1), [2**64 - 1]) == [2**64 - 1]
 
 
 # -- frame_pointer_saves: analysis._saves_frame_pointer_python in C--------------------------------------------------
