@@ -16,7 +16,9 @@ possible in principle), the number is handed to Python's own int(op_str, 16), as
 
 scans the functions [entries[i], ends[i]) out of one bytes-like `buffer` whose first byte is at virtual
 address `base` (a view of the text segment: no copy per function), and returns for each
-factory(calls, tail_jumps, indirect_calls, syscalls, address_refs), or that tuple without a factory.
+factory(calls, tail_jumps, indirect_calls, syscalls, address_refs), or that tuple without a factory: calls,
+tail_jumps and address_refs packed as callgraph.FunctionScan holds them (16 bytes a pair: address, then
+target modulo 2**64, little-endian), syscalls a tuple of addresses.
 Python is not entered per function or per instruction.
 
 Two phases per chunk of functions (about CHUNK_BYTES of code): disassembly, into a C array of events,
@@ -263,24 +265,6 @@ static PyObject *long_from_i128(__int128 v) {
     return r;
 }
 
-/* (a, b), stealing both references (either may be NULL after an error: then NULL). */
-static PyObject *pair(PyObject *a, PyObject *b) {
-    if (a == NULL || b == NULL) {
-        Py_XDECREF(a);
-        Py_XDECREF(b);
-        return NULL;
-    }
-    PyObject *t = PyTuple_New(2);
-    if (t == NULL) {
-        Py_DECREF(a);
-        Py_DECREF(b);
-        return NULL;
-    }
-    PyTuple_SET_ITEM(t, 0, a);
-    PyTuple_SET_ITEM(t, 1, b);
-    return t;
-}
-
 /* The address a slow lea loads (address + size +/- int(disp, 16)), NULL with ValueError when int() refuses. */
 static PyObject *slow_lea(const event *v, const char *op) {
     const char *disp;
@@ -324,7 +308,26 @@ static void raise_cs_error(cs_err err) {
     Py_XDECREF(mod);
 }
 
-/* The tuple fields of one function (events [a, b)): factory(...) or a 5-tuple; NULL on error. */
+/* Append (address, value mod 2**64) to a packed pair buffer: 16 bytes, little-endian. */
+static void put_pair(uint8_t *out, Py_ssize_t *filled, uint64_t address, uint64_t value) {
+    address = htole64(address);
+    value = htole64(value);
+    memcpy(out + 16 * *filled, &address, 8);
+    memcpy(out + 16 * *filled + 8, &value, 8);
+    (*filled)++;
+}
+
+/* A Python int (a slow event's target) modulo 2**64, stealing the reference; -1 with an error set on NULL. */
+static int masked(PyObject *v, uint64_t *out) {
+    if (v == NULL) return -1;
+    *out = PyLong_AsUnsignedLongLongMask(v);
+    Py_DECREF(v);
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+/* The fields of one function (events [a, b)): factory(...) or a 5-tuple; NULL on error. calls, tail jumps and
+   address loads are packed pairs (callgraph.FunctionScan: 16 bytes each, the target modulo 2**64 as the CPU
+   computes it), syscalls a tuple of ints. */
 static PyObject *build(const events *e, size_t a, size_t b, const function_result *r, uint64_t entry,
                        uint64_t size, PyObject *factory) {
     if (r->error != CS_ERR_OK) {
@@ -340,82 +343,82 @@ static PyObject *build(const events *e, size_t a, size_t b, const function_resul
         default: sys++;
         }
     }
-    PyObject *lists[3] = {PyTuple_New(counts[0]), PyTuple_New(counts[1]), PyTuple_New(counts[2])};
+    uint8_t *packed[3] = {NULL, NULL, NULL};
+    PyObject *fields[3] = {NULL, NULL, NULL};
     PyObject *syscalls = PyTuple_New(sys), *indirect = PyLong_FromLong(r->indirect), *result = NULL;
     Py_ssize_t filled[3] = {0, 0, 0}, nsys = 0;
-    if (!lists[0] || !lists[1] || !lists[2] || !syscalls || !indirect) goto out;
+    for (int j = 0; j < 3; j++) {
+        packed[j] = PyMem_Malloc(16 * (size_t)(counts[j] ? counts[j] : 1));
+        if (packed[j] == NULL) {
+            PyErr_NoMemory();
+            goto out;
+        }
+    }
+    if (!syscalls || !indirect) goto out;
     for (size_t k = a; k < b; k++) {
         const event *v = &e->ev[k];
-        PyObject *item = NULL, *target;
-        int which = -1;
+        uint64_t target;
         switch (v->kind) {
         case EV_CALL:
-            which = 0;
-            item = pair(PyLong_FromUnsignedLongLong(v->address), PyLong_FromUnsignedLongLong(v->value));
+            put_pair(packed[0], &filled[0], v->address, v->value);
             break;
         case EV_JMP:
-            which = 1;
-            item = pair(PyLong_FromUnsignedLongLong(v->address), PyLong_FromUnsignedLongLong(v->value));
+            put_pair(packed[1], &filled[1], v->address, v->value);
             break;
         case EV_LEA:
-            which = 2;
-            item = pair(PyLong_FromUnsignedLongLong(v->address),
-                        long_from_i128((__int128)v->address + v->size + (int64_t)v->value));
+            put_pair(packed[2], &filled[2], v->address, v->address + v->size + v->value); /* mod 2**64 */
             break;
         case EV_SYSCALL: {
             PyObject *addr = PyLong_FromUnsignedLongLong(v->address);
             if (addr == NULL) goto out;
             PyTuple_SET_ITEM(syscalls, nsys++, addr);
-            continue;
+            break;
         }
         case EV_SLOW_CALL: /* int(op_str, 16): its ValueError propagates, as in the Python scanner */
-            which = 0;
-            item = pair(PyLong_FromUnsignedLongLong(v->address), int_slow(e->text + v->text, strlen(e->text + v->text)));
+            if (masked(int_slow(e->text + v->text, strlen(e->text + v->text)), &target) < 0) goto out;
+            put_pair(packed[0], &filled[0], v->address, target);
             break;
         case EV_SLOW_JMP: {
-            target = int_slow(e->text + v->text, strlen(e->text + v->text));
-            if (target == NULL) goto out;
-            int outside = slow_outside(target, entry, size);
+            PyObject *t = int_slow(e->text + v->text, strlen(e->text + v->text));
+            if (t == NULL) goto out;
+            int outside = slow_outside(t, entry, size);
             if (outside <= 0) {
-                Py_DECREF(target);
+                Py_DECREF(t);
                 if (outside < 0) goto out;
-                continue;
+                break;
             }
-            which = 1;
-            item = pair(PyLong_FromUnsignedLongLong(v->address), target);
+            if (masked(t, &target) < 0) goto out;
+            put_pair(packed[1], &filled[1], v->address, target);
             break;
         }
-        case EV_SLOW_LEA:
-            target = slow_lea(v, e->text + v->text);
-            if (target == NULL) {
+        case EV_SLOW_LEA: {
+            PyObject *t = slow_lea(v, e->text + v->text);
+            if (t == NULL) {
                 if (!PyErr_ExceptionMatches(PyExc_ValueError)) goto out;
                 PyErr_Clear(); /* contextlib.suppress(ValueError): no reference */
-                continue;
+                break;
             }
-            which = 2;
-            item = pair(PyLong_FromUnsignedLongLong(v->address), target);
+            if (masked(t, &target) < 0) goto out;
+            put_pair(packed[2], &filled[2], v->address, target);
             break;
         }
-        if (item == NULL) goto out;
-        PyTuple_SET_ITEM(lists[which], filled[which]++, item);
-    }
-    for (int j = 0; j < 3; j++) {
-        if (filled[j] != counts[j]) { /* a slow event that gave nothing: the tuple's filled part */
-            PyObject *t = PyTuple_GetSlice(lists[j], 0, filled[j]);
-            if (t == NULL) goto out;
-            Py_SETREF(lists[j], t);
         }
     }
+    for (int j = 0; j < 3; j++) {
+        fields[j] = PyBytes_FromStringAndSize((const char *)packed[j], 16 * filled[j]);
+        if (fields[j] == NULL) goto out;
+    }
     if (factory != NULL) {
-        PyObject *args[5] = {lists[0], lists[1], indirect, syscalls, lists[2]};
+        PyObject *args[5] = {fields[0], fields[1], indirect, syscalls, fields[2]};
         result = PyObject_Vectorcall(factory, args, 5, NULL);
     } else {
-        result = PyTuple_Pack(5, lists[0], lists[1], indirect, syscalls, lists[2]);
+        result = PyTuple_Pack(5, fields[0], fields[1], indirect, syscalls, fields[2]);
     }
 out: /* after an error, slots not filled yet are NULL: a tuple's dealloc skips them */
-    Py_XDECREF(lists[0]);
-    Py_XDECREF(lists[1]);
-    Py_XDECREF(lists[2]);
+    for (int j = 0; j < 3; j++) {
+        PyMem_Free(packed[j]);
+        Py_XDECREF(fields[j]);
+    }
     Py_XDECREF(syscalls);
     Py_XDECREF(indirect);
     return result;

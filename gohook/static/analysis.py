@@ -306,7 +306,7 @@ def analyze(binary: GoBinary, hooks: HookReport, graph: CallGraph) -> Analysis:
                                 f.name, scan.syscalls[0] if scan.syscalls else f.entry, numbers))
             if "uring" in f.name.lower() and IO_URING_SETUP.search(f.name.rpartition("/")[2]):
                 gaps.append(_wrapper_gap(own, f.name, f.name, f.entry, IO_URING_SETUP_NR))
-            if scan.calls:
+            if scan.call_pairs:
                 fp_checked += 1
                 fp_wanted.append((len(gaps), i, own, f.name))
         if own != STD and binary.table.has_inline_tree(f):
@@ -322,7 +322,7 @@ def analyze(binary: GoBinary, hooks: HookReport, graph: CallGraph) -> Analysis:
                                     "review what this module serves; restrict files.read of the serving module"))
         fend = f.end
         whole = piece_modules[0] if len(starts) == 1 else None  # no inline tree: the whole function is one piece
-        for site, target in scan.calls + scan.tail_jumps:
+        for site, target in scan.transfers():
             ti = graph.index_of(target)
             if ti is None:
                 continue
@@ -345,7 +345,7 @@ def analyze(binary: GoBinary, hooks: HookReport, graph: CallGraph) -> Analysis:
                                         "hooks on the public API it bypasses do not see it",
                                         "review the module; deny it the capabilities the linknamed function "
                                         "reaches by other means, or remove the dependency", frame, site))
-        for site, ref in scan.address_refs:
+        for site, ref in scan.address_refs():
             ti = value_memo.get(ref, -1)
             if ti == -1:
                 ti = value_memo[ref] = _function_value(binary, graph, ref)
@@ -457,7 +457,7 @@ def analyze(binary: GoBinary, hooks: HookReport, graph: CallGraph) -> Analysis:
                         rep.capabilities[cap] = CapabilityPath(cap, (*path_to(n), f"({anchor.function.name})"))
             edges = std_edges.get(n)
             if edges is None:
-                edges = std_edges[n] = tuple((site, m) for site, target in scan.calls + scan.tail_jumps
+                edges = std_edges[n] = tuple((site, m) for site, target in scan.transfers()
                                              if (m := graph.index_of(target)) is not None)
             for site, m in edges:
                 if m in hook_at:
@@ -928,7 +928,7 @@ def raw_calls(binary: GoBinary, graph: CallGraph, call_sites: Mapping[str, Itera
             if owner != STD and graph.scan(callee).syscalls:
                 charged = owner
             if caller not in tails:
-                tails[caller] = frozenset(s for s, _t in graph.scan(caller).tail_jumps)
+                tails[caller] = frozenset(s for s, _t in graph.scan(caller).tail_jumps())
             tail = site in tails[caller]
             nr = raw_syscall_number(binary, f, site, target, tail=tail, abi0=abi0)
             charge = None

@@ -405,7 +405,7 @@ class ArgumentAnalysis:
     def _successors(self, n: int) -> list[tuple[int, int]]:
         scan = self.graph.scan(n)
         out = []
-        for site, target in scan.calls + scan.tail_jumps:
+        for site, target in scan.transfers():
             m = self.graph.index_of(target)
             if m is not None:
                 out.append((site, m))

@@ -39,7 +39,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from gohook.gosym import STD, GoBinary
+from gohook.gosym import GoBinary
 
 if TYPE_CHECKING:
     from gohook.sites.catalog import Catalog, ReturnPlan
@@ -99,21 +99,20 @@ def inspect_binary(path: str, catalog: Catalog | None = None, progress: Steps | 
     t1 = time.perf_counter()
     use_cache = cache and catalog is None
     catalog = catalog or load_catalog()
-    key = results_cache.cache_key(binary) if use_cache else None
-    if key is not None:
-        hit = results_cache.load(binary, catalog, key)
-        if hit is not None:
-            timings = {"parse": t1 - t0, "cache": time.perf_counter() - t1}
-            return Inspection(binary, hit.hooks, hit.analysis, timings, CallGraph(binary))
     graph = CallGraph(binary)
-    # The analysis disassembles every module function, then the standard-library functions module code
-    # reaches: a thread (or worker processes) starts on that now, module functions first, while this one
+    # The analysis disassembles every module function and the standard-library functions module code reaches:
+    # a thread (or worker processes) starts on every function now, in address order (the order the analysis
+    # walks them), while this one looks in the cache (hashing the file), works out each function's module and
     # finds the hook sites, and the analysis takes each function's scan as soon as it is done (issue 17 §6).
-    # The scans are the same as the lazy ones.
-    modules = binary.function_modules
-    module_functions = [i for i, m in enumerate(modules) if m != STD]
-    std_functions = [i for i, m in enumerate(modules) if m == STD]
-    with graph.start_prescan(module_functions + std_functions) as prescan:
+    # The scans are the same as the lazy ones. A cache hit stops it.
+    with graph.start_prescan(range(len(binary.functions))) as prescan:
+        key = results_cache.cache_key(binary) if use_cache else None
+        if key is not None:
+            hit = results_cache.load(binary, catalog, key)
+            if hit is not None:
+                timings = {"parse": t1 - t0, "cache": time.perf_counter() - t1}
+                return Inspection(binary, hit.hooks, hit.analysis, timings, CallGraph(binary))
+        binary.function_modules  # noqa: B018 - here, beside the prescan
         with steps.step("finding hook points"):
             hooks = find_hook_sites(binary, catalog)
         t2 = time.perf_counter()

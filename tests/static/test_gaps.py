@@ -220,4 +220,4 @@ def test_linkname_only(name: str, goroot: bool, expected: bool) -> None:
 def test_scan_collects_rip_relative_addresses() -> None:
     # lea rax, [rip + 0x1496]; lea rdx, [rip - 0x10]; lea rax, [rbx + 8] (not rip-relative)
     scan = scan_code(bytes.fromhex("488d0596140000" "488d15f0ffffff" "488d4308"), 0x1000)
-    assert scan.address_refs == ((0x1000, 0x1007 + 0x1496), (0x1007, 0x100E - 0x10))
+    assert list(scan.address_refs()) == [(0x1000, 0x1007 + 0x1496), (0x1007, 0x100E - 0x10)]

@@ -128,8 +128,8 @@ def _sites(insp: Inspection) -> list[tuple[str, int, str, int | None]]:
         if binary.is_std(f.name):
             continue
         scan = graph.scan(i)
-        tails = {s for s, _t in scan.tail_jumps}
-        for site, target in scan.calls + scan.tail_jumps:
+        tails = {s for s, _t in scan.tail_jumps()}
+        for site, target in scan.transfers():
             ti = graph.index_of(target)
             if ti is None or fns[ti].name not in RAW_SYSCALL_ENTRIES:
                 continue
