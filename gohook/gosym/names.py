@@ -57,6 +57,7 @@ def _hide_brackets(name: str) -> str:
 
 
 _HOST = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
+_NOT_IN_PATHS = re.compile(r"[ ()*]")  # characters of receivers and types, never of import paths
 
 
 def _plausible_path_prefix(prefix: str) -> bool:
@@ -64,7 +65,7 @@ def _plausible_path_prefix(prefix: str) -> bool:
     first = prefix.split("/", 1)[0]
     if "." in first and not _HOST.match(first):
         return False  # e.g. "net.addrPortUDPAddr.net": a type name, not a host
-    return not any(c in prefix for c in " ()*")
+    return not _NOT_IN_PATHS.search(prefix)
 
 
 def is_linker_name(name: str) -> bool:

@@ -171,3 +171,33 @@ def test_hooks_say_how_they_deny(toolchain: gofixtures.Toolchain, mode: str) -> 
     assert re.search(r"[│┃] *deny *[│┃]", table)
     assert re.search(r"│ syscall\.openat .*│ error: fd=-1, err=EPERM *│", table)
     assert re.search(r"│ syscall\.Setenv .*│ error: EPERM *│", table)
+
+
+def test_inspection_pauses_the_garbage_collector_and_restores_it(newest_toolchain: gofixtures.Toolchain) -> None:
+    """inspect_binary runs with the cyclic collector off and leaves it as it found it, on or off, also when the
+    pipeline raises."""
+    import gc
+
+    from gohook.errors import GohookError
+    from gohook.static import inspection
+
+    seen: list[bool] = []
+
+    class Watch:
+        def step(self, label: str) -> Any:
+            seen.append(gc.isenabled())
+            return inspection.QuietSteps().step(label)
+
+    binary = str(gofixtures.build(newest_toolchain, "capapp", "default"))
+    was_on = gc.isenabled()
+    try:
+        for start in (True, False):
+            (gc.enable if start else gc.disable)()
+            inspection.inspect_binary(binary, progress=Watch())
+            assert gc.isenabled() is start
+            with pytest.raises(GohookError):
+                inspection.inspect_binary("/dev/null")
+            assert gc.isenabled() is start
+    finally:
+        (gc.enable if was_on else gc.disable)()
+    assert seen and not any(seen)
