@@ -468,3 +468,18 @@ def test_bench_agent_measures_every_case() -> None:
     assert all(v[0] > 0 for v in doc["raw_ms"].values())
     # copy, rebuild, unknown and the first exec of the "known" file (its verdict then cached); never the probed file
     assert doc["summary"]["agent_holds"]["count"] == 4
+
+
+def test_bench_inspect_real_reports_a_row_per_binary_and_the_target() -> None:
+    """One run of bench/bench_inspect_real.py on the wheel's shfmt: a row with its module count, a cached run
+    equal to the fresh one, and the target column (its value is the machine's: not asserted)."""
+    import subprocess
+
+    shfmt = gofixtures.real_binary_path("shfmt")
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, str(root / "bench" / "bench_inspect_real.py"), "--repeat", "1", str(shfmt)],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    (row,) = [line for line in out.stdout.splitlines() if line.startswith("| shfmt |")]
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert int(cells[2]) >= 2 and cells[-2] == "yes" and cells[-1] in ("yes", "no")
