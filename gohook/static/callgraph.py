@@ -366,21 +366,23 @@ class Prescan:
     """A running disassembly (CallGraph.start_prescan): join() waits and stores the scans; leaving the `with`
     block without join() stops it (the workers are terminated; the thread stops at its next batch).
 
-    C scanner: a thread scans `todo` in batches of BATCH functions (each disassembled without the GIL) into
-    its own list, and take(i) hands out a function's scan as soon as its batch is done; join(), in the
-    caller's thread, writes the graph's scans. Python scanner with a pool: the workers scan `parts`, and
-    take(i) joins them all."""
+    C scanner: a thread takes the next BATCH functions of its queue (`todo`, in order), scans them (each
+    disassembled without the GIL) into its own table, and take(i) hands out a function's scan as soon as its
+    batch is done; prefer() moves functions to the front of what is left (the caller learns which it needs
+    first after the thread has started); join(), in the caller's thread, writes the graph's scans. Python
+    scanner with a pool: the workers scan `parts`, and take(i) joins them all."""
 
     def __init__(self, graph: CallGraph, todo: list[int], *, threaded: bool = False, pool: Any = None,
                  parts: list[list[int]] | None = None) -> None:
         self._graph = graph
-        self._todo = todo  # in the order they are scanned (start_prescan's, duplicates left out)
-        self._where = {i: k for k, i in enumerate(todo)}  # function index -> its position in todo
+        self._todo = todo  # every function it covers, in the order given (start_prescan's, duplicates left out)
+        self._covered = frozenset(todo)
+        self._queue = deque(todo)  # the thread's: what it has not taken yet, next first
         self._parts = parts or []
         self._pool = pool
         self._result = pool.map_async(_scan_indexes, self._parts) if pool is not None else None
-        self._scans: list[FunctionScan] = []
-        self._ready = threading.Condition()  # guards _scans and _finished while the thread runs
+        self._scans: dict[int, FunctionScan] = {}  # the thread's results so far
+        self._ready = threading.Condition()  # guards _queue, _scans and _finished while the thread runs
         self._finished = False
         self._error: Exception | None = None
         self._stop = threading.Event()
@@ -395,12 +397,14 @@ class Prescan:
     def _run(self) -> None:
         try:
             text = self._graph.text
-            for k in range(0, len(self._todo), BATCH):
-                if self._stop.is_set():
-                    return
-                part = text.scan(self._todo[k : k + BATCH])
+            while not self._stop.is_set():
                 with self._ready:
-                    self._scans.extend(part)
+                    batch = [self._queue.popleft() for _ in range(min(BATCH, len(self._queue)))]
+                if not batch:
+                    return
+                part = text.scan(batch)
+                with self._ready:
+                    self._scans.update(zip(batch, part, strict=True))
                     self._ready.notify_all()
         except Exception as exc:  # handed to join(), in the caller's thread
             self._error = exc
@@ -409,21 +413,29 @@ class Prescan:
                 self._finished = True
                 self._ready.notify_all()
 
+    def prefer(self, indexes: Iterable[int]) -> None:
+        """Scan these functions (those it covers and has not started on) before the rest, in this order."""
+        with self._ready:
+            first = [i for i in dict.fromkeys(indexes) if i in self._covered]
+            wanted = set(first)
+            left = set(self._queue)
+            self._queue = deque([i for i in first if i in left] + [i for i in self._queue if i not in wanted])
+
     def covers(self, i: int) -> bool:
-        return i in self._where
+        return i in self._covered
 
     def take(self, i: int) -> FunctionScan | None:
         """Function i's scan once it is done (None when this prescan does not cover i); an error of the
         thread is raised here, as join() raises it."""
-        k = self._where.get(i)
-        if k is None:
+        if i not in self._covered:
             return None
         if self._thread is not None:
             with self._ready:
-                while len(self._scans) <= k and not self._finished:
+                while i not in self._scans and not self._finished:
                     self._ready.wait()
-                if len(self._scans) > k:
-                    return self._scans[k]
+                got = self._scans.get(i)
+                if got is not None:
+                    return got
         self.join()
         return self._graph._scans.get(i)
 
@@ -442,13 +454,13 @@ class Prescan:
             if error is not None:
                 self._forget()
                 raise error
-            self._store(self._todo, self._scans)
+            self._store(list(self._scans), list(self._scans.values()))
         elif self._todo:  # the C scanner on one core: here, now
             self._store(self._todo, self._graph.text.scan(self._todo))
         self._forget()
 
     def _forget(self) -> None:
-        self._todo, self._scans, self._where = [], [], {}
+        self._todo, self._scans, self._covered, self._queue = [], {}, frozenset(), deque()
         if self._graph._pending is self:
             self._graph._pending = None
 
