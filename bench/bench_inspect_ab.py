@@ -37,6 +37,7 @@ def main() -> int:
     ap.add_argument("binaries", nargs="+")
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
+    args.old, args.new = (str(Path(t).resolve()) for t in (args.old, args.new))
     for tree in (args.old, args.new):
         compileall.compile_dir(str(Path(tree) / "gohook"), quiet=1)
     print(f"{args.rounds} rounds, interleaved; old = {args.old}, new = {args.new}\n")

@@ -67,14 +67,16 @@ class Run:
 
 def run_inspect(binary: str, cache_dir: str, no_cache: bool, tree: str | None = None) -> Run:
     """Run inspect in a child process and wait4() it for its peak RSS; `tree`: the gohook checkout to run
-    (first on its PYTHONPATH; default: the installed one)."""
+    (the child's working directory and PYTHONPATH: `python -m` puts the working directory first on sys.path,
+    ahead of PYTHONPATH; default: the installed one)."""
+    binary = os.path.abspath(binary)
     argv = [sys.executable, "-m", "gohook", "inspect", binary, "--json"] + (["--no-cache"] if no_cache else [])
-    env = dict(os.environ, GOHOOK_ANALYSIS_CACHE=cache_dir)
+    env = dict(os.environ, GOHOOK_ANALYSIS_CACHE=os.path.abspath(cache_dir))
     if tree is not None:
         env["PYTHONPATH"] = tree
     with tempfile.TemporaryFile() as out:
         t = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.DEVNULL, env=env)
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.DEVNULL, env=env, cwd=tree)
         _pid, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t
         proc.returncode = os.waitstatus_to_exitcode(status)

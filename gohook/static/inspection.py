@@ -41,7 +41,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from gohook.gosym import STD, GoBinary
+from gohook.gosym import GoBinary
 
 if TYPE_CHECKING:
     from gohook.sites.catalog import Catalog, ReturnPlan
@@ -140,9 +140,7 @@ def _inspect(path: str, catalog: Catalog | None, progress: Steps | None, cache: 
             if hit is not None:
                 timings = {"parse": t1 - t0, "cache": time.perf_counter() - t1}
                 return Inspection(binary, hit.hooks, hit.analysis, timings, CallGraph(binary))
-        # the analysis walks the module functions first: the thread scans those before the rest (in a Go binary
-        # the standard library's code comes first in address order)
-        prescan.prefer(i for i, m in enumerate(binary.function_modules) if m != STD)
+        binary.function_modules  # noqa: B018 - here, beside the prescan
         with steps.step("finding hook points"):
             hooks = find_hook_sites(binary, catalog)
         t2 = time.perf_counter()

@@ -282,26 +282,6 @@ def test_scan_takes_a_running_prescans_results(accel: ModuleType, toolchain: Too
     assert [graph.scan(i) for i in range(n)] == want
 
 
-def test_prescan_prefer_moves_functions_to_the_front(accel: ModuleType, toolchain: Toolchain) -> None:
-    """prefer() puts the functions it names (those covered and not taken yet) first, in its order, the rest
-    after in theirs; with the thread running, the scans are still what the lazy scan gives."""
-    binary = GoBinary.open(gofixtures.build(toolchain, "capapp", "default"))
-    want = reference(binary)
-    n = len(binary.functions)
-    graph = CallGraph(binary)
-    with graph.start_prescan(range(n), workers=1) as job:  # one core: no thread, the queue stays as set
-        job.prefer([n - 1, 5, n + 10, 5, 2])
-        assert list(job._queue) == [n - 1, 5, 2] + [i for i in range(n) if i not in (n - 1, 5, 2)]
-        job.join()
-    assert [graph.scan(i) for i in range(n)] == want
-    graph = CallGraph(binary)
-    with graph.start_prescan(range(n), workers=2) as job:
-        job.prefer(range(n - 1, -1, -1))
-        assert [graph.scan(i) for i in (n - 1, 0, n // 2)] == [want[n - 1], want[0], want[n // 2]]
-        job.join()
-    assert graph.scanned == n and [graph.scan(i) for i in range(n)] == want
-
-
 def test_prescan_thread_hands_its_error_to_join(accel: ModuleType, toolchain: Toolchain,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     binary = GoBinary.open(gofixtures.build(toolchain, "capapp", "default"))
