@@ -7,8 +7,8 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
-from gohook.commands import agent, attach, doctor, inspect, policy
 from gohook.errors import Exit, GohookError
 
 log = logging.getLogger("gohook")
@@ -36,7 +36,10 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(_fatal(f"usage: {message}", Exit.BAD_INPUT))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The CLI parser; with `only` (a subcommand's name), that subcommand alone: main() builds just the one
+    the command line names, so that `gohook inspect` does not import attach's, agent's and policy's modules
+    (about 50 ms of its start-up, issue 17 §6); --help and unknown commands get every one."""
     parser = _Parser(prog="gohook", description="Per-module capability enforcement for Go binaries.",
                      epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
@@ -50,15 +53,39 @@ def build_parser() -> argparse.ArgumentParser:
     sym.add_argument("--json", action="store_true", help="print one JSON document")
     sym.set_defaults(run=_run_symbols)
 
-    for command in SUBCOMMANDS:
-        command.register(sub)
+    for name in SUBCOMMANDS:
+        if only is None or only == name:
+            _subcommand_module(name).register(sub)
     return parser
 
 
-# Subcommands in their own modules, in --help order: each exposes register(subparsers),
-# which adds its parser and sets run= to a function (argparse.Namespace) -> int. The
-# modules import their pipeline stages lazily, so building the parser stays cheap.
-SUBCOMMANDS = (inspect, attach, agent, doctor, policy)
+# Subcommands in their own modules (gohook.commands.<name>), in --help order: each exposes
+# register(subparsers), which adds its parser and sets run= to a function (argparse.Namespace)
+# -> int. The modules import their pipeline stages lazily, so building the parser stays cheap.
+SUBCOMMANDS = ("inspect", "attach", "agent", "doctor", "policy")
+
+
+def _subcommand_module(name: str) -> ModuleType:
+    """The module of a subcommand of SUBCOMMANDS, imported now (and only now)."""
+    if name == "inspect":
+        from gohook.commands import inspect as module
+    elif name == "attach":
+        from gohook.commands import attach as module
+    elif name == "agent":
+        from gohook.commands import agent as module
+    elif name == "doctor":
+        from gohook.commands import doctor as module
+    elif name == "policy":
+        from gohook.commands import policy as module
+    else:
+        raise ValueError(f"no subcommand {name!r}")
+    return module
+
+
+def _named_command(argv: Sequence[str]) -> str | None:
+    """The subcommand the command line names (its first word that is no option), when it is one of ours."""
+    word = next((a for a in argv if not a.startswith("-")), None)
+    return word if word in SUBCOMMANDS or word == "symbols" else None
 
 
 def _run_symbols(args: argparse.Namespace) -> int:
@@ -73,7 +100,8 @@ def _fatal(message: str, code: Exit) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(only=_named_command(argv))
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help or a usage error already reported

@@ -54,3 +54,19 @@ def test_symbols_pc_inside_a_wrapper_names_the_wrapper(capsys: pytest.CaptureFix
     assert cli.main(argv) == 0
     doc = json.loads(capsys.readouterr().out)
     assert [p["frames"][0]["function"] if p["frames"] else None for p in doc["pcs"]] == [f.name for f in wrappers]
+
+
+def test_a_named_subcommand_loads_only_its_own_module() -> None:
+    """`gohook inspect` builds its own parser only (attach's, agent's, doctor's and policy's modules are not
+    imported: issue 17 §6's start-up), while `gohook --help` still lists every subcommand."""
+    import subprocess
+    import sys
+
+    probe = ("import sys\nfrom gohook.commands.main import main\nmain(['inspect', '--help'])\n"
+             "print(sorted(m for m in sys.modules if m.startswith('gohook.commands.')))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    loaded = out.strip().splitlines()[-1]
+    assert "gohook.commands.inspect" in loaded
+    assert not any(f"gohook.commands.{m}'" in loaded for m in ("attach", "agent", "doctor", "policy"))
+    listing = subprocess.run([sys.executable, "-m", "gohook", "--help"], capture_output=True, text=True).stdout
+    assert all(name in listing for name in ("symbols", "inspect", "attach", "agent", "doctor", "policy"))
